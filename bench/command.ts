@@ -1,0 +1,21 @@
+// `stageward bench <what>`: benchmark scripts (never part of `npm test`). Each prints a human summary
+// and ends with one line holding a JSON object of its figures.
+
+import { Command } from 'commander';
+import { choiceOption, intOption, providersOption } from '../server/options.ts';
+import { benchEngine } from './engine.ts';
+
+export function benchCommand(): Command {
+  const bench = new Command('bench').description('benchmarks; the last output line is a JSON object of the figures');
+  bench
+    .command('engine')
+    .description('per-step latency of the engine (3 views at the model resolution) against the same network in PyTorch eager')
+    .option('--steps <n>', 'timed steps per side (>= 1000 for the report)', intOption(10, 1_000_000), 1200)
+    .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), 200)
+    .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(['sarm', 'grm', 'both'] as const), 'both')
+    .option('--provider <list>', 'execution providers for the engine', providersOption, ['cpu'])
+    .option('--threads <n>', 'intra-op threads for both ONNX Runtime and torch (0: library default)', intOption(0, 256), 0)
+    .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
+    .action(benchEngine);
+  return bench;
+}

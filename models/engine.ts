@@ -1,0 +1,322 @@
+// The episode engine: the programmatic API that the server, the simulator bridge and offline scoring
+// call. One `RewardEngine` per loaded model; one `Episode` per robot episode. A step runs a fixed
+// pipeline: check views -> preprocess -> encode the new frames once (per-episode feature cache) ->
+// build the causal window -> SARM (and GRM) heads -> progress -> shaping.
+//
+// Step 0 of an episode is its initial observation s_0: it yields Phi(s_0) and no shaping term (there
+// is no transition yet). Step t >= 1 carries s_t and the env reward of the transition s_(t-1) -> s_t.
+
+import { performance } from 'node:perf_hooks';
+import type { ModelCard, Stage } from './card.ts';
+import { StagewardError } from './errors.ts';
+import type { ProgressModel } from './package.ts';
+import { DEFAULT_PREPROCESS_LIMITS, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
+import { argmax, fuseGrm, sarmProgress, stageProbabilities, type Composition } from './progress.ts';
+import { SHAPING_MODES, potential, shapedReward, type PotentialTransform, type ShapingConfig, type ShapingMode } from './shaping.ts';
+import { framesRetained, windowIndices } from './window.ts';
+
+export type ProgressSource = 'sarm' | 'grm' | 'both';
+const PROGRESS_SOURCES: readonly ProgressSource[] = ['sarm', 'grm', 'both'];
+
+export interface EpisodeOptions {
+  /** One of the card's tasks. */
+  task: string;
+  /** The learner's discount, in [0, 1]. */
+  gamma: number;
+  shaping: ShapingMode;
+  /** Which head gives Phi; default "sarm". "both" averages SARM and GRM. */
+  progress?: ProgressSource;
+  /** SARM composition; default the card's. */
+  composition?: Composition;
+  /** lambda, the shaping scale; default 1. */
+  scale?: number;
+  /** Bounded transform of Phi; default identity. */
+  transform?: PotentialTransform;
+  /** Goal frames per view for GRM's backward-anchored perspective. */
+  goal?: FrameSet;
+}
+
+export interface StepInput {
+  frames: FrameSet;
+  /** Env reward of the transition into this observation; default 0. */
+  reward?: number;
+  terminated?: boolean;
+  truncated?: boolean;
+}
+
+export interface StepResult {
+  episode: number;
+  /** Frame index within the episode; 0 is the initial observation. */
+  step: number;
+  /** Phi(s_t) in [0, 1] from the chosen head(s). */
+  progress: number;
+  stage: { index: number; name: string; probs: number[] };
+  tau: number;
+  /** Incremental GRM hop (previous frame -> this one), when GRM ran. */
+  hop?: number;
+  /** Progress per head that ran. */
+  heads: { sarm: number; grm?: number };
+  /** The env reward as received (0 when absent). */
+  reward: number;
+  /** The reward for the learner, from the episode's shaping mode. */
+  shaped: number;
+  /** The episode is over (terminated or truncated); further steps are refused. */
+  done: boolean;
+  timing: { preprocess_ms: number; encode_ms: number; heads_ms: number; total_ms: number };
+}
+
+export interface EpisodeSummary {
+  episode: number;
+  steps: number;
+  finalProgress: number;
+  maxProgress: number;
+  /** Undiscounted sum of shaped rewards. */
+  shapedReturn: number;
+  envReturn: number;
+  terminated: boolean;
+  truncated: boolean;
+}
+
+export interface EngineOptions {
+  limits?: PreprocessLimits;
+}
+
+export class RewardEngine {
+  readonly model: ProgressModel;
+  readonly limits: PreprocessLimits;
+  #nextEpisode = 0;
+
+  constructor(model: ProgressModel, options: EngineOptions = {}) {
+    this.model = model;
+    this.limits = options.limits ?? DEFAULT_PREPROCESS_LIMITS;
+  }
+
+  get card(): ModelCard {
+    return this.model.card;
+  }
+
+  /** Start an episode; encodes the goal frames when given. */
+  async start(options: EpisodeOptions): Promise<Episode> {
+    const settings = resolveOptions(this.card, options);
+    let goal: Float32Array | undefined;
+    if (options.goal !== undefined && settings.useGrm) {
+      const pixels = await preprocessFrames(options.goal, this.card, this.limits);
+      goal = await this.model.encode(pixels, this.card.views.length);
+    }
+    return new Episode(this, this.#nextEpisode++, settings, goal);
+  }
+}
+
+interface EpisodeSettings {
+  taskIndex: number;
+  stages: Stage[];
+  priors: number[];
+  source: ProgressSource;
+  useGrm: boolean;
+  composition: Composition;
+  shaping: ShapingConfig;
+}
+
+function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
+  const bad = (msg: string): never => {
+    throw new StagewardError('SW_ERR_BAD_OPTION', msg);
+  };
+  const taskIndex = card.tasks.indexOf(o.task);
+  if (taskIndex < 0) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `unknown task "${o.task}"; the model knows ${card.tasks.map((t) => `"${t}"`).join(', ')}`);
+  if (typeof o.gamma !== 'number' || !(o.gamma >= 0 && o.gamma <= 1)) bad('`gamma` must be a number in [0, 1]');
+  if (!SHAPING_MODES.includes(o.shaping)) bad(`\`shaping\` must be one of ${SHAPING_MODES.join(', ')}`);
+  const source = o.progress ?? 'sarm';
+  if (!PROGRESS_SOURCES.includes(source)) bad(`\`progress\` must be one of ${PROGRESS_SOURCES.join(', ')}`);
+  if (source !== 'sarm' && !card.grm.present) bad(`\`progress\` "${source}" needs a GRM head, and model ${card.name} has none`);
+  const composition = o.composition ?? card.composition;
+  if (composition !== 'argmax' && composition !== 'expected') bad('`composition` must be "argmax" or "expected"');
+  const scale = o.scale ?? 1;
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) bad('`scale` must be a finite number');
+  const transform = o.transform ?? { kind: 'identity' };
+  if (transform.kind === 'sigmoid' && !(transform.temperature > 0 && Number.isFinite(transform.center))) {
+    bad('`transform` sigmoid needs a finite center and a temperature > 0');
+  } else if (transform.kind !== 'identity' && transform.kind !== 'sigmoid') {
+    bad('`transform.kind` must be "identity" or "sigmoid"');
+  }
+  const stages = card.stages[taskIndex]!;
+  return {
+    taskIndex,
+    stages,
+    priors: stages.map((s) => s.prior),
+    source,
+    useGrm: source !== 'sarm',
+    composition,
+    shaping: { mode: o.shaping, gamma: o.gamma, scale, transform },
+  };
+}
+
+export class Episode {
+  readonly id: number;
+  readonly #engine: RewardEngine;
+  readonly #settings: EpisodeSettings;
+  readonly #goal: Float32Array | undefined;
+  /** Features [V*D] per frame index: frame 0 and the most recent frames a later step can need. */
+  readonly #cache = new Map<number, Float32Array>();
+  readonly #retained: number;
+  #t = 0;
+  #phi = 0;
+  #grmIncremental = 0;
+  #done = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  #summary: Omit<EpisodeSummary, 'episode'> = {
+    steps: 0, finalProgress: 0, maxProgress: 0, shapedReturn: 0, envReturn: 0, terminated: false, truncated: false,
+  };
+
+  constructor(engine: RewardEngine, id: number, settings: EpisodeSettings, goal: Float32Array | undefined) {
+    this.#engine = engine;
+    this.id = id;
+    this.#settings = settings;
+    this.#goal = goal;
+    this.#retained = framesRetained(engine.card.window);
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Frames currently held in the feature cache (bounded by the window, whatever the episode length). */
+  get cachedFrames(): number {
+    return this.#cache.size;
+  }
+
+  /** Steps run one at a time, in call order, even when the caller does not await each one. */
+  step(input: StepInput): Promise<StepResult> {
+    const run = this.#queue.then(() => this.#step(input));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** End the episode (if no step ended it) and return its summary. */
+  async end(): Promise<EpisodeSummary> {
+    await this.#queue;
+    this.#done = true;
+    this.#cache.clear();
+    return { episode: this.id, ...this.#summary };
+  }
+
+  async #step(input: StepInput): Promise<StepResult> {
+    const t0 = performance.now();
+    if (this.#done) throw new StagewardError('SW_ERR_EPISODE_ENDED', `episode ${this.id} has ended; start a new one`);
+    const reward = input.reward ?? 0;
+    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new StagewardError('SW_ERR_BAD_VALUE', '`reward` must be a finite number');
+    const terminated = flag(input.terminated, 'terminated');
+    const truncated = flag(input.truncated, 'truncated');
+    const engine = this.#engine;
+    const card = engine.card;
+    const s = this.#settings;
+
+    const pixels = await preprocessFrames(input.frames, card, engine.limits);
+    const t1 = performance.now();
+    const features = await engine.model.encode(pixels, card.views.length);
+    const t2 = performance.now();
+
+    const t = this.#t;
+    const [sarm, hops] = await Promise.all([this.#runSarm(t, features), s.useGrm ? this.#runGrm(t, features) : undefined]);
+    const t3 = performance.now();
+
+    // Everything below is pure and cannot fail: the episode's state changes only now.
+    const probs = stageProbabilities(sarm.stageLogits, s.stages.length);
+    const stageIndex = argmax(probs);
+    const tau = Math.min(1, Math.max(0, sarm.tau[0]!));
+    const heads: StepResult['heads'] = { sarm: sarmProgress(probs, tau, s.priors, s.composition) };
+    if (hops) {
+      const fused = fuseGrm(t === 0 ? 0 : this.#grmIncremental, hops);
+      this.#grmIncremental = fused.incremental;
+      heads.grm = fused.progress;
+    }
+    const progress = s.source === 'sarm' ? heads.sarm : s.source === 'grm' ? heads.grm! : (heads.sarm + heads.grm!) / 2;
+    const shaped = t === 0
+      ? reward
+      : shapedReward({ phiBefore: this.#phi, phiAfter: progress, reward, terminated }, s.shaping);
+
+    this.#cache.set(t, features);
+    const stale = t - this.#retained; // frame 0 stays: slot 0 and GRM's start need it all episode
+    if (stale > 0) this.#cache.delete(stale);
+    this.#phi = progress;
+    this.#t = t + 1;
+    this.#done = terminated || truncated;
+    const sum = this.#summary;
+    sum.steps = t + 1;
+    sum.finalProgress = progress;
+    sum.maxProgress = Math.max(sum.maxProgress, progress);
+    sum.shapedReturn += shaped;
+    sum.envReturn += reward;
+    sum.terminated = terminated;
+    sum.truncated = truncated;
+
+    const result: StepResult = {
+      episode: this.id,
+      step: t,
+      progress,
+      stage: { index: stageIndex, name: s.stages[stageIndex]!.name, probs },
+      tau,
+      heads,
+      reward,
+      shaped,
+      done: this.#done,
+      timing: { preprocess_ms: t1 - t0, encode_ms: t2 - t1, heads_ms: t3 - t2, total_ms: performance.now() - t0 },
+    };
+    if (hops) result.hop = hops.incremental;
+    return result;
+  }
+
+  /** Potential of the last observation as the learner sees it (after the transform). */
+  get potential(): number {
+    return potential(this.#phi, this.#settings.shaping.transform);
+  }
+
+  #frame(index: number, current: Float32Array, t: number): Float32Array | undefined {
+    if (index < 0) return undefined;
+    return index === t ? current : this.#cache.get(index);
+  }
+
+  async #runSarm(t: number, current: Float32Array) {
+    const card = this.#engine.card;
+    const vd = card.views.length * card.featureDim;
+    const slots = windowIndices(t, card.window);
+    const features = new Float32Array(slots.length * vd);
+    const valid = new Float32Array(slots.length);
+    slots.forEach((frame, j) => {
+      const f = this.#frame(frame, current, t);
+      if (f === undefined) return; // padding: zeros, valid 0
+      features.set(f, j * vd);
+      valid[j] = 1;
+    });
+    return this.#engine.model.sarm({ features, valid, task: [this.#settings.taskIndex] });
+  }
+
+  async #runGrm(t: number, current: Float32Array) {
+    const start = t === 0 ? current : this.#cache.get(0)!;
+    const previous = t === 0 ? current : this.#cache.get(t - 1)!;
+    const goal = this.#goal;
+    const rows = goal === undefined ? [previous, start] : [previous, start, goal];
+    const n = rows.length;
+    const vd = current.length;
+    const tile = (row: Float32Array) => {
+      const out = new Float32Array(n * vd);
+      for (let i = 0; i < n; i++) out.set(row, i * vd);
+      return out;
+    };
+    const before = new Float32Array(n * vd);
+    rows.forEach((r, i) => before.set(r, i * vd));
+    const hop = await this.#engine.model.grm({
+      start: tile(start),
+      goal: tile(goal ?? start),
+      before,
+      after: tile(current),
+      task: new Array<number>(n).fill(this.#settings.taskIndex),
+    });
+    return { incremental: hop[0]!, forward: hop[1]!, ...(goal === undefined ? {} : { backward: hop[2]! }) };
+  }
+}
+
+function flag(v: unknown, name: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new StagewardError('SW_ERR_BAD_VALUE', `\`${name}\` must be true or false`);
+  return v;
+}

@@ -1,0 +1,145 @@
+// Preprocessing: camera images of any size -> RGB uint8 [H, W, 3] at the model's resolution, views in
+// the card's order. JPEG/PNG bytes are decoded with sharp (asynchronously, on libuv's threads); raw
+// uint8 HWC arrays at the model's size are copied as they are, other sizes go through sharp too.
+// Sizes are checked from the declared header or shape before anything is decoded or allocated.
+
+import sharp from 'sharp';
+import type { ModelCard, ResizeMode } from './card.ts';
+import { StagewardError } from './errors.ts';
+
+/** A raw image: uint8, row-major height x width x channels (1 grey, 3 RGB, 4 RGBA). */
+export interface RawImage {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: 1 | 3 | 4;
+}
+
+/** JPEG or PNG bytes, or a raw uint8 HWC array. */
+export type ImageInput = Uint8Array | RawImage;
+
+export type FrameSet = Record<string, ImageInput>;
+
+export interface PreprocessLimits {
+  /** Largest accepted image, in pixels (width x height), checked before decoding. */
+  maxImagePixels: number;
+}
+
+export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: 4096 * 4096 };
+
+type Sharp = ReturnType<typeof sharp>;
+const FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
+
+export function isRawImage(img: ImageInput): img is RawImage {
+  return !(img instanceof Uint8Array);
+}
+
+/**
+ * Resize one image into `out` at `offset` (H*W*3 bytes, RGB). `label` names the image in errors.
+ */
+export async function preprocessInto(
+  img: ImageInput,
+  target: { height: number; width: number; resize: ResizeMode },
+  out: Uint8Array,
+  offset: number,
+  limits: PreprocessLimits,
+  label: string,
+): Promise<void> {
+  const { height, width } = target;
+  let pipeline: Sharp;
+  if (isRawImage(img)) {
+    checkRaw(img, limits, label);
+    if (img.height === height && img.width === width && img.channels === 3) {
+      out.set(img.data, offset);
+      return;
+    }
+    // Camera frames ignore alpha: drop it here, since resizing RGBA would premultiply by it.
+    const rgb = img.channels === 4 ? dropAlpha(img.data) : img.data;
+    pipeline = sharp(rgb, { raw: { width: img.width, height: img.height, channels: img.channels === 4 ? 3 : img.channels } });
+  } else {
+    const format = sniff(img);
+    if (format === undefined) throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: not JPEG or PNG bytes`);
+    let meta: Awaited<ReturnType<Sharp['metadata']>>;
+    try {
+      meta = await sharp(img, { limitInputPixels: false }).metadata(); // header only: the size check is ours
+    } catch {
+      throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: unreadable ${format} header`);
+    }
+    const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+    if (pixels <= 0) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${format} declares no size`);
+    if (pixels > limits.maxImagePixels) {
+      throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${meta.width}x${meta.height} is over maxImagePixels (${limits.maxImagePixels})`);
+    }
+    pipeline = sharp(img, { failOn: 'warning', limitInputPixels: limits.maxImagePixels });
+  }
+  let data: Buffer;
+  try {
+    data = await pipeline
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(width, height, { fit: FIT[target.resize], position: 'centre', background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer();
+  } catch (err) {
+    throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: could not decode (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (data.length !== height * width * 3) {
+    throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: decoded to ${data.length} bytes, expected ${height * width * 3}`);
+  }
+  out.set(data, offset);
+}
+
+/**
+ * Check a step's views against the model's and preprocess them all into one buffer
+ * [V, H, W, 3] in the card's view order.
+ */
+export async function preprocessFrames(frames: FrameSet, card: ModelCard, limits: PreprocessLimits): Promise<Uint8Array> {
+  checkViews(frames, card.views);
+  const { height, width } = card.image;
+  const size = height * width * 3;
+  const out = new Uint8Array(card.views.length * size);
+  await Promise.all(card.views.map((view, i) => preprocessInto(frames[view]!, card.image, out, i * size, limits, `view "${view}"`)));
+  return out;
+}
+
+export function checkViews(frames: FrameSet, views: readonly string[]): void {
+  if (typeof frames !== 'object' || frames === null) throw new StagewardError('SW_ERR_VIEW_MISSING', 'frames must be a map of view name to image');
+  for (const key of Object.keys(frames)) {
+    if (!views.includes(key)) throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view "${key}"; the model's views are ${views.join(', ')}`);
+  }
+  for (const view of views) {
+    if (frames[view] === undefined) throw new StagewardError('SW_ERR_VIEW_MISSING', `missing view "${view}"; the model needs ${views.join(', ')}`);
+  }
+}
+
+function checkRaw(img: RawImage, limits: PreprocessLimits, label: string): void {
+  const { height, width, channels, data } = img;
+  if (!(data instanceof Uint8Array)) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: raw image data must be uint8`);
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+    throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: raw image size ${height}x${width} is not a positive integer size`);
+  }
+  if (height * width > limits.maxImagePixels) {
+    throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${width}x${height} is over maxImagePixels (${limits.maxImagePixels})`);
+  }
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${channels} channels; use 1, 3 or 4`);
+  if (data.length !== height * width * channels) {
+    throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${data.length} bytes do not match shape [${height}, ${width}, ${channels}]`);
+  }
+}
+
+function sniff(bytes: Uint8Array): 'JPEG' | 'PNG' | undefined {
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'JPEG';
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'PNG';
+  return undefined;
+}
+
+function dropAlpha(rgba: Uint8Array): Uint8Array {
+  const n = rgba.length / 4;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i * 3] = rgba[i * 4]!;
+    out[i * 3 + 1] = rgba[i * 4 + 1]!;
+    out[i * 3 + 2] = rgba[i * 4 + 2]!;
+  }
+  return out;
+}

@@ -1,0 +1,209 @@
+"""The reward model's three networks, written so that torch.onnx.export (opset 17) gives clean graphs.
+
+FrameEncoder  pixels uint8 [N, H, W, 3] (RGB)                       -> features float32 [N, D]
+SarmHead      features float32 [B, T, V, D], valid float32 [B, T],
+              task int64 [B] (, stage_hint int64 [B], training only) -> stage_logits float32 [B, K],
+                                                                       tau float32 [B] in (0, 1)
+GrmHead       start, goal, before, after float32 [B, V, D],
+              task int64 [B]                                        -> hop float32 [B] in [-1, 1]
+
+Only the batch axis (N or B) is dynamic: every reshape names its other sizes from the config, so the
+exported graphs carry fixed H, W, T, V, D, K. Shapes below: C channels, h x w the last feature map.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import IMAGE_MEAN, IMAGE_STD, ModelConfig
+
+MASKED_LOGIT = -1e4
+# Real stage logits are clipped to +-LOGIT_LIMIT so a real stage always beats a masked one.
+LOGIT_LIMIT = 1e3
+
+
+def _group_count(channels: int) -> int:
+    for groups in (8, 4, 2):
+        if channels % groups == 0:
+            return groups
+    return 1
+
+
+class FrameEncoder(nn.Module):
+    """uint8 [N, H, W, 3] -> float32 [N, D].
+
+    Cast, /255, ImageNet (x - mean) / std, NHWC -> NCHW, stride-2 convs (+ GroupNorm) + ReLU to
+    [N, C, h, w]; spatial-softmax keypoints (expected x, y per channel, [N, 2C]) joined with global
+    average pooling ([N, C]); Linear(3C -> D).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        arch = cfg.architecture
+        self.height, self.width = cfg.image.height, cfg.image.width
+        self.register_buffer("mean", torch.tensor(IMAGE_MEAN).reshape(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGE_STD).reshape(1, 3, 1, 1))
+        layers = []
+        in_ch, h, w = 3, self.height, self.width
+        k = arch.encoder_kernel
+        for out_ch in arch.encoder_channels:
+            layers.append(nn.Conv2d(in_ch, out_ch, k, stride=2, padding=k // 2))
+            if arch.encoder_norm == "group":
+                layers.append(nn.GroupNorm(_group_count(out_ch), out_ch))
+            layers.append(nn.ReLU())
+            in_ch = out_ch
+            h, w = (h + 2 * (k // 2) - k) // 2 + 1, (w + 2 * (k // 2) - k) // 2 + 1
+        self.convs = nn.Sequential(*layers)
+        self.channels, self.map_h, self.map_w = in_ch, h, w
+        ys = torch.linspace(-1.0, 1.0, h) if h > 1 else torch.zeros(1)
+        xs = torch.linspace(-1.0, 1.0, w) if w > 1 else torch.zeros(1)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        # [h*w, 2]: (x, y) of each cell, row-major like the flattened feature map
+        self.register_buffer("grid", torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1))
+        self.log_temperature = nn.Parameter(torch.zeros(1))
+        self.out = nn.Linear(3 * in_ch, cfg.feature_dim)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.float() / 255.0                                      # [N, H, W, 3]
+        x = x.permute(0, 3, 1, 2)                                       # [N, 3, H, W]
+        x = (x - self.mean) / self.std
+        x = self.convs(x)                                               # [N, C, h, w]
+        flat = x.reshape(-1, self.channels, self.map_h * self.map_w)    # [N, C, h*w]
+        attn = torch.softmax(flat * torch.exp(self.log_temperature), dim=-1)
+        keypoints = torch.matmul(attn, self.grid).reshape(-1, 2 * self.channels)  # [N, 2C]
+        pooled = flat.mean(dim=-1)                                      # [N, C]
+        return self.out(torch.cat([keypoints, pooled], dim=-1))         # [N, D]
+
+
+class MaskedSelfAttention(nn.Module):
+    """Multi-head self-attention over T tokens; keys with valid 0 get -1e4 before the softmax."""
+
+    def __init__(self, d_model: int, heads: int, tokens: int, dropout: float):
+        super().__init__()
+        self.heads, self.head_dim, self.tokens = heads, d_model // heads, tokens
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.proj = nn.Linear(d_model, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        # [B, T, d] -> [B, heads, T, head_dim]
+        return x.reshape(-1, self.tokens, self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """x [B, T, d], key_bias [B, 1, 1, T] (0 or -1e4) -> [B, T, d]."""
+        q, k, v = self._split(self.q(x)), self._split(self.k(x)), self._split(self.v(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim)) + key_bias
+        weights = self.drop(torch.softmax(scores, dim=-1))             # [B, heads, T, T]
+        out = torch.matmul(weights, v).transpose(1, 2)                 # [B, T, heads, head_dim]
+        return self.proj(out.reshape(-1, self.tokens, self.heads * self.head_dim))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer layer: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model: int, heads: int, tokens: int, mlp_ratio: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = MaskedSelfAttention(d_model, heads, tokens, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(mlp_ratio * d_model, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), key_bias))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class SarmHead(nn.Module):
+    """SARM temporal head: stage logits and in-stage progress for the window's last slot.
+
+    features [B, T, V, D] -> views joined, Linear(V*D -> d) + slot embedding [T, d] (slot 0 marks
+    the initial frame when include_initial) + task embedding -> L pre-norm layers (padded keys
+    masked) -> final LayerNorm -> last slot h [B, d].
+    stage_logits [B, K] = clip(Linear(h), +-1e3), with stages past the task's own count set to -1e4
+    (constant table [tasks, K] gathered by task).
+    tau [B] = sigmoid(MLP([h, one_hot(stage)])), stage = argmax(stage_logits); in training,
+    stage_hint [B] (entries >= 0) replaces the argmax (teacher forcing; -1 keeps the prediction).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        arch = cfg.architecture
+        d = arch.d_model
+        self.tokens, self.views, self.dim = cfg.window.length, cfg.num_views, cfg.feature_dim
+        self.num_stages = cfg.num_stages
+        self.embed = nn.Linear(self.views * self.dim, d)
+        self.slot = nn.Parameter(torch.randn(self.tokens, d) * 0.02)
+        self.task = nn.Embedding(len(cfg.tasks), d)
+        nn.init.normal_(self.task.weight, std=0.02)
+        self.layers = nn.ModuleList(
+            EncoderLayer(d, arch.heads, self.tokens, arch.mlp_ratio, arch.dropout)
+            for _ in range(arch.layers))
+        self.norm = nn.LayerNorm(d)
+        self.stage = nn.Linear(d, self.num_stages)
+        self.tau = nn.Sequential(nn.Linear(d + self.num_stages, d), nn.GELU(), nn.Linear(d, 1))
+        keep = torch.zeros(len(cfg.tasks), self.num_stages)
+        for i, count in enumerate(cfg.stage_counts()):
+            keep[i, :count] = 1.0
+        self.register_buffer("stage_keep", keep)                        # [tasks, K], 1 = real stage
+        self.register_buffer("stage_ids", torch.arange(self.num_stages))
+
+    def forward(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor,
+                stage_hint: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = self.embed(features.reshape(-1, self.tokens, self.views * self.dim))  # [B, T, d]
+        x = x + self.slot + self.task(task).unsqueeze(1)
+        key_bias = ((1.0 - valid) * MASKED_LOGIT).reshape(-1, 1, 1, self.tokens)
+        for layer in self.layers:
+            x = layer(x, key_bias)
+        h = self.norm(x)[:, self.tokens - 1]                            # [B, d]
+        keep = self.stage_keep[task]                                    # [B, K]
+        logits = torch.clamp(self.stage(h), -LOGIT_LIMIT, LOGIT_LIMIT)
+        logits = logits * keep + (1.0 - keep) * MASKED_LOGIT
+        stage = torch.argmax(logits, dim=-1)                            # [B]
+        if stage_hint is not None:
+            stage = torch.where(stage_hint >= 0, stage_hint, stage)
+        one_hot = (stage.unsqueeze(1) == self.stage_ids).float()        # [B, K]
+        tau = torch.sigmoid(self.tau(torch.cat([h, one_hot], dim=-1))).reshape(-1)
+        return logits, tau
+
+
+class GrmHead(nn.Module):
+    """GRM pairwise head: hop from `before` to `after`, normalised by what remained, in [-1, 1].
+
+    Each of start, goal, before, after [B, V, D] -> shared Linear(V*D -> d) + LayerNorm; concat
+    [start, goal, before, after, after - before, task embedding] [B, 6d] -> MLP -> tanh -> [B].
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        arch = cfg.architecture
+        d, hidden = arch.d_model, arch.grm_hidden
+        self.views, self.dim = cfg.num_views, cfg.feature_dim
+        self.project = nn.Sequential(nn.Linear(self.views * self.dim, d), nn.LayerNorm(d))
+        self.task = nn.Embedding(len(cfg.tasks), d)
+        nn.init.normal_(self.task.weight, std=0.02)
+        self.mlp = nn.Sequential(nn.Linear(6 * d, hidden), nn.GELU(), nn.Dropout(arch.dropout),
+                                 nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
+
+    def forward(self, start: torch.Tensor, goal: torch.Tensor, before: torch.Tensor,
+                after: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        def proj(x: torch.Tensor) -> torch.Tensor:
+            return self.project(x.reshape(-1, self.views * self.dim))
+        s, g, b, a = proj(start), proj(goal), proj(before), proj(after)
+        x = torch.cat([s, g, b, a, a - b, self.task(task)], dim=-1)
+        return torch.tanh(self.mlp(x)).reshape(-1)
+
+
+def build_modules(cfg: ModelConfig) -> dict:
+    """{"encoder", "sarm"[, "grm"]} freshly initialised, in a fixed order (seed before calling)."""
+    modules = {"encoder": FrameEncoder(cfg), "sarm": SarmHead(cfg)}
+    if cfg.grm_present:
+        modules["grm"] = GrmHead(cfg)
+    return modules

@@ -1,0 +1,96 @@
+"""ModelConfig refuses inconsistent settings at construction, naming the field."""
+import json
+from pathlib import Path
+
+import pytest
+
+from stageward_train.config import ModelConfig
+
+
+def refusal(data) -> str:
+    with pytest.raises(ValueError) as err:
+        ModelConfig.from_dict(data)
+    return str(err.value)
+
+
+def test_dict_round_trip_and_derived_shapes(tiny_dict, tiny_cfg):
+    assert ModelConfig.from_dict(tiny_cfg.to_dict()) == tiny_cfg
+    assert tiny_cfg.to_dict() == tiny_dict
+    assert tiny_cfg.num_stages == 7 and tiny_cfg.stage_counts() == [5, 7] and tiny_cfg.num_views == 3
+
+
+def test_bundled_default_config_is_valid():
+    path = Path(__file__).resolve().parents[1] / "configs" / "default.json"
+    cfg = ModelConfig.from_dict(json.loads(path.read_text()))
+    assert (cfg.image.height, cfg.feature_dim, cfg.window.length, cfg.num_stages) == (96, 128, 9, 7)
+
+
+def test_priors_not_summing_to_one_are_refused(tiny_dict):
+    tiny_dict["stages"]["pick_place"][0]["prior"] = 0.5
+    assert refusal(tiny_dict).startswith("stages.pick_place[*].prior: priors must sum to 1")
+
+
+def test_priors_within_tolerance_are_accepted(tiny_dict):
+    tiny_dict["stages"]["pick_place"][0]["prior"] += 0.0009
+    ModelConfig.from_dict(tiny_dict)
+
+
+def test_zero_prior_is_refused(tiny_dict):
+    tiny_dict["stages"]["pick_place"] = [{"name": "a", "prior": 0.0}, {"name": "b", "prior": 1.0}]
+    assert refusal(tiny_dict).startswith("stages.pick_place[0].prior")
+
+
+def test_empty_and_duplicate_views_are_refused(tiny_dict):
+    tiny_dict["views"] = []
+    assert refusal(tiny_dict).startswith("views:")
+    tiny_dict["views"] = ["front", "front"]
+    assert "repeated" in refusal(tiny_dict)
+
+
+def test_stages_must_cover_exactly_the_tasks(tiny_dict):
+    tiny_dict["tasks"] = ["pick_place", "stack_three", "open_drawer"]
+    assert refusal(tiny_dict).startswith("stages: no stages for task(s) ['open_drawer']")
+    tiny_dict["tasks"] = ["pick_place"]
+    assert refusal(tiny_dict).startswith("stages: stages for unknown task(s) ['stack_three']")
+
+
+def test_duplicate_stage_names_are_refused(tiny_dict):
+    tiny_dict["stages"]["pick_place"][1]["name"] = "reach"
+    assert refusal(tiny_dict).startswith("stages.pick_place[*].name")
+
+
+@pytest.mark.parametrize("path,value,field", [
+    (("image", "resize"), "zoom", "image.resize"),
+    (("image", "height"), 0, "image.height"),
+    (("window", "length"), 1, "window.length"),  # include_initial needs slot 0 and the last slot
+    (("window", "stride_frames"), 0, "window.stride_frames"),
+    (("architecture", "heads"), 3, "architecture.heads"),  # d_model 32 not divisible by 3
+    (("architecture", "encoder_channels"), [8] * 7, "architecture.encoder_channels"),  # 64 px < 2**7
+    (("progress", "composition"), "mean", "progress.composition"),
+    (("grm", "goal"), "server", "grm.goal"),
+    (("name",), "Tiny Model", "name"),
+    (("fps",), 0, "fps"),
+    (("feature_dim",), -4, "feature_dim"),
+])
+def test_bad_fields_are_refused_by_name(tiny_dict, path, value, field):
+    target = tiny_dict
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert refusal(tiny_dict).startswith(field + ":")
+
+
+def test_absent_grm_needs_goal_none(tiny_dict):
+    tiny_dict["grm"] = {"present": False, "goal": "client"}
+    assert refusal(tiny_dict).startswith("grm.goal:")
+    tiny_dict["grm"]["goal"] = "none"
+    assert not ModelConfig.from_dict(tiny_dict).grm_present
+
+
+def test_unknown_and_missing_fields_are_refused(tiny_dict):
+    tiny_dict["windows"] = tiny_dict["window"]
+    assert "unknown field(s) ['windows']" in refusal(tiny_dict)
+    del tiny_dict["windows"], tiny_dict["window"]
+    assert "missing field(s) ['window']" in refusal(tiny_dict)
+    tiny_dict["window"] = {"length": 5, "stride": 2, "include_initial": True}
+    assert refusal(tiny_dict).startswith("window:")

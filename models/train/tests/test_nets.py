@@ -1,0 +1,86 @@
+"""Network behaviour the serving side relies on: shapes, stage masking, padding, GRM range."""
+import torch
+
+from stageward_train.nets import MASKED_LOGIT, FrameEncoder, GrmHead, SarmHead
+
+
+def sarm_inputs(cfg, batch, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    t, v, d = cfg.window.length, cfg.num_views, cfg.feature_dim
+    feats = torch.randn(batch, t, v, d, generator=gen)
+    valid = torch.ones(batch, t)
+    valid[1::2, 1:3] = 0  # every other row pads slots 1-2
+    return feats * valid[:, :, None, None], valid
+
+
+def test_encoder_maps_uint8_frames_to_features(tiny_cfg):
+    torch.manual_seed(0)
+    enc = FrameEncoder(tiny_cfg).eval()
+    pixels = torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8)
+    out = enc(pixels)
+    assert out.shape == (4, 32) and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert not torch.allclose(out[0], out[1])
+
+
+def test_sarm_never_picks_a_stage_the_task_lacks_even_with_adversarial_weights(tiny_cfg):
+    torch.manual_seed(0)
+    head = SarmHead(tiny_cfg).eval()
+    with torch.no_grad():
+        head.stage.bias[5:] = 1e6  # stages 5 and 6 exist only for stack_three (7 stages)
+        head.stage.weight.mul_(10.0)
+    feats, valid = sarm_inputs(tiny_cfg, 8)
+    logits, _ = head(feats, valid, torch.zeros(8, dtype=torch.int64))  # pick_place: 5 stages
+    assert (logits.argmax(-1) < 5).all()
+    assert (logits[:, 5:] == MASKED_LOGIT).all() and (logits[:, :5] > MASKED_LOGIT).all()
+    logits, _ = head(feats, valid, torch.ones(8, dtype=torch.int64))
+    assert (logits.argmax(-1) >= 5).all()  # the same weights pick them where the task has them
+
+
+def test_sarm_outputs_ignore_whatever_sits_in_padded_slots(tiny_cfg):
+    torch.manual_seed(0)
+    head = SarmHead(tiny_cfg).eval()
+    feats, valid = sarm_inputs(tiny_cfg, 6)
+    task = torch.tensor([0, 1, 0, 1, 0, 1])
+    noisy = feats + 50.0 * torch.randn_like(feats) * (1 - valid)[:, :, None, None]
+    assert not torch.equal(noisy, feats)
+    a, b = head(feats, valid, task), head(noisy, valid, task)
+    torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(a[1], b[1], rtol=0, atol=1e-6)
+    c = head(noisy, torch.ones_like(valid), task)  # the same slots, unmasked, do matter
+    assert not torch.allclose(a[0][1::2], c[0][1::2], atol=1e-4)
+
+
+def test_sarm_stage_hint_replaces_the_predicted_stage_for_tau(tiny_cfg):
+    torch.manual_seed(0)
+    head = SarmHead(tiny_cfg).eval()
+    feats, valid = sarm_inputs(tiny_cfg, 4)
+    task = torch.ones(4, dtype=torch.int64)
+    logits, tau = head(feats, valid, task)
+    predicted = logits.argmax(-1)
+    _, same = head(feats, valid, task, stage_hint=predicted)
+    _, kept = head(feats, valid, task, stage_hint=torch.full((4,), -1))
+    _, other = head(feats, valid, task, stage_hint=(predicted + 1) % 7)
+    assert torch.equal(same, tau) and torch.equal(kept, tau)
+    assert not torch.allclose(other, tau)
+    assert ((tau > 0) & (tau < 1)).all() and tau.shape == (4,)
+
+
+def test_grm_hop_stays_in_minus_one_to_one(tiny_cfg):
+    torch.manual_seed(0)
+    head = GrmHead(tiny_cfg).eval()
+    with torch.no_grad():
+        for p in head.mlp.parameters():
+            p.mul_(50.0)
+    x = [100.0 * torch.randn(16, 3, 32) for _ in range(4)]
+    hop = head(*x, torch.randint(0, 2, (16,)))
+    assert hop.shape == (16,) and (hop.abs() <= 1).all()
+    assert hop.min() < -0.5 and hop.max() > 0.5  # saturating both ways, not stuck at one sign
+
+
+def test_sarm_and_grm_accept_a_batch_of_one(tiny_cfg):
+    torch.manual_seed(0)
+    sarm, grm = SarmHead(tiny_cfg).eval(), GrmHead(tiny_cfg).eval()
+    feats, valid = sarm_inputs(tiny_cfg, 1)
+    logits, tau = sarm(feats, valid, torch.zeros(1, dtype=torch.int64))
+    assert logits.shape == (1, 7) and tau.shape == (1,)
+    assert grm(*[torch.randn(1, 3, 32)] * 4, torch.zeros(1, dtype=torch.int64)).shape == (1,)

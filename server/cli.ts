@@ -1,0 +1,30 @@
+// The `stageward` command line: one verb per file under server/commands and bench/.
+//
+//   stageward demo            run the engine over a generated episode (what `npm start` does for now)
+//   stageward bench engine    per-step latency of the engine against PyTorch eager
+
+import { Command, CommanderError } from 'commander';
+import { isStagewardError } from '../models/errors.ts';
+import { benchCommand } from '../bench/command.ts';
+import { demoCommand } from './commands/demo.ts';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('stageward')
+    .description('stageward: learned, stage-aware, policy-invariant rewards for robot learning')
+    .exitOverride()
+    .showHelpAfterError();
+  program.addCommand(demoCommand());
+  program.addCommand(benchCommand());
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (isStagewardError(err)) {
+      console.error(`stageward: ${err.code}: ${err.message}`);
+      return 2;
+    }
+    console.error(`stageward: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+// A generated episode for `npm start` and the engine benchmark until the simulator exists: per view,
+// an RGB scene where a red block travels to a blue bowl and drops in. Deterministic for a seed.
+
+import type { RawImage } from '../models/preprocess.ts';
+
+export interface DemoFrame {
+  /** Fraction of the way through the episode, in [0, 1]. */
+  phase: number;
+  views: Record<string, RawImage>;
+}
+
+/** A tiny seeded PRNG (mulberry32), so generated episodes repeat exactly. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fillRect(img: RawImage, x0: number, y0: number, x1: number, y1: number, rgb: [number, number, number]): void {
+  const { width, height, data } = img;
+  for (let y = Math.max(0, Math.floor(y0)); y < Math.min(height, Math.ceil(y1)); y++) {
+    for (let x = Math.max(0, Math.floor(x0)); x < Math.min(width, Math.ceil(x1)); x++) {
+      const i = (y * width + x) * 3;
+      data[i] = rgb[0];
+      data[i + 1] = rgb[1];
+      data[i + 2] = rgb[2];
+    }
+  }
+}
+
+/** Render one view of the scene at `phase` (0 start, 1 block in bowl). */
+export function renderDemoView(view: number, phase: number, height: number, width: number, noise: () => number): RawImage {
+  const img: RawImage = { data: new Uint8Array(height * width * 3), height, width, channels: 3 };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const n = Math.floor(noise() * 8);
+      img.data[i] = 90 + ((y * 60) / height) + n + view * 10;
+      img.data[i + 1] = 80 + ((x * 40) / width) + n;
+      img.data[i + 2] = 70 + n;
+    }
+  }
+  const s = Math.min(height, width);
+  const shift = view * 0.08;
+  fillRect(img, (0.65 + shift) * width, 0.6 * height, (0.85 + shift) * width, 0.75 * height, [40, 60, 200]);
+  const lift = Math.sin(Math.PI * Math.min(1, phase)) * 0.25;
+  const bx = 0.15 + 0.55 * phase + shift;
+  const by = 0.6 - lift;
+  fillRect(img, bx * width, by * height, bx * width + 0.12 * s, by * height + 0.12 * s, [210, 40, 40]);
+  return img;
+}
+
+/** `steps` frames of the generated episode, every view at height x width. */
+export function* demoEpisode(views: readonly string[], steps: number, height: number, width: number, seed: number): Generator<DemoFrame> {
+  const rand = mulberry32(seed);
+  for (let t = 0; t < steps; t++) {
+    const phase = steps === 1 ? 1 : t / (steps - 1);
+    const out: Record<string, RawImage> = {};
+    views.forEach((v, i) => {
+      out[v] = renderDemoView(i, phase, height, width, rand);
+    });
+    yield { phase, views: out };
+  }
+}

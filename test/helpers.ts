@@ -1,0 +1,58 @@
+// Shared test helpers: fixture paths, parity arrays, and temp copies of the fixture package.
+
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { isStagewardError, type ErrorCode } from '../models/errors.ts';
+import { readNpy, type NpyArray } from '../models/npy.ts';
+import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../server/paths.ts';
+
+export { FIXTURE_MODEL_DIR };
+export const PARITY_DIR = join(REPO_ROOT, 'test', 'fixtures', 'parity');
+
+export interface ParityManifest {
+  task_index: number;
+  tolerance: { abs: number };
+  arrays: Record<string, { file: string }>;
+}
+
+export async function parityManifest(): Promise<ParityManifest> {
+  return JSON.parse(await readFile(join(PARITY_DIR, 'manifest.json'), 'utf8')) as ParityManifest;
+}
+
+export async function parityArray(name: string): Promise<NpyArray> {
+  const m = await parityManifest();
+  const entry = m.arrays[name];
+  if (!entry) throw new Error(`parity array ${name} is not in the manifest`);
+  return readNpy(join(PARITY_DIR, entry.file));
+}
+
+/** A temp copy of the fixture package with model.json passed through `edit`. */
+export async function fixtureCopy(edit: (card: Record<string, any>) => void = () => {}): Promise<string> {
+  const dir = join(await mkdtemp(join(tmpdir(), 'stageward-test-')), 'model');
+  await cp(FIXTURE_MODEL_DIR, dir, { recursive: true });
+  const card = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Record<string, any>;
+  edit(card);
+  await writeFile(join(dir, 'model.json'), JSON.stringify(card));
+  return dir;
+}
+
+export async function expectCode(p: Promise<unknown> | (() => unknown), code: ErrorCode, messagePart?: string): Promise<void> {
+  let err: unknown;
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    err = e;
+  }
+  expect(isStagewardError(err), `expected a StagewardError ${code}, got ${String(err)}`).toBe(true);
+  expect((err as { code: string }).code).toBe(code);
+  if (messagePart !== undefined) expect((err as Error).message).toContain(messagePart);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}

@@ -1,0 +1,181 @@
+import { rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models/engine.ts';
+import { OnnxProgressModel } from '../../models/package.ts';
+import type { FrameSet } from '../../models/preprocess.ts';
+import { telescopedShaping } from '../../models/shaping.ts';
+import { demoEpisode } from '../../server/demo-episode.ts';
+import { expectCode, fixtureCopy, FIXTURE_MODEL_DIR } from '../helpers.ts';
+
+let model: OnnxProgressModel;
+let engine: RewardEngine;
+beforeAll(async () => {
+  model = await OnnxProgressModel.load(FIXTURE_MODEL_DIR);
+  engine = new RewardEngine(model);
+});
+afterAll(() => model.close());
+
+const VIEWS = ['front', 'side', 'wrist'];
+/** A generated episode's frames at a size other than the model's, so resizing is exercised. */
+function frames(steps: number, seed = 1): FrameSet[] {
+  return [...demoEpisode(VIEWS, steps, 48, 80, seed)].map((f) => f.views);
+}
+const base: EpisodeOptions = { task: 'pick_place', gamma: 0.9, shaping: 'pbrs' };
+
+async function runEpisode(opts: EpisodeOptions, fs: FrameSet[], end: 'terminated' | 'truncated' | 'none' = 'none'): Promise<StepResult[]> {
+  const ep = await engine.start(opts);
+  const out: StepResult[] = [];
+  for (let t = 0; t < fs.length; t++) {
+    const last = t === fs.length - 1;
+    out.push(await ep.step({ frames: fs[t]!, reward: t % 4 === 0 ? 0.1 : 0, terminated: last && end === 'terminated', truncated: last && end === 'truncated' }));
+  }
+  return out;
+}
+
+describe('episode engine', () => {
+  it('is deterministic: the same inputs give the same outputs', async () => {
+    const fs = frames(12);
+    const a = await runEpisode({ ...base, progress: 'both' }, fs);
+    const b = await runEpisode({ ...base, progress: 'both' }, fs);
+    const strip = (r: StepResult[]) => r.map(({ timing, episode, ...rest }) => rest);
+    expect(strip(a)).toEqual(strip(b));
+  });
+
+  it('reports progress in [0, 1], a stage of the task, tau, and the env reward as sent', async () => {
+    const rs = await runEpisode({ ...base, progress: 'both' }, frames(6));
+    for (const r of rs) {
+      expect(r.progress).toBeGreaterThanOrEqual(0);
+      expect(r.progress).toBeLessThanOrEqual(1);
+      expect(['reach', 'grasp', 'lift', 'carry', 'place']).toContain(r.stage.name);
+      expect(r.stage.probs).toHaveLength(5);
+      expect(r.heads.grm).toBeDefined();
+      expect(r.progress).toBeCloseTo((r.heads.sarm + r.heads.grm!) / 2, 12);
+      expect(r.timing.total_ms).toBeGreaterThan(0);
+    }
+    expect(rs.map((r) => r.reward)).toEqual([0.1, 0, 0, 0, 0.1, 0]);
+  });
+
+  it('shaped rewards telescope over a terminated episode: sum gamma^t F_t = -Phi(s_0)', async () => {
+    const rs = await runEpisode(base, frames(15), 'terminated');
+    let sum = 0;
+    for (let t = 1; t < rs.length; t++) sum += base.gamma ** (t - 1) * (rs[t]!.shaped - rs[t]!.reward);
+    const phis = rs.map((r) => r.progress);
+    expect(sum).toBeCloseTo(telescopedShaping(phis, true, { mode: 'pbrs', gamma: base.gamma, scale: 1, transform: { kind: 'identity' } }), 9);
+    expect(sum).toBeCloseTo(-phis[0]!, 9);
+  });
+
+  it('truncation keeps the last potential (the learner bootstraps), termination zeroes it', async () => {
+    const fs = frames(5);
+    const trunc = await runEpisode(base, fs, 'truncated');
+    const term = await runEpisode(base, fs, 'terminated');
+    const last = trunc.length - 1;
+    const phiPrev = trunc[last - 1]!.progress;
+    expect(trunc[last]!.shaped).toBeCloseTo(trunc[last]!.reward + base.gamma * trunc[last]!.progress - phiPrev, 12);
+    expect(term[last]!.shaped).toBeCloseTo(term[last]!.reward - phiPrev, 12);
+  });
+
+  it('step 0 is the initial observation: no shaping term before a transition exists', async () => {
+    const [first] = await runEpisode(base, frames(1));
+    expect(first!.step).toBe(0);
+    expect(first!.shaped).toBe(first!.reward);
+  });
+
+  it('a new episode clears state: its steps equal a fresh engine\'s, whatever ran before', async () => {
+    const fs = frames(8, 3);
+    const fresh = await runEpisode({ ...base, progress: 'both' }, fs);
+    await runEpisode({ ...base, progress: 'both' }, frames(20, 9)); // a different episode in between
+    const again = await runEpisode({ ...base, progress: 'both' }, fs);
+    expect(again.map((r) => [r.step, r.progress, r.shaped])).toEqual(fresh.map((r) => [r.step, r.progress, r.shaped]));
+  });
+
+  it('refuses steps after the episode ended, and after end()', async () => {
+    const ep = await engine.start(base);
+    const [f0, f1] = frames(2);
+    const r = await ep.step({ frames: f0!, terminated: true });
+    expect(r.done).toBe(true);
+    await expectCode(ep.step({ frames: f1! }), 'SW_ERR_EPISODE_ENDED');
+    const ep2 = await engine.start(base);
+    const summary = await ep2.end();
+    expect(summary.steps).toBe(0);
+    await expectCode(ep2.step({ frames: f1! }), 'SW_ERR_EPISODE_ENDED');
+  });
+
+  it('a bad step is refused with its code and leaves the episode as it was', async () => {
+    const fs = frames(4);
+    const clean = await runEpisode(base, fs);
+    const ep = await engine.start(base);
+    const got: StepResult[] = [];
+    got.push(await ep.step({ frames: fs[0]!, reward: 0.1 }));
+    await expectCode(ep.step({ frames: { front: fs[1]!.front!, side: fs[1]!.side! } }), 'SW_ERR_VIEW_MISSING');
+    await expectCode(ep.step({ frames: { ...fs[1]!, front: new Uint8Array([0xff, 0xd8, 0xff, 0, 1, 2]) } }), 'SW_ERR_IMAGE_DECODE');
+    await expectCode(ep.step({ frames: fs[1]!, reward: Number.NaN }), 'SW_ERR_BAD_VALUE');
+    await expectCode(ep.step({ frames: fs[1]!, terminated: 'yes' as unknown as boolean }), 'SW_ERR_BAD_VALUE');
+    for (let t = 1; t < fs.length; t++) got.push(await ep.step({ frames: fs[t]!, reward: t % 4 === 0 ? 0.1 : 0 }));
+    expect(got.map((r) => [r.step, r.progress, r.shaped])).toEqual(clean.map((r) => [r.step, r.progress, r.shaped]));
+  });
+
+  it('answers steps in call order even when the caller does not await each one', async () => {
+    const fs = frames(10);
+    const ep = await engine.start(base);
+    const rs = await Promise.all(fs.map((f) => ep.step({ frames: f })));
+    expect(rs.map((r) => r.step)).toEqual([...Array(10).keys()]);
+  });
+
+  it('keeps a bounded feature cache however long the episode runs', async () => {
+    const ep = await engine.start(base);
+    const f = frames(1)[0]!;
+    for (let t = 0; t < 60; t++) await ep.step({ frames: f });
+    // frame 0 + the window's span (stride 2 x 3 past slots) + 1 for GRM's previous frame
+    expect(ep.cachedFrames).toBeLessThanOrEqual(8);
+  });
+
+  it('never blocks the event loop while inference runs', async () => {
+    const ep = await engine.start({ ...base, progress: 'both' });
+    const fs = frames(20);
+    let ticks = 0;
+    let running = true;
+    const tick = () => {
+      ticks++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await Promise.all(fs.map((f) => ep.step({ frames: f })));
+    running = false;
+    // Each step awaits sharp and ONNX Runtime on other threads; the loop turns meanwhile.
+    expect(ticks).toBeGreaterThan(fs.length);
+  });
+
+  it('refuses bad episode options with stable codes', async () => {
+    await expectCode(engine.start({ ...base, task: 'fold_shirt' }), 'SW_ERR_TASK_UNKNOWN', 'fold_shirt');
+    await expectCode(engine.start({ ...base, gamma: 1.5 }), 'SW_ERR_BAD_OPTION', 'gamma');
+    await expectCode(engine.start({ ...base, shaping: 'dense' as 'pbrs' }), 'SW_ERR_BAD_OPTION', 'shaping');
+    await expectCode(engine.start({ ...base, progress: 'vlm' as 'sarm' }), 'SW_ERR_BAD_OPTION', 'progress');
+    await expectCode(engine.start({ ...base, scale: Number.POSITIVE_INFINITY }), 'SW_ERR_BAD_OPTION', 'scale');
+    await expectCode(engine.start({ ...base, transform: { kind: 'sigmoid', center: 0.5, temperature: 0 } }), 'SW_ERR_BAD_OPTION', 'transform');
+    await expectCode(engine.start({ ...base, progress: 'grm', goal: { top: frames(1)[0]!.front! } }), 'SW_ERR_VIEW_UNKNOWN', 'top');
+  });
+
+  it('goal frames feed the backward-anchored GRM perspective', async () => {
+    const fs = frames(6);
+    const withoutGoal = await runEpisode({ ...base, progress: 'grm' }, fs);
+    const withGoal = await runEpisode({ ...base, progress: 'grm', goal: fs[5]! }, fs);
+    expect(withGoal.some((r, i) => Math.abs(r.progress - withoutGoal[i]!.progress) > 1e-6)).toBe(true);
+  });
+
+  it('a model without a GRM head serves SARM progress and refuses GRM progress', async () => {
+    const dir = await fixtureCopy((c) => {
+      c.grm.present = false;
+      delete c.graphs.grm;
+    });
+    await unlink(join(dir, 'grm.onnx'));
+    const sarmOnly = await OnnxProgressModel.load(dir);
+    const e = new RewardEngine(sarmOnly);
+    await expectCode(e.start({ ...base, progress: 'grm' }), 'SW_ERR_BAD_OPTION', 'GRM');
+    const ep = await e.start(base);
+    const r = await ep.step({ frames: frames(1)[0]! });
+    expect(r.hop).toBeUndefined();
+    await sarmOnly.close();
+    await rm(join(dir, '..'), { recursive: true, force: true });
+  });
+});
