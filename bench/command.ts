@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { choiceOption, intOption, providersOption } from '../server/options.ts';
 import { benchEngine } from './engine.ts';
+import { benchGpu } from './gpu.ts';
 
 export function benchCommand(): Command {
   const bench = new Command('bench').description('benchmarks; the last output line is a JSON object of the figures');
@@ -17,5 +18,12 @@ export function benchCommand(): Command {
     .option('--threads <n>', 'intra-op threads for both ONNX Runtime and torch (0: library default)', intOption(0, 256), 0)
     .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
     .action(benchEngine);
+  bench
+    .command('gpu')
+    .description('load the fixture on GPU execution providers, check outputs against CPU and torch, time a step and a batched encode')
+    .option('--providers <list>', 'providers to check, comma-separated', providersOption, ['webgpu', 'cuda'])
+    .option('--model <dir>', 'package to time (default: the test fixture)')
+    .option('--steps <n>', 'timed engine steps per provider', intOption(10, 1_000_000), 500)
+    .action(benchGpu);
   return bench;
 }
