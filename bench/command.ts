@@ -15,7 +15,7 @@ export function benchCommand(): Command {
     .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), 200)
     .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(['sarm', 'grm', 'both'] as const), 'both')
     .option('--provider <list>', 'execution providers for the engine', providersOption, ['cpu'])
-    .option('--threads <n>', 'intra-op threads for both ONNX Runtime and torch (0: library default)', intOption(0, 256), 0)
+    .option('--threads <n>', 'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)', intOption(0, 256), 1)
     .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
     .action(benchEngine);
   bench

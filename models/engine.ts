@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { ModelCard, Stage } from './card.ts';
 import { StagewardError } from './errors.ts';
 import type { ProgressModel } from './package.ts';
-import { DEFAULT_PREPROCESS_LIMITS, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
+import { DEFAULT_PREPROCESS_LIMITS, checkViews, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
 import { argmax, fuseGrm, sarmProgress, stageProbabilities, type Composition } from './progress.ts';
 import { SHAPING_MODES, potential, shapedReward, type PotentialTransform, type ShapingConfig, type ShapingMode } from './shaping.ts';
 import { framesRetained, windowIndices } from './window.ts';
@@ -21,6 +21,8 @@ const PROGRESS_SOURCES: readonly ProgressSource[] = ['sarm', 'grm', 'both'];
 export interface EpisodeOptions {
   /** One of the card's tasks. */
   task: string;
+  /** The camera views the client will send; checked against the card's now, not at the first step. */
+  views?: string[];
   /** The learner's discount, in [0, 1]. */
   gamma: number;
   shaping: ShapingMode;
@@ -137,6 +139,10 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
     bad('`transform` sigmoid needs a finite center and a temperature > 0');
   } else if (transform.kind !== 'identity' && transform.kind !== 'sigmoid') {
     bad('`transform.kind` must be "identity" or "sigmoid"');
+  }
+  if (o.views !== undefined) {
+    if (!Array.isArray(o.views)) bad('`views` must be a list of view names');
+    checkViews(Object.fromEntries(o.views.map((v) => [v, true])), card.views);
   }
   const stages = card.stages[taskIndex]!;
   return {

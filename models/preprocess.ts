@@ -102,7 +102,7 @@ export async function preprocessFrames(frames: FrameSet, card: ModelCard, limits
   return out;
 }
 
-export function checkViews(frames: FrameSet, views: readonly string[]): void {
+export function checkViews(frames: Record<string, unknown>, views: readonly string[]): void {
   if (typeof frames !== 'object' || frames === null) throw new StagewardError('SW_ERR_VIEW_MISSING', 'frames must be a map of view name to image');
   for (const key of Object.keys(frames)) {
     if (!views.includes(key)) throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view "${key}"; the model's views are ${views.join(', ')}`);

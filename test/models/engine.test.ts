@@ -154,6 +154,9 @@ describe('episode engine', () => {
     await expectCode(engine.start({ ...base, scale: Number.POSITIVE_INFINITY }), 'SW_ERR_BAD_OPTION', 'scale');
     await expectCode(engine.start({ ...base, transform: { kind: 'sigmoid', center: 0.5, temperature: 0 } }), 'SW_ERR_BAD_OPTION', 'transform');
     await expectCode(engine.start({ ...base, progress: 'grm', goal: { top: frames(1)[0]!.front! } }), 'SW_ERR_VIEW_UNKNOWN', 'top');
+    await expectCode(engine.start({ ...base, views: ['front', 'side'] }), 'SW_ERR_VIEW_MISSING', 'wrist');
+    await expectCode(engine.start({ ...base, views: ['front', 'side', 'wrist', 'top'] }), 'SW_ERR_VIEW_UNKNOWN', 'top');
+    await expect(engine.start({ ...base, views: ['wrist', 'front', 'side'] })).resolves.toBeDefined();
   });
 
   it('goal frames feed the backward-anchored GRM perspective', async () => {
