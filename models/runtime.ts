@@ -26,6 +26,19 @@ export interface RuntimeOptions {
 
 export type TensorFeed = Record<string, ort.Tensor>;
 
+const ORT_LOG_LEVELS = ['verbose', 'info', 'warning', 'error', 'fatal'] as const;
+type OrtLogLevel = (typeof ORT_LOG_LEVELS)[number];
+
+/**
+ * ONNX Runtime's own stderr logging: 'fatal' by default, because every failure it would print (a
+ * provider that cannot load) reaches the caller as an error or one clear log line of ours.
+ * STAGEWARD_ORT_LOG_LEVEL=warning (or verbose, info, error) brings its messages back for debugging.
+ */
+function configureOrtLogging(): void {
+  const wanted = process.env.STAGEWARD_ORT_LOG_LEVEL;
+  ort.env.logLevel = ORT_LOG_LEVELS.includes(wanted as OrtLogLevel) ? (wanted as OrtLogLevel) : 'fatal';
+}
+
 export interface GraphValueInfo {
   name: string;
   type: string;
@@ -52,6 +65,7 @@ export class OnnxGraph {
   /** Open `path` on the first provider of `options.providers` that works, CPU last. */
   static async open(path: string, options: RuntimeOptions = {}): Promise<OnnxGraph> {
     const providers = validateProviders(options.providers ?? ['cpu']);
+    configureOrtLogging();
     const log = options.log ?? ((m: string) => console.warn(m));
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
@@ -61,9 +75,7 @@ export class OnnxGraph {
     const failures: string[] = [];
     for (const provider of providers) {
       try {
-        // ONNX Runtime prints its own copy of a provider failure to stderr; we log one clear line instead.
-        const logSeverityLevel = provider === 'cpu' ? 2 : 4;
-        const session = await ort.InferenceSession.create(path, { ...base, logSeverityLevel, executionProviders: [provider] });
+        const session = await ort.InferenceSession.create(path, { ...base, executionProviders: [provider] });
         return new OnnxGraph(session, provider);
       } catch (err) {
         const reason = shortReason(err);
