@@ -17,6 +17,17 @@ export const ERROR_CODES = {
   SW_ERR_BAD_OPTION: { close: null, about: 'an episode option (gamma, shaping, progress, scale) is out of range or unknown' },
   SW_ERR_BAD_VALUE: { close: null, about: 'a numeric step field (reward) is NaN, infinite or of the wrong type' },
   SW_ERR_EPISODE_ENDED: { close: null, about: 'a step arrived after the episode terminated, was truncated or was ended' },
+  SW_ERR_DATASET_EXISTS: { close: null, about: 'the target folder exists and is not empty, and overwrite was not asked for' },
+  SW_ERR_DATASET_NOT_FOUND: { close: null, about: 'a dataset folder or one of its files (info.json, a parquet file, a video) does not exist' },
+  SW_ERR_DATASET_FORMAT: { close: null, about: 'a dataset file is unreadable or disagrees with the LeRobot v3.0 layout (version, fields, columns, frame counts)' },
+  SW_ERR_DATASET_VIEW: { close: null, about: "a camera view is not one of the dataset's views, or an episode lacks one" },
+  SW_ERR_DATASET_EPISODE: { close: null, about: "an episode index is unknown, or an episode's arrays disagree with the spec or with each other" },
+  SW_ERR_DATASET_STATE: { close: null, about: 'a dataset writer was used after finish() or abort(), or after a failed write' },
+  SW_ERR_DATASET_SPEC: { close: null, about: 'a dataset spec or export option is invalid (views, image size, fps, stage names)' },
+  SW_ERR_ANNOTATION_MISSING: { close: null, about: 'an episode has no subtask annotations where labels need them' },
+  SW_ERR_ANNOTATION_INVALID: { close: null, about: 'subtask spans are out of order, overlap, leave the episode, or name an unknown stage' },
+  SW_ERR_FFMPEG_NOT_FOUND: { close: null, about: 'no working ffmpeg binary (ffmpeg-static, @ffmpeg-installer/ffmpeg, PATH, FFMPEG_PATH)' },
+  SW_ERR_FFMPEG: { close: null, about: 'ffmpeg failed while encoding, decoding or probing a video' },
 } as const satisfies Record<string, { close: number | null; about: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
