@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { choiceOption, intOption, providersOption } from '../server/options.ts';
 import { benchEngine } from './engine.ts';
 import { benchGpu } from './gpu.ts';
+import { benchSim } from './sim.ts';
 
 export function benchCommand(): Command {
   const bench = new Command('bench').description('benchmarks; the last output line is a JSON object of the figures');
@@ -25,5 +26,12 @@ export function benchCommand(): Command {
     .option('--model <dir>', 'package to time (default: the test fixture)')
     .option('--steps <n>', 'timed engine steps per provider', intOption(10, 1_000_000), 500)
     .action(benchGpu);
+  bench
+    .command('sim')
+    .description('simulator physics steps/s, renders/s per 96x96 view, control steps/s with 3 views, episodes/min recorded (medians of repeats)')
+    .option('--task <id>', 'pick_place or stack_three', 'pick_place')
+    .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), 5)
+    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), 3)
+    .action(benchSim);
   return bench;
 }

@@ -1,12 +1,16 @@
 // The `stageward` command line: one verb per file under server/commands and bench/.
 //
 //   stageward demo            run the engine over a generated episode (what `npm start` does for now)
+//   stageward sim record      record expert demonstrations as a LeRobot v3.0 dataset
+//   stageward dataset export  training bundle for the PyTorch trainer
 //   stageward bench engine    per-step latency of the engine against PyTorch eager
 
 import { Command, CommanderError } from 'commander';
 import { isStagewardError } from '../models/errors.ts';
 import { benchCommand } from '../bench/command.ts';
+import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
+import { simCommand } from './commands/sim.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('stageward')
@@ -14,6 +18,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
   program.addCommand(demoCommand());
+  program.addCommand(simCommand());
+  program.addCommand(datasetCommand());
   program.addCommand(benchCommand());
   try {
     await program.parseAsync(argv, { from: 'user' });

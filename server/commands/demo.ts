@@ -1,8 +1,10 @@
-// `stageward demo`: run the engine over a generated episode and print per-step progress, stage and
-// shaped reward. This is what `npm start` does until the server and simulator exist.
+// `stageward demo`: run the reward engine over one episode of the scripted expert in the MuJoCo
+// simulator (three cameras, sent as JPEG) and print per-step progress, stage and shaped reward next
+// to the simulator's true stage. This is what `npm start` does until the server exists.
 //
 //   stageward demo
-//   stageward demo --steps 60 --shaping progress --gamma 0.95 --provider webgpu,cpu
+//   stageward demo --task stack_three --preset mixed --seed 3 --shaping progress --gamma 0.95
+//   stageward demo --provider webgpu,cpu
 
 import { Command } from 'commander';
 import sharp from 'sharp';
@@ -10,15 +12,19 @@ import { RewardEngine } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
 import { SHAPING_MODES, type ShapingMode } from '../../models/shaping.ts';
-import { demoEpisode } from '../demo-episode.ts';
+import { SimEnv } from '../../sim/env.ts';
+import { EXPERT_PRESETS, ScriptedExpert, planEpisode, type ExpertPreset } from '../../sim/expert.ts';
+import { createRenderer } from '../../sim/render/index.ts';
+import { TASK_IDS } from '../../sim/tasks/index.ts';
 import { choiceOption, intOption, numberOption, providersOption } from '../options.ts';
 import { defaultModelDir } from '../paths.ts';
 
 interface DemoOptions {
   model?: string;
-  task?: string;
-  steps: number;
+  task: string;
+  preset: ExpertPreset;
   seed: number;
+  size: number;
   shaping: ShapingMode;
   gamma: number;
   progress: 'sarm' | 'grm' | 'both';
@@ -27,11 +33,12 @@ interface DemoOptions {
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run the reward engine over a generated episode (camera frames as JPEG) and print per-step progress and shaped rewards')
+    .description('run the reward engine over a simulated expert episode (3 cameras as JPEG) and print per-step progress and shaped rewards')
     .option('--model <dir>', 'model package folder (default: the bundled model, else the test fixture)')
-    .option('--task <task>', "task string (default: the model's first task)")
-    .option('--steps <n>', 'episode length in steps', intOption(2, 100_000), 30)
-    .option('--seed <n>', 'seed of the generated episode', intOption(0, 2 ** 31), 0)
+    .option('--task <id>', `simulator task: ${TASK_IDS.join(', ')}`, choiceOption(TASK_IDS), 'pick_place')
+    .option('--preset <p>', `expert quality: ${EXPERT_PRESETS.join(', ')}`, choiceOption(EXPERT_PRESETS), 'expert')
+    .option('--seed <n>', 'simulator seed', intOption(0, 2 ** 31), 0)
+    .option('--size <px>', 'camera resolution (the engine resizes to the model)', intOption(16, 1024), 128)
     .option('--shaping <mode>', `shaping mode: ${SHAPING_MODES.join(', ')}`, choiceOption(SHAPING_MODES), 'pbrs')
     .option('--gamma <g>', "the learner's discount", numberOption(0, 1), 0.99)
     .option('--progress <head>', 'progress from sarm, grm or both', choiceOption(['sarm', 'grm', 'both'] as const), 'sarm')
@@ -47,25 +54,33 @@ async function runDemo(o: DemoOptions): Promise<void> {
   if (!picked.trained) {
     console.log('  (no bundled model yet: this is the test fixture with random weights, so the numbers show the pipeline, not a trained reward)');
   }
-  const task = o.task ?? card.tasks[0]!;
   const engine = new RewardEngine(model);
-  const episode = await engine.start({ task, gamma: o.gamma, shaping: o.shaping, progress: o.progress });
-  console.log(`  task "${task}", ${o.steps} steps, views ${card.views.join('/')} as 320x240 JPEG, shaping ${o.shaping}, gamma ${o.gamma}`);
-  console.log('  step  stage            tau    progress  reward   shaped     ms');
-  let t = 0;
-  for (const frame of demoEpisode(card.views, o.steps, 240, 320, o.seed)) {
+  const episode = await engine.start({ task: o.task, gamma: o.gamma, shaping: o.shaping, progress: o.progress });
+  const env = await SimEnv.create({ task: o.task, image: { width: o.size, height: o.size }, renderer: createRenderer() });
+  const expert = new ScriptedExpert(env.task, planEpisode(o.preset, o.seed), { stepM: env.maxEeSpeedMps / env.controlHz });
+  console.log(`  task "${o.task}" (${env.task.instruction}), expert preset ${o.preset}, seed ${o.seed}; views ${card.views.join('/')} as ${o.size}x${o.size} JPEG; shaping ${o.shaping}, gamma ${o.gamma}`);
+  console.log('  step  true stage   model stage      tau    progress  reward   shaped     ms');
+  let obs = env.reset(o.seed);
+  let info = env.info();
+  let reward = 0;
+  let terminated = false;
+  let truncated = false;
+  for (;;) {
     const frames: FrameSet = {};
-    for (const [view, img] of Object.entries(frame.views)) {
+    for (const [view, img] of Object.entries(obs.frames)) {
       frames[view] = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
     }
-    const last = t === o.steps - 1;
-    const r = await episode.step({ frames, reward: last ? 1 : 0, terminated: last });
+    const r = await episode.step({ frames, reward, terminated, truncated });
     console.log(
-      `  ${String(r.step).padStart(4)}  ${`${r.stage.index} ${r.stage.name}`.padEnd(15)} ${r.tau.toFixed(3)}  ${r.progress.toFixed(4)}    ` +
+      `  ${String(r.step).padStart(4)}  ${info.stageName.padEnd(11)}  ${`${r.stage.index} ${r.stage.name}`.padEnd(15)} ${r.tau.toFixed(3)}  ${r.progress.toFixed(4)}    ` +
         `${r.reward.toFixed(2)}  ${r.shaped >= 0 ? ' ' : ''}${r.shaped.toFixed(4)}  ${r.timing.total_ms.toFixed(1).padStart(5)}`,
     );
-    t++;
+    if (r.done) break;
+    const out = env.step(expert.act(obs.state));
+    ({ observation: obs, reward, terminated, truncated, info } = out);
+    if (!terminated && !truncated && expert.idleSteps >= 20) truncated = true;
   }
+  env.close();
   const s = await episode.end();
   console.log(`  episode done: ${s.steps} steps, final progress ${s.finalProgress.toFixed(4)}, shaped return ${s.shapedReturn.toFixed(4)}, env return ${s.envReturn}`);
   await model.close();

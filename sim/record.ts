@@ -1,0 +1,93 @@
+// Recording demonstrations: run the scripted expert in the simulator with the renderer on and hand
+// each episode (frames per view, state, action, reward, the annotator's per-frame stage and progress,
+// subtask spans from that stage sequence) to a sink such as the LeRobot dataset writer.
+//
+// Frame t holds observation t and the action taken after it (LeRobot's convention); the episode's
+// last frame is the observation after the final action, recorded with a hold action (zero motion,
+// the last gripper command) so the finished state is in the video.
+
+import { SimEnv, type SimEnvOptions } from './env.ts';
+import { ScriptedExpert, planEpisode, type ExpertPreset } from './expert.ts';
+import type { RecordedEpisode, SubtaskSpan } from './types.ts';
+
+export interface RecordOptions {
+  /** Episode i uses simulator seed `seedBase + i`. */
+  seedBase: number;
+  preset: ExpertPreset;
+  /** End an episode after the expert has idled this many control steps (a stopped operator). */
+  maxIdleSteps: number;
+}
+
+/** Runs of equal stage index -> subtask spans (a regression shows as an earlier stage again). */
+export function spansFromStages(stages: readonly number[], names: readonly string[]): SubtaskSpan[] {
+  const spans: SubtaskSpan[] = [];
+  for (let t = 0; t < stages.length; t++) {
+    const last = spans.at(-1);
+    const name = names[stages[t]!]!;
+    if (last !== undefined && last.name === name && last.end === t - 1) last.end = t;
+    else spans.push({ name, start: t, end: t });
+  }
+  return spans;
+}
+
+/** Record one expert episode with frames. `env` must have a renderer. */
+export function recordEpisode(env: SimEnv, seed: number, preset: ExpertPreset, maxIdleSteps: number): RecordedEpisode {
+  let obs = env.reset(seed);
+  const plan = planEpisode(preset, seed);
+  const expert = new ScriptedExpert(env.task, plan, { stepM: env.maxEeSpeedMps / env.controlHz });
+  const views = Object.keys(obs.frames);
+  const ep: RecordedEpisode = {
+    task: env.task.instruction,
+    frames: Object.fromEntries(views.map((v) => [v, []])),
+    state: [],
+    action: [],
+    reward: [],
+    trueStage: [],
+    trueProgress: [],
+    subtasks: [],
+    success: false,
+    meta: { seed, preset, task_id: env.task.id, ...expert.meta },
+  };
+  let info = env.info();
+  let done = false;
+  let lastAction = new Float32Array(env.actionNames.length);
+  while (true) {
+    for (const v of views) ep.frames[v]!.push(obs.frames[v]!);
+    ep.state.push(obs.state);
+    ep.trueStage.push(info.trueStage);
+    ep.trueProgress.push(info.trueProgress);
+    if (done) {
+      const hold = new Float32Array(lastAction.length);
+      hold[hold.length - 1] = lastAction[lastAction.length - 1]!;
+      ep.action.push(hold);
+      ep.reward.push(0);
+      break;
+    }
+    const action = Float32Array.from(expert.act(obs.state));
+    const r = env.step(action);
+    ep.action.push(action);
+    ep.reward.push(r.reward);
+    lastAction = action;
+    obs = r.observation;
+    info = r.info;
+    if (info.success) ep.success = true;
+    done = r.terminated || r.truncated || expert.idleSteps >= maxIdleSteps;
+  }
+  ep.subtasks = spansFromStages(ep.trueStage, env.task.stageNames);
+  return ep;
+}
+
+/** Record `episodes` episodes, calling `sink` with each (awaited before the next is simulated). */
+export async function recordEpisodes(
+  envOptions: SimEnvOptions,
+  episodes: number,
+  opts: RecordOptions,
+  sink: (ep: RecordedEpisode, index: number) => Promise<void>,
+): Promise<void> {
+  const env = await SimEnv.create(envOptions);
+  try {
+    for (let i = 0; i < episodes; i++) await sink(recordEpisode(env, opts.seedBase + i, opts.preset, opts.maxIdleSteps), i);
+  } finally {
+    env.close();
+  }
+}
