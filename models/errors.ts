@@ -28,6 +28,22 @@ export const ERROR_CODES = {
   SW_ERR_ANNOTATION_INVALID: { close: null, about: 'subtask spans are out of order, overlap, leave the episode, or name an unknown stage' },
   SW_ERR_FFMPEG_NOT_FOUND: { close: null, about: 'no working ffmpeg binary (ffmpeg-static, @ffmpeg-installer/ffmpeg, PATH, FFMPEG_PATH)' },
   SW_ERR_FFMPEG: { close: null, about: 'ffmpeg failed while encoding, decoding or probing a video' },
+  SW_ERR_CONFIG: { close: null, about: "a server setting (config file, STAGEWARD_* env var or CLI flag) is missing, mistyped or out of range; start-up stops" },
+  SW_ERR_PROTOCOL: { close: null, about: "a message is not valid MessagePack or JSON, is not a map, has an unknown `type` or field, or comes out of order (a second hello)" },
+  SW_ERR_MESSAGE_TOO_LARGE: { close: 1009, about: "a WebSocket message is over maxPayloadBytes; refused on its declared length, before it is buffered" },
+  SW_ERR_LIMIT: { close: null, about: "a message is over a structural limit (maxViews, maxNestingDepth, array rank)" },
+  SW_ERR_NDARRAY: { close: null, about: "a numpy array map (`__ndarray__`) or scalar (`__npgeneric__`) has a bad dtype, shape or byte length, or an image array is not uint8 HWC" },
+  SW_ERR_AUTH: { close: 1008, about: "the API key is missing or wrong (header `Authorization: Api-Key <key>` or the hello field `api_key`)" },
+  SW_ERR_NO_SESSION: { close: null, about: "a message other than hello arrived before the session's hello" },
+  SW_ERR_NO_EPISODE: { close: null, about: "a step or end arrived with no episode started (send reset first)" },
+  SW_ERR_MODEL_UNAVAILABLE: { close: null, about: "hello names a model this server does not serve" },
+  SW_ERR_TOO_MANY_SESSIONS: { close: 1013, about: "the server already holds maxSessions connections; try again later" },
+  SW_ERR_BUSY: { close: null, about: "more than maxQueuedMessages messages of one connection wait for their replies; this one is refused" },
+  SW_ERR_IDLE_TIMEOUT: { close: 1001, about: "no message for idleTimeoutMs (or no hello within helloTimeoutMs); the server closes the connection" },
+  SW_ERR_SHUTTING_DOWN: { close: 1001, about: "the server is shutting down: in-flight steps are answered, then the connection closes" },
+  SW_ERR_INTERNAL: { close: 1011, about: "an unexpected server fault; details go to the server log, never to the client" },
+  SW_ERR_CONNECT: { close: null, about: "client side: the WebSocket could not be opened (refused, HTTP error status, timeout)" },
+  SW_ERR_CONNECTION_CLOSED: { close: null, about: "client side: the connection closed before a request got its reply" },
 } as const satisfies Record<string, { close: number | null; about: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -8,3 +8,5 @@ export { type ImageInput, type RawImage, type FrameSet, type PreprocessLimits, D
 export { sarmProgress, fuseGrm, applyHop, hopBetween, type Composition } from './progress.ts';
 export { shapedReward, potential, telescopedShaping, type ShapingMode, type ShapingConfig, type PotentialTransform } from './shaping.ts';
 export { type ExecutionProvider, type RuntimeOptions } from './runtime.ts';
+export { BatchingProgressModel, type BatchingOptions } from './batching.ts';
+export { StagewardClient, type ClientOptions, type HelloOptions, type ReadyReply, type EpisodeReply, type RewardReply, type SummaryReply, type StepOptions } from '../server/client.ts';

@@ -1,8 +1,12 @@
 // The `stageward` command line: one verb per file under server/commands and bench/.
 //
-//   stageward demo            run the engine over a generated episode (what `npm start` does for now)
+//   stageward demo            run the engine over one simulated expert episode, in-process
+//   stageward start           the server plus a simulated robot streaming to it (npm start)
+//   stageward serve           the reward server (WebSocket + HTTP)
 //   stageward sim record      record expert demonstrations as a LeRobot v3.0 dataset
 //   stageward dataset export  training bundle for the PyTorch trainer
+//   stageward train           train a reward model from training bundles (PyTorch) and export it
+//   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
 //   stageward bench engine    per-step latency of the engine against PyTorch eager
 
 import { Command, CommanderError } from 'commander';
@@ -10,7 +14,11 @@ import { isStagewardError } from '../models/errors.ts';
 import { benchCommand } from '../bench/command.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
+import { evalCommand } from './commands/eval.ts';
+import { serveCommand } from './commands/serve.ts';
+import { startCommand } from './commands/start.ts';
 import { simCommand } from './commands/sim.ts';
+import { trainCommand } from './commands/train.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('stageward')
@@ -18,8 +26,12 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
   program.addCommand(demoCommand());
+  program.addCommand(serveCommand());
+  program.addCommand(startCommand());
   program.addCommand(simCommand());
   program.addCommand(datasetCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(evalCommand());
   program.addCommand(benchCommand());
   try {
     await program.parseAsync(argv, { from: 'user' });

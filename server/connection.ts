@@ -1,0 +1,251 @@
+// One WebSocket connection, whatever its protocol: decodes each message as it arrives, runs the
+// protocol's handler on the messages one at a time in arrival order, and sends exactly one reply per
+// message, in order (a reply or an error; nothing is dropped).
+//
+// Backpressure: a message counts as in flight from its arrival until its reply is flushed to the
+// socket (ws's send callback). At `maxInFlightSteps` the socket is paused (no more reads, so TCP stops
+// acknowledging and the client's sends block); it resumes as replies drain. Messages that were
+// already buffered still arrive; past `maxQueuedMessages` each is answered SW_ERR_BUSY at once.
+// Idle: no message and no flushed reply for `idleTimeoutMs` (`helloTimeoutMs` before a native hello)
+// closes the connection with SW_ERR_IDLE_TIMEOUT. Errors with a close code end the connection after
+// their error reply; anything that is not a StagewardError is logged and answered SW_ERR_INTERNAL.
+
+import { performance } from 'node:perf_hooks';
+import type { WebSocket } from 'ws';
+import { StagewardError, type ErrorCode } from '../models/errors.ts';
+import { decodeFrame, encodeFrame, type FrameKind } from './codec.ts';
+import type { ServerLimits } from './config.ts';
+import { seqOf } from './messages.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { Decoded } from './msgpack.ts';
+
+export type Endpoint = 'native' | 'openpi';
+
+export interface MessageContext {
+  /** performance.now() when the message arrived. */
+  receivedAt: number;
+  /** performance.now() when its handler started (after earlier messages were answered). */
+  startedAt: number;
+  kind: FrameKind;
+}
+
+/** What a protocol (native or openpi) plugs into a connection. */
+export interface Protocol {
+  readonly endpoint: Endpoint;
+  /** Sent once the connection is open (openpi's metadata map). */
+  greeting(): { data: Buffer | string; kind: FrameKind } | undefined;
+  /** True while the connection must still introduce itself (hello timeout applies). */
+  readonly awaitingHello: boolean;
+  /** Handle one decoded message; resolve to the reply, or throw a StagewardError. */
+  handle(message: Decoded, ctx: MessageContext): Promise<object>;
+  /** The frame that carries an error reply to a message of `kind`. */
+  errorFrame(err: StagewardError, seq: number | undefined, kind: FrameKind): { data: Buffer | string; kind: FrameKind };
+  /** The connection is gone: drop the session's state. */
+  dispose(): void;
+}
+
+export interface ConnectionContext {
+  limits: ServerLimits;
+  metrics: ServerMetrics;
+  log: (line: string) => void;
+}
+
+/** The error map both protocols send: {type: "error", seq?, code, message}. */
+export function errorBody(err: StagewardError, seq: number | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: 'error' };
+  if (seq !== undefined) out.seq = seq;
+  out.code = err.code;
+  out.message = err.message;
+  return out;
+}
+
+/** Close reason: the code and as much of the message as fits WebSocket's 123-byte limit. */
+export function closeReason(err: StagewardError): string {
+  const text = `${err.code}: ${err.message}`;
+  let out = text;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
+let nextId = 1;
+
+export class Connection {
+  readonly id = nextId++;
+  readonly protocol: Protocol;
+  readonly #ws: WebSocket;
+  readonly #ctx: ConnectionContext;
+  /** Messages received and not yet answered (reply flushed). */
+  #pending = 0;
+  /** Of those, the ones whose payload is kept for processing (the rest are refusals). */
+  #held = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closing = false;
+  #draining = false;
+  #timer: NodeJS.Timeout | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
+  #onGone: (() => void)[] = [];
+
+  constructor(ws: WebSocket, protocol: Protocol, ctx: ConnectionContext) {
+    this.#ws = ws;
+    this.protocol = protocol;
+    this.#ctx = ctx;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary ? 'binary' : 'text'));
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the socket itself (1009 for an oversize message, 1002/1007 for framing errors).
+      const code: ErrorCode = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'SW_ERR_MESSAGE_TOO_LARGE' : 'SW_ERR_PROTOCOL';
+      ctx.metrics.errors.inc({ code });
+    });
+    ws.on('close', () => this.#gone());
+    const hello = protocol.greeting();
+    if (hello) ws.send(hello.data, { binary: hello.kind === 'binary' });
+    this.#arm();
+  }
+
+  /** Messages received whose payload waits for processing or whose reply is not yet flushed. */
+  get inFlight(): number {
+    return this.#held;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  onGone(fn: () => void): void {
+    this.#onGone.push(fn);
+  }
+
+  #receive(data: Buffer, kind: FrameKind): void {
+    if (this.#closing) return;
+    const receivedAt = performance.now();
+    this.#arm();
+    let decoded: Decoded = null;
+    let failure: unknown;
+    try {
+      decoded = decodeFrame(data, kind, this.#ctx.limits);
+    } catch (err) {
+      failure = err;
+    }
+    const seq = seqOf(decoded);
+    if (this.#held >= this.#ctx.limits.maxQueuedMessages) {
+      // Refused without keeping its payload: only its place in the reply order is held.
+      const limit = this.#ctx.limits.maxQueuedMessages;
+      this.#enqueue(kind, receivedAt, seq, false, () => {
+        throw new StagewardError('SW_ERR_BUSY', `more than maxQueuedMessages (${limit}) messages wait for replies; wait for replies before sending more`);
+      });
+      return;
+    }
+    const draining = this.#draining;
+    this.#enqueue(kind, receivedAt, seq, true, (ctx) => {
+      if (draining) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new messages');
+      if (failure !== undefined) throw failure;
+      return this.protocol.handle(decoded, ctx);
+    });
+  }
+
+  #enqueue(kind: FrameKind, receivedAt: number, seq: number | undefined, holds: boolean, run: (ctx: MessageContext) => Promise<object>): void {
+    this.#pending++;
+    if (holds) this.#held++;
+    if (this.#pending >= this.#ctx.limits.maxInFlightSteps && !this.#ws.isPaused) this.#ws.pause();
+    this.#chain = this.#chain.then(async () => {
+      if (this.#closing) return this.#settle(holds);
+      const ctx: MessageContext = { receivedAt, startedAt: performance.now(), kind };
+      try {
+        const reply = await run(ctx);
+        if (this.#closing) return this.#settle(holds);
+        this.#send(encodeFrame(reply, kind), kind, holds);
+      } catch (err) {
+        if (this.#closing) return this.#settle(holds);
+        this.#fail(err, seq, kind, holds);
+      }
+    });
+  }
+
+  /** Reply with an error; close the connection when the error says so. */
+  #fail(err: unknown, seq: number | undefined, kind: FrameKind, holds: boolean): void {
+    let e: StagewardError;
+    if (err instanceof StagewardError) e = err;
+    else {
+      this.#ctx.log(`stageward: internal error on connection ${this.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      e = new StagewardError('SW_ERR_INTERNAL', 'internal server error (logged on the server)');
+    }
+    this.#ctx.metrics.errors.inc({ code: e.code });
+    const frame = this.protocol.errorFrame(e, seq, kind);
+    this.#send(frame.data, frame.kind, holds);
+    if (e.closeCode !== null) this.close(e.closeCode, closeReason(e));
+  }
+
+  #send(data: Buffer | string, kind: FrameKind, holds: boolean): void {
+    this.#ws.send(data, { binary: kind === 'binary' }, () => {
+      this.#settle(holds);
+      this.#arm();
+    });
+  }
+
+  /** One message answered (or abandoned): release its slot, read again when below the limit. */
+  #settle(holds: boolean): void {
+    this.#pending--;
+    if (holds) this.#held--;
+    if (this.#pending < this.#ctx.limits.maxInFlightSteps && this.#ws.isPaused && !this.#closing) this.#ws.resume();
+  }
+
+  /** Send an error that answers no message, then close (auth, capacity, idle). */
+  reject(err: StagewardError, kind: FrameKind): void {
+    this.#ctx.metrics.errors.inc({ code: err.code });
+    const frame = this.protocol.errorFrame(err, undefined, kind);
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(frame.data, { binary: frame.kind === 'binary' });
+    this.close(err.closeCode ?? 1011, closeReason(err));
+  }
+
+  #arm(): void {
+    if (this.#closing) return;
+    const ms = this.protocol.awaitingHello ? this.#ctx.limits.helloTimeoutMs : this.#ctx.limits.idleTimeoutMs;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      const what = this.protocol.awaitingHello ? `no hello within helloTimeoutMs (${ms} ms)` : `no message for idleTimeoutMs (${ms} ms)`;
+      this.reject(new StagewardError('SW_ERR_IDLE_TIMEOUT', what), 'binary');
+    }, ms);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#ws.isPaused) this.#ws.resume(); // read the peer's close frame
+    this.#ws.close(code, reason);
+    // A peer that never answers the close handshake is cut off.
+    this.#killTimer = setTimeout(() => this.#ws.terminate(), 2000);
+  }
+
+  /**
+   * Shutdown: answer every message received so far (within `graceMs`), refuse later ones with
+   * SW_ERR_SHUTTING_DOWN, then close with 1001. Resolves once the socket is closed.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    if (!this.#closed) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#chain, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      // Let the last replies reach the socket before the close frame.
+      await new Promise<void>((r) => setImmediate(r));
+      this.close(1001, closeReason(new StagewardError('SW_ERR_SHUTTING_DOWN', 'server shutting down')));
+    }
+    if (!this.#closed) await new Promise<void>((r) => this.#onGone.push(r));
+  }
+
+  #gone(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#killTimer);
+    this.#timer = undefined;
+    this.#killTimer = undefined;
+    this.protocol.dispose();
+    for (const fn of this.#onGone) fn();
+    this.#onGone = [];
+  }
+}

@@ -1,0 +1,154 @@
+// openpi-client compatibility on `/openpi` (and on `/`, where `WebsocketClientPolicy(host, port)`
+// connects): the server sends a metadata map first; each message is an observation dict; each reply
+// is a dict of reward fields. An unmodified `openpi_client.WebsocketClientPolicy` works: its `infer`
+// returns the reply, and it raises on a text frame, which is how errors travel here (JSON text
+// {type: "error", code, message}; the connection stays open unless the error's close code says not).
+//
+// Observation keys (config `openpi`):
+//   images        the configured keys map to views, e.g. "observation/image" -> front; every model view
+//                 needs its key; other keys (state, actions, ...) are ignored
+//   prompt        the task (one of the model's); default `openpi.task`
+//   reward, terminated, truncated   as in the native step (numpy scalars are fine)
+//   gamma, shaping, progress        optional episode options, read when an episode starts
+//   reset, episode                  episode boundaries, below
+//
+// An observation starts a new episode (and is its step 0, the initial observation) when it is the
+// first on the connection, has `reset: true`, carries an `episode` id different from the current
+// one, carries a `prompt` different from the current task, or follows an observation that had
+// `terminated` or `truncated` true (a vector env's auto-reset). The reply says `new_episode: true`.
+
+import type { Episode, ProgressSource, RewardEngine } from '../models/engine.ts';
+import { StagewardError } from '../models/errors.ts';
+import type { FrameSet } from '../models/preprocess.ts';
+import { asMessage, type FrameKind } from './codec.ts';
+import type { OpenpiConfig, ServerLimits } from './config.ts';
+import { errorBody, type MessageContext, type Protocol } from './connection.ts';
+import { parseFrames, rewardFields } from './messages.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { encodeMsgpack, type Decoded } from './msgpack.ts';
+
+export interface OpenpiDeps {
+  engine: RewardEngine;
+  openpi: OpenpiConfig;
+  limits: ServerLimits;
+  metrics: ServerMetrics;
+  sessionId: string;
+}
+
+/** Check the `openpi` settings against the model at start-up (SW_ERR_CONFIG naming the field). */
+export function checkOpenpiConfig(openpi: OpenpiConfig, views: readonly string[], tasks: readonly string[], hasGrm: boolean): void {
+  const bad = (field: string, m: string): never => {
+    throw new StagewardError('SW_ERR_CONFIG', `\`openpi.${field}\` ${m}`);
+  };
+  const mapped = Object.values(openpi.views);
+  for (const v of mapped) if (!views.includes(v)) bad('views', `maps a key to "${v}", which is not one of the model's views (${views.join(', ')})`);
+  for (const v of views) if (!mapped.includes(v)) bad('views', `maps no observation key to the model's view "${v}"`);
+  if (openpi.task !== null && !tasks.includes(openpi.task)) bad('task', `is "${openpi.task}", not one of the model's tasks (${tasks.join(', ')})`);
+  if (openpi.progress !== 'sarm' && !hasGrm) bad('progress', `is "${openpi.progress}", and the model has no GRM head`);
+}
+
+export class OpenpiSession implements Protocol {
+  readonly endpoint = 'openpi' as const;
+  readonly awaitingHello = false;
+  readonly #d: OpenpiDeps;
+  #episode: Episode | undefined;
+  #task: string | undefined;
+  #label: string | number = 0;
+  #episodes = 0;
+  #ended = false;
+
+  constructor(deps: OpenpiDeps) {
+    this.#d = deps;
+  }
+
+  greeting(): { data: Buffer; kind: FrameKind } {
+    const card = this.#d.engine.card;
+    const o = this.#d.openpi;
+    const { maxPayloadBytes, maxImagePixels, maxInFlightSteps, idleTimeoutMs } = this.#d.limits;
+    const metadata = {
+      server: 'stageward',
+      protocol: 'openpi',
+      session: this.#d.sessionId,
+      model: {
+        name: card.name,
+        version: card.version,
+        views: card.views,
+        tasks: card.tasks,
+        stages: Object.fromEntries(card.tasks.map((t, i) => [t, card.stages[i]!.map((s) => s.name)])),
+        image: { height: card.image.height, width: card.image.width },
+        fps: card.fps,
+        grm: card.grm.present,
+      },
+      observation_keys: o.views,
+      defaults: { task: o.task, gamma: o.gamma, shaping: o.shaping, progress: o.progress },
+      episode_boundaries: 'first observation; reset=true; a new `episode` id; a new `prompt`; after terminated or truncated',
+      limits: { maxPayloadBytes, maxImagePixels, maxInFlightSteps, idleTimeoutMs },
+    };
+    return { data: encodeMsgpack(metadata), kind: 'binary' };
+  }
+
+  errorFrame(err: StagewardError, _seq: number | undefined, _kind: FrameKind): { data: string; kind: FrameKind } {
+    return { data: JSON.stringify(errorBody(err, undefined)), kind: 'text' };
+  }
+
+  dispose(): void {
+    this.#episode = undefined;
+  }
+
+  async handle(message: Decoded, ctx: MessageContext): Promise<object> {
+    const obs = asMessage(message);
+    const o = this.#d.openpi;
+    const prompt = obs.prompt ?? o.task ?? undefined;
+    if (typeof prompt !== 'string') {
+      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `an observation needs \`prompt\`, one of the model's tasks (${this.#d.engine.card.tasks.join(', ')})`);
+    }
+    const reset = obs.reset;
+    if (reset !== undefined && typeof reset !== 'boolean') throw new StagewardError('SW_ERR_PROTOCOL', '`reset` must be true or false');
+    const id = obs.episode;
+    if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isSafeInteger(id))) {
+      throw new StagewardError('SW_ERR_PROTOCOL', '`episode` must be a string or an integer');
+    }
+    const frames = this.#frames(obs);
+    const fresh = this.#episode === undefined || reset === true || (id !== undefined && id !== this.#label) || prompt !== this.#task || this.#ended;
+    if (fresh) {
+      this.#episode = undefined;
+      this.#episode = await this.#d.engine.start({
+        task: prompt,
+        gamma: (obs.gamma ?? o.gamma) as number,
+        shaping: (obs.shaping ?? o.shaping) as never,
+        progress: (obs.progress ?? o.progress) as ProgressSource,
+      });
+      this.#task = prompt;
+      this.#label = id ?? this.#episodes;
+      this.#episodes++;
+      this.#ended = false;
+      this.#d.metrics.episodes.inc();
+    }
+    const r = await this.#episode!.step({
+      frames,
+      reward: obs.reward as number | undefined,
+      terminated: obs.terminated as boolean | undefined,
+      truncated: obs.truncated as boolean | undefined,
+    });
+    this.#ended = r.done;
+    const now = performance.now();
+    const timing = { queueMs: ctx.startedAt - ctx.receivedAt, inferMs: r.timing.total_ms, totalMs: now - ctx.receivedAt };
+    this.#d.metrics.steps.inc();
+    this.#d.metrics.stepSeconds.observe(timing.totalMs / 1000);
+    this.#d.metrics.queueSeconds.observe(timing.queueMs / 1000);
+    return { ...rewardFields(r, this.#label, timing), new_episode: fresh };
+  }
+
+  /** The configured observation keys -> the model's views. */
+  #frames(obs: Record<string, unknown>): FrameSet {
+    const picked: Record<string, unknown> = Object.create(null);
+    for (const [key, view] of Object.entries(this.#d.openpi.views)) {
+      const v = obs[key];
+      if (v === undefined || v === null) {
+        throw new StagewardError('SW_ERR_VIEW_MISSING', `the observation lacks \`${key}\` (the model's view "${view}")`);
+      }
+      picked[view] = v;
+    }
+    return parseFrames(picked, this.#d.limits, 'observation');
+  }
+}

@@ -1,0 +1,204 @@
+// The reward server: one HTTP server (node:http) with WebSocket upgrades (ws) on `/v1/stream` (native)
+// and `/openpi` or `/` (openpi-client), HTTP routes beside them (server/http.ts), one RewardEngine over
+// a dynamically batching model (models/batching.ts) shared by every session.
+//
+//   const server = await StagewardServer.start({ config, model });   // listens
+//   server.url                                                       // ws://127.0.0.1:8000
+//   await server.shutdown();                                         // graceful: see below
+//
+// Connections past maxSessions get SW_ERR_TOO_MANY_SESSIONS (close 1013); a wrong key in the upgrade's
+// Authorization header gets SW_ERR_AUTH (close 1008), as does an openpi connection without one when
+// keys are configured. Shutdown stops accepting, answers every message already received (up to
+// shutdownGraceMs), closes each connection with 1001, then closes the model.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { BatchingProgressModel } from '../models/batching.ts';
+import { RewardEngine } from '../models/engine.ts';
+import { StagewardError } from '../models/errors.ts';
+import type { ProgressModel } from '../models/package.ts';
+import { ApiKeys } from './auth.ts';
+import type { ServerConfig } from './config.ts';
+import { Connection, type Endpoint, type Protocol } from './connection.ts';
+import { handleHttp } from './http.ts';
+import { ServerMetrics } from './metrics.ts';
+import { NativeSession } from './native-session.ts';
+import { checkOpenpiConfig, OpenpiSession } from './openpi-session.ts';
+
+export interface ServerOptions {
+  config: ServerConfig;
+  /** The loaded model; the server wraps it for batching and closes it on shutdown. */
+  model: ProgressModel;
+  /** Log sink for server-side events (internal errors with stacks); default console.error. */
+  log?: (line: string) => void;
+}
+
+export interface ServerStats {
+  sessions: number;
+  inFlight: number;
+  queueDepth: Record<string, number>;
+}
+
+const ROUTES: Record<string, Endpoint> = { '/v1/stream': 'native', '/openpi': 'openpi', '/': 'openpi' };
+
+export class StagewardServer {
+  readonly config: ServerConfig;
+  readonly engine: RewardEngine;
+  readonly model: BatchingProgressModel;
+  readonly metrics: ServerMetrics;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #keys: ApiKeys;
+  readonly #log: (line: string) => void;
+  readonly #connections = new Set<Connection>();
+  #nextSession = 1;
+  #address: { host: string; port: number } | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  private constructor(opts: ServerOptions) {
+    const { config } = opts;
+    this.config = config;
+    this.#log = opts.log ?? ((line) => console.error(line));
+    const card = opts.model.card;
+    checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present);
+    this.metrics = new ServerMetrics({
+      model: { name: card.name, version: card.version },
+      sessions: () => (['native', 'openpi'] as const).map((e) => [{ endpoint: e }, [...this.#connections].filter((c) => c.protocol.endpoint === e).length]),
+      inFlight: () => this.stats().inFlight,
+      queueDepth: () => this.model.queueDepth,
+    });
+    this.model = new BatchingProgressModel(opts.model, {
+      ...config.batching,
+      onBatch: (e) => {
+        this.metrics.batchRows.observe(e.rows, { graph: e.graph });
+        this.metrics.batchRequests.observe(e.requests, { graph: e.graph });
+        this.metrics.batchSeconds.observe(e.ms / 1000, { graph: e.graph });
+      },
+    });
+    this.engine = new RewardEngine(this.model, { limits: { maxImagePixels: config.limits.maxImagePixels } });
+    this.#keys = new ApiKeys(config.apiKeys);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.limits.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.#http = createServer((req, res) =>
+      handleHttp(req, res, {
+        card,
+        providers: opts.model.providers,
+        keys: this.#keys,
+        metrics: this.metrics,
+        shuttingDown: () => this.#shutdown !== undefined,
+        sessions: () => this.#connections.size,
+      }),
+    );
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    this.#http.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  /** Build the server around a loaded model and listen on config.host:config.port. */
+  static async start(opts: ServerOptions): Promise<StagewardServer> {
+    const server = new StagewardServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new StagewardError('SW_ERR_CONFIG', `cannot listen on ${opts.config.host}:${opts.config.port}: ${err.code ?? err.message}`));
+      };
+      server.#http.once('error', onError);
+      server.#http.listen(opts.config.port, opts.config.host, () => {
+        server.#http.off('error', onError);
+        const a = server.#http.address() as AddressInfo;
+        server.#address = { host: a.address, port: a.port };
+        resolve();
+      });
+    });
+    return server;
+  }
+
+  /** Where the server listens (kept after shutdown, for messages). */
+  get address(): { host: string; port: number } {
+    return this.#address!;
+  }
+
+  /** ws://host:port (the native endpoint is `${url}/v1/stream`). */
+  get url(): string {
+    const { host, port } = this.address;
+    return `ws://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  stats(): ServerStats {
+    let inFlight = 0;
+    for (const c of this.#connections) inFlight += c.inFlight;
+    return { sessions: this.#connections.size, inFlight, queueDepth: this.model.queueDepth };
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const endpoint = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+    const refuse = (status: string) => {
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if (endpoint === undefined) return refuse('404 Not Found');
+    if (this.#shutdown !== undefined) return refuse('503 Service Unavailable');
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, endpoint, req));
+  }
+
+  #accept(ws: WebSocket, endpoint: Endpoint, req: IncomingMessage): void {
+    const limits = this.config.limits;
+    const sessionId = `s${this.#nextSession++}`;
+    const auth = this.#keys.fromHeaders(req.headers);
+    const protocol: Protocol = endpoint === 'native'
+      ? new NativeSession({ engine: this.engine, keys: this.#keys, authenticated: auth === 'valid', limits, metrics: this.metrics, sessionId })
+      : new OpenpiSession({ engine: this.engine, openpi: this.config.openpi, limits, metrics: this.metrics, sessionId });
+    // Refusals answer with an error in the endpoint's style before anything else is sent.
+    const refusal = this.#refusal(endpoint, auth);
+    const ctx = { limits, metrics: this.metrics, log: this.#log };
+    if (refusal !== undefined) {
+      const conn = new Connection(ws, silent(protocol), ctx);
+      conn.reject(refusal, endpoint === 'native' ? 'binary' : 'text');
+      return;
+    }
+    const conn = new Connection(ws, protocol, ctx);
+    this.metrics.connections.inc({ endpoint });
+    this.#connections.add(conn);
+    conn.onGone(() => this.#connections.delete(conn));
+  }
+
+  #refusal(endpoint: Endpoint, auth: 'none' | 'valid' | 'invalid'): StagewardError | undefined {
+    if (this.#connections.size >= this.config.limits.maxSessions) {
+      return new StagewardError('SW_ERR_TOO_MANY_SESSIONS', `the server holds maxSessions (${this.config.limits.maxSessions}) connections; try again later`);
+    }
+    if (auth === 'invalid') return new StagewardError('SW_ERR_AUTH', 'the API key in the Authorization header is not valid');
+    if (auth === 'none' && endpoint === 'openpi' && this.#keys.required) {
+      return new StagewardError('SW_ERR_AUTH', 'an API key is required: send `Authorization: Api-Key <key>`');
+    }
+    return undefined;
+  }
+
+  /** Graceful shutdown (idempotent): see the header. */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= (async () => {
+      const closed = new Promise<void>((r) => this.#http.close(() => r()));
+      await Promise.all([...this.#connections].map((c) => c.drain(this.config.limits.shutdownGraceMs)));
+      this.#http.closeAllConnections();
+      await closed;
+      await this.model.close();
+    })();
+    return this.#shutdown;
+  }
+}
+
+/** A protocol with no greeting, for connections that are refused at once. */
+function silent(p: Protocol): Protocol {
+  return {
+    endpoint: p.endpoint,
+    awaitingHello: false,
+    greeting: () => undefined,
+    handle: () => Promise.reject(new StagewardError('SW_ERR_PROTOCOL', 'connection refused')),
+    errorFrame: (err, seq, kind) => p.errorFrame(err, seq, kind),
+    dispose: () => {},
+  };
+}
