@@ -10,3 +10,4 @@ export { shapedReward, potential, telescopedShaping, type ShapingMode, type Shap
 export { type ExecutionProvider, type RuntimeOptions } from './runtime.ts';
 export { BatchingProgressModel, type BatchingOptions } from './batching.ts';
 export { StagewardClient, type ClientOptions, type HelloOptions, type ReadyReply, type EpisodeReply, type RewardReply, type SummaryReply, type StepOptions } from '../server/client.ts';
+export { WorkerProgressModel } from './worker-model.ts';

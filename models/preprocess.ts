@@ -59,16 +59,13 @@ export async function preprocessInto(
   } else {
     const format = sniff(img);
     if (format === undefined) throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: not JPEG or PNG bytes`);
-    let meta: Awaited<ReturnType<Sharp['metadata']>>;
-    try {
-      meta = await sharp(img, { limitInputPixels: false }).metadata(); // header only: the size check is ours
-    } catch {
-      throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: unreadable ${format} header`);
-    }
-    const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+    // The size comes from the header, read here in a few byte comparisons (no libvips round trip).
+    const size = format === 'PNG' ? pngSize(img) : jpegSize(img);
+    if (size === undefined) throw new StagewardError('SW_ERR_IMAGE_DECODE', `${label}: unreadable ${format} header`);
+    const pixels = size.width * size.height;
     if (pixels <= 0) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${format} declares no size`);
     if (pixels > limits.maxImagePixels) {
-      throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${meta.width}x${meta.height} is over maxImagePixels (${limits.maxImagePixels})`);
+      throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${size.width}x${size.height} is over maxImagePixels (${limits.maxImagePixels})`);
     }
     pipeline = sharp(img, { failOn: 'warning', limitInputPixels: limits.maxImagePixels });
   }
@@ -125,6 +122,33 @@ function checkRaw(img: RawImage, limits: PreprocessLimits, label: string): void 
   if (data.length !== height * width * channels) {
     throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${data.length} bytes do not match shape [${height}, ${width}, ${channels}]`);
   }
+}
+
+/** Width and height from a PNG's IHDR chunk (always first, at a fixed offset). */
+function pngSize(b: Uint8Array): { width: number; height: number } | undefined {
+  if (b.length < 24 || b[12] !== 0x49 || b[13] !== 0x48 || b[14] !== 0x44 || b[15] !== 0x52) return undefined;
+  const u32 = (i: number) => ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+  return { width: u32(16), height: u32(20) };
+}
+
+/** Width and height from a JPEG's first start-of-frame marker (SOF0-SOF15 but DHT, JPG and DAC). */
+function jpegSize(b: Uint8Array): { width: number; height: number } | undefined {
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return undefined;
+    const marker = b[i + 1]!;
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    const length = (b[i + 2]! << 8) | b[i + 3]!;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: (b[i + 5]! << 8) | b[i + 6]!, width: (b[i + 7]! << 8) | b[i + 8]! };
+    }
+    if (marker === 0xd9 || marker === 0xda || length < 2) return undefined; // end of image / scan before any frame header
+    i += 2 + length;
+  }
+  return undefined;
 }
 
 function sniff(bytes: Uint8Array): 'JPEG' | 'PNG' | undefined {

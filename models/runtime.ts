@@ -1,6 +1,7 @@
 // ONNX Runtime sessions: one per graph, shared by every episode. Picks execution providers from the
-// configuration in order, falls back to CPU with a logged reason, warms up, and runs asynchronously
-// (onnxruntime-node runs inference on its own threads, so the event loop stays free).
+// configuration in order, falls back to CPU with a logged reason. `run` returns a promise, but
+// onnxruntime-node 1.30 computes on the calling thread: a large batch holds the event loop (46 ms for
+// 512 frames). Servers therefore host the model on a worker thread (models/worker-model.ts).
 
 import * as ort from 'onnxruntime-node';
 import { StagewardError } from './errors.ts';

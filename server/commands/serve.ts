@@ -14,7 +14,7 @@ import { loadConfig, type ServerConfig } from '../config.ts';
 import { intOption, providersOption } from '../options.ts';
 import { defaultModelDir } from '../paths.ts';
 import { StagewardServer } from '../server.ts';
-import { WorkerProgressModel } from '../worker-model.ts';
+import { WorkerProgressModel } from '../../models/worker-model.ts';
 
 export interface ServeFlags {
   model?: string;

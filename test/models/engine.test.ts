@@ -130,7 +130,7 @@ describe('episode engine', () => {
     expect(ep.cachedFrames).toBeLessThanOrEqual(8);
   });
 
-  it('never blocks the event loop while inference runs', async () => {
+  it('lets other event-loop work run between the stages of queued steps', async () => {
     const ep = await engine.start({ ...base, progress: 'both' });
     const fs = frames(20);
     let ticks = 0;
@@ -142,7 +142,8 @@ describe('episode engine', () => {
     setImmediate(tick);
     await Promise.all(fs.map((f) => ep.step({ frames: f })));
     running = false;
-    // Each step awaits sharp and ONNX Runtime on other threads; the loop turns meanwhile.
+    // Each step awaits sharp's decode on libuv's threads; the loop turns meanwhile. (For graphs that
+    // hold the loop, WorkerProgressModel moves ONNX Runtime off it: test/models/worker-model.test.ts.)
     expect(ticks).toBeGreaterThan(fs.length);
   });
 

@@ -9,10 +9,10 @@
 // every pending and later call fails with SW_ERR_INFERENCE.
 
 import { Worker } from 'node:worker_threads';
-import type { ModelCard } from '../models/card.ts';
-import { ERROR_CODES, StagewardError, type ErrorCode } from '../models/errors.ts';
-import type { GrmBatch, LoadOptions, ProgressModel, SarmBatch } from '../models/package.ts';
-import type { ExecutionProvider } from '../models/runtime.ts';
+import type { ModelCard } from './card.ts';
+import { ERROR_CODES, StagewardError, type ErrorCode } from './errors.ts';
+import type { GrmBatch, LoadOptions, ProgressModel, SarmBatch } from './package.ts';
+import type { ExecutionProvider } from './runtime.ts';
 
 const BOOT = new URL('./worker-boot.mjs', import.meta.url);
 const ENTRY = new URL('./inference-worker.ts', import.meta.url).href;

@@ -8,8 +8,8 @@
 //               then {id, ok: true, result} | {id, ok: false, code, message} per request.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { isStagewardError } from '../models/errors.ts';
-import { OnnxProgressModel, type LoadOptions } from '../models/package.ts';
+import { isStagewardError } from './errors.ts';
+import { OnnxProgressModel, type LoadOptions } from './package.ts';
 
 interface Request {
   id: number;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxProgressModel } from '../../models/package.ts';
-import { WorkerProgressModel } from '../../server/worker-model.ts';
+import { WorkerProgressModel } from '../../models/worker-model.ts';
 import { expectCode, FIXTURE_MODEL_DIR, maxAbsDiff } from '../helpers.ts';
 
 let worker: WorkerProgressModel;
