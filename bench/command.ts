@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { choiceOption, intOption, providersOption } from '../server/options.ts';
 import { benchEngine } from './engine.ts';
 import { benchGpu } from './gpu.ts';
+import { SERVER_BENCH_DEFAULTS, benchServer } from './server.ts';
 import { benchSim } from './sim.ts';
 
 export function benchCommand(): Command {
@@ -33,5 +34,19 @@ export function benchCommand(): Command {
     .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), 5)
     .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), 3)
     .action(benchSim);
+  const d = SERVER_BENCH_DEFAULTS;
+  bench
+    .command('server')
+    .description('one robot end to end (p50/p99), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load')
+    .option('--quick', 'short phases (seconds), same output')
+    .option('--model <dir>', 'model package to serve (default: a random-weight package of the bundled configuration)')
+    .option('--steps <n>', 'single-robot timed steps', intOption(10, 1_000_000), d.steps)
+    .option('--robots <n>', 'concurrent robots', intOption(1, 1024), d.robots)
+    .option('--hz <n>', 'steps per second per robot', intOption(1, 1000), d.hz)
+    .option('--duration-s <n>', 'seconds of multi-robot load', intOption(1, 3600), d.durationS)
+    .option('--payload <kind>', 'frames as jpeg bytes or raw uint8 arrays', choiceOption(['jpeg', 'raw'] as const), d.payload)
+    .option('--max-in-flight <n>', 'steps a robot keeps outstanding', intOption(1, 1024), d.maxInFlight)
+    .option('--baseline-threads <n>', 'torch threads of the baseline (0: its default)', intOption(0, 256), d.baselineThreads)
+    .action((o) => benchServer({ ...d, ...o, quick: o.quick ?? false }));
   return bench;
 }

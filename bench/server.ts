@@ -1,0 +1,311 @@
+// Server benchmark: the reward server end to end over WebSocket on 127.0.0.1, against an openpi-style
+// Python server running the same network in PyTorch eager (bench/baseline/server.py), same machine,
+// same run. The server and the baseline run as child processes (their RSS is read from /proc); the
+// robots run in a separate load process (bench/load-worker.ts).
+//
+//   npm run bench:server
+//   npm run bench:server -- --quick            # a few seconds per phase, same output
+//
+// (a) one robot, 3 views of 96x96 JPEG per step, closed loop: latency p50/p99 over `steps` steps
+// (b) `robots` robots at `hz` for `durationS` s: rewards/s sustained, p99, lost or out-of-order
+//     replies, the server's peak RSS
+// (c) the same load as (b) against the baseline; throughput ratio = (b) / (c)
+// Last output line: {"single_p50_ms", "single_p99_ms", "multi_steps_per_s", "multi_p99_ms",
+// "lost_replies", "rss_mb", "baseline_steps_per_s", "throughput_ratio", ...}
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { LoadConfig, LoadResult } from './load-worker.ts';
+import { findPython, runTrainer } from '../models/python.ts';
+import { REPO_ROOT } from '../server/paths.ts';
+
+export interface ServerBenchOptions {
+  /** Short phases (seconds) with the same output. */
+  quick: boolean;
+  /** Model package to serve (default: a random-weight package of models/train/configs/default.json, exported now). */
+  model?: string;
+  /** (a): timed closed-loop steps. */
+  steps: number;
+  /** (b), (c): robots, their rate, and how long they stream. */
+  robots: number;
+  hz: number;
+  durationS: number;
+  /** Frames as `jpeg` bytes or `raw` uint8 HWC arrays. */
+  payload: 'jpeg' | 'raw';
+  /** Most steps a robot keeps outstanding (the server's maxInFlightSteps caps it further). */
+  maxInFlight: number;
+  /** torch intra-op threads of the baseline (0: torch's default, one per core). */
+  baselineThreads: number;
+}
+
+export const SERVER_BENCH_DEFAULTS: ServerBenchOptions = {
+  quick: false,
+  steps: 1000,
+  robots: 32,
+  hz: 30,
+  durationS: 60,
+  payload: 'jpeg',
+  maxInFlight: 8,
+  baselineThreads: 0,
+};
+
+const QUICK = { steps: 150, durationS: 5 };
+const TARGETS = { single_p50_ms: 5, single_p99_ms: 15, rss_mb: 400, throughput_ratio: 3 };
+const START_TIMEOUT_MS = 120_000;
+const BIN = join(REPO_ROOT, 'bin', 'stageward.js');
+const WORKER = join(REPO_ROOT, 'bench', 'load-worker.ts');
+const BASELINE = join(REPO_ROOT, 'bench', 'baseline', 'server.py');
+
+export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promise<void> {
+  const o: ServerBenchOptions = { ...SERVER_BENCH_DEFAULTS, ...(opts.quick ? QUICK : {}), ...definedOnly(opts) };
+  const python = baselinePython();
+  const busy = loadavg()[0]!;
+  if (busy > 0.5) console.log(`note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`);
+  const tmp = await mkdtemp(join(tmpdir(), 'stageward-bench-server-'));
+  try {
+    let dir = o.model;
+    if (dir === undefined) {
+      dir = join(tmp, 'model');
+      console.log('exporting a random-weight package of the bundled configuration (models/train/configs/default.json)...');
+      if (runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', dir]).status !== 0) {
+        throw new Error('export failed');
+      }
+    }
+    const card = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { name: string; views: string[]; tasks: string[]; image: { height: number; width: number } };
+    const openpiKeys = (JSON.parse(readFileSync(join(REPO_ROOT, 'configs', 'default.json'), 'utf8')) as { openpi: { views: Record<string, string> } }).openpi.views;
+    const base: Omit<LoadConfig, 'url' | 'protocol' | 'mode' | 'robots'> = {
+      steps: o.steps, warmupSteps: o.quick ? 20 : 50, hz: o.hz, durationS: o.durationS, warmupS: Math.min(5, o.durationS / 5),
+      maxInFlight: o.maxInFlight, episodeSteps: 300, views: card.views, task: card.tasks[0]!, height: card.image.height,
+      width: card.image.width, payload: o.payload, gamma: 0.99, progress: 'sarm', openpiKeys, drainTimeoutMs: 30_000, connectTimeoutMs: 10_000,
+    };
+    console.log(`model ${card.name}: ${card.views.length} views at ${card.image.width}x${card.image.height}, ${o.payload} frames; ` +
+      `progress head sarm on both sides`);
+
+    // (a) and (b): the stageward server
+    const server = await startChild('stageward server', process.execPath, [BIN, 'serve', '--model', dir, '--host', '127.0.0.1', '--port', '0'],
+      (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1]);
+    let single: LoadResult;
+    let multi: LoadResult;
+    const rss = new RssSampler(server.child.pid!);
+    try {
+      console.log(`(a) one robot, closed loop, ${o.steps} timed steps...`);
+      single = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'closed-loop', robots: 1 });
+      console.log(`    p50 ${single.latency_p50_ms} ms, p99 ${single.latency_p99_ms} ms (${single.rewards} replies, lost ${single.lost}, errors ${fmtErrors(single.errors)})`);
+      console.log(`(b) ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
+      multi = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'paced', robots: o.robots });
+      console.log(`    ${multi.steps_per_s} steps/s of ${o.robots * o.hz} offered, p99 ${multi.latency_p99_ms} ms, lost ${multi.lost}, ` +
+        `out of order ${multi.out_of_order}, errors ${fmtErrors(multi.errors)}, skipped ticks ${multi.skipped_ticks}, peak RSS ${rss.peakMb} MB`);
+    } finally {
+      rss.stop();
+      await stopChild(server.child);
+    }
+
+    // (c): the baseline, same load
+    const baseline = await startChild('baseline server', python, [BASELINE, '--model', dir, '--host', '127.0.0.1', '--port', '0', '--threads', String(o.baselineThreads)],
+      (line) => {
+        const m = /^\{"listening": (\d+)\}$/.exec(line.trim());
+        return m ? `ws://127.0.0.1:${m[1]}` : undefined;
+      });
+    let base2: LoadResult;
+    const baseRss = new RssSampler(baseline.child.pid!);
+    try {
+      console.log(`(c) baseline (openpi-style Python, PyTorch eager): ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
+      base2 = await runWorker({ ...base, url: baseline.url, protocol: 'openpi', mode: 'paced', robots: o.robots });
+      console.log(`    ${base2.steps_per_s} steps/s, p99 ${base2.latency_p99_ms} ms, lost ${base2.lost}, errors ${fmtErrors(base2.errors)}, peak RSS ${baseRss.peakMb} MB`);
+    } finally {
+      baseRss.stop();
+      await stopChild(baseline.child);
+    }
+
+    const figures = {
+      single_p50_ms: single.latency_p50_ms,
+      single_p99_ms: single.latency_p99_ms,
+      multi_steps_per_s: multi.steps_per_s,
+      multi_p99_ms: multi.latency_p99_ms,
+      lost_replies: single.lost + single.out_of_order + multi.lost + multi.out_of_order,
+      rss_mb: rss.peakMb,
+      baseline_steps_per_s: base2.steps_per_s,
+      throughput_ratio: round(multi.steps_per_s / base2.steps_per_s),
+      multi_offered_steps_per_s: o.robots * o.hz,
+      multi_errors: sum(multi.errors),
+      multi_skipped_ticks: multi.skipped_ticks,
+      baseline_p99_ms: base2.latency_p99_ms,
+      baseline_lost_replies: base2.lost + base2.out_of_order,
+      baseline_rss_mb: baseRss.peakMb,
+      baseline_torch_threads: o.baselineThreads === 0 ? 'default' : o.baselineThreads,
+      robots: o.robots,
+      hz: o.hz,
+      duration_s: o.durationS,
+      payload: o.payload,
+      quick: o.quick,
+    };
+    console.log('targets: ' + [
+      check('single p50', figures.single_p50_ms, '<=', TARGETS.single_p50_ms, 'ms'),
+      check('single p99', figures.single_p99_ms, '<=', TARGETS.single_p99_ms, 'ms'),
+      check('lost or out-of-order replies', figures.lost_replies, '<=', 0, ''),
+      check('error replies', figures.multi_errors + sum(single.errors), '<=', 0, ''),
+      check('RSS', figures.rss_mb, '<', TARGETS.rss_mb, 'MB'),
+      check('throughput ratio', figures.throughput_ratio, '>=', TARGETS.throughput_ratio, 'x'),
+    ].join('; '));
+    console.log(JSON.stringify(figures));
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The interpreter for the baseline: one with torch (models/python.ts) that also has msgpack and websockets. */
+function baselinePython(): string {
+  const python = findPython();
+  const r = spawnSync(python, ['-c', 'import msgpack, websockets'], { stdio: 'ignore', timeout: 60_000 });
+  if (r.status !== 0) {
+    throw new Error(`${python} cannot import msgpack and websockets, which the baseline server needs; ` +
+      'install them (Debian/Ubuntu: `sudo apt-get install -y python3-msgpack python3-websockets`, or `pip install msgpack websockets`)');
+  }
+  return python;
+}
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+}
+
+/** Spawn a server and wait for the stdout line that gives its URL (bounded by START_TIMEOUT_MS). */
+function startChild(name: string, cmd: string, args: string[], urlOf: (line: string) => string | undefined): Promise<Started> {
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let done = false;
+    const fail = (why: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${name}: ${why}${stderr ? `\n${stderr}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`no URL on its output within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
+    child.stdout!.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const url = urlOf(line);
+        if (url !== undefined && !done) {
+          done = true;
+          clearTimeout(timer);
+          child.stdout!.resume(); // keep draining its output
+          resolve({ child, url });
+        }
+      }
+    });
+    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before listening`));
+    child.once('error', (err) => fail(err.message));
+  });
+}
+
+/** SIGTERM, then SIGKILL after 15 s. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Run one load phase in a separate Node process; its last stdout line is the LoadResult. */
+function runWorker(config: LoadConfig): Promise<LoadResult> {
+  const limitMs = (config.mode === 'paced' ? config.durationS * 1000 : config.steps * 200) + config.drainTimeoutMs + 120_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as LoadResult);
+      else reject(new Error(`load worker failed (${code ?? signal})${err ? `: ${err.trim()}` : ''}`));
+    });
+  });
+}
+
+/** Peak VmRSS of a process, sampled every 250 ms from /proc (Linux; NaN elsewhere). */
+class RssSampler {
+  #peakKb = 0;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly pid: number) {
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), 250);
+  }
+
+  get peakMb(): number {
+    return this.#peakKb === 0 ? NaN : round(this.#peakKb / 1024);
+  }
+
+  stop(): void {
+    this.#sample();
+    clearInterval(this.#timer);
+  }
+
+  #sample(): void {
+    try {
+      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      if (m) this.#peakKb = Math.max(this.#peakKb, Number(m[1]));
+    } catch {
+      // not Linux, or the process is gone
+    }
+  }
+}
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+function fmtErrors(counts: Record<string, number>): string {
+  const entries = Object.entries(counts);
+  return entries.length === 0 ? '0' : entries.map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+function check(name: string, value: number, op: '<=' | '<' | '>=', target: number, unit: string): string {
+  const ok = op === '<=' ? value <= target : op === '<' ? value < target : value >= target;
+  return `${name} ${value}${unit} ${op} ${target}${unit} ${ok ? 'met' : 'MISSED'}`;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+// Direct use until `stageward bench server` is registered: node --import tsx bench/server.ts [--quick]
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' }, model: { type: 'string' }, steps: { type: 'string' }, robots: { type: 'string' },
+      hz: { type: 'string' }, 'duration-s': { type: 'string' }, payload: { type: 'string' }, 'baseline-threads': { type: 'string' },
+    },
+  });
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  benchServer({
+    quick: values.quick ?? false, model: values.model, steps: num(values.steps), robots: num(values.robots), hz: num(values.hz),
+    durationS: num(values['duration-s']), payload: values.payload as ServerBenchOptions['payload'] | undefined,
+    baselineThreads: num(values['baseline-threads']),
+  }).catch((err: unknown) => {
+    console.error(`bench server: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
+}
