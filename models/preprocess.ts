@@ -28,6 +28,10 @@ export interface PreprocessLimits {
 export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: 4096 * 4096 };
 
 type Sharp = ReturnType<typeof sharp>;
+
+// libvips' operation cache keeps decoded results for reuse; every camera frame is decoded once, so
+// the cache would only hold memory.
+sharp.cache(false);
 const FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
 
 export function isRawImage(img: ImageInput): img is RawImage {
