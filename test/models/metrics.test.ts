@@ -4,18 +4,9 @@ import { describe, expect, it } from 'vitest';
 import {
   accuracy, auroc, averageRanks, mean, meanAbsoluteError, pearson, spearman, valueOrderCorrelation, weightedMean,
 } from '../../models/metrics.ts';
+import { mulberry32 } from '../../server/demo-episode.ts';
 
-/** A small deterministic PRNG (mulberry32), so the "random" cases are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32; // seeded, so the "random" cases are reproducible
 
 describe('value-order correlation (VOC)', () => {
   it('is 1 for a predictor that rises with time, whatever its shape', () => {
