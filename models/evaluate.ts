@@ -9,6 +9,8 @@
 //                   reversed stream's own step index (ideal -1; an "always more progress" model gets +1)
 //   stage_accuracy  per-frame predicted stage (argmax) vs the annotated stage
 //   progress_mae    mean |predicted SARM progress - label|
+//   label_voc_plus  VOC of the annotated progress itself: the ceiling of voc_plus on an episode whose
+//                   true progress goes back (a drop, a regrasp); 1 on a clean demonstration
 //   grm_*           the same for GRM's fused progress (incremental + forward perspectives; no goal
 //                   frames are given, so the backward-anchored perspective is off)
 // Labels: the dataset's subtask spans turned into per-frame stage and SARM progress by sim/labels.ts
@@ -50,6 +52,10 @@ export interface EpisodeLabels {
 
 export interface EpisodeScores {
   voc_plus: number;
+  /** VOC of the label sequence (null without labels). */
+  label_voc_plus: number | null;
+  /** The labels never decrease (a demonstration without regressions); null without labels. */
+  labels_monotone: boolean | null;
   /** null when the reversed stream was not run (failed episodes). */
   voc_minus: number | null;
   stage_accuracy: number | null;
@@ -79,6 +85,12 @@ export interface AggregateMetrics {
   unknown_outcome: number;
   voc_plus: number | null;
   voc_minus: number | null;
+  /** The same VOC of the annotated progress: what a perfect model would score on these episodes. */
+  label_voc_plus: number | null;
+  /** VOC+ / VOC- over the ordered episodes whose labels never go back (clean demonstrations). */
+  voc_plus_monotone: number | null;
+  voc_minus_monotone: number | null;
+  monotone_episodes: number;
   stage_accuracy: number | null;
   progress_mae: number | null;
   auroc: number | null;
@@ -162,6 +174,8 @@ export function scoreEpisode(forward: ProgressTrace, reversed: ProgressTrace | n
   const grm = forward.grm;
   return {
     voc_plus: valueOrderCorrelation(forward.sarm),
+    label_voc_plus: labels ? valueOrderCorrelation(labels.progress) : null,
+    labels_monotone: labels ? Array.from(labels.progress).every((p, i, a) => i === 0 || p >= a[i - 1]!) : null,
     voc_minus: reversed ? valueOrderCorrelation(reversed.sarm) : null,
     stage_accuracy: labels ? accuracy(forward.stage, labels.stage) : null,
     progress_mae: labels ? meanAbsoluteError(forward.sarm, labels.progress) : null,
@@ -202,6 +216,7 @@ function separation(rows: readonly EpisodeRow[], key: 'final_progress' | 'grm_fi
 /** Aggregate metrics over episode rows (from one or several datasets). Pure. */
 export function aggregate(rows: readonly EpisodeRow[]): AggregateMetrics {
   const ordered = rows.filter((r) => scoresReversed(r.success));
+  const monotone = ordered.filter((r) => r.labels_monotone === true);
   const meanOf = (rs: readonly EpisodeRow[], key: NullableKey) => mean(present(rs, key).values);
   const frameWeighted = (key: NullableKey) => {
     const p = present(rows, key);
@@ -215,6 +230,10 @@ export function aggregate(rows: readonly EpisodeRow[]): AggregateMetrics {
     unknown_outcome: rows.filter((r) => r.success === null).length,
     voc_plus: meanOf(ordered, 'voc_plus'),
     voc_minus: meanOf(ordered, 'voc_minus'),
+    label_voc_plus: meanOf(ordered, 'label_voc_plus'),
+    voc_plus_monotone: meanOf(monotone, 'voc_plus'),
+    voc_minus_monotone: meanOf(monotone, 'voc_minus'),
+    monotone_episodes: monotone.length,
     stage_accuracy: frameWeighted('stage_accuracy'),
     progress_mae: frameWeighted('progress_mae'),
     auroc: separation(rows, 'final_progress'),

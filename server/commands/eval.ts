@@ -216,7 +216,8 @@ async function runEval(f: EvalFlags): Promise<void> {
     console.log(
       `  all: ${metrics.episodes} episodes (${metrics.successful} ok, ${metrics.failed} failed, ${metrics.unknown_outcome} unknown), ${metrics.frames} frames | ` +
         `VOC+ ${fmt(metrics.voc_plus)}  VOC- ${fmt(metrics.voc_minus)}  stage acc ${fmt(metrics.stage_accuracy)}  MAE ${fmt(metrics.progress_mae)}  AUROC ${fmt(metrics.auroc)}` +
-        (card.grm.present ? ` | GRM VOC+ ${fmt(metrics.grm_voc_plus)}  VOC- ${fmt(metrics.grm_voc_minus)}  MAE ${fmt(metrics.grm_progress_mae)}  AUROC ${fmt(metrics.grm_auroc)}` : ''),
+        (card.grm.present ? ` | GRM VOC+ ${fmt(metrics.grm_voc_plus)}  VOC- ${fmt(metrics.grm_voc_minus)}  MAE ${fmt(metrics.grm_progress_mae)}  AUROC ${fmt(metrics.grm_auroc)}` : '') +
+        `\n  labels' own VOC+ (the ceiling when progress goes back) ${fmt(metrics.label_voc_plus)}; on the ${metrics.monotone_episodes} episodes whose labels never go back: VOC+ ${fmt(metrics.voc_plus_monotone)}  VOC- ${fmt(metrics.voc_minus_monotone)}`,
     );
     console.log(`  wrote ${join(out, 'metrics.json')}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);
     console.log(JSON.stringify(metrics));

@@ -25,6 +25,7 @@ import { expectCode, FIXTURE_MODEL_DIR } from '../helpers.ts';
 
 const METRIC_KEYS = [
   'episodes', 'frames', 'successful', 'failed', 'unknown_outcome', 'voc_plus', 'voc_minus', 'stage_accuracy', 'progress_mae', 'auroc',
+  'label_voc_plus', 'voc_plus_monotone', 'voc_minus_monotone', 'monotone_episodes',
   'grm_voc_plus', 'grm_voc_minus', 'grm_progress_mae', 'grm_auroc',
 ];
 
@@ -170,14 +171,26 @@ describe('scoring and aggregation (pure)', () => {
     expect(scoreEpisode(trace([0.3, 0.3, 0.3]), null, null)).toMatchObject({ voc_plus: 0, voc_minus: null, stage_accuracy: null, grm_voc_plus: null });
   });
 
+  it('measures the labels\' own VOC, the ceiling of VOC+ on an episode whose progress goes back (a drop)', () => {
+    const dropped = [0, 0.3, 0.5, 0.2, 0.4, 0.7, 1];
+    const s = scoreEpisode(trace(dropped), null, { stage: [0, 1, 2, 1, 1, 2, 2], progress: dropped });
+    expect(s.voc_plus).toBeCloseTo(s.label_voc_plus!, 12);
+    expect(s.label_voc_plus).toBeLessThan(1);
+    expect(s.labels_monotone).toBe(false);
+    expect(scoreEpisode(trace([0, 0.5, 1]), null, { stage: [0, 1, 1], progress: [0, 0.5, 1] }).labels_monotone).toBe(true);
+  });
+
   it('averages VOC over non-failed episodes, weights accuracy/MAE by frames, AUROC over final progress', () => {
     const row = (success: boolean | null, frames: number, voc: number, acc: number | null, final: number): EpisodeRow => ({
       dataset: 0, episode: 0, task: 't', success, frames, voc_plus: voc, voc_minus: success === false ? null : -voc,
+      label_voc_plus: acc === null ? null : 1, labels_monotone: acc === null ? null : acc === 1,
       stage_accuracy: acc, progress_mae: acc === null ? null : 1 - acc, final_progress: final,
       grm_voc_plus: null, grm_voc_minus: null, grm_progress_mae: null, grm_final_progress: null,
     });
     const m = aggregate([row(true, 10, 1, 1, 0.9), row(null, 30, 0.5, 0.5, 0.2), row(false, 60, -1, 0, 0.1), row(true, 5, 0, null, 0.1)]);
     expect(m).toMatchObject({ episodes: 4, frames: 105, successful: 2, failed: 1, unknown_outcome: 1 });
+    expect(m.monotone_episodes).toBe(1); // only the first row's labels never go back
+    expect(m.voc_plus_monotone).toBe(1);
     expect(m.voc_plus).toBeCloseTo(0.5, 12); // (1 + 0.5 + 0) / 3
     expect(m.voc_minus).toBeCloseTo(-0.5, 12);
     expect(m.stage_accuracy).toBeCloseTo((10 + 15) / 100, 12);
