@@ -41,9 +41,8 @@ def test_manifest_describes_every_array(fresh):
     assert sum(p.stat().st_size for p in (fresh / "tiny-model").iterdir()) < 1_000_000
 
 
-@pytest.mark.skipif(not (COMMITTED / "parity" / "manifest.json").exists(),
-                    reason="test/fixtures not generated yet")
 def test_committed_fixtures_are_up_to_date(fresh):
+    assert (COMMITTED / "parity" / "manifest.json").exists(), "test/fixtures missing: run stageward_train.make_fixture"
     assert (COMMITTED / "tiny-model" / "model.json").read_text() == \
         (fresh / "tiny-model" / "model.json").read_text(), "re-run stageward_train.make_fixture"
     for npy in sorted((fresh / "parity").glob("*.npy")):

@@ -78,9 +78,9 @@ def test_untrained_tasks_are_dropped_from_the_card(setup, tmp_path):
     assert card["tasks"] == ["pick_place"] and list(card["stages"]) == ["pick_place"]
 
 
-@pytest.mark.skipif(shutil.which("node") is None or not (REPO_ROOT / "node_modules" / "tsx").is_dir(),
-                    reason="node with the repository's node_modules is needed for the loader check")
 def test_the_server_loads_it_and_onnx_matches_torch(setup, trained):
+    assert shutil.which("node") is not None and (REPO_ROOT / "node_modules" / "tsx").is_dir(), \
+        "the loader check needs node and the repository's node_modules: run `npm ci` first"
     data = load_checkpoint(setup / "work-pkg" / "final.pt")
     cfg = ModelConfig.from_dict(data["config"])
     modules = modules_from_checkpoint(cfg, data)
