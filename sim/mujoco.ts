@@ -6,7 +6,6 @@
 // (`data.qpos`, `model.geom_size`, ...): read a view, use it at once, never keep it across a call
 // that may grow WASM memory (loading a model, making data).
 
-import loadMujocoModule from 'mujoco-js';
 import type { MainModule, MjData, MjModel } from 'mujoco-js';
 
 export type Mujoco = MainModule;
@@ -21,7 +20,9 @@ let modulePromise: Promise<Mujoco> | null = null;
 /** The MuJoCo WASM module, loaded on first use and shared by every simulation in the process. */
 export function loadMujoco(): Promise<Mujoco> {
   if (!modulePromise) {
-    modulePromise = loadMujocoModule().catch((err: unknown) => {
+    // Imported on first use: the WebAssembly module costs ~160 MB of RSS, which commands that never
+    // simulate (serve, eval, train) should not pay.
+    modulePromise = import('mujoco-js').then((m) => m.default()).catch((err: unknown) => {
       modulePromise = null;
       throw err;
     });
