@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { RewardEngine } from '../models/engine.ts';
 import { OnnxProgressModel } from '../models/package.ts';
 import type { RawImage } from '../models/preprocess.ts';
-import { runTrainer } from '../models/python.ts';
+import { exportRandomPackage, runTrainer } from '../models/python.ts';
 import type { ExecutionProvider } from '../models/runtime.ts';
 import { mulberry32, renderDemoView } from '../server/demo-episode.ts';
 import { median, quantile } from './stats.ts';
@@ -35,9 +35,7 @@ export async function benchEngine(o: Options): Promise<void> {
     let dir = o.model;
     if (dir === undefined) {
       dir = join(tmp, 'model');
-      console.log('exporting a random-weight package of the bundled configuration (models/train/configs/default.json)...');
-      const r = runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', dir]);
-      if (r.status !== 0) throw new Error('export failed');
+      exportRandomPackage(dir);
     }
     const engineMs = await timeEngine(dir, o);
     console.log('running the same network in PyTorch eager...');

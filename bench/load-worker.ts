@@ -14,7 +14,7 @@
 
 import { pathToFileURL } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
-import sharp from 'sharp';
+import { encodeJpeg } from '../models/preprocess.ts';
 import WebSocket from 'ws';
 import { mulberry32, renderDemoView } from '../server/demo-episode.ts';
 import { quantile } from './stats.ts';
@@ -95,7 +95,7 @@ export async function framePool(c: Pick<LoadConfig, 'views' | 'height' | 'width'
     for (const [j, view] of c.views.entries()) {
       const img = renderDemoView(j, i / (size - 1), c.height, c.width, rand);
       set[view] = c.payload === 'jpeg'
-        ? await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer()
+        ? await encodeJpeg(img)
         : new Map<Buffer, unknown>([[KEYS[0]!, true], [KEYS[1]!, Buffer.from(img.data)], [KEYS[2]!, '|u1'], [KEYS[3]!, [img.height, img.width, 3]]]);
     }
     pool.push(set);

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadConfig, LoadResult } from './load-worker.ts';
-import { findPython, runTrainer } from '../models/python.ts';
+import { exportRandomPackage, findPython } from '../models/python.ts';
 import { REPO_ROOT } from '../server/paths.ts';
 
 export interface ServerBenchOptions {
@@ -71,10 +71,7 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
     let dir = o.model;
     if (dir === undefined) {
       dir = join(tmp, 'model');
-      console.log('exporting a random-weight package of the bundled configuration (models/train/configs/default.json)...');
-      if (runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', dir]).status !== 0) {
-        throw new Error('export failed');
-      }
+      exportRandomPackage(dir);
     }
     const card = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { name: string; views: string[]; tasks: string[]; image: { height: number; width: number } };
     const openpiKeys = (JSON.parse(readFileSync(join(REPO_ROOT, 'configs', 'default.json'), 'utf8')) as { openpi: { views: Record<string, string> } }).openpi.views;

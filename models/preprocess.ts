@@ -34,6 +34,18 @@ type Sharp = ReturnType<typeof sharp>;
 sharp.cache(false);
 const FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
 
+/** JPEG bytes of a raw RGB frame, as a camera client would send it. */
+export function encodeJpeg(img: RawImage, quality = 90): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }).jpeg({ quality }).toBuffer();
+}
+
+/** Every view of a raw frame set as JPEG bytes, encoded in parallel on libuv's threads. */
+export async function encodeJpegFrames(frames: Record<string, RawImage>, quality = 90): Promise<FrameSet> {
+  const views = Object.keys(frames);
+  const bytes = await Promise.all(views.map((v) => encodeJpeg(frames[v]!, quality)));
+  return Object.fromEntries(views.map((v, i) => [v, bytes[i]!]));
+}
+
 export function isRawImage(img: ImageInput): img is RawImage {
   return !(img instanceof Uint8Array);
 }

@@ -31,6 +31,17 @@ export function findPython(): string {
   throw new Error(`${which}; ${INSTALL_HINT}`);
 }
 
+/**
+ * Export a package of the bundled configuration (models/train/configs/default.json) with seeded
+ * random weights into `outDir`: what benchmarks time when no model is named.
+ */
+export function exportRandomPackage(outDir: string): void {
+  console.log('exporting a random-weight package of the bundled configuration (models/train/configs/default.json)...');
+  if (runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', outDir]).status !== 0) {
+    throw new Error('exporting the random-weight package failed');
+  }
+}
+
 /** Run a module of the trainer package (models/train/stageward_train) with inherited stdio. */
 export function runTrainer(args: string[], options: { capture?: boolean } = {}): { status: number; stdout: string } {
   const python = findPython();

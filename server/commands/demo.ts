@@ -7,10 +7,9 @@
 //   stageward demo --provider webgpu,cpu
 
 import { Command } from 'commander';
-import sharp from 'sharp';
 import { RewardEngine } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
-import type { FrameSet } from '../../models/preprocess.ts';
+import { encodeJpegFrames } from '../../models/preprocess.ts';
 import { SHAPING_MODES, type ShapingMode } from '../../models/shaping.ts';
 import { SimEnv } from '../../sim/env.ts';
 import { EXPERT_PRESETS, ScriptedExpert, planEpisode, type ExpertPreset } from '../../sim/expert.ts';
@@ -66,10 +65,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   let terminated = false;
   let truncated = false;
   for (;;) {
-    const frames: FrameSet = {};
-    for (const [view, img] of Object.entries(obs.frames)) {
-      frames[view] = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-    }
+    const frames = await encodeJpegFrames(obs.frames);
     const r = await episode.step({ frames, reward, terminated, truncated });
     console.log(
       `  ${String(r.step).padStart(4)}  ${info.stageName.padEnd(11)}  ${`${r.stage.index} ${r.stage.name}`.padEnd(15)} ${r.tau.toFixed(3)}  ${r.progress.toFixed(4)}    ` +

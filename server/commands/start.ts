@@ -10,9 +10,9 @@
 //   stageward start --task stack_three --size 128 --model models/zoo/pick_place
 
 import { Command } from 'commander';
-import sharp from 'sharp';
 import { isStagewardError } from '../../models/errors.ts';
-import type { FrameSet } from '../../models/preprocess.ts';
+import { encodeJpegFrames } from '../../models/preprocess.ts';
+import { quantile } from '../../bench/stats.ts';
 import { SimEnv } from '../../sim/env.ts';
 import { ScriptedExpert, planEpisode, type ExpertPreset } from '../../sim/expert.ts';
 import { createRenderer } from '../../sim/render/index.ts';
@@ -91,10 +91,7 @@ async function robot(server: StagewardServer, o: StartOptions, stopping: () => b
       let truncated = false;
       let success = false;
       for (;;) {
-        const frames: FrameSet = {};
-        for (const [view, img] of Object.entries(obs.frames)) {
-          frames[view] = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-        }
+        const frames = await encodeJpegFrames(obs.frames);
         const t0 = performance.now();
         const r = await client.step(frames, { reward, terminated, truncated });
         latency.push(performance.now() - t0);
@@ -106,8 +103,7 @@ async function robot(server: StagewardServer, o: StartOptions, stopping: () => b
       }
       if (stopping()) break;
       const s = await client.end({ success });
-      latency.sort((a, b) => a - b);
-      const q = (p: number) => latency[Math.min(latency.length - 1, Math.floor(p * latency.length))]!;
+      const q = (p: number) => quantile(latency, p);
       log(
         `episode ${String(i).padStart(3)}  ${preset.padEnd(6)}  seed ${String(seed).padEnd(4)} ${String(s.steps).padStart(4)} steps  ` +
           `progress ${s.final_progress.toFixed(3)}  success ${success ? 'yes' : 'no '}  shaped return ${s.shaped_return >= 0 ? ' ' : ''}${s.shaped_return.toFixed(3)}  ` +
