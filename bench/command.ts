@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { choiceOption, intOption, providersOption } from '../server/options.ts';
 import { benchEngine } from './engine.ts';
 import { benchGpu } from './gpu.ts';
+import { SCORE_BENCH_DEFAULTS, benchScore } from './score.ts';
 import { SERVER_BENCH_DEFAULTS, benchServer } from './server.ts';
 import { benchSim } from './sim.ts';
 
@@ -48,5 +49,17 @@ export function benchCommand(): Command {
     .option('--max-in-flight <n>', 'steps a robot keeps outstanding', intOption(1, 1024), d.maxInFlight)
     .option('--baseline-threads <n>', 'torch threads of the baseline (0: its default)', intOption(0, 256), d.baselineThreads)
     .action((o) => benchServer({ ...d, ...o, quick: o.quick ?? false }));
+  const sd = SCORE_BENCH_DEFAULTS;
+  bench
+    .command('score')
+    .description('offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, and through an in-process server over WebSocket (medians of repeats)')
+    .option('--model <dir>', 'model package (default models/zoo/pick_place)')
+    .option('--steps <n>', 'time steps of the recorded episode', intOption(10, 100_000), sd.steps)
+    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), sd.repeats)
+    .option('--batch-frames <n>', 'time steps per batch', intOption(1, 4096), sd.batchFrames)
+    .option('--encode-batch-images <n>', 'most images per encoder call', intOption(1, 65536), sd.encodeBatchImages)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), sd.threads)
+    .option('--inference-thread <where>', 'graphs on a worker thread or the main thread', choiceOption(['worker', 'main'] as const), sd.inferenceThread)
+    .action(benchScore);
   return bench;
 }

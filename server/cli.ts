@@ -4,9 +4,12 @@
 //   stageward start           the server plus a simulated robot streaming to it (npm start)
 //   stageward serve           the reward server (WebSocket + HTTP)
 //   stageward sim record      record expert demonstrations as a LeRobot v3.0 dataset
+//   stageward sim train-bc    (RA-)weighted behaviour cloning of a state policy; sim eval-policy: its success rate
 //   stageward dataset export  training bundle for the PyTorch trainer
 //   stageward train           train a reward model from training bundles (PyTorch) and export it
 //   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
+//   stageward score           per-frame progress and rewards for videos or a LeRobot dataset (+ sarm_progress.parquet)
+//   stageward rabc            RA-BC weights and filtered samples from a dataset's progress scores
 //   stageward bench engine    per-step latency of the engine against PyTorch eager
 
 import { Command, CommanderError } from 'commander';
@@ -15,6 +18,8 @@ import { benchCommand } from '../bench/command.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
+import { rabcCommand } from './commands/rabc.ts';
+import { scoreCommand } from './commands/score.ts';
 import { serveCommand } from './commands/serve.ts';
 import { startCommand } from './commands/start.ts';
 import { simCommand } from './commands/sim.ts';
@@ -32,6 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(datasetCommand());
   program.addCommand(trainCommand());
   program.addCommand(evalCommand());
+  program.addCommand(scoreCommand());
+  program.addCommand(rabcCommand());
   program.addCommand(benchCommand());
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -14,6 +14,7 @@ import type { RandomizationOptions } from '../../sim/scenes/appearance.ts';
 import { SimEnv } from '../../sim/env.ts';
 import { TASK_IDS } from '../../sim/tasks/index.ts';
 import { choiceOption, intOption } from '../options.ts';
+import { evalPolicyCommand, trainBcCommand } from './policy.ts';
 
 /** Seeds of different --seed values never overlap for fewer than this many episodes. */
 export const SEEDS_PER_RUN = 100_000;
@@ -64,6 +65,8 @@ export function simCommand(): Command {
     .option('--overwrite', 'replace an existing dataset at --out')
     .option('--no-progress', 'no progress bar')
     .action(record);
+  sim.addCommand(trainBcCommand());
+  sim.addCommand(evalPolicyCommand());
   return sim;
 }
 
