@@ -6,6 +6,7 @@ import { choiceOption, intOption, providersOption } from '../server/options.ts';
 import { benchEngine } from './engine.ts';
 import { benchGpu } from './gpu.ts';
 import { SCORE_BENCH_DEFAULTS, benchScore } from './score.ts';
+import { benchRl } from './rl.ts';
 import { SERVER_BENCH_DEFAULTS, benchServer } from './server.ts';
 import { benchSim } from './sim.ts';
 
@@ -61,5 +62,14 @@ export function benchCommand(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), sd.threads)
     .option('--inference-thread <where>', 'graphs on a worker thread or the main thread', choiceOption(['worker', 'main'] as const), sd.inferenceThread)
     .action(benchScore);
+  bench
+    .command('rl')
+    .description('simulator bridge: env steps/s with pbrs rewards from the model (scripted expert), in process and over WebSocket, 1 and 8 environments (medians of repeats)')
+    .option('--task <id>', 'simulator task with a bundled model', 'pick_place')
+    .option('--episodes <n>', 'episodes per timed run', intOption(1, 10_000), 16)
+    .option('--repeats <n>', 'timed runs per setup; medians are reported', intOption(1, 100), 3)
+    .option('--max-steps <n>', "episode length limit in control steps (default: the task's)", intOption(1, 100_000))
+    .option('--model <dir>', 'model package (default: models/zoo/<task>)')
+    .action(benchRl);
   return bench;
 }

@@ -10,6 +10,7 @@
 //   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
 //   stageward score           per-frame progress and rewards for videos or a LeRobot dataset (+ sarm_progress.parquet)
 //   stageward rabc            RA-BC weights and filtered samples from a dataset's progress scores
+//   stageward rl              online RL (PoWER-style) in the simulator on sparse / progress / pbrs / pbrs-true rewards; learning curves
 //   stageward bench engine    per-step latency of the engine against PyTorch eager
 
 import { Command, CommanderError } from 'commander';
@@ -19,6 +20,7 @@ import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { rabcCommand } from './commands/rabc.ts';
+import { rlCommand } from './commands/rl.ts';
 import { scoreCommand } from './commands/score.ts';
 import { serveCommand } from './commands/serve.ts';
 import { startCommand } from './commands/start.ts';
@@ -39,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(evalCommand());
   program.addCommand(scoreCommand());
   program.addCommand(rabcCommand());
+  program.addCommand(rlCommand());
   program.addCommand(benchCommand());
   try {
     await program.parseAsync(argv, { from: 'user' });
