@@ -38,6 +38,8 @@ export const REWARD_ABOUT: Record<RewardMode, string> = {
   'pbrs-true': "the same shaping with the simulator's own true progress as the potential: no model, nothing rendered; the upper bound for a learned potential",
 };
 
+/** Scale of the potential term: see sim/rl/README.md, Results. */
+export const DEFAULT_RL_SCALE = 0.25;
 export const DEFAULT_RL_ROLLOUTS = 300;
 export const DEFAULT_EVAL_EPISODES = 50;
 export const DEFAULT_EVAL_EVERY = 3;
@@ -56,6 +58,7 @@ interface RlFlags {
   apiKey?: string;
   model?: string;
   gamma: number;
+  scale: number;
   evalEpisodes: number;
   evalEvery: number;
   evalSeed: number;
@@ -128,6 +131,7 @@ export function rlCommand(): Command {
     .option('--api-key <key>', 'API key for --url')
     .option('--model <dir>', 'reward model package for progress and pbrs (default models/zoo/<task>)')
     .option('--gamma <g>', "the learner's discount (PBRS uses the same gamma)", numberOption(0, 1), DEFAULT_GAMMA)
+    .option('--scale <lambda>', 'scale of the potential term (progress, pbrs, pbrs-true): r + lambda * (gamma Phi(s\') - Phi(s)); PBRS stays policy invariant at any lambda. 0.25 keeps the learned potential\'s errors from drowning the success reward (see sim/rl/README.md, Results)', numberOption(0, 100), DEFAULT_RL_SCALE)
     .option('--eval-episodes <n>', 'held-out evaluation episodes per evaluation', intOption(1, SEEDS_PER_RUN - 1), DEFAULT_EVAL_EPISODES)
     .option('--eval-every <iterations>', 'evaluate every this many iterations (and at the start and the end)', intOption(1, 1_000_000), DEFAULT_EVAL_EVERY)
     .option('--eval-seed <n>', `evaluation run seed: episode i uses simulator seed seed*${SEEDS_PER_RUN} + i, as sim eval-policy does`, intOption(0, 40_000), DEFAULT_EVAL_SEED)
@@ -182,7 +186,7 @@ async function runRl(f: RlFlags): Promise<void> {
   await mkdir(out, { recursive: true });
   const start = await loadStart(f);
   const bridge = await SimBridge.create({
-    task: f.task, reward: p.reward, gamma: f.gamma, envs: f.envs, transport: p.transport,
+    task: f.task, reward: p.reward, gamma: f.gamma, scale: f.scale, envs: f.envs, transport: p.transport,
     ...(f.url !== undefined ? { url: f.url } : {}), ...(f.apiKey !== undefined ? { apiKey: f.apiKey } : {}),
     ...(f.model !== undefined ? { model: f.model } : {}), ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
   });
@@ -265,7 +269,7 @@ async function runRl(f: RlFlags): Promise<void> {
   const best = evals.reduce((a, r) => (r.eval!.successRate > a.eval!.successRate ? r : a));
   const wallS = (performance.now() - t0) / 1000;
   const options = {
-    task: f.task, reward: p.reward, rollouts_budget: f.rollouts, seed: f.seed, start: f.start, start_seed: f.start === 'weak' ? f.startSeed : null,
+    task: f.task, reward: p.reward, rollouts_budget: f.rollouts, scale: f.scale, seed: f.seed, start: f.start, start_seed: f.start === 'weak' ? f.startSeed : null,
     envs: f.envs, transport: o.needsModel ? o.transport : null, url: o.needsModel ? (o.url ?? null) : null, model: o.needsModel ? o.model : null,
     gamma: f.gamma, max_steps: bridge.maxSteps, eval_episodes: f.evalEpisodes, eval_every: f.evalEvery, eval_seed: f.evalSeed,
     eval_seeds: [p.evalSeeds[0], p.evalSeeds.at(-1)], episodes_per_iteration: p.episodesPerIteration, noise_std: p.noiseStd, temperature: p.temperature, horizon_decay: p.horizonDecay, ridge: p.ridge,
