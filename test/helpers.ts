@@ -3,9 +3,10 @@
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { isStagewardError, type ErrorCode } from '../models/errors.ts';
 import { readNpy, type NpyArray } from '../models/npy.ts';
+import { main } from '../server/cli.ts';
 import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../server/paths.ts';
 
 export { FIXTURE_MODEL_DIR };
@@ -55,4 +56,25 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string[];
+  stderr: string;
+}
+
+/** Run the `stageward` CLI in process, capturing what it prints (console.log -> stdout; warn/error -> stderr). */
+export async function runCli(args: string[]): Promise<CliRun> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void stdout.push(a.join(' ')));
+  vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr: stderr.join('\n') };
+  } finally {
+    vi.restoreAllMocks();
+  }
 }

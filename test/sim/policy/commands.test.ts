@@ -7,32 +7,14 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../server/cli.ts';
 import { LeRobotDataset } from '../../../sim/dataset/reader.ts';
 import { readBcDataset } from '../../../sim/policy/dataset-samples.ts';
 import { GatedLinearPolicy } from '../../../sim/policy/linear-policy.ts';
 import { writeRabcWeights } from '../../../sim/rabc/files.ts';
 import { rabcWeights } from '../../../sim/rabc/weights.ts';
+import { runCli } from '../../helpers.ts';
 
-interface Run {
-  code: number;
-  stdout: string[];
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void stdout.push(a.join(' ')));
-  vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr: stderr.join('\n') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = runCli;
 
 const RECORD_SEED = 3;
 let dir: string;

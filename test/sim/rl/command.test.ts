@@ -8,29 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../server/cli.ts';
 import { GatedLinearPolicy } from '../../../sim/policy/linear-policy.ts';
 import { CURVE_COLUMNS } from '../../../sim/rl/curve.ts';
+import { runCli } from '../../helpers.ts';
 
-interface Run {
-  code: number;
-  stdout: string[];
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void stdout.push(a.join(' ')));
-  vi.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void stderr.push(a.join(' ')));
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr: stderr.join('\n') };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = runCli;
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
