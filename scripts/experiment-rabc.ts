@@ -17,10 +17,8 @@
 //   npm run experiment:rabc -- --quick
 //   npm run experiment:rabc -- --record-seeds 21 --eval-episodes 200 --out runs/rabc-seed21
 
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { intOption, numberOption } from '../server/options.ts';
 import { LeRobotDataset } from '../sim/dataset/reader.ts';
@@ -28,9 +26,8 @@ import { readRabcWeights, writeJson, writeRabcWeights } from '../sim/rabc/files.
 import { rabcWeights, type RabcStats } from '../sim/rabc/weights.ts';
 import { readBcDataset, type BcDataset } from '../sim/policy/dataset-samples.ts';
 import { wilsonInterval } from '../sim/policy/evaluate.ts';
+import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'bin', 'stageward.js');
 const ARMS = ['bc', 'rabc', 'rabc_true'] as const;
 type Arm = (typeof ARMS)[number];
 const ARM_LABEL: Record<Arm, string> = { bc: 'BC (uniform)', rabc: 'RA-BC (model progress)', rabc_true: 'RA-BC (true progress)' };
@@ -104,24 +101,9 @@ function parseFlags(argv: string[]): Flags {
   return f;
 }
 
-/** Run `stageward <args>` in the repository root, log its output to `log`, return its last stdout line parsed as JSON. */
+/** Run `stageward <args>` (output in `log`); its last stdout line parsed as JSON, or {} when it is not JSON. */
 async function stageward(args: string[], log: string): Promise<Record<string, unknown>> {
-  await mkdir(dirname(log), { recursive: true });
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (c) => res(c ?? 1));
-  });
-  await writeFile(log, `$ stageward ${args.join(' ')}\n${out}${err ? `\n--- stderr ---\n${err}` : ''}`);
-  if (code !== 0) {
-    const tail = `${out}\n${err}`.trim().split('\n').slice(-15).join('\n');
-    throw new Error(`stageward ${args.slice(0, 2).join(' ')} failed with exit status ${code} (log: ${log}):\n${tail}`);
-  }
-  const last = out.trim().split('\n').at(-1) ?? '';
+  const last = (await runStageward(args, log)).trim().split('\n').at(-1) ?? '';
   try {
     return JSON.parse(last) as Record<string, unknown>;
   } catch {
@@ -130,7 +112,6 @@ async function stageward(args: string[], log: string): Promise<Record<string, un
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 
 async function timed<T>(seconds: Record<string, number>, name: string, work: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
@@ -237,10 +218,6 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
     dropped_precision: modelDropped ? bothDropped / modelDropped : 1,
     train, eval: evals, seconds,
   };
-}
-
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
 function report(results: SeedResult[], f: Required<Omit<Flags, 'out' | 'quick'>>): { lines: string[]; pooled: Record<Arm, { k: number; n: number; ci: [number, number] }> } {

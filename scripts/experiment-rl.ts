@@ -17,19 +17,16 @@
 //
 // Last stdout line: {"pbrs_success", "sparse_success", "progress_success", "pbrs_true_success", "rollouts", "seeds", ...}
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { intOption } from '../server/options.ts';
 import { REWARD_MODES, type RewardMode } from '../sim/bridge/types.ts';
 import { wilsonInterval } from '../sim/policy/evaluate.ts';
+import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'bin', 'stageward.js');
 /** Report order; the model-reward runs (slow) are started first. */
 const REWARDS: readonly RewardMode[] = ['pbrs', 'sparse', 'progress', 'pbrs-true'];
 /**
@@ -136,21 +133,7 @@ function parseFlags(argv: string[]): Flags {
 
 /** Run `stageward rl ...` in the repository root; its output goes to `log`. */
 async function stagewardRl(args: string[], log: string): Promise<void> {
-  await mkdir(dirname(log), { recursive: true });
-  const child = spawn(process.execPath, [CLI, 'rl', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (c) => res(c ?? 1));
-  });
-  await writeFile(log, `$ stageward rl ${args.join(' ')}\n${out}${err ? `\n--- stderr ---\n${err}` : ''}`);
-  if (code !== 0) {
-    const tail = `${out}\n${err}`.trim().split('\n').slice(-8).join('\n');
-    throw new Error(`exit status ${code} (log: ${log}):\n${tail}`);
-  }
+  await runStageward(['rl', ...args], log, 8);
 }
 
 /** Run `jobs` with at most `n` at a time, in order; results in the same order. */
@@ -172,7 +155,6 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /** Hash of the learner's source, so a run records which learner it used (and notices an edit mid-experiment). */
 const arsHash = async () => createHash('sha1').update(await readFile(join(ROOT, 'sim', 'rl', 'power.ts'))).digest('hex').slice(0, 12);
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 
 /** The evaluation closest to `rollouts` on a run's curve. */
 function successNear(s: RunSummary, rollouts: number): { rollouts: number; success: number } {
