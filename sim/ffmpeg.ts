@@ -154,16 +154,43 @@ interface Exit {
   error?: Error;
 }
 
-function exitOf(child: { once(event: 'close', cb: (code: number | null, signal: NodeJS.Signals | null) => void): unknown; once(event: 'error', cb: (err: Error) => void): unknown }): Promise<Exit> {
+export function exitOf(child: { once(event: 'close', cb: (code: number | null, signal: NodeJS.Signals | null) => void): unknown; once(event: 'error', cb: (err: Error) => void): unknown }): Promise<Exit> {
   return new Promise((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
 }
 
-function describeExit(exit: Exit): string {
+export function describeExit(exit: Exit): string {
   if (exit.error) return `could not run (${exit.error.message})`;
   return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/**
+ * Cut a raw byte stream (ffmpeg's rawvideo output) into whole frames of `frameBytes`, each in a buffer
+ * of its own. `rest.bytes` is left at the size of an unfinished last frame (0 when the stream ended on
+ * a frame boundary).
+ */
+export async function* wholeFrames(stream: AsyncIterable<Buffer>, frameBytes: number, rest: { bytes: number }): AsyncGenerator<Uint8Array> {
+  let frame = Buffer.allocUnsafe(frameBytes);
+  let filled = 0;
+  rest.bytes = 0;
+  for await (const chunk of stream) {
+    let at = 0;
+    while (at < chunk.length) {
+      const n = Math.min(frameBytes - filled, chunk.length - at);
+      chunk.copy(frame, filled, at, at + n);
+      filled += n;
+      at += n;
+      rest.bytes = filled;
+      if (filled < frameBytes) continue;
+      const out = new Uint8Array(frame.buffer, frame.byteOffset, frameBytes);
+      frame = Buffer.allocUnsafe(frameBytes);
+      filled = 0;
+      rest.bytes = 0;
+      yield out;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- encode
@@ -318,31 +345,18 @@ export async function* decodeVideo(path: string, options: DecodeOptions = {}): A
   child.stderr.on('data', (c: Buffer) => tail.push(c));
   const exit = exitOf(child);
   const frameBytes = width * height * 3;
-  let frame = Buffer.allocUnsafe(frameBytes);
-  let filled = 0;
+  const rest = { bytes: 0 };
   let count = 0;
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      let at = 0;
-      while (at < chunk.length) {
-        const n = Math.min(frameBytes - filled, chunk.length - at);
-        chunk.copy(frame, filled, at, at + n);
-        filled += n;
-        at += n;
-        if (filled === frameBytes) {
-          count++;
-          const out: RawImage = { data: new Uint8Array(frame.buffer, frame.byteOffset, frameBytes), height, width, channels: 3 };
-          frame = Buffer.allocUnsafe(frameBytes);
-          filled = 0;
-          yield out;
-        }
-      }
+    for await (const data of wholeFrames(child.stdout as AsyncIterable<Buffer>, frameBytes, rest)) {
+      count++;
+      yield { data, height, width, channels: 3 } satisfies RawImage;
     }
     const done = await exit;
     if (done.code !== 0) {
       throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ${describeExit(done)} while decoding ${path} after ${count} frames: ${tail.text()}`, { cause: done.error });
     }
-    if (filled !== 0) throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ended mid-frame while decoding ${path} (${filled} of ${frameBytes} bytes)`);
+    if (rest.bytes !== 0) throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ended mid-frame while decoding ${path} (${rest.bytes} of ${frameBytes} bytes)`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');

@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises';
 import type { ResizeMode } from '../../models/card.ts';
 import { StagewardError } from '../../models/errors.ts';
 import type { RawImage } from '../../models/preprocess.ts';
-import { ffmpeg, type FfmpegBinary } from '../ffmpeg.ts';
+import { describeExit, exitOf, ffmpeg, wholeFrames, type FfmpegBinary } from '../ffmpeg.ts';
 
 export interface TimedFrame {
   /** Presentation time in seconds. */
@@ -94,46 +94,30 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
     stderrDone = true;
     wake?.();
   });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
+  const exit = exitOf(child);
   const failure = (what: string) => new StagewardError('SW_ERR_FFMPEG', `${what} while decoding ${path}: ${tail.join(' | ') || '(no stderr output)'}`);
   const frameBytes = width * height * 3;
-  let frame = Buffer.allocUnsafe(frameBytes);
-  let filled = 0;
+  const rest = { bytes: 0 };
   let count = 0;
   let lastPts = -Infinity;
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      let at = 0;
-      while (at < chunk.length) {
-        const n = Math.min(frameBytes - filled, chunk.length - at);
-        chunk.copy(frame, filled, at, at + n);
-        filled += n;
-        at += n;
-        if (filled < frameBytes) continue;
-        // The frame's showinfo line was written before its bytes; wait for stderr to catch up.
-        while (pts.length <= count && !stderrDone) await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-        if (pts.length <= count) throw failure(`no timestamp for frame ${count}`);
-        const raw = pts[count];
-        // NOPTS (a raw elementary stream): the next frame time after the last one, at 1/25 s if unknown.
-        const seconds = raw === null || raw === undefined || timeBase === undefined
-          ? (count === 0 ? 0 : lastPts + 1 / 25)
-          : (raw * timeBase[0]) / timeBase[1];
-        lastPts = seconds;
-        count++;
-        const image: RawImage = { data: new Uint8Array(frame.buffer, frame.byteOffset, frameBytes), height, width, channels: 3 };
-        frame = Buffer.allocUnsafe(frameBytes);
-        filled = 0;
-        yield { ptsSeconds: seconds, image };
-      }
+    for await (const data of wholeFrames(child.stdout as AsyncIterable<Buffer>, frameBytes, rest)) {
+      // The frame's showinfo line was written before its bytes; wait for stderr to catch up.
+      while (pts.length <= count && !stderrDone) await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+      if (pts.length <= count) throw failure(`no timestamp for frame ${count}`);
+      const raw = pts[count];
+      // NOPTS (a raw elementary stream): the next frame time after the last one, at 1/25 s if unknown.
+      const seconds = raw === null || raw === undefined || timeBase === undefined
+        ? (count === 0 ? 0 : lastPts + 1 / 25)
+        : (raw * timeBase[0]) / timeBase[1];
+      lastPts = seconds;
+      count++;
+      yield { ptsSeconds: seconds, image: { data, height, width, channels: 3 } };
     }
     const done = await exit;
-    if (done.error) throw failure(`ffmpeg could not run (${done.error.message})`);
-    if (done.code !== 0) throw failure(`ffmpeg ${done.signal ? `was killed by ${done.signal}` : `exited with code ${done.code}`} after ${count} frames`);
-    if (filled !== 0) throw failure(`ffmpeg ended mid-frame (${filled} of ${frameBytes} bytes)`);
+    if (done.error || done.code !== 0) throw failure(`ffmpeg ${describeExit(done)} after ${count} frames`);
+    if (rest.bytes !== 0) throw failure(`ffmpeg ended mid-frame (${rest.bytes} of ${frameBytes} bytes)`);
     if (count === 0) throw failure('no frames decoded');
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
