@@ -33,46 +33,58 @@ export interface PlotSize {
 export const DEFAULT_PLOT_SIZE: PlotSize = { width: 960, height: 640 };
 
 const COLORS = { truth: '#222222', sarm: '#1f77b4', grm: '#ff7f0e', grid: '#e3e3e3', axis: '#555555' };
-const FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+// ---- SVG primitives shared by every plot (episode plots here, RA-BC histograms, RL curves) ----
 
-function esc(s: string): string {
+export const PLOT_FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
+
+/** Text made safe for SVG/XML. */
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
+/** A pixel coordinate with one decimal. */
+export const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
+
+/** The round tick step (1, 2 or 5 times a power of 10) that cuts `span` into about `target` parts. */
+export function tickStep(span: number, target: number): number {
+  const raw = span / target;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
+}
+
+/** A plot rectangle in pixels with its data -> pixel maps (x over [xLo, xHi], y over [yLo, yHi], y up). */
+export interface PlotArea {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+  x: (v: number) => number;
+  y: (v: number) => number;
+}
+
+export function plotArea(left: number, top: number, width: number, height: number, xLo: number, xHi: number, yLo: number, yHi: number): PlotArea {
+  return {
+    left, top, width, height,
+    x: (v) => left + ((v - xLo) / (xHi - xLo || 1)) * width,
+    y: (v) => top + height - ((v - yLo) / (yHi - yLo || 1)) * height,
+  };
+}
 
 /** About `target` round tick values (1, 2 or 5 times a power of 10) covering [0, max]. */
 export function niceTicks(max: number, target = 8): number[] {
   if (!(max > 0)) return [0];
-  const raw = max / target;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
+  const step = tickStep(max, target);
   const out: number[] = [];
   for (let v = 0; v <= max + 1e-9; v += step) out.push(Math.round(v / step) * step);
   return out;
 }
 
-interface Panel {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-  /** Frame index -> x pixel. */
-  x: (t: number) => number;
-  /** Value -> y pixel. */
-  y: (v: number) => number;
+/** An episode panel: x is the frame index over [0, frames - 1]. */
+function panel(left: number, top: number, width: number, height: number, frames: number, yMin: number, yMax: number): PlotArea {
+  return plotArea(left, top, width, height, 0, Math.max(frames - 1, 1), yMin, yMax);
 }
 
-function panel(left: number, top: number, width: number, height: number, frames: number, yMin: number, yMax: number): Panel {
-  const span = Math.max(frames - 1, 1);
-  return {
-    left, top, width, height,
-    x: (t) => left + (t / span) * width,
-    y: (v) => top + height - ((v - yMin) / (yMax - yMin || 1)) * height,
-  };
-}
-
-function line(p: Panel, values: ArrayLike<number>, color: string, opts: { dash?: string; step?: boolean; width?: number } = {}): string {
+function line(p: PlotArea, values: ArrayLike<number>, color: string, opts: { dash?: string; step?: boolean; width?: number } = {}): string {
   if (values.length === 0) return '';
   let d = `M${f1(p.x(0))},${f1(p.y(values[0]!))}`;
   for (let t = 1; t < values.length; t++) {
@@ -83,7 +95,7 @@ function line(p: Panel, values: ArrayLike<number>, color: string, opts: { dash?:
   return `<path d="${d}" fill="none" stroke="${color}" stroke-width="${opts.width ?? 2}"${dash} stroke-linejoin="round"/>`;
 }
 
-function xAxis(p: Panel, frames: number, label: string | null): string {
+function xAxis(p: PlotArea, frames: number, label: string | null): string {
   const parts: string[] = [];
   for (const t of niceTicks(Math.max(frames - 1, 1))) {
     const x = f1(p.x(t));
@@ -94,7 +106,7 @@ function xAxis(p: Panel, frames: number, label: string | null): string {
   return parts.join('');
 }
 
-function yAxis(p: Panel, ticks: { value: number; label: string }[], title: string): string {
+function yAxis(p: PlotArea, ticks: { value: number; label: string }[], title: string): string {
   const parts = ticks.map(({ value, label }) => {
     const y = f1(p.y(value));
     return `<line x1="${p.left}" y1="${y}" x2="${p.left + p.width}" y2="${y}" stroke="${COLORS.grid}"/>` +
@@ -156,7 +168,7 @@ export function episodePlotSvg(p: EpisodePlot, size: PlotSize = DEFAULT_PLOT_SIZ
     p.trueStage ? line(stg, p.trueStage, COLORS.truth, { dash: truthDash, step: true }) : '',
     line(stg, p.stage, COLORS.sarm, { step: true }),
   ].join('\n');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">\n${body}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${PLOT_FONT}">\n${body}\n</svg>\n`;
 }
 
 /** Rasterise the plot to PNG bytes. */

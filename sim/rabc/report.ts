@@ -4,7 +4,7 @@
 // rasterised to PNG bytes with sharp. Everything here but `histogramPng` is pure; files.ts writes.
 
 import sharp from 'sharp';
-import { niceTicks } from '../../models/plot.ts';
+import { PLOT_FONT, esc, f1, niceTicks, plotArea, tickStep } from '../../models/plot.ts';
 import type { RabcResult, RabcStats } from './weights.ts';
 import { indexRanges } from './weights.ts';
 
@@ -125,18 +125,14 @@ function* finite(arrays: readonly Float64Array[]): Generator<number> {
 /** Round tick values (1, 2 or 5 times a power of 10 apart) inside [lo, hi], about `target` of them. */
 export function rangeTicks(lo: number, hi: number, target = 8): number[] {
   if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / target;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * pow).find((v) => v >= raw)!;
+  const step = tickStep(hi - lo, target);
+  const pow = 10 ** Math.floor(Math.log10(step));
   const out: number[] = [];
   for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Math.round(k * step / pow) * pow);
   return out;
 }
 
-const FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
 const COLORS = { negative: '#d62728', band: '#ff9f1c', full: '#2ca02c', weight: '#1f77b4', grid: '#e3e3e3', axis: '#555555' };
-const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 interface Box {
   left: number;
@@ -160,8 +156,7 @@ function panelSvg(box: Box, h: Histogram, title: string, color: (center: number)
   let ticks = niceTicks(maxCount, 5);
   if (ticks.at(-1)! < maxCount) ticks = [...ticks, ticks.at(-1)! + (ticks[1] ?? 1) - ticks[0]!];
   const yTop = ticks.at(-1)!;
-  const x = (v: number) => box.left + ((v - lo) / (hi - lo || 1)) * box.width;
-  const y = (c: number) => box.top + box.height - (c / yTop) * box.height;
+  const { x, y } = plotArea(box.left, box.top, box.width, box.height, lo, hi, 0, yTop);
   const parts: string[] = [`<text x="${box.left}" y="${box.top - 12}" font-size="14" font-weight="bold" fill="#111">${esc(title)}</text>`];
   for (const c of ticks) {
     parts.push(`<line x1="${box.left}" y1="${f1(y(c))}" x2="${box.left + box.width}" y2="${f1(y(c))}" stroke="${COLORS.grid}"/>`);
@@ -242,7 +237,7 @@ export function histogramSvg(p: HistogramPlot, size = { width: 960, height: 720 
     panelSvg({ left, top: top + panelHeight + gap, width: plotWidth, height: panelHeight }, deltaHist,
       `progress delta over the chunk (${stats.chunk} frames): red weight 0, orange soft, green weight 1`, deltaColor, markers, 'r = Phi(t + H) - Phi(t)'),
   ].join('\n');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">\n${body}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${PLOT_FONT}">\n${body}\n</svg>\n`;
 }
 
 /** The histogram rasterised to PNG bytes. */

@@ -10,7 +10,7 @@
 
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { niceTicks } from '../../models/plot.ts';
+import { PLOT_FONT, esc, f1, niceTicks, plotArea, tickStep, type PlotArea } from '../../models/plot.ts';
 import { writeFileAtomic } from '../dataset/staging.ts';
 
 /** Figures of one ARS iteration's training episodes (perturbed policies, so noisier than evaluation). */
@@ -89,13 +89,7 @@ export interface CurvePlotOptions {
 }
 
 const COLORS = { eval: '#1f77b4', band: '#1f77b4', train: '#ff7f0e', hover: '#7f7f7f', ret: '#2ca02c', grid: '#e3e3e3', axis: '#555555' };
-const FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
-const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
 const pct = (x: number) => `${Math.round(100 * x)}%`;
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 /** About `target` round ticks (1, 2 or 5 times a power of 10) covering [min, max], and the covered range. */
 export function rangeTicks(min: number, max: number, target = 5): { ticks: number[]; lo: number; hi: number } {
@@ -105,9 +99,7 @@ export function rangeTicks(min: number, max: number, target = 5): { ticks: numbe
     min -= pad;
     max += pad;
   }
-  const raw = (max - min) / target;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= raw)!;
+  const step = tickStep(max - min, target);
   const lo = Math.floor(min / step) * step;
   const hi = Math.ceil(max / step) * step;
   const ticks: number[] = [];
@@ -115,24 +107,12 @@ export function rangeTicks(min: number, max: number, target = 5): { ticks: numbe
   return { ticks, lo, hi };
 }
 
-interface Frame {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-  x: (rollouts: number) => number;
-  y: (v: number) => number;
+/** A curve panel: x is rollouts over [0, xMax]. */
+function frame(left: number, top: number, width: number, height: number, xMax: number, yLo: number, yHi: number): PlotArea {
+  return plotArea(left, top, width, height, 0, xMax, yLo, yHi);
 }
 
-function frame(left: number, top: number, width: number, height: number, xMax: number, yLo: number, yHi: number): Frame {
-  return {
-    left, top, width, height,
-    x: (r) => left + (r / (xMax || 1)) * width,
-    y: (v) => top + height - ((v - yLo) / (yHi - yLo || 1)) * height,
-  };
-}
-
-function polyline(fr: Frame, pts: readonly [number, number][], color: string, opts: { dash?: string; width?: number; markers?: boolean } = {}): string {
+function polyline(fr: PlotArea, pts: readonly [number, number][], color: string, opts: { dash?: string; width?: number; markers?: boolean } = {}): string {
   if (pts.length === 0) return '';
   const d = pts.map(([r, v], i) => `${i === 0 ? 'M' : 'L'}${f1(fr.x(r))},${f1(fr.y(v))}`).join(' ');
   const dash = opts.dash ? ` stroke-dasharray="${opts.dash}"` : '';
@@ -141,7 +121,7 @@ function polyline(fr: Frame, pts: readonly [number, number][], color: string, op
   return path + dots;
 }
 
-function axes(fr: Frame, xMax: number, yTicks: { value: number; label: string }[], yTitle: string, xTitle: string | null): string {
+function axes(fr: PlotArea, xMax: number, yTicks: { value: number; label: string }[], yTitle: string, xTitle: string | null): string {
   const parts: string[] = [];
   for (const t of niceTicks(xMax, 8)) {
     const x = f1(fr.x(t));
@@ -219,7 +199,7 @@ export function curveSvg(rows: readonly CurveRow[], o: CurvePlotOptions): string
     zero,
     polyline(ret, trains.map((r) => [r.rollouts, r.train!.meanReturn]), COLORS.ret, { markers: trains.length < 40 }),
   ].join('\n');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">\n${body}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${PLOT_FONT}">\n${body}\n</svg>\n`;
 }
 
 /** Rasterise the plot to PNG bytes. */
