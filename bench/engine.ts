@@ -12,11 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RewardEngine } from '../models/engine.ts';
 import { OnnxProgressModel } from '../models/package.ts';
-import type { RawImage } from '../models/preprocess.ts';
+import type { RawImage } from '../core/image.ts';
 import { exportRandomPackage, runTrainer } from '../models/python.ts';
 import type { ExecutionProvider } from '../models/runtime.ts';
-import { mulberry32, renderDemoView } from '../server/demo-episode.ts';
-import { median, quantile } from './stats.ts';
+import { mulberry32 } from '../core/random.ts';
+import { renderDemoView } from './demo-episode.ts';
+import { median, quantile } from '../core/stats.ts';
 
 interface Options {
   steps: number;

@@ -10,12 +10,14 @@
 
 import { RewardEngine } from '../models/engine.ts';
 import { OnnxProgressModel } from '../models/package.ts';
-import type { FrameSet, RawImage } from '../models/preprocess.ts';
+import type { FrameSet } from '../models/preprocess.ts';
+import type { RawImage } from '../core/image.ts';
 import type { ExecutionProvider } from '../models/runtime.ts';
-import { mulberry32, renderDemoView } from '../server/demo-episode.ts';
-import { FIXTURE_MODEL_DIR } from '../server/paths.ts';
+import { mulberry32 } from '../core/random.ts';
+import { renderDemoView } from './demo-episode.ts';
+import { FIXTURE_MODEL_DIR } from '../core/paths.ts';
 import { maxAbsDiffs, parityEpisode, parityInputs } from './parity-data.ts';
-import { median, quantile } from './stats.ts';
+import { median, quantile } from '../core/stats.ts';
 
 interface Options {
   providers: ExecutionProvider[];

@@ -14,10 +14,11 @@
 
 import { pathToFileURL } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
-import { encodeJpeg } from '../models/preprocess.ts';
+import { encodeJpeg } from '../core/image.ts';
 import WebSocket from 'ws';
-import { mulberry32, renderDemoView } from '../server/demo-episode.ts';
-import { quantile } from './stats.ts';
+import { mulberry32 } from '../core/random.ts';
+import { renderDemoView } from './demo-episode.ts';
+import { quantile } from '../core/stats.ts';
 
 export interface LoadConfig {
   url: string;

@@ -3,10 +3,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readNpy } from '../models/npy.ts';
+import { readNpy } from '../datasets/npy.ts';
 import type { GrmBatch, SarmBatch } from '../models/package.ts';
 import type { FrameSet } from '../models/preprocess.ts';
-import { REPO_ROOT } from '../server/paths.ts';
+import { REPO_ROOT } from '../core/paths.ts';
 
 const DIR = join(REPO_ROOT, 'test', 'fixtures', 'parity');
 

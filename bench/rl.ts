@@ -16,7 +16,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Presets, SingleBar } from 'cli-progress';
 import { SimBridge, expertPolicies, type BridgeOptions, type EpisodeResult } from '../sim/bridge/index.ts';
 import type { TaskId } from '../sim/tasks/task.ts';
-import { median } from './stats.ts';
+import { median } from '../core/stats.ts';
 
 interface Options {
   task: string;

@@ -21,18 +21,19 @@ import { join } from 'node:path';
 import { OnnxProgressModel, type ProgressModel } from '../models/package.ts';
 import { WorkerProgressModel } from '../models/worker-model.ts';
 import { StagewardClient, type RewardReply } from '../server/client.ts';
-import { startServer } from '../server/commands/serve.ts';
+import { startServer } from '../server/run.ts';
 import { loadConfig } from '../server/config.ts';
-import { REPO_ROOT } from '../server/paths.ts';
-import { ffmpeg, H264Encoder } from '../sim/ffmpeg.ts';
+import { REPO_ROOT } from '../core/paths.ts';
+import { ffmpeg, H264Encoder } from '../datasets/ffmpeg.ts';
 import { SimEnv } from '../sim/env.ts';
 import { recordEpisode } from '../sim/record.ts';
 import { createRenderer } from '../sim/render/index.ts';
-import { alignViews } from '../sim/score/align.ts';
-import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES, type ScoreTiming } from '../sim/score/batch-scorer.ts';
-import { scoreVideos } from '../sim/score/run.ts';
-import { decodeTimed } from '../sim/score/timed-decode.ts';
-import { median } from './stats.ts';
+import { alignViews } from '../offline/score/align.ts';
+import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES, type ScoreTiming } from '../offline/score/batch-scorer.ts';
+import { scoreVideos } from '../offline/score/run.ts';
+import { decodeTimed } from '../offline/score/timed-decode.ts';
+import { median } from '../core/stats.ts';
+import { loadProgressModel, type InferenceThread } from '../models/load.ts';
 
 export interface ScoreBenchOptions {
   model?: string;
@@ -42,7 +43,7 @@ export interface ScoreBenchOptions {
   batchFrames: number;
   encodeBatchImages: number;
   threads: number;
-  inferenceThread: 'main' | 'worker';
+  inferenceThread: InferenceThread;
 }
 
 export const SCORE_BENCH_DEFAULTS: ScoreBenchOptions = {
@@ -191,9 +192,7 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     t0 = performance.now();
     const av1 = await toAv1(h264, tmp);
     console.log(`  recorded in ${recordS.toFixed(1)} s, AV1 in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const load = () => (o.inferenceThread === 'worker'
-      ? WorkerProgressModel.load(modelDir, { intraOpThreads: o.threads })
-      : OnnxProgressModel.load(modelDir, { intraOpThreads: o.threads }));
+    const load = () => loadProgressModel(modelDir, o.inferenceThread, { intraOpThreads: o.threads });
     const model = await load();
     const runs: Record<'h264' | 'av1', OfflineRun[]> = { h264: [], av1: [] };
     const decode: Record<'h264' | 'av1', number[]> = { h264: [], av1: [] };

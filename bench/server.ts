@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadConfig, LoadResult } from './load-worker.ts';
 import { exportRandomPackage, findPython } from '../models/python.ts';
-import { REPO_ROOT } from '../server/paths.ts';
+import { REPO_ROOT } from '../core/paths.ts';
 
 export interface ServerBenchOptions {
   /** Short phases (seconds) with the same output. */

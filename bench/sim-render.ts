@@ -8,7 +8,7 @@
 
 import { tabletopScene, type CubeStage } from '../sim/render/demo-scene.ts';
 import { createRenderer } from '../sim/render/index.ts';
-import { median, quantile } from './stats.ts';
+import { median, quantile } from '../core/stats.ts';
 
 interface Options {
   width: number;

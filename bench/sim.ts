@@ -10,12 +10,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LeRobotDatasetWriter } from '../sim/dataset/writer.ts';
+import { LeRobotDatasetWriter } from '../datasets/writer.ts';
 import { SimEnv } from '../sim/env.ts';
 import { rolloutExpert } from '../sim/expert.ts';
 import { recordEpisode } from '../sim/record.ts';
 import { createRenderer } from '../sim/render/index.ts';
-import { median } from './stats.ts';
+import { median } from '../core/stats.ts';
 
 interface Options {
   task: string;

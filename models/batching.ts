@@ -10,7 +10,7 @@
 // same event-loop turn. A failed call fails every request of its batch with the same error.
 
 import type { ModelCard } from './card.ts';
-import { StagewardError } from './errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { GrmBatch, ProgressModel, SarmBatch } from './package.ts';
 import type { ExecutionProvider } from './runtime.ts';
 

@@ -1,7 +1,7 @@
 // The model card (model.json, models/PACKAGE.md): parsed and validated into a typed `ModelCard`.
 // Pure: takes the parsed JSON, returns the card or throws SW_ERR_MODEL_CARD naming the field.
 
-import { StagewardError } from './errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { Composition } from './progress.ts';
 import type { WindowSpec } from './window.ts';
 

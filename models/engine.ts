@@ -8,7 +8,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { ModelCard, Stage } from './card.ts';
-import { StagewardError } from './errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { ProgressModel } from './package.ts';
 import { DEFAULT_PREPROCESS_LIMITS, checkViews, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
 import { argmax, fuseGrm, sarmProgress, stageProbabilities, type Composition } from './progress.ts';

@@ -8,7 +8,7 @@
 //               then {id, ok: true, result} | {id, ok: false, code, message} per request.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { isStagewardError } from './errors.ts';
+import { isStagewardError } from '../core/errors.ts';
 import { OnnxProgressModel, type LoadOptions } from './package.ts';
 
 interface Request {

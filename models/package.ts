@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseCard, type ModelCard } from './card.ts';
-import { StagewardError } from './errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import {
   OnnxGraph,
   providersFrom,

@@ -5,15 +5,8 @@
 
 import sharp from 'sharp';
 import type { ModelCard, ResizeMode } from './card.ts';
-import { StagewardError } from './errors.ts';
-
-/** A raw image: uint8, row-major height x width x channels (1 grey, 3 RGB, 4 RGBA). */
-export interface RawImage {
-  data: Uint8Array;
-  height: number;
-  width: number;
-  channels: 1 | 3 | 4;
-}
+import { StagewardError } from '../core/errors.ts';
+import { isRawImage, type RawImage } from '../core/image.ts';
 
 /** JPEG or PNG bytes, or a raw uint8 HWC array. */
 export type ImageInput = Uint8Array | RawImage;
@@ -29,26 +22,7 @@ export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: 409
 
 type Sharp = ReturnType<typeof sharp>;
 
-// libvips' operation cache keeps decoded results for reuse; every camera frame is decoded once, so
-// the cache would only hold memory.
-sharp.cache(false);
 const FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
-
-/** JPEG bytes of a raw RGB frame, as a camera client would send it. */
-export function encodeJpeg(img: RawImage, quality = 90): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }).jpeg({ quality }).toBuffer();
-}
-
-/** Every view of a raw frame set as JPEG bytes, encoded in parallel on libuv's threads. */
-export async function encodeJpegFrames(frames: Record<string, RawImage>, quality = 90): Promise<FrameSet> {
-  const views = Object.keys(frames);
-  const bytes = await Promise.all(views.map((v) => encodeJpeg(frames[v]!, quality)));
-  return Object.fromEntries(views.map((v, i) => [v, bytes[i]!]));
-}
-
-export function isRawImage(img: ImageInput): img is RawImage {
-  return !(img instanceof Uint8Array);
-}
 
 /**
  * Resize one image into `out` at `offset` (H*W*3 bytes, RGB). `label` names the image in errors.

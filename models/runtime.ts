@@ -4,7 +4,7 @@
 // 512 frames). Servers therefore host the model on a worker thread (models/worker-model.ts).
 
 import * as ort from 'onnxruntime-node';
-import { StagewardError } from './errors.ts';
+import { StagewardError } from '../core/errors.ts';
 
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda' | 'tensorrt';
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda', 'tensorrt'];

@@ -10,11 +10,11 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ModelCard } from './card.ts';
-import { ERROR_CODES, StagewardError, type ErrorCode } from './errors.ts';
+import { ERROR_CODES, StagewardError, type ErrorCode } from '../core/errors.ts';
 import type { GrmBatch, LoadOptions, ProgressModel, SarmBatch } from './package.ts';
 import type { ExecutionProvider } from './runtime.ts';
 
-const BOOT = new URL('./worker-boot.mjs', import.meta.url);
+const BOOT = new URL('../core/worker-boot.mjs', import.meta.url);
 const ENTRY = new URL('./inference-worker.ts', import.meta.url).href;
 
 interface Pending {

@@ -20,12 +20,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { intOption, numberOption } from '../server/options.ts';
-import { LeRobotDataset } from '../sim/dataset/reader.ts';
-import { readRabcWeights, writeJson, writeRabcWeights } from '../sim/rabc/files.ts';
-import { rabcWeights, type RabcStats } from '../sim/rabc/weights.ts';
-import { readBcDataset, type BcDataset } from '../sim/policy/dataset-samples.ts';
-import { wilsonInterval } from '../sim/policy/evaluate.ts';
+import { intOption, numberOption } from '../cli/options.ts';
+import { LeRobotDataset } from '../datasets/reader.ts';
+import { readRabcWeights, writeJson, writeRabcWeights } from '../offline/rabc/files.ts';
+import { rabcWeights, type RabcStats } from '../offline/rabc/weights.ts';
+import { readBcDataset, type BcDataset } from '../learn/policy/dataset-samples.ts';
+import { wilsonInterval } from '../learn/policy/evaluate.ts';
 import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
 const ARMS = ['bc', 'rabc', 'rabc_true'] as const;

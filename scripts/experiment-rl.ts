@@ -22,9 +22,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { intOption } from '../server/options.ts';
+import { intOption } from '../cli/options.ts';
 import { REWARD_MODES, type RewardMode } from '../sim/bridge/types.ts';
-import { wilsonInterval } from '../sim/policy/evaluate.ts';
+import { wilsonInterval } from '../learn/policy/evaluate.ts';
 import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
 /** Report order; the model-reward runs (slow) are started first. */

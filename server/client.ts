@@ -16,8 +16,9 @@
 // numpy encoding); `format: 'json'` sends JSON text with base64 images instead (debugging).
 
 import WebSocket from 'ws';
-import { ERROR_CODES, StagewardError, type ErrorCode } from '../models/errors.ts';
-import type { ImageInput, RawImage } from '../models/preprocess.ts';
+import { ERROR_CODES, StagewardError, type ErrorCode } from '../core/errors.ts';
+import type { ImageInput } from '../models/preprocess.ts';
+import type { RawImage } from '../core/image.ts';
 import type { ShapingMode } from '../models/shaping.ts';
 import { PROTOCOL_VERSION } from './messages.ts';
 import { decodeMsgpack, encodeMsgpack } from './msgpack.ts';

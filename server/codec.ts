@@ -4,7 +4,7 @@
 // JPEG/PNG strings and arrays are numpy maps with base64 `data`. Size limits are enforced before
 // this runs (ws `maxPayload`); nesting depth and array shapes are checked while decoding.
 
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import { decodeMsgpack, encodeMsgpack, type Decoded } from './msgpack.ts';
 import { numpyMapHook, reviveJson } from './ndarray.ts';
 

@@ -10,10 +10,11 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../models/runtime.ts';
 import { SHAPING_MODES, type ShapingMode } from '../models/shaping.ts';
-import { REPO_ROOT } from './paths.ts';
+import { REPO_ROOT } from '../core/paths.ts';
+import { INFERENCE_THREADS, type InferenceThread } from '../models/load.ts';
 
 export const DEFAULT_CONFIG_FILE = join(REPO_ROOT, 'configs', 'default.json');
 
@@ -61,7 +62,7 @@ export interface ServerConfig {
   limits: ServerLimits;
   batching: { maxBatch: number; maxBatchWaitMs: number; maxConcurrentBatches: number };
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
-  runtime: { providers: ExecutionProvider[]; intraOpThreads: number; inferenceThread: 'worker' | 'main' };
+  runtime: { providers: ExecutionProvider[]; intraOpThreads: number; inferenceThread: InferenceThread };
   openpi: OpenpiConfig;
 }
 
@@ -99,7 +100,7 @@ const SCHEMA: Record<string, Kind> = {
   'batching.maxConcurrentBatches': int(1, 64),
   'runtime.providers': { t: 'providers' },
   'runtime.intraOpThreads': int(0, 1024),
-  'runtime.inferenceThread': { t: 'choice', of: ['worker', 'main'] },
+  'runtime.inferenceThread': { t: 'choice', of: INFERENCE_THREADS },
   'openpi.views': { t: 'viewMap' },
   'openpi.task': { t: 'string', nullable: true },
   'openpi.gamma': { t: 'number', min: 0, max: 1 },

@@ -12,7 +12,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
-import { StagewardError, type ErrorCode } from '../models/errors.ts';
+import { StagewardError, type ErrorCode } from '../core/errors.ts';
 import { decodeFrame, encodeFrame, type FrameKind } from './codec.ts';
 import type { ServerLimits } from './config.ts';
 import { seqOf } from './messages.ts';

@@ -4,7 +4,7 @@
 // never passes silently); ranges and meanings (gamma, shaping, views, rewards) are the engine's.
 
 import type { EpisodeSummary, StepResult } from '../models/engine.ts';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { FrameSet, ImageInput } from '../models/preprocess.ts';
 import { base64Bytes, NdArray, toRawImage } from './ndarray.ts';
 

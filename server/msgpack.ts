@@ -9,7 +9,7 @@
 // `__ndarray__` / `__npgeneric__` maps into arrays and scalars there), so one pass validates them.
 
 import { Packr } from 'msgpackr';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 
 export type Decoded = null | boolean | number | string | Uint8Array | Decoded[] | { [key: string]: Decoded } | object;
 

@@ -11,7 +11,7 @@
 // Replies echo nothing else; errors are {type: "error", seq?, code, message} in the request's format.
 
 import type { Episode, RewardEngine } from '../models/engine.ts';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { ShapingMode } from '../models/shaping.ts';
 import type { EpisodeOptions, ProgressSource } from '../models/engine.ts';
 import type { Composition } from '../models/progress.ts';

@@ -8,8 +8,8 @@
 // shape (rank, non-negative integers) and shape x itemsize against the byte length. The array keeps
 // a view of the payload; `toRawImage` turns a uint8 HWC array into the engine's RawImage without a copy.
 
-import { StagewardError } from '../models/errors.ts';
-import type { RawImage } from '../models/preprocess.ts';
+import { StagewardError } from '../core/errors.ts';
+import type { RawImage } from '../core/image.ts';
 import { setKey, type Decoded } from './msgpack.ts';
 
 /** numpy dtype.str -> bytes per item. */

@@ -18,7 +18,7 @@
 // `terminated` or `truncated` true (a vector env's auto-reset). The reply says `new_episode: true`.
 
 import type { Episode, ProgressSource, RewardEngine } from '../models/engine.ts';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { FrameSet } from '../models/preprocess.ts';
 import { asMessage, type FrameKind } from './codec.ts';
 import type { OpenpiConfig, ServerLimits } from './config.ts';

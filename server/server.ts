@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BatchingProgressModel } from '../models/batching.ts';
 import { RewardEngine } from '../models/engine.ts';
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { ProgressModel } from '../models/package.ts';
 import { ApiKeys } from './auth.ts';
 import type { ServerConfig } from './config.ts';

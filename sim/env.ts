@@ -5,15 +5,16 @@
 // observation.state (see `stateNames`). Reward is sparse: 1 on the step that succeeds, else 0.
 // Each reset rebuilds the scene from its seed, so the same seed and actions give the same states.
 
-import { StagewardError } from '../models/errors.ts';
-import type { RawImage } from '../models/preprocess.ts';
+import { StagewardError } from '../core/errors.ts';
+import type { RawImage } from '../core/image.ts';
 import { MujocoSim, loadMujoco, type Mujoco } from './mujoco.ts';
 import { resolveRandomization, type RandomizationOptions, type RandomizationStrengths } from './scenes/appearance.ts';
 import { fingerTarget, gripperOpening, HAND_LIMITS, WORKCELL_NAMES } from './scenes/workcell.ts';
 import { SnapshotBuilder } from './snapshot.ts';
 import { getTask } from './tasks/index.ts';
 import { encodeState, offTable, stateNames, type EpisodeContext, type SimTask, type TaskId, type WorldState } from './tasks/task.ts';
-import type { DatasetSpec, Renderer, SceneSnapshot, Vec3 } from './types.ts';
+import type { DatasetSpec } from '../datasets/types.ts';
+import type { Renderer, SceneSnapshot, Vec3 } from './types.ts';
 
 export const ROBOT_TYPE = 'stageward_mocap_gripper';
 export const ACTION_NAMES = ['ee_dx', 'ee_dy', 'ee_dz', 'gripper'] as const;

@@ -4,9 +4,9 @@
 // early) and the presets `expert` (clean), `mixed` (>= 40% of episodes flawed, drawn per episode
 // from a seed) and `failed` (every episode fails). `meta` records the preset and the flaws.
 
-import { StagewardError } from '../models/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { SimEnv, StepResult } from './env.ts';
-import { SeededRandom } from './scenes/random.ts';
+import { SeededRandom } from '../core/random.ts';
 import { BOWL } from './scenes/objects.ts';
 import { FINGER_INNER_OPEN, FINGER_TRAVEL, TABLE_TOP_Z } from './scenes/workcell.ts';
 import { CUBE_HALF } from './tasks/pick-place.ts';

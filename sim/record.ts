@@ -8,7 +8,7 @@
 
 import { SimEnv, type SimEnvOptions } from './env.ts';
 import { ScriptedExpert, planEpisode, type ExpertPreset } from './expert.ts';
-import type { RecordedEpisode, SubtaskSpan } from './types.ts';
+import type { RecordedEpisode, SubtaskSpan } from '../datasets/types.ts';
 
 export interface RecordOptions {
   /** Episode i uses simulator seed `seedBase + i`. */
@@ -91,3 +91,6 @@ export async function recordEpisodes(
     env.close();
   }
 }
+
+/** Seeds of different --seed values never overlap for fewer than this many episodes. */
+export const SEEDS_PER_RUN = 100_000;

@@ -1,8 +1,7 @@
-// Contracts between the simulator's parts: the physics/task side (sim/env, sim/tasks, sim/expert),
-// the renderer (sim/render) and the dataset side (sim/dataset). Each side depends on these types
-// only, never on another side's internals.
+// Contracts between the simulator's parts: the physics/task side (sim/env, sim/tasks, sim/expert) and
+// the renderer (sim/render). Each side depends on these types only, never on the other's internals.
 
-import type { RawImage } from '../models/preprocess.ts';
+import type { RawImage } from '../core/image.ts';
 
 export type Vec3 = [number, number, number];
 /** A 3x3 rotation, row-major, as MuJoCo's xmat (columns are the body's x, y, z axes in world). */
@@ -50,46 +49,4 @@ export interface SceneSnapshot {
 export interface Renderer {
   /** RGB uint8 [height, width, 3] of `camera` (a name in `scene.cameras`). */
   render(scene: SceneSnapshot, camera: string, width: number, height: number): RawImage;
-}
-
-/** One annotated subtask of a recorded episode, in frames (inclusive start, inclusive end). */
-export interface SubtaskSpan {
-  name: string;
-  start: number;
-  end: number;
-}
-
-/** One recorded episode, as the dataset writer receives it (one episode in memory at a time). */
-export interface RecordedEpisode {
-  /** The task's natural-language string (LeRobot `tasks.parquet`), e.g. "put the red cube in the bowl". */
-  task: string;
-  /** Per view (card/camera name without the `observation.images.` prefix), T frames. */
-  frames: Record<string, RawImage[]>;
-  /** observation.state per frame: proprio + object state, float32 of a fixed length. */
-  state: Float32Array[];
-  /** action per frame (the action taken after observing the frame), float32 of a fixed length. */
-  action: Float32Array[];
-  /** Sparse env reward per frame. */
-  reward: number[];
-  /** Per frame: the annotator's true stage index and geometric progress in [0, 1]. */
-  trueStage: number[];
-  trueProgress: number[];
-  /** The annotator's subtask spans (sparse annotations, SARM style). */
-  subtasks: SubtaskSpan[];
-  success: boolean;
-  /** Free-form facts about how the episode was made (preset, flaws injected, seed). */
-  meta: Record<string, unknown>;
-}
-
-/** What a dataset is about, fixed for all its episodes. */
-export interface DatasetSpec {
-  /** LeRobot `robot_type`, e.g. "stageward_mocap_gripper". */
-  robotType: string;
-  fps: number;
-  views: string[];
-  image: { height: number; width: number };
-  stateNames: string[];
-  actionNames: string[];
-  /** Ordered stage names of the task (all episodes of one dataset share one task family). */
-  stageNames: string[];
 }

@@ -4,10 +4,10 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, vi } from 'vitest';
-import { isStagewardError, type ErrorCode } from '../models/errors.ts';
-import { readNpy, type NpyArray } from '../models/npy.ts';
-import { main } from '../server/cli.ts';
-import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../server/paths.ts';
+import { isStagewardError, type ErrorCode } from '../core/errors.ts';
+import { readNpy, type NpyArray } from '../datasets/npy.ts';
+import { main } from '../cli/main.ts';
+import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../core/paths.ts';
 
 export { FIXTURE_MODEL_DIR };
 export const PARITY_DIR = join(REPO_ROOT, 'test', 'fixtures', 'parity');

@@ -14,8 +14,8 @@
 // (or server) episode, started with s_0 and ended after its last step, so no shaping crosses an episode
 // boundary. Results depend only on the seeds and the policies (not on `envs`, threads or transport).
 
-import { StagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { StagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import { SimEnv } from '../env.ts';
 import { createRenderer } from '../render/index.ts';
 import type { SimTask } from '../tasks/task.ts';

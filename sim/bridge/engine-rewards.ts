@@ -4,12 +4,13 @@
 // event-loop turn go to ONNX Runtime as one call per graph. One engine episode per bridge episode.
 
 import { BatchingProgressModel, DEFAULT_BATCHING } from '../../models/batching.ts';
-import { StagewardError } from '../../models/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import { RewardEngine, type Episode, type EpisodeOptions } from '../../models/engine.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import type { RawImage } from '../../core/image.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { WorkerProgressModel } from '../../models/worker-model.ts';
 import type { ModelReward, RewardService, RewardStream, StreamSettings, Transition } from './reward-stream.ts';
+import { loadProgressModel } from '../../models/load.ts';
 
 export interface EngineServiceOptions extends StreamSettings {
   /** Model package folder. */
@@ -37,7 +38,7 @@ export class EngineRewardService implements RewardService {
 
   /** Load the package and check the episode settings against its card (task, gamma, ...). */
   static async load(o: EngineServiceOptions): Promise<EngineRewardService> {
-    const inner = await WorkerProgressModel.load(o.model, { providers: o.providers, intraOpThreads: 1, log: o.log });
+    const inner = await loadProgressModel(o.model, 'worker', { providers: o.providers, intraOpThreads: 1, log: o.log });
     const maxBatch = Math.min(4096, Math.max(DEFAULT_BATCHING.maxBatch, o.envs * inner.card.views.length));
     const model = new BatchingProgressModel(inner, { ...DEFAULT_BATCHING, maxBatch });
     const options: EpisodeOptions = { task: o.task, views: [...inner.card.views], gamma: o.gamma, shaping: o.shaping, scale: o.scale };

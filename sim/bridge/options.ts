@@ -4,9 +4,9 @@
 
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { StagewardError } from '../../models/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../models/runtime.ts';
-import { ZOO_DIR } from '../../server/paths.ts';
+import { ZOO_DIR } from '../../core/paths.ts';
 import { isTaskId, TASK_IDS } from '../tasks/index.ts';
 import { MAX_RENDER_THREADS } from './render-pool.ts';
 import type { TaskId } from '../tasks/task.ts';

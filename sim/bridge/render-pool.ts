@@ -10,11 +10,11 @@
 // If a thread dies, its pending and later requests fail with SW_ERR_INTERNAL.
 
 import { Worker } from 'node:worker_threads';
-import { ERROR_CODES, StagewardError, type ErrorCode } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { ERROR_CODES, StagewardError, type ErrorCode } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import type { SceneSnapshot } from '../types.ts';
 
-const BOOT = new URL('../../models/worker-boot.mjs', import.meta.url);
+const BOOT = new URL('../../core/worker-boot.mjs', import.meta.url);
 const ENTRY = new URL('./render-worker.ts', import.meta.url).href;
 /** Most render threads a pool starts. */
 export const MAX_RENDER_THREADS = 16;

@@ -6,8 +6,8 @@
 // Messages out: {id, ok: true, frames: RawImage[]} (in `views` order) | {id, ok: false, code, message}
 
 import { parentPort } from 'node:worker_threads';
-import { isStagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { isStagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import { createRenderer } from '../render/index.ts';
 import type { SceneSnapshot } from '../types.ts';
 

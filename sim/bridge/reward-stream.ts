@@ -8,7 +8,7 @@
 // caller awaited the previous one. Per episode: reset, step(s_0) (no transition: Phi(s_0)), then
 // step(s_(t+1), transition) per control step, then end.
 
-import type { RawImage } from '../../models/preprocess.ts';
+import type { RawImage } from '../../core/image.ts';
 
 export interface Transition {
   /** The simulator's reward of the transition into this observation. */

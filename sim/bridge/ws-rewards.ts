@@ -5,11 +5,11 @@
 // timeout lifted, since an RL learner may pause between batches of episodes) and shut down on close.
 // Replies' floats travel as MessagePack float64, so the rewards equal the in-process engine's exactly.
 
-import { isStagewardError, StagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { isStagewardError, StagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { StagewardClient, type HelloOptions, type ReadyReply } from '../../server/client.ts';
-import { startServer } from '../../server/commands/serve.ts';
+import { startServer } from '../../server/run.ts';
 import { loadConfig } from '../../server/config.ts';
 import type { StagewardServer } from '../../server/server.ts';
 import type { ModelReward, RewardService, RewardStream, StreamSettings, Transition } from './reward-stream.ts';

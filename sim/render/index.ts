@@ -17,8 +17,8 @@
 // plane is seen from its +z side only. Alpha only hides a geom when 0 (no blending). With no lights
 // in the snapshot, a headlight stands in.
 
-import { StagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { StagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import type { Renderer, SceneSnapshot } from '../types.ts';
 import { resolveFrame } from './color.ts';
 import {

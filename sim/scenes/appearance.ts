@@ -2,9 +2,9 @@
 // strength, small hue jitter of object colours, small camera pose jitter and inert distractor
 // primitives on the table. All draws come from one seeded generator; every knob is off by default.
 
-import { StagewardError } from '../../models/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import type { Vec3 } from '../types.ts';
-import type { SeededRandom } from './random.ts';
+import type { SeededRandom } from '../../core/random.ts';
 
 export type Rgba = [number, number, number, number];
 

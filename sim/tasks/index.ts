@@ -1,6 +1,6 @@
 // Registry of the simulated tasks, keyed by task id. Add a task by adding one entry here.
 
-import { StagewardError } from '../../models/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import { PickPlaceTask } from './pick-place.ts';
 import { StackThreeTask } from './stack-three.ts';
 import type { SimTask, TaskId } from './task.ts';

@@ -4,7 +4,7 @@
 
 import { sampleAppearance, type Rgba } from '../scenes/appearance.ts';
 import { bowlXml, BOWL, cubeXml } from '../scenes/objects.ts';
-import { SeededRandom } from '../scenes/random.ts';
+import { SeededRandom } from '../../core/random.ts';
 import { HAND_START, TABLE_TOP_Z, workcellAppearanceDefaults, workcellXml } from '../scenes/workcell.ts';
 import {
   closeness,

@@ -5,7 +5,7 @@
 
 import { sampleAppearance, type Rgba } from '../scenes/appearance.ts';
 import { cubeXml } from '../scenes/objects.ts';
-import { SeededRandom } from '../scenes/random.ts';
+import { SeededRandom } from '../../core/random.ts';
 import { HAND_START, workcellAppearanceDefaults, workcellXml } from '../scenes/workcell.ts';
 import type { Vec3 } from '../types.ts';
 import {

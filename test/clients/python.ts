@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../server/paths.ts';
+import { REPO_ROOT } from '../../core/paths.ts';
 
 export const CLIENT_DIR = join(REPO_ROOT, 'clients', 'python');
 

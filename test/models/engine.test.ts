@@ -5,7 +5,7 @@ import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
 import { telescopedShaping } from '../../models/shaping.ts';
-import { demoEpisode } from '../../server/demo-episode.ts';
+import { demoEpisode } from '../../bench/demo-episode.ts';
 import { expectCode, fixtureCopy, FIXTURE_MODEL_DIR } from '../helpers.ts';
 
 let model: OnnxProgressModel;

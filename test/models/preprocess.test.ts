@@ -2,8 +2,9 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { parseCard } from '../../models/card.ts';
-import { isStagewardError } from '../../models/errors.ts';
-import { DEFAULT_PREPROCESS_LIMITS, preprocessFrames, preprocessInto, type RawImage } from '../../models/preprocess.ts';
+import { isStagewardError } from '../../core/errors.ts';
+import { DEFAULT_PREPROCESS_LIMITS, preprocessFrames, preprocessInto } from '../../models/preprocess.ts';
+import { type RawImage } from '../../core/image.ts';
 import { baseCardJson } from './card-fixture.ts';
 
 /** A 40x20 (w x h) image: left half red, right half green. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OnnxProgressModel } from '../../models/package.ts';
 import { findPython, runTrainer } from '../../models/python.ts';
-import { trainCommand, trainerArgs } from '../../server/commands/train.ts';
+import { trainCommand, trainerArgs } from '../../cli/commands/train.ts';
 
 const hasTorch = (() => {
   try {

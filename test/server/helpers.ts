@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { parseCard, type ModelCard } from '../../models/card.ts';
-import { StagewardError } from '../../models/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import type { GrmBatch, ProgressModel, SarmBatch } from '../../models/package.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';

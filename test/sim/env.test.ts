@@ -2,12 +2,12 @@
 // (success, truncation), option checks, snapshots for the renderer and domain randomisation.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { isStagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import { SimEnv, type StepResult } from '../../sim/env.ts';
 import { rolloutExpert } from '../../sim/expert.ts';
 import type { MujocoSim } from '../../sim/mujoco.ts';
-import { SeededRandom } from '../../sim/scenes/random.ts';
+import { SeededRandom } from '../../core/random.ts';
 import { TABLE_TOP_Z } from '../../sim/scenes/workcell.ts';
 import type { Renderer, SceneSnapshot, Vec3 } from '../../sim/types.ts';
 

@@ -3,7 +3,7 @@
 // knob changes the episode the way its name says.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isStagewardError } from '../../models/errors.ts';
+import { isStagewardError } from '../../core/errors.ts';
 import { SimEnv } from '../../sim/env.ts';
 import { CLEAN_KNOBS, planEpisode, rolloutExpert, type ExpertKnobs, type ExpertPlan, type ExpertPreset } from '../../sim/expert.ts';
 

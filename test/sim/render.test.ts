@@ -2,8 +2,8 @@
 // sRGB output, determinism and errors, on small hand-made SceneSnapshots.
 
 import { describe, expect, it } from 'vitest';
-import { isStagewardError } from '../../models/errors.ts';
-import type { RawImage } from '../../models/preprocess.ts';
+import { isStagewardError } from '../../core/errors.ts';
+import type { RawImage } from '../../core/image.ts';
 import { axisAngle, camera, geom, tabletopScene } from '../../sim/render/demo-scene.ts';
 import { createRenderer } from '../../sim/render/index.ts';
 import type { Mat3, RenderCamera, RenderGeom, RenderLight, SceneSnapshot, Vec3 } from '../../sim/types.ts';

@@ -3,7 +3,7 @@
 // order, a forced drop goes back, progress stays in [0, 1] and reaches 1 on success.
 
 import { describe, expect, it } from 'vitest';
-import { isStagewardError } from '../../models/errors.ts';
+import { isStagewardError } from '../../core/errors.ts';
 import { SimEnv } from '../../sim/env.ts';
 import { CLEAN_KNOBS, rolloutExpert, ScriptedExpert, type ExpertPlan } from '../../sim/expert.ts';
 import { TABLE_TOP_Z } from '../../sim/scenes/workcell.ts';

@@ -3,7 +3,7 @@
 //   node --import tsx models/train/tests/check_package.ts <package dir> <parity dir>
 
 import { join } from 'node:path';
-import { readNpy } from '../../npy.ts';
+import { readNpy } from '../../../datasets/npy.ts';
 import { OnnxProgressModel } from '../../package.ts';
 
 const [dir, parity] = process.argv.slice(2) as [string, string];

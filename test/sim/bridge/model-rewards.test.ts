@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer } from '../../../server/commands/serve.ts';
+import { startServer } from '../../../server/run.ts';
 import { loadConfig } from '../../../server/config.ts';
-import { ZOO_DIR } from '../../../server/paths.ts';
+import { ZOO_DIR } from '../../../core/paths.ts';
 import { SimBridge, expertPolicies, hoverPolicies, type EpisodeResult } from '../../../sim/bridge/index.ts';
 
 const MODEL = join(ZOO_DIR, 'pick_place');

@@ -5,12 +5,12 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RawImage } from '../../../models/preprocess.ts';
-import { ZOO_DIR } from '../../../server/paths.ts';
+import type { RawImage } from '../../../core/image.ts';
+import { ZOO_DIR } from '../../../core/paths.ts';
 import { EngineRewardService } from '../../../sim/bridge/engine-rewards.ts';
 import type { ModelReward, RewardService, StreamSettings } from '../../../sim/bridge/reward-stream.ts';
 import { WsRewardService } from '../../../sim/bridge/ws-rewards.ts';
-import { SeededRandom } from '../../../sim/scenes/random.ts';
+import { SeededRandom } from '../../../core/random.ts';
 import { expectCode } from '../../helpers.ts';
 
 const MODEL = join(ZOO_DIR, 'pick_place');

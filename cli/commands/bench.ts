@@ -1,0 +1,76 @@
+// `stageward bench <what>`: benchmark scripts (never part of `npm test`). Each prints a human summary
+// and ends with one line holding a JSON object of its figures.
+
+import { Command } from 'commander';
+import { choiceOption, intOption, providersOption } from '../options.ts';
+import { benchEngine } from '../../bench/engine.ts';
+import { benchGpu } from '../../bench/gpu.ts';
+import { SCORE_BENCH_DEFAULTS, benchScore } from '../../bench/score.ts';
+import { benchRl } from '../../bench/rl.ts';
+import { SERVER_BENCH_DEFAULTS, benchServer } from '../../bench/server.ts';
+import { benchSim } from '../../bench/sim.ts';
+import { INFERENCE_THREADS } from '../../models/load.ts';
+
+export function benchCommand(): Command {
+  const bench = new Command('bench').description('benchmarks; the last output line is a JSON object of the figures');
+  bench
+    .command('engine')
+    .description('per-step latency of the engine (3 views at the model resolution) against the same network in PyTorch eager')
+    .option('--steps <n>', 'timed steps per side (>= 1000 for the report)', intOption(10, 1_000_000), 1200)
+    .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), 200)
+    .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(['sarm', 'grm', 'both'] as const), 'both')
+    .option('--provider <list>', 'execution providers for the engine', providersOption, ['cpu'])
+    .option('--threads <n>', 'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)', intOption(0, 256), 1)
+    .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
+    .action(benchEngine);
+  bench
+    .command('gpu')
+    .description('load the fixture on GPU execution providers, check outputs against CPU and torch, time a step and a batched encode')
+    .option('--providers <list>', 'providers to check, comma-separated', providersOption, ['webgpu', 'cuda'])
+    .option('--model <dir>', 'package to time (default: the test fixture)')
+    .option('--steps <n>', 'timed engine steps per provider', intOption(10, 1_000_000), 500)
+    .action(benchGpu);
+  bench
+    .command('sim')
+    .description('simulator physics steps/s, renders/s per 96x96 view, control steps/s with 3 views, episodes/min recorded (medians of repeats)')
+    .option('--task <id>', 'pick_place or stack_three', 'pick_place')
+    .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), 5)
+    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), 3)
+    .action(benchSim);
+  const d = SERVER_BENCH_DEFAULTS;
+  bench
+    .command('server')
+    .description('one robot end to end (p50/p99), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load')
+    .option('--quick', 'short phases (seconds), same output')
+    .option('--model <dir>', 'model package to serve (default: a random-weight package of the bundled configuration)')
+    .option('--steps <n>', 'single-robot timed steps', intOption(10, 1_000_000), d.steps)
+    .option('--robots <n>', 'concurrent robots', intOption(1, 1024), d.robots)
+    .option('--hz <n>', 'steps per second per robot', intOption(1, 1000), d.hz)
+    .option('--duration-s <n>', 'seconds of multi-robot load', intOption(1, 3600), d.durationS)
+    .option('--payload <kind>', 'frames as jpeg bytes or raw uint8 arrays', choiceOption(['jpeg', 'raw'] as const), d.payload)
+    .option('--max-in-flight <n>', 'steps a robot keeps outstanding', intOption(1, 1024), d.maxInFlight)
+    .option('--baseline-threads <n>', 'torch threads of the baseline (0: its default)', intOption(0, 256), d.baselineThreads)
+    .action((o) => benchServer({ ...d, ...o, quick: o.quick ?? false }));
+  const sd = SCORE_BENCH_DEFAULTS;
+  bench
+    .command('score')
+    .description('offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, and through an in-process server over WebSocket (medians of repeats)')
+    .option('--model <dir>', 'model package (default models/zoo/pick_place)')
+    .option('--steps <n>', 'time steps of the recorded episode', intOption(10, 100_000), sd.steps)
+    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), sd.repeats)
+    .option('--batch-frames <n>', 'time steps per batch', intOption(1, 4096), sd.batchFrames)
+    .option('--encode-batch-images <n>', 'most images per encoder call', intOption(1, 65536), sd.encodeBatchImages)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), sd.threads)
+    .option('--inference-thread <where>', 'graphs on a worker thread or the main thread', choiceOption(INFERENCE_THREADS), sd.inferenceThread)
+    .action(benchScore);
+  bench
+    .command('rl')
+    .description('simulator bridge: env steps/s with pbrs rewards from the model (scripted expert), in process and over WebSocket, 1 and 8 environments (medians of repeats)')
+    .option('--task <id>', 'simulator task with a bundled model', 'pick_place')
+    .option('--episodes <n>', 'episodes per timed run', intOption(1, 10_000), 16)
+    .option('--repeats <n>', 'timed runs per setup; medians are reported', intOption(1, 100), 3)
+    .option('--max-steps <n>', "episode length limit in control steps (default: the task's)", intOption(1, 100_000))
+    .option('--model <dir>', 'model package (default: models/zoo/<task>)')
+    .action(benchRl);
+  return bench;
+}

@@ -1,0 +1,46 @@
+// `stageward dataset`: inspect LeRobot v3.0 datasets and export training bundles for the trainer.
+//
+//   stageward dataset info --dataset pp-demo
+//   stageward dataset export --dataset pp-demo --out pp-bundle --size 96
+
+import { Command } from 'commander';
+import { exportBundle } from '../../datasets/bundle.ts';
+import { LeRobotDataset } from '../../datasets/reader.ts';
+import { intOption } from '../options.ts';
+
+function episodeList(value: string): number[] {
+  const out: number[] = [];
+  for (const part of value.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (!Number.isInteger(a) || (b !== undefined && !Number.isInteger(b))) throw new Error(`--episodes: "${part}" is not N or N-M`);
+    for (let i = a!; i <= (b ?? a!); i++) out.push(i);
+  }
+  return out;
+}
+
+export function datasetCommand(): Command {
+  const ds = new Command('dataset').description('LeRobot v3.0 datasets: inspect, export training bundles');
+  ds.command('info')
+    .description('print a dataset\'s episodes, tasks, views and annotations')
+    .requiredOption('--dataset <dir>', 'dataset folder')
+    .action(async (f: { dataset: string }) => {
+      const d = await LeRobotDataset.open(f.dataset);
+      console.log(JSON.stringify({
+        tasks: d.tasks, stages: d.stageNames, priors: d.priors, episodes: d.episodes.length,
+        frames: d.episodes.reduce((a, e) => a + e.length, 0),
+        success: d.episodes.filter((e) => e.success === true).length,
+      }, null, 2));
+    });
+  ds.command('export')
+    .description('write a training bundle (.npy frames and SARM labels + bundle.json) for models/train')
+    .requiredOption('--dataset <dir>', 'dataset folder')
+    .requiredOption('--out <dir>', 'bundle folder to create (written atomically)')
+    .option('--size <px>', 'square frame size in the bundle', intOption(8, 1024), 96)
+    .option('--episodes <list>', 'episode indices, e.g. 0-9,12', episodeList)
+    .option('--overwrite', 'replace an existing bundle')
+    .action(async (f: { dataset: string; out: string; size: number; episodes?: number[]; overwrite?: boolean }) => {
+      const header = await exportBundle(f.dataset, f.out, { size: f.size, ...(f.episodes ? { episodes: f.episodes } : {}), overwrite: f.overwrite ?? false });
+      console.log(`wrote ${f.out}: ${header.episodes.length} episodes, ${header.episodes.reduce((a, e) => a + e.length, 0)} frames at ${f.size}x${f.size}`);
+    });
+  return ds;
+}

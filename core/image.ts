@@ -1,0 +1,32 @@
+// Raw camera images, the one pixel type every layer shares (renderer, video decoding, engine, wire),
+// and JPEG encoding of them as a camera client would send it.
+
+import sharp from 'sharp';
+
+// libvips' operation cache keeps decoded results for reuse; every camera frame is decoded or encoded once, so
+// the cache would only hold memory.
+sharp.cache(false);
+
+/** A raw image: uint8, row-major height x width x channels (1 grey, 3 RGB, 4 RGBA). */
+export interface RawImage {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  channels: 1 | 3 | 4;
+}
+
+/** JPEG bytes of a raw RGB frame, as a camera client would send it. */
+export function encodeJpeg(img: RawImage, quality = 90): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }).jpeg({ quality }).toBuffer();
+}
+
+/** Every view of a raw frame set as JPEG bytes, encoded in parallel on libuv's threads. */
+export async function encodeJpegFrames(frames: Record<string, RawImage>, quality = 90): Promise<Record<string, Uint8Array>> {
+  const views = Object.keys(frames);
+  const bytes = await Promise.all(views.map((v) => encodeJpeg(frames[v]!, quality)));
+  return Object.fromEntries(views.map((v, i) => [v, bytes[i]!]));
+}
+
+export function isRawImage(img: Uint8Array | RawImage): img is RawImage {
+  return !(img instanceof Uint8Array);
+}

@@ -1,0 +1,189 @@
+// Online RL: reward-weighted exploration regression over the gated-linear policy, in the family of
+// PoWER (Kober & Peters 2009, "Policy search for motor primitives in robotics") with PI2-style
+// exponentiated, normalised returns (Theodorou, Buchli & Schaal 2010).
+//
+// Each iteration runs `episodesPerIteration` episodes of the current policy with Gaussian exploration
+// on every action, a_t = pi(s_t) + eps_t, eps_t ~ N(0, noiseStd^2) (seeded per episode). Each step gets
+// the short-horizon return of the learner's rewards, Q_t = sum_k (gamma * horizonDecay)^k r_(t+k); the
+// weights are w_t = exp((Q_t - mean Q) / (temperature * std Q)) (capped); the update is the weighted
+// least-squares regression of the exploration noise on the features,
+//   dW = argmin sum_t w_t |eps_t - dW^T phi(s_t)|^2 + ridge * (sum w) |dW|^2,   W += dW,
+// solved with mathjs (the same normal equations as behaviour cloning, sim/policy/bc.ts). Noise that
+// earned more than average pulls the policy its way, in the states where it did.
+//
+// Why this learner: the policy is linear in its parameters, so the update is closed form and needs
+// no step size, no critic and no backpropagation; it uses every step's reward (per-step credit, which
+// is what a dense shaped reward offers), where episode-return methods such as ARS only see the sum.
+// With potential-based shaping the short-horizon return is about gamma^h Phi(s_(t+h)) - Phi(s_t): the
+// progress an action's consequences made, centred per state. Under `sparse` it is zero until a success
+// happens; under `progress` (r + Phi(s')) it favours steps spent in high-progress states.
+// The same learner sees each reward mode; nothing else changes. Seeded and deterministic.
+
+import { lup, lusolve, matrix, type Matrix } from 'mathjs';
+import { StagewardError } from '../../core/errors.ts';
+import type { SimBridge } from '../../sim/bridge/index.ts';
+import type { EpisodeResult, Policy } from '../../sim/bridge/types.ts';
+import { GATED_FEATURE_DIM, gatedFeatures } from '../policy/features.ts';
+import { ACTION_DIM, type GatedLinearPolicy } from '../policy/linear-policy.ts';
+import { SeededRandom } from '../../core/random.ts';
+
+export interface RlOptions {
+  /** Training episodes in all (the rollout budget). */
+  rollouts: number;
+  /** Seed of the exploration noise and of the training episodes' simulator seeds. */
+  seed: number;
+  /** Episodes per update; default 16. */
+  episodesPerIteration?: number;
+  /** Std of the Gaussian exploration on each action component; default 0.3. */
+  noiseStd?: number;
+  /** Temperature of the exponentiated weights, in units of the returns' std; default 0.2. */
+  temperature?: number;
+  /** Extra decay of the short-horizon return beyond gamma; default 0.9 (about 10 steps = 1 s). */
+  horizonDecay?: number;
+  /** Ridge strength relative to the total weight; default 1e-3. */
+  ridge?: number;
+  /** Discount of the learner; default the bridge's. */
+  gamma?: number;
+}
+
+export const RL_DEFAULTS = { episodesPerIteration: 16, noiseStd: 0.3, temperature: 0.2, horizonDecay: 0.9, ridge: 1e-3 } as const;
+/** Cap on a step's weight (exp of at most ~4 std / temperature), so one lucky step cannot dominate. */
+const MAX_WEIGHT = 50;
+/** True progress from which an unfinished episode counts as hovering near the goal. */
+export const HOVER_PROGRESS = 0.7;
+
+export interface RlIteration {
+  iteration: number;
+  /** Training episodes run so far. */
+  rollouts: number;
+  /** Over this iteration's (exploring) episodes. */
+  successRate: number;
+  /** Mean discounted return of the learner's reward. */
+  meanReturn: number;
+  meanEnvReturn: number;
+  meanLength: number;
+  meanFinalTrueProgress: number;
+  /** Share of episodes that hit the time limit with true progress >= HOVER_PROGRESS (near the goal, not finished). */
+  hoverShare: number;
+  /** The policy after this iteration's update. */
+  policy: GatedLinearPolicy;
+}
+
+export function resolveRlOptions(opts: RlOptions): Required<Omit<RlOptions, 'gamma'>> & { gamma?: number } {
+  const o = { ...RL_DEFAULTS, ...opts };
+  const bad = (msg: string): never => {
+    throw new StagewardError('SW_ERR_POLICY', msg);
+  };
+  if (!Number.isInteger(o.episodesPerIteration) || o.episodesPerIteration < 2) bad(`episodes per iteration must be a whole number >= 2, got ${o.episodesPerIteration}`);
+  if (!Number.isInteger(o.rollouts) || o.rollouts < o.episodesPerIteration) bad(`a rollout budget of ${o.rollouts} is less than one iteration (${o.episodesPerIteration} episodes)`);
+  if (!(o.noiseStd > 0) || !(o.temperature > 0) || !(o.ridge > 0)) bad('noise std, temperature and ridge must be > 0');
+  if (!(o.horizonDecay >= 0 && o.horizonDecay <= 1)) bad(`horizon decay must be in [0, 1], got ${o.horizonDecay}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0) bad(`seed must be a whole number >= 0, got ${o.seed}`);
+  return o;
+}
+
+/** Train from `start`; `onIteration` sees each update (learning curves, progress bars). */
+export async function trainRl(
+  bridge: SimBridge,
+  start: GatedLinearPolicy,
+  options: RlOptions,
+  onIteration?: (it: RlIteration) => void | Promise<void>,
+): Promise<GatedLinearPolicy> {
+  const o = resolveRlOptions(options);
+  const gamma = o.gamma ?? bridge.options.gamma;
+  const task = start.task;
+  let policy = start;
+  let used = 0;
+  let iteration = 0;
+  // Training episodes use seeds of their own, away from recording (seed * 100000 + i) and evaluation seeds.
+  let nextSeed = 3_000_000_000 + (o.seed % 1000) * 1_000_000;
+  while (used + o.episodesPerIteration <= o.rollouts) {
+    const seeds = Array.from({ length: o.episodesPerIteration }, () => nextSeed++);
+    const noise: Float64Array[][] = seeds.map(() => []);
+    const current = policy;
+    const policies: Policy[] = seeds.map((seed, i) => {
+      const rng = new SeededRandom(seed ^ (o.seed * 2654435761)).fork(31);
+      return (state) => {
+        const mean = current.act(state);
+        const eps = Float64Array.from({ length: ACTION_DIM }, () => rng.normal(o.noiseStd));
+        noise[i]!.push(eps);
+        return Float32Array.from(mean, (m, k) => m + eps[k]!);
+      };
+    });
+    const results = await bridge.runEpisodes(seeds, policies);
+    used += results.length;
+    iteration++;
+    policy = update(current, results, noise, { ...o, gamma });
+    await onIteration?.({ iteration, rollouts: used, ...summarize(results), policy });
+  }
+  return policy;
+}
+
+/** One reward-weighted regression of the exploration noise on the features (pure but for mathjs). */
+export function update(
+  policy: GatedLinearPolicy,
+  results: readonly EpisodeResult[],
+  noise: readonly (readonly Float64Array[])[],
+  o: { gamma: number; horizonDecay: number; temperature: number; ridge: number },
+): GatedLinearPolicy {
+  const q: number[] = [];
+  const phis: Float64Array[] = [];
+  const eps: Float64Array[] = [];
+  results.forEach((r, i) => {
+    const qs = new Float64Array(r.steps.length);
+    let acc = 0;
+    for (let t = r.steps.length - 1; t >= 0; t--) {
+      acc = r.steps[t]!.shaped + o.gamma * o.horizonDecay * acc;
+      qs[t] = acc;
+    }
+    r.steps.forEach((s, t) => {
+      q.push(qs[t]!);
+      phis.push(gatedFeatures(policy.task, s.state));
+      eps.push(noise[i]![t]!);
+    });
+  });
+  const n = q.length;
+  const mean = q.reduce((a, b) => a + b, 0) / n;
+  const std = Math.sqrt(q.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  if (!(std > 1e-12)) return policy; // every step earned the same: nothing to learn from
+  const F = GATED_FEATURE_DIM;
+  const gram = Array.from({ length: F }, () => new Array<number>(F).fill(0));
+  const rhs = Array.from({ length: ACTION_DIM }, () => new Array<number>(F).fill(0));
+  let weightSum = 0;
+  for (let j = 0; j < n; j++) {
+    const w = Math.min(MAX_WEIGHT, Math.exp((q[j]! - mean) / (o.temperature * std)));
+    weightSum += w;
+    const phi = phis[j]!;
+    for (let a = 0; a < F; a++) {
+      const fa = phi[a]! * w;
+      if (fa === 0) continue;
+      const row = gram[a]!;
+      for (let b = a; b < F; b++) row[b]! += fa * phi[b]!;
+      for (let k = 0; k < ACTION_DIM; k++) rhs[k]![a]! += fa * eps[j]![k]!;
+    }
+  }
+  for (let a = 0; a < F; a++) {
+    for (let b = 0; b < a; b++) gram[a]![b] = gram[b]![a]!;
+    gram[a]![a]! += o.ridge * weightSum + 1e-9;
+  }
+  const lu = lup(matrix(gram));
+  const theta = policy.params();
+  for (let k = 0; k < ACTION_DIM; k++) {
+    const col = (lusolve(lu, rhs[k]!) as Matrix).toArray() as number[][];
+    for (let a = 0; a < F; a++) theta[a * ACTION_DIM + k]! += col[a]![0]!;
+  }
+  return policy.withParams(theta);
+}
+
+function summarize(results: readonly EpisodeResult[]): Omit<RlIteration, 'iteration' | 'rollouts' | 'policy'> {
+  const k = results.length;
+  const mean = (f: (r: EpisodeResult) => number): number => results.reduce((a, r) => a + f(r), 0) / k;
+  return {
+    successRate: mean((r) => (r.success ? 1 : 0)),
+    meanReturn: mean((r) => r.shapedReturn),
+    meanEnvReturn: mean((r) => r.envReturn),
+    meanLength: mean((r) => r.length),
+    meanFinalTrueProgress: mean((r) => r.finalTrueProgress),
+    hoverShare: mean((r) => (!r.success && r.truncated && r.finalTrueProgress >= HOVER_PROGRESS ? 1 : 0)),
+  };
+}

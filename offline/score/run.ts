@@ -1,0 +1,143 @@
+// One offline scoring run: score each source (a dataset episode, or one set of videos) with the
+// batch scorer, write its files, and keep going when one fails (it is reported with its error code);
+// then write sarm_progress.parquet (datasets) and OUT/summary.json.
+//
+//   const run = await scoreDataset(model, await LeRobotDataset.open('pp'), { out: 'score-pp', ... });
+//   const run = await scoreVideos(model, { views: { front: 'a.mp4', side: 'b.mp4', wrist: 'c.mp4' } }, { out, ... });
+//
+// `run.totals.scored === 0` means nothing could be scored; the CLI turns that into a non-zero exit.
+
+import { basename, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { StagewardError } from '../../core/errors.ts';
+import type { ProgressModel } from '../../models/package.ts';
+import type { LeRobotDataset } from '../../datasets/reader.ts';
+import { writeFileAtomic } from '../../core/files.ts';
+import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES, scoreFrames, type EpisodeScore, type ScoreOptions } from './batch-scorer.ts';
+import { writeProgressParquet, type ProgressFileResult, type ScoredEpisodeProgress } from './progress-parquet.ts';
+import { failedReport, scoredReport, totalsOf, writeEpisodeFiles, type EpisodeReport, type RunTotals } from './report.ts';
+import { datasetSources, videoSource, type DatasetSelection, type ScoreSource, type VideoSelection } from './sources.ts';
+
+export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'onFrame'> {
+  /** Folder for summary.json, episodes/*.csv|json and plots/*.png (created). */
+  out: string;
+  /** Write a PNG plot per episode. Default true. */
+  plots?: boolean;
+  /** Datasets: write sarm_progress.parquet in the dataset root. Default true. */
+  parquet?: boolean;
+  onFrame?: () => void;
+  /** Once the sources are known: the frames expected in all (an estimate for videos). */
+  onPlanned?: (frames: number) => void;
+  /** After each source, scored or failed (progress bars). */
+  onSource?: (report: EpisodeReport, source: ScoreSource | null) => void;
+}
+
+export interface RunResult {
+  out: string;
+  reports: EpisodeReport[];
+  totals: RunTotals;
+  /** Datasets only, when written. */
+  parquet: ProgressFileResult | null;
+  /** The summary.json document. */
+  summary: Record<string, unknown>;
+}
+
+function optionsOf(o: RunOptions): Record<string, unknown> {
+  return {
+    stride: o.stride ?? 1, batch_frames: o.batchFrames ?? DEFAULT_BATCH_FRAMES, encode_batch_images: o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES, progress: o.progress ?? 'sarm', dense: o.dense ?? false,
+    shaping: o.shaping ?? 'pbrs', gamma: o.gamma ?? 0.99, composition: o.composition ?? null,
+  };
+}
+
+async function scoreSources(model: ProgressModel, sources: ScoreSource[], o: RunOptions, header: Record<string, unknown>, keep?: (s: ScoreSource, score: EpisodeScore) => void): Promise<EpisodeReport[]> {
+  const reports: EpisodeReport[] = [];
+  for (const source of sources) {
+    const t0 = performance.now();
+    const base = { episode: source.episode, label: source.label, success: source.success };
+    let task: string | null = null;
+    let report: EpisodeReport;
+    try {
+      task = source.task();
+      await source.prepare();
+      const score = await scoreFrames(model, source.frames(), {
+        ...o, task, ...(source.envReward ? { envReward: source.envReward } : {}), ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+      });
+      const files = await writeEpisodeFiles(o.out, score, {
+        episode: source.episode, label: source.label, modelName: model.card.name, time: source.time, truth: source.truth(),
+        plot: o.plots ?? true, header,
+      });
+      keep?.(source, score);
+      report = { ...scoredReport({ ...base, wall_s: (performance.now() - t0) / 1000 }, score), files };
+    } catch (err) {
+      report = failedReport({ ...base, task, wall_s: (performance.now() - t0) / 1000 }, err);
+    }
+    reports.push(report);
+    o.onSource?.(report, source);
+  }
+  return reports;
+}
+
+async function finish(out: string, reports: EpisodeReport[], wallS: number, summary: Record<string, unknown>, parquet: ProgressFileResult | null): Promise<RunResult> {
+  const totals = totalsOf(reports, wallS);
+  const doc = { ...summary, totals, episodes: reports, ...(parquet ? { parquet } : {}) };
+  await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(doc, null, 2)}\n`);
+  return { out, reports, totals, parquet, summary: doc };
+}
+
+/** Options every episode would fail on are refused once, up front. */
+function checkRunOptions(model: ProgressModel, o: RunOptions): void {
+  const needsGrm = (o.dense ?? false) || (o.progress ?? 'sarm') !== 'sarm';
+  if (needsGrm && !model.card.grm.present) {
+    throw new StagewardError('SW_ERR_BAD_OPTION', `${o.dense ? '--dense' : `progress "${o.progress}"`} needs a GRM head, and model ${model.card.name} has none`);
+  }
+}
+
+function modelInfo(model: ProgressModel): Record<string, unknown> {
+  const c = model.card;
+  return { name: c.name, version: c.version, views: c.views, image: c.image, fps: c.fps, window: c.window, grm: c.grm.present, providers: model.providers };
+}
+
+/** Score a LeRobot v3.0 dataset's episodes; writes sarm_progress.parquet in its root unless `parquet` is false. */
+export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel: DatasetSelection, o: RunOptions): Promise<RunResult> {
+  checkRunOptions(model, o);
+  const t0 = performance.now();
+  const out = resolve(o.out);
+  const sources = datasetSources(ds, model.card, sel);
+  o.onPlanned?.(sources.reduce((a, s) => a + s.plannedFrames, 0));
+  const header = { model: model.card.name, source: basename(ds.root), fps: ds.fps, ...optionsOf(o) };
+  const kept: ScoredEpisodeProgress[] = [];
+  const reports = await scoreSources(model, sources, { ...o, out }, header, (s, score) => {
+    kept.push({ episode: s.episode, index: Array.from({ length: score.frames }, (_, t) => s.globalIndex!(t)), sparse: score.sparse, dense: score.dense });
+  });
+  const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;
+  return finish(out, reports, (performance.now() - t0) / 1000, {
+    model: modelInfo(model),
+    source: { kind: 'dataset', root: ds.root, fps: ds.fps, view_map: Object.fromEntries(model.card.views.map((v) => [v, sel.viewMap?.[v] ?? v])) },
+    options: optionsOf(o),
+    progress_dense: o.dense ? 'GRM head: fused incremental + forward-anchored progress (no goal frames)' : null,
+  }, parquet);
+}
+
+/** Score one set of videos (one file per model view), aligned by timestamp on a timeline at `sel.fps`. */
+export async function scoreVideos(model: ProgressModel, sel: VideoSelection, o: RunOptions): Promise<RunResult> {
+  checkRunOptions(model, o);
+  const t0 = performance.now();
+  const out = resolve(o.out);
+  const fps = sel.fps ?? model.card.fps;
+  const summary = {
+    model: modelInfo(model),
+    source: { kind: 'videos', views: sel.views, fps, alignment: 'timeline t_k = t0 + k/fps; each view contributes its latest frame with pts <= t_k' },
+    options: optionsOf(o),
+  };
+  let source: ScoreSource;
+  try {
+    source = await videoSource(model.card, sel);
+  } catch (err) {
+    const report = failedReport({ episode: 0, label: Object.entries(sel.views).map(([v, p]) => `${v}=${basename(p)}`).join(' '), success: null, wall_s: 0, task: null }, err);
+    o.onSource?.(report, null);
+    return finish(out, [report], (performance.now() - t0) / 1000, summary, null);
+  }
+  o.onPlanned?.(source.plannedFrames);
+  const reports = await scoreSources(model, [source], { ...o, out }, { model: model.card.name, source: 'videos', fps, ...optionsOf(o) });
+  return finish(out, reports, (performance.now() - t0) / 1000, summary, null);
+}

@@ -1,0 +1,52 @@
+// The RL learner on the learned, policy-invariant reward (pbrs over the bundled model, in process)
+// makes progress within a CI-sized budget: after 32 training episodes (2 updates) the deterministic
+// policy earns a clearly higher discounted shaped return than its start on fixed evaluation seeds, run
+// through the same bridge. The start is the experiments' weak start (BC of failed demos: it reaches and
+// grasps but rarely carries the cube to the bowl); a run whose updates are neutralised (every step
+// weighted alike, so only noise is regressed) is the control.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimBridge, type EpisodeResult } from '../../../sim/bridge/index.ts';
+import { GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
+import { trainRl, type RlIteration } from '../../../learn/rl/power.ts';
+import { weakStartPolicy } from '../../../learn/rl/start.ts';
+
+const EVAL_SEEDS = [11, 12, 13, 14, 15, 16, 17, 18];
+let bridge: SimBridge;
+
+beforeAll(async () => {
+  bridge = await SimBridge.create({ task: 'pick_place', reward: 'pbrs', gamma: 0.99, envs: 4, maxSteps: 100, transport: 'inprocess' });
+}, 30_000);
+
+afterAll(async () => {
+  await bridge?.close();
+});
+
+const meanReturn = (rs: EpisodeResult[]) => rs.reduce((a, r) => a + r.shapedReturn, 0) / rs.length;
+
+async function gain(temperature: number): Promise<{ before: number; after: number; seen: RlIteration[]; final: GatedLinearPolicy }> {
+  const start = await weakStartPolicy('pick_place', 0);
+  const seen: RlIteration[] = [];
+  const final = await trainRl(bridge, start, { rollouts: 32, seed: 1, episodesPerIteration: 16, temperature }, (it) => {
+    seen.push(it);
+  });
+  const n = EVAL_SEEDS.length;
+  const results = await bridge.runEpisodes([...EVAL_SEEDS, ...EVAL_SEEDS], [
+    ...EVAL_SEEDS.map(() => (s: Float32Array) => start.act(s)),
+    ...EVAL_SEEDS.map(() => (s: Float32Array) => final.act(s)),
+  ]);
+  return { before: meanReturn(results.slice(0, n)), after: meanReturn(results.slice(n)), seen, final };
+}
+
+describe('RL learner on pbrs rewards', () => {
+  it('raises the shaped return of the deterministic policy over its start on fixed seeds', async () => {
+    const run = await gain(0.2);
+    expect(run.seen.map((it) => it.rollouts)).toEqual([16, 32]);
+    expect(Array.from(run.final.params())).toEqual(Array.from(run.seen.at(-1)!.policy.params()));
+    const control = await gain(1e6);
+    console.log(`pbrs return on fixed seeds: start ${run.before.toFixed(3)} -> ${run.after.toFixed(3)}; unweighted control -> ${control.after.toFixed(3)}`);
+    // measured: start 0.221 -> 0.290; the unweighted control -> 0.105
+    expect(run.after - run.before).toBeGreaterThan(0.03);
+    expect(run.after - control.after).toBeGreaterThan(0.05);
+  }, 120_000);
+});
