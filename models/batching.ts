@@ -9,8 +9,11 @@
 // larger than `maxBatch` runs as a batch of its own. `maxBatchWaitMs` 0 launches what arrived in the
 // same event-loop turn. A failed call fails every request of its batch with the same error.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ModelCard } from './card.ts';
 import { StagewardError } from '../core/errors.ts';
+import { REPO_ROOT } from '../core/paths.ts';
 import type { GrmBatch, ProgressModel, SarmBatch } from './package.ts';
 import type { ExecutionProvider } from './runtime.ts';
 
@@ -40,7 +43,28 @@ export interface BatchEvent {
   ok: boolean;
 }
 
-export const DEFAULT_BATCHING: BatchingOptions = { maxBatch: 32, maxBatchWaitMs: 0, maxConcurrentBatches: 1 };
+/**
+ * The `batching` section of configs/default.json, read once when this module loads: the one source
+ * of the batching defaults, for the server (through its config) and for library callers alike.
+ */
+export const DEFAULT_BATCHING: BatchingOptions = readDefaultBatching(join(REPO_ROOT, 'configs', 'default.json'));
+
+function readDefaultBatching(file: string): BatchingOptions {
+  let json: { batching?: Record<string, unknown> };
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new StagewardError('SW_ERR_CONFIG', `${file} cannot be read as JSON: ${(err as Error).message}`);
+  }
+  const b = json.batching ?? {};
+  const options = { maxBatch: b.maxBatch, maxBatchWaitMs: b.maxBatchWaitMs, maxConcurrentBatches: b.maxConcurrentBatches } as BatchingOptions;
+  try {
+    checkBatchingOptions(options);
+  } catch (err) {
+    throw new StagewardError('SW_ERR_CONFIG', `${file} \`batching\`: ${(err as Error).message}`);
+  }
+  return Object.freeze(options);
+}
 
 export function checkBatchingOptions(o: BatchingOptions): void {
   const bad = (m: string): never => {

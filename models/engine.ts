@@ -15,8 +15,9 @@ import { argmax, fuseGrm, sarmProgress, stageProbabilities, type Composition } f
 import { SHAPING_MODES, potential, shapedReward, type PotentialTransform, type ShapingConfig, type ShapingMode } from './shaping.ts';
 import { framesRetained, windowIndices } from './window.ts';
 
-export type ProgressSource = 'sarm' | 'grm' | 'both';
-const PROGRESS_SOURCES: readonly ProgressSource[] = ['sarm', 'grm', 'both'];
+/** Which head gives an episode's progress: SARM, GRM, or both (their mean). The one list of head choices. */
+export const PROGRESS_SOURCES = ['sarm', 'grm', 'both'] as const;
+export type ProgressSource = (typeof PROGRESS_SOURCES)[number];
 
 export interface EpisodeOptions {
   /** One of the card's tasks. */

@@ -18,7 +18,18 @@ export interface PreprocessLimits {
   maxImagePixels: number;
 }
 
-export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: 4096 * 4096 };
+/**
+ * The engine's own image-size ceiling, for library callers that set no limit (a RewardEngine built
+ * without `limits`, dataset bundling, offline scoring): 4096 x 4096, room for any camera frame or
+ * dataset video a caller hands it, while a decompression bomb is still refused before decoding.
+ * The reward server does not use it: it passes the engine its own, tighter per-request wire limit
+ * (`limits.maxImagePixels`, 2048 x 2048 in configs/default.json), since its images come from
+ * untrusted clients, many sessions at once.
+ */
+export const ENGINE_MAX_IMAGE_PIXELS = 4096 * 4096;
+
+/** The limits a caller gets when it passes none (see ENGINE_MAX_IMAGE_PIXELS). */
+export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: ENGINE_MAX_IMAGE_PIXELS };
 
 type Sharp = ReturnType<typeof sharp>;
 

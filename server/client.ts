@@ -1,4 +1,5 @@
-// The TypeScript client of the native protocol (`/v1/stream`, DESIGN.md "WebSocket protocol").
+// The TypeScript client of the native protocol (`/v1/stream`; server/native-session.ts describes the
+// messages, server/messages.ts their fields).
 //
 //   const client = await StagewardClient.connect('ws://127.0.0.1:8000', { apiKey });
 //   await client.hello({ task: 'pick_place', gamma: 0.99, shaping: 'pbrs' });
@@ -20,6 +21,7 @@ import { ERROR_CODES, StagewardError, type ErrorCode } from '../core/errors.ts';
 import type { ImageInput } from '../models/preprocess.ts';
 import type { RawImage } from '../core/image.ts';
 import type { ShapingMode } from '../models/shaping.ts';
+import type { ProgressSource } from '../models/engine.ts';
 import { PROTOCOL_VERSION } from './messages.ts';
 import { decodeMsgpack, encodeMsgpack } from './msgpack.ts';
 import { ndarrayMap, numpyMapHook } from './ndarray.ts';
@@ -40,7 +42,7 @@ export interface HelloOptions {
   gamma: number;
   shaping?: ShapingMode;
   views?: string[];
-  progress?: 'sarm' | 'grm' | 'both';
+  progress?: ProgressSource;
   model?: string;
   fps?: number;
   scale?: number;

@@ -15,13 +15,20 @@ import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../models/runtime.t
 import { SHAPING_MODES, type ShapingMode } from '../models/shaping.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { INFERENCE_THREADS, type InferenceThread } from '../models/load.ts';
+import { PROGRESS_SOURCES, type ProgressSource } from '../models/engine.ts';
+import type { BatchingOptions } from '../models/batching.ts';
 
 export const DEFAULT_CONFIG_FILE = join(REPO_ROOT, 'configs', 'default.json');
 
 export interface ServerLimits {
   /** Largest WebSocket message, bytes; refused on its declared length (close 1009). */
   maxPayloadBytes: number;
-  /** Largest image, width x height pixels, checked from the header or array shape before decoding. */
+  /**
+   * Largest image in a request, width x height pixels, checked from the header or array shape before
+   * decoding. The per-request wire limit for untrusted clients (2048 x 2048 in configs/default.json);
+   * the server hands it to the engine, in place of the engine's looser library default
+   * ENGINE_MAX_IMAGE_PIXELS (4096 x 4096, models/preprocess.ts), which is for callers that set none.
+   */
   maxImagePixels: number;
   /** Most views in one step, goal or hello. */
   maxViews: number;
@@ -48,19 +55,19 @@ export interface OpenpiConfig {
   task: string | null;
   gamma: number;
   shaping: ShapingMode;
-  progress: 'sarm' | 'grm' | 'both';
+  progress: ProgressSource;
 }
 
 export interface ServerConfig {
   host: string;
   port: number;
-  /** Model package folder; null: the bundled model (server/paths.ts defaultModelDir). */
+  /** Model package folder; null: the bundled model (core/paths.ts defaultModelDir). */
   model: string | null;
   apiKeys: string[];
   /** Allow listening on a non-loopback address without API keys. */
   insecurePublic: boolean;
   limits: ServerLimits;
-  batching: { maxBatch: number; maxBatchWaitMs: number; maxConcurrentBatches: number };
+  batching: Pick<BatchingOptions, 'maxBatch' | 'maxBatchWaitMs' | 'maxConcurrentBatches'>;
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
   runtime: { providers: ExecutionProvider[]; intraOpThreads: number; inferenceThread: InferenceThread };
   openpi: OpenpiConfig;
@@ -105,7 +112,7 @@ const SCHEMA: Record<string, Kind> = {
   'openpi.task': { t: 'string', nullable: true },
   'openpi.gamma': { t: 'number', min: 0, max: 1 },
   'openpi.shaping': { t: 'choice', of: SHAPING_MODES },
-  'openpi.progress': { t: 'choice', of: ['sarm', 'grm', 'both'] },
+  'openpi.progress': { t: 'choice', of: PROGRESS_SOURCES },
 };
 
 export function envName(path: string): string {

@@ -50,15 +50,6 @@ export interface ConnectionContext {
   log: (line: string) => void;
 }
 
-/** The error map both protocols send: {type: "error", seq?, code, message}. */
-export function errorBody(err: StagewardError, seq: number | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = { type: 'error' };
-  if (seq !== undefined) out.seq = seq;
-  out.code = err.code;
-  out.message = err.message;
-  return out;
-}
-
 /** Close reason: the code and as much of the message as fits WebSocket's 123-byte limit. */
 export function closeReason(err: StagewardError): string {
   const text = `${err.code}: ${err.message}`;

@@ -1,4 +1,4 @@
-// The native protocol's messages (DESIGN.md "WebSocket protocol", `/v1/stream`): field-by-field
+// The native protocol's messages (`/v1/stream`, described in native-session.ts): field-by-field
 // checks of decoded client messages into typed requests, and the server's reply shapes. Types and
 // presence are checked here (SW_ERR_PROTOCOL naming the field; unknown fields are refused so a typo
 // never passes silently); ranges and meanings (gamma, shaping, views, rewards) are the engine's.

@@ -1,5 +1,6 @@
-// The native protocol on `/v1/stream` (DESIGN.md "WebSocket protocol"): one session per connection,
-// introduced by hello; then any number of episodes, one at a time (reset -> steps -> end).
+// The native protocol on `/v1/stream`: one session per connection, introduced by hello; then any
+// number of episodes, one at a time (reset -> steps -> end). Message fields are checked in
+// messages.ts; server/client.ts is the TypeScript client.
 //
 //   hello  -> ready     checks the key (unless the upgrade's header carried a valid one) and the
 //                       episode options (task, views, gamma, shaping, progress) once, up front
@@ -9,43 +10,38 @@
 //   end    -> summary   `terminated` / `truncated` / `success` as the client reports them
 //
 // Replies echo nothing else; errors are {type: "error", seq?, code, message} in the request's format.
+// What this shares with the openpi protocol (model description, episode bookkeeping, step timing and
+// metrics, the error map) is in session.ts.
 
-import type { Episode, RewardEngine } from '../models/engine.ts';
 import { StagewardError } from '../core/errors.ts';
-import type { ShapingMode } from '../models/shaping.ts';
 import type { EpisodeOptions, ProgressSource } from '../models/engine.ts';
 import type { Composition } from '../models/progress.ts';
+import type { ShapingMode } from '../models/shaping.ts';
 import type { ApiKeys } from './auth.ts';
 import { asMessage, encodeFrame, type FrameKind } from './codec.ts';
-import type { ServerLimits } from './config.ts';
-import { errorBody, type MessageContext, type Protocol } from './connection.ts';
+import type { MessageContext, Protocol } from './connection.ts';
 import {
-  messageType, parseEnd, parseHello, parseReset, parseStep, rewardFields, summaryFields, PROTOCOL_VERSION,
+  messageType, parseEnd, parseHello, parseReset, parseStep, summaryFields, PROTOCOL_VERSION,
   type EndRequest, type HelloRequest, type ResetRequest, type StepRequest,
 } from './messages.ts';
-import type { ServerMetrics } from './metrics.ts';
 import type { Decoded } from './msgpack.ts';
+import { advertisedLimits, describeModel, errorBody, SessionEpisode, type SessionContext } from './session.ts';
 
-export interface SessionDeps {
-  engine: RewardEngine;
+export interface NativeDeps extends SessionContext {
   keys: ApiKeys;
   /** The upgrade request carried a valid key. */
   authenticated: boolean;
-  limits: ServerLimits;
-  metrics: ServerMetrics;
-  sessionId: string;
 }
 
 export class NativeSession implements Protocol {
   readonly endpoint = 'native' as const;
-  readonly #d: SessionDeps;
+  readonly #d: NativeDeps;
+  readonly #episode: SessionEpisode;
   #hello: HelloRequest | undefined;
-  #episode: Episode | undefined;
-  #label: string | number = 0;
-  #episodes = 0;
 
-  constructor(deps: SessionDeps) {
+  constructor(deps: NativeDeps) {
     this.#d = deps;
+    this.#episode = new SessionEpisode(deps);
   }
 
   get awaitingHello(): boolean {
@@ -61,7 +57,7 @@ export class NativeSession implements Protocol {
   }
 
   dispose(): void {
-    this.#episode = undefined;
+    this.#episode.drop();
   }
 
   async handle(message: Decoded, ctx: MessageContext): Promise<object> {
@@ -96,21 +92,13 @@ export class NativeSession implements Protocol {
     await engine.start(this.#options(h)); // validates every option now, not at the first reset
     this.#hello = h;
     const taskIndex = card.tasks.indexOf(h.task);
-    const { maxPayloadBytes, maxImagePixels, maxViews, maxInFlightSteps, idleTimeoutMs } = this.#d.limits;
     return {
       type: 'ready',
       session: this.#d.sessionId,
       protocol: PROTOCOL_VERSION,
-      model: {
-        name: card.name,
-        version: card.version,
-        views: card.views,
-        stages: card.stages[taskIndex]!.map((s) => s.name),
-        image: { height: card.image.height, width: card.image.width },
-        fps: card.fps,
-        grm: card.grm.present,
-      },
-      limits: { maxPayloadBytes, maxImagePixels, maxViews, maxInFlightSteps, idleTimeoutMs },
+      // The hello fixed the task, so only its stages.
+      model: describeModel(card, { stages: card.stages[taskIndex]!.map((s) => s.name) }),
+      limits: advertisedLimits(this.#d.limits),
     };
   }
 
@@ -127,34 +115,23 @@ export class NativeSession implements Protocol {
   }
 
   async #onReset(r: ResetRequest): Promise<object> {
-    this.#episode = undefined;
-    const episode = await this.#d.engine.start({ ...this.#options(this.#hello!), goal: r.goal });
-    this.#episode = episode;
-    this.#label = r.episode ?? this.#episodes;
-    this.#episodes++;
-    this.#d.metrics.episodes.inc();
-    return { type: 'episode', episode: this.#label };
+    await this.#episode.start({ ...this.#options(this.#hello!), goal: r.goal }, r.episode);
+    return { type: 'episode', episode: this.#episode.label };
   }
 
   async #onStep(s: StepRequest, ctx: MessageContext): Promise<object> {
-    const episode = this.#episode;
-    if (episode === undefined) throw new StagewardError('SW_ERR_NO_EPISODE', 'a step arrived with no episode; send reset first');
-    const r = await episode.step({ frames: s.frames, reward: s.reward as number, terminated: s.terminated as boolean, truncated: s.truncated as boolean });
-    const now = performance.now();
-    const timing = { queueMs: ctx.startedAt - ctx.receivedAt, inferMs: r.timing.total_ms, totalMs: now - ctx.receivedAt };
-    this.#d.metrics.steps.inc();
-    this.#d.metrics.stepSeconds.observe(timing.totalMs / 1000);
-    this.#d.metrics.queueSeconds.observe(timing.queueMs / 1000);
+    if (this.#episode.current === undefined) throw new StagewardError('SW_ERR_NO_EPISODE', 'a step arrived with no episode; send reset first');
+    const { fields } = await this.#episode.step({ frames: s.frames, reward: s.reward as number, terminated: s.terminated as boolean, truncated: s.truncated as boolean }, ctx);
     const out: Record<string, unknown> = { type: 'reward' };
     if (s.seq !== undefined) out.seq = s.seq;
-    return Object.assign(out, rewardFields(r, this.#label, timing));
+    return Object.assign(out, fields);
   }
 
   async #onEnd(e: EndRequest): Promise<object> {
-    const episode = this.#episode;
+    const episode = this.#episode.current;
     if (episode === undefined) throw new StagewardError('SW_ERR_NO_EPISODE', 'end arrived with no episode; send reset first');
-    this.#episode = undefined;
+    this.#episode.drop();
     const summary = await episode.end();
-    return { type: 'summary', ...summaryFields(summary, this.#label, e) };
+    return { type: 'summary', ...summaryFields(summary, this.#episode.label, e) };
   }
 }

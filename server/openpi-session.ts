@@ -16,23 +16,23 @@
 // first on the connection, has `reset: true`, carries an `episode` id different from the current
 // one, carries a `prompt` different from the current task, or follows an observation that had
 // `terminated` or `truncated` true (a vector env's auto-reset). The reply says `new_episode: true`.
+//
+// What this shares with the native protocol (model description, episode bookkeeping, step timing and
+// metrics, the error map) is in session.ts.
 
-import type { Episode, ProgressSource, RewardEngine } from '../models/engine.ts';
 import { StagewardError } from '../core/errors.ts';
+import type { ProgressSource } from '../models/engine.ts';
 import type { FrameSet } from '../models/preprocess.ts';
+import type { ShapingMode } from '../models/shaping.ts';
 import { asMessage, type FrameKind } from './codec.ts';
-import type { OpenpiConfig, ServerLimits } from './config.ts';
-import { errorBody, type MessageContext, type Protocol } from './connection.ts';
-import { parseFrames, rewardFields } from './messages.ts';
-import type { ServerMetrics } from './metrics.ts';
+import type { OpenpiConfig } from './config.ts';
+import type { MessageContext, Protocol } from './connection.ts';
+import { parseFrames } from './messages.ts';
 import { encodeMsgpack, type Decoded } from './msgpack.ts';
+import { advertisedLimits, describeModel, errorBody, SessionEpisode, type SessionContext } from './session.ts';
 
-export interface OpenpiDeps {
-  engine: RewardEngine;
+export interface OpenpiDeps extends SessionContext {
   openpi: OpenpiConfig;
-  limits: ServerLimits;
-  metrics: ServerMetrics;
-  sessionId: string;
 }
 
 /** Check the `openpi` settings against the model at start-up (SW_ERR_CONFIG naming the field). */
@@ -51,38 +51,33 @@ export class OpenpiSession implements Protocol {
   readonly endpoint = 'openpi' as const;
   readonly awaitingHello = false;
   readonly #d: OpenpiDeps;
-  #episode: Episode | undefined;
+  readonly #episode: SessionEpisode;
   #task: string | undefined;
-  #label: string | number = 0;
-  #episodes = 0;
+  /** The last step ended its episode (terminated or truncated): the next observation starts one. */
   #ended = false;
 
   constructor(deps: OpenpiDeps) {
     this.#d = deps;
+    this.#episode = new SessionEpisode(deps);
   }
 
   greeting(): { data: Buffer; kind: FrameKind } {
     const card = this.#d.engine.card;
     const o = this.#d.openpi;
-    const { maxPayloadBytes, maxImagePixels, maxInFlightSteps, idleTimeoutMs } = this.#d.limits;
     const metadata = {
       server: 'stageward',
       protocol: 'openpi',
       session: this.#d.sessionId,
-      model: {
-        name: card.name,
-        version: card.version,
-        views: card.views,
+      // Any observation may name its task, so every task and its stages.
+      model: describeModel(card, {
         tasks: card.tasks,
         stages: Object.fromEntries(card.tasks.map((t, i) => [t, card.stages[i]!.map((s) => s.name)])),
-        image: { height: card.image.height, width: card.image.width },
-        fps: card.fps,
-        grm: card.grm.present,
-      },
+      }),
       observation_keys: o.views,
       defaults: { task: o.task, gamma: o.gamma, shaping: o.shaping, progress: o.progress },
       episode_boundaries: 'first observation; reset=true; a new `episode` id; a new `prompt`; after terminated or truncated',
-      limits: { maxPayloadBytes, maxImagePixels, maxInFlightSteps, idleTimeoutMs },
+      // No maxViews: the views come from the configured observation keys, not from the client.
+      limits: advertisedLimits(this.#d.limits, ['maxViews']),
     };
     return { data: encodeMsgpack(metadata), kind: 'binary' };
   }
@@ -92,7 +87,7 @@ export class OpenpiSession implements Protocol {
   }
 
   dispose(): void {
-    this.#episode = undefined;
+    this.#episode.drop();
   }
 
   async handle(message: Decoded, ctx: MessageContext): Promise<object> {
@@ -109,34 +104,26 @@ export class OpenpiSession implements Protocol {
       throw new StagewardError('SW_ERR_PROTOCOL', '`episode` must be a string or an integer');
     }
     const frames = this.#frames(obs);
-    const fresh = this.#episode === undefined || reset === true || (id !== undefined && id !== this.#label) || prompt !== this.#task || this.#ended;
+    const episode = this.#episode;
+    const fresh = episode.current === undefined || reset === true || (id !== undefined && id !== episode.label) || prompt !== this.#task || this.#ended;
     if (fresh) {
-      this.#episode = undefined;
-      this.#episode = await this.#d.engine.start({
+      await episode.start({
         task: prompt,
         gamma: (obs.gamma ?? o.gamma) as number,
-        shaping: (obs.shaping ?? o.shaping) as never,
+        shaping: (obs.shaping ?? o.shaping) as ShapingMode,
         progress: (obs.progress ?? o.progress) as ProgressSource,
-      });
+      }, id);
       this.#task = prompt;
-      this.#label = id ?? this.#episodes;
-      this.#episodes++;
       this.#ended = false;
-      this.#d.metrics.episodes.inc();
     }
-    const r = await this.#episode!.step({
+    const { result, fields } = await episode.step({
       frames,
       reward: obs.reward as number | undefined,
       terminated: obs.terminated as boolean | undefined,
       truncated: obs.truncated as boolean | undefined,
-    });
-    this.#ended = r.done;
-    const now = performance.now();
-    const timing = { queueMs: ctx.startedAt - ctx.receivedAt, inferMs: r.timing.total_ms, totalMs: now - ctx.receivedAt };
-    this.#d.metrics.steps.inc();
-    this.#d.metrics.stepSeconds.observe(timing.totalMs / 1000);
-    this.#d.metrics.queueSeconds.observe(timing.queueMs / 1000);
-    return { ...rewardFields(r, this.#label, timing), new_episode: fresh };
+    }, ctx);
+    this.#ended = result.done;
+    return { ...fields, new_episode: fresh };
   }
 
   /** The configured observation keys -> the model's views. */

@@ -2,6 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_BATCHING } from '../../models/batching.ts';
+import { DEFAULT_PREPROCESS_LIMITS, ENGINE_MAX_IMAGE_PIXELS } from '../../models/preprocess.ts';
 import { ApiKeys } from '../../server/auth.ts';
 import { envName, loadConfig } from '../../server/config.ts';
 import { expectCode } from '../helpers.ts';
@@ -20,6 +22,15 @@ describe('server configuration', () => {
     expect(c.limits).toMatchObject({ maxPayloadBytes: 16 * 1024 * 1024, maxSessions: 64, maxInFlightSteps: 8, idleTimeoutMs: 60_000 });
     expect(c.batching).toEqual({ maxBatch: 32, maxBatchWaitMs: 0, maxConcurrentBatches: 1 });
     expect(c.openpi.views).toEqual({ 'observation/image': 'front', 'observation/side_image': 'side', 'observation/wrist_image': 'wrist' });
+  });
+
+  it('the engine takes its batching defaults from the same file; its image limit is the looser library one', () => {
+    const c = loadConfig();
+    expect({ ...DEFAULT_BATCHING }).toEqual(c.batching);
+    // The server's per-request wire limit (2048 x 2048) sits under the engine's library default (4096 x 4096).
+    expect(c.limits.maxImagePixels).toBe(2048 * 2048);
+    expect(DEFAULT_PREPROCESS_LIMITS.maxImagePixels).toBe(ENGINE_MAX_IMAGE_PIXELS);
+    expect(ENGINE_MAX_IMAGE_PIXELS).toBe(4096 * 4096);
   });
 
   it('file < env < flags, each overriding the one before', async () => {
