@@ -10,7 +10,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RewardEngine } from '../models/engine.ts';
+import { RewardEngine, type ProgressSource } from '../models/engine.ts';
 import { OnnxProgressModel } from '../models/package.ts';
 import type { RawImage } from '../core/image.ts';
 import { exportRandomPackage, runTrainer } from '../models/python.ts';
@@ -22,11 +22,22 @@ import { median, quantile } from '../core/stats.ts';
 interface Options {
   steps: number;
   episodeLength: number;
-  progress: 'sarm' | 'grm' | 'both';
+  progress: ProgressSource;
   provider: ExecutionProvider[];
   threads: number;
   model?: string;
 }
+
+export const ENGINE_BENCH_DEFAULTS = {
+  /** Timed steps per side (>= 1000 for the report). */
+  steps: 1200,
+  /** Steps per episode before a new one starts. */
+  episodeLength: 200,
+  progress: 'both' as ProgressSource,
+  provider: ['cpu'] as ExecutionProvider[],
+  /** Intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default). */
+  threads: 1,
+};
 
 const WARMUP_STEPS = 30;
 

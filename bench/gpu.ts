@@ -19,6 +19,13 @@ import { FIXTURE_MODEL_DIR } from '../core/paths.ts';
 import { maxAbsDiffs, parityEpisode, parityInputs } from './parity-data.ts';
 import { median, quantile } from '../core/stats.ts';
 
+export const GPU_BENCH_DEFAULTS = {
+  /** Providers to check. */
+  providers: ['webgpu', 'cuda'] as ExecutionProvider[],
+  /** Timed engine steps per provider. */
+  steps: 500,
+};
+
 interface Options {
   providers: ExecutionProvider[];
   model?: string;

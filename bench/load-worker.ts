@@ -19,6 +19,7 @@ import WebSocket from 'ws';
 import { mulberry32 } from '../core/random.ts';
 import { renderDemoView } from './demo-episode.ts';
 import { quantile } from '../core/stats.ts';
+import type { ProgressSource } from '../models/engine.ts';
 
 export interface LoadConfig {
   url: string;
@@ -43,7 +44,7 @@ export interface LoadConfig {
   payload: 'jpeg' | 'raw';
   /** native hello fields */
   gamma: number;
-  progress: 'sarm' | 'grm' | 'both';
+  progress: ProgressSource;
   /** openpi: observation key -> view (the server's `openpi.views` setting) */
   openpiKeys: Record<string, string>;
   drainTimeoutMs: number;

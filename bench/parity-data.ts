@@ -36,7 +36,9 @@ export async function parityEpisode(): Promise<{ taskIndex: number; frames: Fram
   const [steps, views, h, w] = frames.shape as [number, number, number, number];
   const size = h * w * 3;
   const set = (data: Uint8Array, base: number): FrameSet =>
-    Object.fromEntries(card.views.map((v, i) => [v, { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const }]));
+    Object.fromEntries(
+      card.views.map((v, i) => [v, { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const }]),
+    );
   return {
     taskIndex: manifest.task_index,
     frames: Array.from({ length: steps }, (_, t) => set(frames.data as Uint8Array, t * views * size)),

@@ -18,6 +18,8 @@ import { SimBridge, expertPolicies, type BridgeOptions, type EpisodeResult } fro
 import type { TaskId } from '../sim/tasks/task.ts';
 import { median } from '../core/stats.ts';
 
+export const RL_BENCH_DEFAULTS = { task: 'pick_place', episodes: 16, repeats: 3 };
+
 interface Options {
   task: string;
   episodes: number;
@@ -88,7 +90,9 @@ export async function benchRl(o: Options): Promise<void> {
   const figures: Record<string, unknown> = {};
   for (const setup of SETUPS) figures[setup.key] = r1(median(rates[setup.key]!));
   Object.assign(figures, {
-    ws_rewards_identical: identical(results.env_steps_per_s_inprocess!, results.env_steps_per_s_ws!) && identical(results.env_steps_per_s_inprocess!, results.env_steps_per_s_8env!),
+    ws_rewards_identical:
+      identical(results.env_steps_per_s_inprocess!, results.env_steps_per_s_ws!) &&
+      identical(results.env_steps_per_s_inprocess!, results.env_steps_per_s_8env!),
     task: o.task,
     reward: 'pbrs',
     policy: 'scripted expert, mixed preset',

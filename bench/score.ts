@@ -19,7 +19,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxProgressModel, type ProgressModel } from '../models/package.ts';
-import { WorkerProgressModel } from '../models/worker-model.ts';
 import { StagewardClient, type RewardReply } from '../server/client.ts';
 import { startServer } from '../server/run.ts';
 import { loadConfig } from '../server/config.ts';

@@ -17,6 +17,8 @@ import { recordEpisode } from '../sim/record.ts';
 import { createRenderer } from '../sim/render/index.ts';
 import { median } from '../core/stats.ts';
 
+export const SIM_BENCH_DEFAULTS = { task: 'pick_place', episodes: 5, repeats: 3 };
+
 interface Options {
   task: string;
   episodes: number;

@@ -4,7 +4,7 @@
 //
 // For each reward mode (pbrs, sparse, progress, pbrs-true) and each seed (default 1, 2, 3), the real
 // command runs as a child process, `node bin/stageward.js rl --reward R --seed S ...`, at most --jobs (2)
-// at a time: the PoWER-style learner (sim/rl/power.ts) from the same weak start (BC of failed demos, about 5% success), the same rollout budget
+// at a time: the PoWER-style learner (learn/rl/power.ts) from the same weak start (BC of failed demos, about 5% success), the same rollout budget
 // (default 300), the deterministic policy evaluated on the same held-out seeds. Then one table per reward
 // mode (final success over seeds, success at about half the budget and at the end, the trap measures:
 // hover share and mean episode length of the final policy) and the targets check. Everything lands under
@@ -32,7 +32,7 @@ const REWARDS: readonly RewardMode[] = ['pbrs', 'sparse', 'progress', 'pbrs-true
 /**
  * Scale of the potential term. At 1 the learned potential's errors on the learner's own exploring
  * motion drown the success signal (pbrs 2% vs sparse 20% over 3 seeds, runs/rl-final); at 0.25 it
- * guides without drowning it (sim/rl/README.md, Results).
+ * guides without drowning it (learn/rl/README.md, Results).
  */
 const DEFAULT_SCALE = 0.25;
 const SLOW: ReadonlySet<RewardMode> = new Set(['pbrs', 'progress']);
@@ -154,7 +154,7 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined || 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /** Hash of the learner's source, so a run records which learner it used (and notices an edit mid-experiment). */
-const arsHash = async () => createHash('sha1').update(await readFile(join(ROOT, 'sim', 'rl', 'power.ts'))).digest('hex').slice(0, 12);
+const arsHash = async () => createHash('sha1').update(await readFile(join(ROOT, 'learn', 'rl', 'power.ts'))).digest('hex').slice(0, 12);
 
 /** The evaluation closest to `rollouts` on a run's curve. */
 function successNear(s: RunSummary, rollouts: number): { rollouts: number; success: number } {
@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   const results = await pool(jobs, flags.jobs);
 
   const arsAtEnd = await arsHash();
-  if (arsAtEnd !== arsAtStart) console.warn(`experiment-rl: sim/rl/power.ts changed during the experiment (${arsAtStart} -> ${arsAtEnd}); runs may have used different learners`);
+  if (arsAtEnd !== arsAtStart) console.warn(`experiment-rl: learn/rl/power.ts changed during the experiment (${arsAtStart} -> ${arsAtEnd}); runs may have used different learners`);
   const usedRollouts = results.find((r) => r.summary)?.summary?.rollouts ?? 0;
   const rows = rewardRows(results, f.rewards, f.rollouts);
   const { lines, targets, trap } = report(rows, f, usedRollouts);

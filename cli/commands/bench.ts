@@ -3,39 +3,42 @@
 
 import { Command } from 'commander';
 import { choiceOption, intOption, providersOption } from '../options.ts';
-import { benchEngine } from '../../bench/engine.ts';
-import { benchGpu } from '../../bench/gpu.ts';
+import { ENGINE_BENCH_DEFAULTS, benchEngine } from '../../bench/engine.ts';
+import { GPU_BENCH_DEFAULTS, benchGpu } from '../../bench/gpu.ts';
 import { SCORE_BENCH_DEFAULTS, benchScore } from '../../bench/score.ts';
-import { benchRl } from '../../bench/rl.ts';
+import { RL_BENCH_DEFAULTS, benchRl } from '../../bench/rl.ts';
 import { SERVER_BENCH_DEFAULTS, benchServer } from '../../bench/server.ts';
-import { benchSim } from '../../bench/sim.ts';
+import { SIM_BENCH_DEFAULTS, benchSim } from '../../bench/sim.ts';
 import { INFERENCE_THREADS } from '../../models/load.ts';
+import { PROGRESS_SOURCES } from '../../models/engine.ts';
 
 export function benchCommand(): Command {
   const bench = new Command('bench').description('benchmarks; the last output line is a JSON object of the figures');
+  const ed = ENGINE_BENCH_DEFAULTS;
   bench
     .command('engine')
     .description('per-step latency of the engine (3 views at the model resolution) against the same network in PyTorch eager')
-    .option('--steps <n>', 'timed steps per side (>= 1000 for the report)', intOption(10, 1_000_000), 1200)
-    .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), 200)
-    .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(['sarm', 'grm', 'both'] as const), 'both')
-    .option('--provider <list>', 'execution providers for the engine', providersOption, ['cpu'])
-    .option('--threads <n>', 'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)', intOption(0, 256), 1)
+    .option('--steps <n>', 'timed steps per side (>= 1000 for the report)', intOption(10, 1_000_000), ed.steps)
+    .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), ed.episodeLength)
+    .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(PROGRESS_SOURCES), ed.progress)
+    .option('--provider <list>', 'execution providers for the engine', providersOption, ed.provider)
+    .option('--threads <n>', 'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)', intOption(0, 256), ed.threads)
     .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
     .action(benchEngine);
   bench
     .command('gpu')
     .description('load the fixture on GPU execution providers, check outputs against CPU and torch, time a step and a batched encode')
-    .option('--providers <list>', 'providers to check, comma-separated', providersOption, ['webgpu', 'cuda'])
+    .option('--providers <list>', 'providers to check, comma-separated', providersOption, GPU_BENCH_DEFAULTS.providers)
     .option('--model <dir>', 'package to time (default: the test fixture)')
-    .option('--steps <n>', 'timed engine steps per provider', intOption(10, 1_000_000), 500)
+    .option('--steps <n>', 'timed engine steps per provider', intOption(10, 1_000_000), GPU_BENCH_DEFAULTS.steps)
     .action(benchGpu);
+  const simd = SIM_BENCH_DEFAULTS;
   bench
     .command('sim')
     .description('simulator physics steps/s, renders/s per 96x96 view, control steps/s with 3 views, episodes/min recorded (medians of repeats)')
-    .option('--task <id>', 'pick_place or stack_three', 'pick_place')
-    .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), 5)
-    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), 3)
+    .option('--task <id>', 'pick_place or stack_three', simd.task)
+    .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), simd.episodes)
+    .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), simd.repeats)
     .action(benchSim);
   const d = SERVER_BENCH_DEFAULTS;
   bench
@@ -63,12 +66,13 @@ export function benchCommand(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), sd.threads)
     .option('--inference-thread <where>', 'graphs on a worker thread or the main thread', choiceOption(INFERENCE_THREADS), sd.inferenceThread)
     .action(benchScore);
+  const rd = RL_BENCH_DEFAULTS;
   bench
     .command('rl')
     .description('simulator bridge: env steps/s with pbrs rewards from the model (scripted expert), in process and over WebSocket, 1 and 8 environments (medians of repeats)')
-    .option('--task <id>', 'simulator task with a bundled model', 'pick_place')
-    .option('--episodes <n>', 'episodes per timed run', intOption(1, 10_000), 16)
-    .option('--repeats <n>', 'timed runs per setup; medians are reported', intOption(1, 100), 3)
+    .option('--task <id>', 'simulator task with a bundled model', rd.task)
+    .option('--episodes <n>', 'episodes per timed run', intOption(1, 10_000), rd.episodes)
+    .option('--repeats <n>', 'timed runs per setup; medians are reported', intOption(1, 100), rd.repeats)
     .option('--max-steps <n>', "episode length limit in control steps (default: the task's)", intOption(1, 100_000))
     .option('--model <dir>', 'model package (default: models/zoo/<task>)')
     .action(benchRl);

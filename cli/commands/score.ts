@@ -8,28 +8,25 @@
 //   stageward score --model m --dataset pp-demo --stride 5 --shaping delta --no-plots
 //
 // Writes OUT/summary.json, OUT/episodes/episode-XXXX.{csv,json} (per frame: time, stage, stage name,
-// tau, progress, reward, ...; see sim/score/report.ts), OUT/plots/episode-XXXX.png, and for datasets
-// <dataset>/sarm_progress.parquet (LeRobot's RA-BC input, see sim/score/progress-parquet.ts). Prints a
-// table per episode and the totals. An episode that cannot be read (a corrupt or missing video, an
-// unknown task) is reported with its error code and the others are still scored; the exit status is
-// non-zero only when nothing could be scored.
+// tau, progress, reward, ...; see offline/score/report.ts), OUT/plots/episode-XXXX.png, and for datasets
+// <dataset>/sarm_progress.parquet (LeRobot's RA-BC input, see offline/score/progress-parquet.ts): the
+// run is scoreWithPackage in offline/score/from-package.ts. Prints a table per episode and the totals.
+// An episode that cannot be read (a corrupt or missing video, an unknown task) is reported with its
+// error code and the others are still scored; the exit status is non-zero only when nothing could be
+// scored.
 
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { ERROR_CODES, StagewardError, type ErrorCode } from '../../core/errors.ts';
-import type { ProgressSource } from '../../models/engine.ts';
-import { OnnxProgressModel, type ProgressModel } from '../../models/package.ts';
+import { PROGRESS_SOURCES, type ProgressSource } from '../../models/engine.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { SHAPING_MODES, type ShapingMode } from '../../models/shaping.ts';
-import { WorkerProgressModel } from '../../models/worker-model.ts';
-import { LeRobotDataset } from '../../datasets/reader.ts';
 import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES } from '../../offline/score/batch-scorer.ts';
-import { scoreDataset, scoreVideos, type RunResult } from '../../offline/score/run.ts';
+import { SCORE_DEFAULTS, assertScored, scoreWithPackage } from '../../offline/score/from-package.ts';
 import { summaryTable } from '../../offline/score/report.ts';
 import { choiceOption, intOption, numberOption, providersOption } from '../options.ts';
 import { episodeListOption, viewMapOption } from '../options.ts';
-import { INFERENCE_THREADS, loadProgressModel, type InferenceThread } from '../../models/load.ts';
+import { INFERENCE_THREADS, type InferenceThread } from '../../models/load.ts';
 
 interface ScoreFlags {
   model: string;
@@ -65,6 +62,7 @@ function viewFileOption(value: string, previous: Record<string, string> | undefi
 }
 
 export function scoreCommand(): Command {
+  const d = SCORE_DEFAULTS;
   return new Command('score')
     .description('score videos or a LeRobot v3.0 dataset offline: per-frame progress, stage, tau and shaped reward (the online causal values, batched), CSV/JSON/plots, and sarm_progress.parquet for RA-BC')
     .requiredOption('--model <dir>', 'model package folder (e.g. models/zoo/pick_place)')
@@ -75,16 +73,16 @@ export function scoreCommand(): Command {
     .option('--view-map <pairs>', 'dataset: model view = dataset view, e.g. front=observation.images.top (default: observation.images.<model view>)', viewMapOption)
     .option('--episodes <list>', 'dataset: episode indices, e.g. 0-9,12', episodeListOption)
     .option('--fps <n>', "videos: timeline rate; each view contributes its latest frame with pts <= t (default the model card's fps)", numberOption(0.001, 1000))
-    .option('--stride <n>', 'run the SARM head on every n-th frame and the last, interpolate the rest linearly (scored frames keep their exact values; without GRM only the frames their windows read are encoded)', intOption(1, 100_000), 1)
+    .option('--stride <n>', 'run the SARM head on every n-th frame and the last, interpolate the rest linearly (scored frames keep their exact values; without GRM only the frames their windows read are encoded)', intOption(1, 100_000), d.stride)
     .option('--dense', "also the GRM head's fused progress (incremental + forward-anchored) as progress_dense in the CSV and in sarm_progress.parquet; needs a model with a GRM head")
-    .option('--head <head>', 'which head gives the `progress` column and the reward: sarm, grm, or both (their mean), as the engine\'s `progress` option', choiceOption(['sarm', 'grm', 'both'] as const), 'sarm')
-    .option('--shaping <mode>', `the reward column: ${SHAPING_MODES.join(', ')} (models/shaping.ts)`, choiceOption(SHAPING_MODES), 'pbrs')
-    .option('--gamma <g>', "the learner's discount for pbrs", numberOption(0, 1), 0.99)
+    .option('--head <head>', 'which head gives the `progress` column and the reward: sarm, grm, or both (their mean), as the engine\'s `progress` option', choiceOption(PROGRESS_SOURCES), d.head)
+    .option('--shaping <mode>', `the reward column: ${SHAPING_MODES.join(', ')} (models/shaping.ts)`, choiceOption(SHAPING_MODES), d.shaping)
+    .option('--gamma <g>', "the learner's discount for pbrs", numberOption(0, 1), d.gamma)
     .option('--batch-frames <n>', 'time steps per batch: one SARM and one GRM call per batch', intOption(1, 4096), DEFAULT_BATCH_FRAMES)
     .option('--encode-batch <images>', 'most images per encoder call (small batches stay in cache: fastest per image on CPU)', intOption(1, 65536), DEFAULT_ENCODE_BATCH_IMAGES)
-    .option('--provider <list>', 'execution providers to try in order (cpu, webgpu, cuda, tensorrt)', providersOption, ['cpu'])
-    .option('--threads <n>', "ONNX Runtime intra-op threads (0: one per core)", intOption(0, 256), 1)
-    .option('--inference-thread <where>', 'run the graphs on a worker thread (decoding overlaps inference) or on the main thread', choiceOption(INFERENCE_THREADS), 'worker')
+    .option('--provider <list>', 'execution providers to try in order (cpu, webgpu, cuda, tensorrt)', providersOption, d.providers)
+    .option('--threads <n>', "ONNX Runtime intra-op threads (0: one per core)", intOption(0, 256), d.threads)
+    .option('--inference-thread <where>', 'run the graphs on a worker thread (decoding overlaps inference) or on the main thread', choiceOption(INFERENCE_THREADS), d.inferenceThread)
     .option('--no-plots', 'skip the per-episode PNG plots')
     .option('--no-parquet', 'dataset: do not write sarm_progress.parquet')
     .option('--no-progress', 'no progress bar')
@@ -98,26 +96,29 @@ export function scoreCommand(): Command {
     .action(async (f: ScoreFlags) => runScore(f));
 }
 
-async function loadModel(f: ScoreFlags): Promise<ProgressModel> {
-  const options = { providers: f.provider, intraOpThreads: f.threads };
-  return loadProgressModel(f.model, f.inferenceThread, options);
-}
-
 async function runScore(f: ScoreFlags): Promise<void> {
-  if ((f.dataset === undefined) === (f.view === undefined)) {
-    throw new StagewardError('SW_ERR_BAD_OPTION', 'give either --dataset DIR or one --view VIEW=FILE per model view');
-  }
-  const model = await loadModel(f);
-  let result: RunResult;
   const bar = f.progress ? new SingleBar({ format: 'scoring {bar} {percentage}% | {value}/{total} frames | {episode} | ETA {eta_formatted}', etaBuffer: 500 }, Presets.shades_classic) : undefined;
-  try {
-    const card = model.card;
-    let frames = 0;
-    let planned = 0;
-    const common = {
-      stride: f.stride, batchFrames: f.batchFrames, encodeBatchImages: f.encodeBatch, progress: f.head, dense: f.dense ?? false, shaping: f.shaping, gamma: f.gamma,
-      plots: f.plots, parquet: f.parquet,
-      onPlanned: (n: number) => {
+  let frames = 0;
+  let planned = 0;
+  let done = 0;
+  let dataset = false;
+  const result = await scoreWithPackage(
+    {
+      model: f.model, providers: f.provider, threads: f.threads, inferenceThread: f.inferenceThread,
+      stride: f.stride, batchFrames: f.batchFrames, encodeBatchImages: f.encodeBatch, progress: f.head, dense: f.dense ?? false,
+      shaping: f.shaping, gamma: f.gamma, plots: f.plots, parquet: f.parquet,
+      ...(f.dataset !== undefined ? { dataset: f.dataset } : {}), ...(f.view !== undefined ? { views: f.view } : {}),
+      ...(f.out !== undefined ? { out: f.out } : {}), ...(f.task !== undefined ? { task: f.task } : {}),
+      ...(f.viewMap ? { viewMap: f.viewMap } : {}), ...(f.episodes ? { episodes: f.episodes } : {}), ...(f.fps !== undefined ? { fps: f.fps } : {}),
+    },
+    {
+      onWarning: (message) => console.warn(`stageward score: ${message}`),
+      onSetup: (s) => {
+        dataset = s.kind === 'dataset';
+        if (s.kind === 'dataset') console.log(`stageward score: model ${s.card.name} ${s.card.version} on ${s.root} -> ${s.out}`);
+        else console.log(`stageward score: model ${s.card.name} ${s.card.version} on ${Object.entries(s.views).map(([v, p]) => `${v}=${p}`).join(' ')} at ${s.fps} fps -> ${s.out}`);
+      },
+      onPlanned: (n) => {
         planned = n;
         bar?.start(n, 0, { episode: '-' });
       },
@@ -126,39 +127,17 @@ async function runScore(f: ScoreFlags): Promise<void> {
         if (frames > planned) bar?.setTotal((planned = frames)); // a video's frame count is estimated from its duration
         bar?.increment();
       },
-    };
-    if (f.dataset !== undefined) {
-      const ds = await LeRobotDataset.open(f.dataset);
-      const out = resolve(f.out ?? `score-${basename(ds.root)}`);
-      if (ds.fps !== card.fps) console.warn(`stageward score: the dataset runs at ${ds.fps} fps and the model was trained at ${card.fps} fps; its window (stride ${card.window.strideFrames} frames) spans a different time here`);
-      const unknown = f.episodes?.filter((i) => !ds.episodes.some((e) => e.index === i)) ?? [];
-      if (unknown.length > 0 && unknown.length < (f.episodes?.length ?? 0)) console.warn(`stageward score: the dataset has no episode ${unknown.join(', ')}; scoring the others`);
-      const selection = { ...(f.episodes ? { episodes: f.episodes } : {}), ...(f.viewMap ? { viewMap: f.viewMap } : {}), ...(f.task !== undefined ? { task: f.task } : {}) };
-      console.log(`stageward score: model ${card.name} ${card.version} on ${ds.root} -> ${out}`);
-      let done = 0;
-      result = await scoreDataset(model, ds, selection, {
-        ...common, out,
-        onSource: (r, s) => {
-          done += s?.plannedFrames ?? 0;
-          frames = done;
-          bar?.update(done, { episode: `episode ${r.episode} ${r.status === 'scored' ? 'ok' : r.code}` });
-        },
-      });
-    } else {
-      const out = resolve(f.out ?? `score-${card.name}`);
-      console.log(`stageward score: model ${card.name} ${card.version} on ${Object.entries(f.view!).map(([v, p]) => `${v}=${p}`).join(' ')} at ${f.fps ?? card.fps} fps -> ${out}`);
-      result = await scoreVideos(model, { views: f.view!, ...(f.fps !== undefined ? { fps: f.fps } : {}), ...(f.task !== undefined ? { task: f.task } : {}) }, { ...common, out });
-    }
-  } finally {
-    bar?.stop();
-    await model.close();
-  }
+      onSource: (r, s) => {
+        if (!dataset) return;
+        done += s?.plannedFrames ?? 0;
+        frames = done;
+        bar?.update(done, { episode: `episode ${r.episode} ${r.status === 'scored' ? 'ok' : r.code}` });
+      },
+      onScoringEnd: () => bar?.stop(),
+    },
+  );
   for (const line of summaryTable(result.reports, result.totals)) console.log(line);
   if (result.parquet) console.log(`  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`);
   console.log(`  wrote ${resolve(result.out, 'summary.json')}`);
-  if (result.totals.scored === 0) {
-    const first = result.reports[0];
-    const code = first?.code && Object.hasOwn(ERROR_CODES, first.code) ? (first.code as ErrorCode) : 'SW_ERR_INTERNAL';
-    throw new StagewardError(code, `nothing could be scored${first?.message ? `: ${first.message}` : ''}`);
-  }
+  assertScored(result);
 }

@@ -2,7 +2,7 @@
 // here). The reward model never sees these; only the state-based policies (behaviour cloning, online
 // RL) do.
 //
-// Policy class (see sim/policy/README.md): a linear map over phase-gated motion features. Soft phase
+// Policy class (see learn/policy/README.md): a linear map over phase-gated motion features. Soft phase
 // indicators (holding the object, aligned over it, at its height, object over / at its place point)
 // gate copies of a base vector: a bias and unit-capped vectors from the grip point towards five goal
 // points (hover above the object, the object, the carry point above the place point, the place
@@ -36,7 +36,9 @@ function activeSegment(task: TaskId, s: ObservedState): ActiveSegment {
     const a = s.objects.cube_a!;
     const b = s.objects.cube_b!;
     const aOnBase = Math.hypot(a.pos[0] - base[0], a.pos[1] - base[1]) < 0.7 * BASE_HALF && Math.abs(a.pos[2] - (base[2] + BASE_HALF + STACK_CUBE_HALF)) < 0.01;
-    if (!aOnBase || a.grasped) return { obj: a.pos, grasped: a.grasped, place: [base[0], base[1], base[2] + BASE_HALF + STACK_CUBE_HALF], half: STACK_CUBE_HALF };
+    if (!aOnBase || a.grasped) {
+      return { obj: a.pos, grasped: a.grasped, place: [base[0], base[1], base[2] + BASE_HALF + STACK_CUBE_HALF], half: STACK_CUBE_HALF };
+    }
     return { obj: b.pos, grasped: b.grasped, place: [a.pos[0], a.pos[1], a.pos[2] + 2 * STACK_CUBE_HALF], half: STACK_CUBE_HALF };
   }
   throw new StagewardError('SW_ERR_BAD_OPTION', `no policy features for task "${task}"`);

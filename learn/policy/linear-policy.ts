@@ -1,7 +1,7 @@
 // A deterministic state-based policy: action = clip(W^T phi(state), -1, 1), phi the phase-gated
-// features of sim/policy/features.ts, W [GATED_FEATURE_DIM x 4] (ee dx, dy, dz, gripper). Behaviour
-// cloning fits W by weighted least squares (sim/policy/bc.ts); the RL learner perturbs it
-// (sim/rl/ars.ts). Saved as JSON (written atomically) with its provenance.
+// features of learn/policy/features.ts, W [GATED_FEATURE_DIM x 4] (ee dx, dy, dz, gripper). Behaviour
+// cloning fits W by weighted least squares (learn/policy/bc.ts); the RL learner perturbs it
+// (learn/rl/power.ts). Saved as JSON (written atomically) with its provenance.
 
 import { readFile } from 'node:fs/promises';
 import { StagewardError } from '../../core/errors.ts';

@@ -8,7 +8,7 @@
 // weights are w_t = exp((Q_t - mean Q) / (temperature * std Q)) (capped); the update is the weighted
 // least-squares regression of the exploration noise on the features,
 //   dW = argmin sum_t w_t |eps_t - dW^T phi(s_t)|^2 + ridge * (sum w) |dW|^2,   W += dW,
-// solved with mathjs (the same normal equations as behaviour cloning, sim/policy/bc.ts). Noise that
+// solved with mathjs (the same normal equations as behaviour cloning, learn/policy/bc.ts). Noise that
 // earned more than average pulls the policy its way, in the states where it did.
 //
 // Why this learner: the policy is linear in its parameters, so the update is closed form and needs
@@ -91,7 +91,6 @@ export async function trainRl(
 ): Promise<GatedLinearPolicy> {
   const o = resolveRlOptions(options);
   const gamma = o.gamma ?? bridge.options.gamma;
-  const task = start.task;
   let policy = start;
   let used = 0;
   let iteration = 0;

@@ -1,4 +1,4 @@
-// The weak starting policy of the RL experiments: behaviour cloning (sim/policy/bc.ts) of ten `failed`
+// The weak starting policy of the RL experiments: behaviour cloning (learn/policy/bc.ts) of ten `failed`
 // scripted-expert demonstrations and one clean one, from state only (nothing rendered). On pick_place it
 // reaches, usually grasps and carries, but rarely finishes: about 5% success over held-out seeds.
 

@@ -6,7 +6,7 @@
 
 import sharp from 'sharp';
 import { writeFileAtomic } from '../../core/files.ts';
-import { esc, f1, niceTicks, PLOT_FONT, plotArea, tickStep, type PlotArea } from '../../core/plot.ts';
+import { esc, f1, niceTicks, PLOT_FONT, plotArea, type PlotArea } from '../../core/plot.ts';
 
 export interface EpisodePlot {
   title: string;

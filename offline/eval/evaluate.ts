@@ -1,7 +1,7 @@
 // Offline evaluation of a progress model on annotated LeRobot episodes, through the serving path:
 // each episode's frames go step by step, causally, through a fresh `RewardEngine` episode, exactly as
 // a client would send them (frames decoded at the model's image size, the card's views mapped to the
-// dataset's). RESEARCH.md "Evaluating a progress model" defines the metrics.
+// dataset's). The metrics are defined below; metrics.ts computes them.
 //
 // Per episode:
 //   voc_plus        Spearman(predicted SARM progress, frame index) of the episode in order (ideal 1)
@@ -13,7 +13,7 @@
 //                   true progress goes back (a drop, a regrasp); 1 on a clean demonstration
 //   grm_*           the same for GRM's fused progress (incremental + forward perspectives; no goal
 //                   frames are given, so the backward-anchored perspective is off)
-// Labels: the dataset's subtask spans turned into per-frame stage and SARM progress by sim/labels.ts
+// Labels: the dataset's subtask spans turned into per-frame stage and SARM progress by datasets/labels.ts
 // with the MODEL CARD's stage names and priors (the same priors the engine composes its prediction
 // with), so the MAE measures the model, not a disagreement of priors. Episodes without annotations
 // get null accuracy/MAE.

@@ -1,4 +1,4 @@
-// Metrics for evaluating a progress model (RESEARCH.md "Evaluating a progress model"), pure: no I/O,
+// Metrics for evaluating a progress model (what each measures: evaluate.ts), pure: no I/O,
 // no clocks, no globals. Inputs are plain number sequences; outputs are numbers, or null where the
 // metric is undefined (an empty class, no frames).
 //

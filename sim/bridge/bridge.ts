@@ -24,7 +24,7 @@ import { resolveBridgeOptions, type ResolvedBridgeOptions } from './options.ts';
 import { RenderPool } from './render-pool.ts';
 import { modelFreeReward, summarizeEpisode } from './returns.ts';
 import type { RewardService, RewardStream } from './reward-stream.ts';
-import type { BridgeOptions, EpisodeResult, Policy, StepRecord } from './types.ts';
+import { isModelRewardMode, REWARD_MODE_SPEC, type BridgeOptions, type EpisodeResult, type ModelFreeRewardMode, type Policy, type StepRecord } from './types.ts';
 import { WsRewardService } from './ws-rewards.ts';
 
 /** One call of runEpisodes: the work queue shared by the environments, and the first failure. */
@@ -83,7 +83,13 @@ export class SimBridge {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(options: ResolvedBridgeOptions, envs: SimEnv[], service: RewardService | undefined, streams: RewardStream[], pool: RenderPool | undefined) {
+  private constructor(
+    options: ResolvedBridgeOptions,
+    envs: SimEnv[],
+    service: RewardService | undefined,
+    streams: RewardStream[],
+    pool: RenderPool | undefined,
+  ) {
     this.options = options;
     this.#envs = envs;
     this.#service = service;
@@ -101,8 +107,10 @@ export class SimBridge {
   static async create(opts: BridgeOptions): Promise<SimBridge> {
     const o = resolveBridgeOptions(opts);
     let service: RewardService | undefined;
-    if (o.needsModel) {
-      const settings = { task: o.task, gamma: o.gamma, shaping: o.reward as 'progress' | 'pbrs', scale: o.scale, model: o.model, providers: o.providers, envs: o.envs };
+    if (isModelRewardMode(o.reward)) {
+      const settings = {
+        task: o.task, gamma: o.gamma, shaping: REWARD_MODE_SPEC[o.reward].shaping, scale: o.scale, model: o.model, providers: o.providers, envs: o.envs,
+      };
       service = o.transport === 'inprocess'
         ? await EngineRewardService.load(settings)
         : await WsRewardService.connect({ ...settings, url: o.url, apiKey: o.apiKey });
@@ -117,7 +125,8 @@ export class SimBridge {
       if (service && o.renderThreads > 0) pool = await RenderPool.start(o.renderThreads);
       const renderer = service && !pool ? createRenderer() : undefined;
       for (let i = 0; i < o.envs; i++) {
-        envs.push(await SimEnv.create({ task: o.task, controlHz: o.controlHz, maxSteps: o.maxSteps, image, views: service ? [...service.views] : undefined, renderer }));
+        const views = service ? [...service.views] : undefined;
+        envs.push(await SimEnv.create({ task: o.task, controlHz: o.controlHz, maxSteps: o.maxSteps, image, views, renderer }));
         if (service) streams.push(await service.open());
       }
     } catch (err) {
@@ -214,7 +223,7 @@ export class SimBridge {
         episode.push(track(issue(frames(obs), (f) => stream.step(f)).then((r) => {
           phi0 = r.progress;
         })));
-      } else if (o.reward === 'pbrs-true') {
+      } else if (REWARD_MODE_SPEC[o.reward].potential === 'simulator') {
         phi0 = phi = env.info().trueProgress;
       }
       first = false;
@@ -240,7 +249,8 @@ export class SimBridge {
             rec.progress = r.progress;
           })));
         } else {
-          const m = modelFreeReward(o.reward as 'sparse' | 'pbrs-true', { phiBefore: phi, trueProgressAfter: out.info.trueProgress, reward: out.reward, terminated: out.terminated }, o.gamma, o.scale);
+          const transition = { phiBefore: phi, trueProgressAfter: out.info.trueProgress, reward: out.reward, terminated: out.terminated };
+          const m = modelFreeReward(o.reward as ModelFreeRewardMode, transition, o.gamma, o.scale);
           rec.shaped = m.shaped;
           rec.progress = m.progress;
           phi = m.progress;

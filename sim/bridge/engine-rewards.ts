@@ -8,7 +8,6 @@ import { StagewardError } from '../../core/errors.ts';
 import { RewardEngine, type Episode, type EpisodeOptions } from '../../models/engine.ts';
 import type { RawImage } from '../../core/image.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
-import { WorkerProgressModel } from '../../models/worker-model.ts';
 import type { ModelReward, RewardService, RewardStream, StreamSettings, Transition } from './reward-stream.ts';
 import { loadProgressModel } from '../../models/load.ts';
 

@@ -10,7 +10,7 @@ import { ZOO_DIR } from '../../core/paths.ts';
 import { isTaskId, TASK_IDS } from '../tasks/index.ts';
 import { MAX_RENDER_THREADS } from './render-pool.ts';
 import type { TaskId } from '../tasks/task.ts';
-import { REWARD_MODES, REWARD_TRANSPORTS, type BridgeOptions, type RewardMode, type RewardTransport } from './types.ts';
+import { isModelRewardMode, REWARD_MODES, REWARD_TRANSPORTS, type BridgeOptions, type RewardMode, type RewardTransport } from './types.ts';
 
 /** Most parallel environments (each holds a simulation, and a server session over ws). */
 export const MAX_ENVS = 64;
@@ -35,7 +35,7 @@ export interface ResolvedBridgeOptions {
   maxInFlightSteps: number;
   /** 0: render on the main thread. */
   renderThreads: number;
-  /** progress and pbrs need the reward model (and rendered frames); sparse and pbrs-true do not. */
+  /** The mode's potential is the model's (progress, pbrs): it needs the reward model and rendered frames; sparse and pbrs-true do not. */
   needsModel: boolean;
 }
 
@@ -93,6 +93,6 @@ export function resolveBridgeOptions(o: BridgeOptions): ResolvedBridgeOptions {
     providers,
     maxInFlightSteps,
     renderThreads,
-    needsModel: o.reward === 'progress' || o.reward === 'pbrs',
+    needsModel: isModelRewardMode(o.reward),
   };
 }

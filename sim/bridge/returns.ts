@@ -1,28 +1,30 @@
 // Pure bookkeeping of one bridge episode: the true-progress shaping (pbrs-true, through the engine's
 // own shaping function, so the same terminal and truncation rules hold) and the episode's returns.
 
-import { shapedReward, type ShapingConfig } from '../../models/shaping.ts';
-import type { EpisodeResult, RewardMode, StepRecord } from './types.ts';
+import { shapedReward, type ShapingConfig, type ShapingMode } from '../../models/shaping.ts';
+import { REWARD_MODE_SPEC, type EpisodeResult, type ModelFreeRewardMode, type StepRecord } from './types.ts';
 
 /** The engine's shaping config for the bridge's settings (identity potential). */
-export function shapingConfig(mode: 'pbrs' | 'progress' | 'sparse', gamma: number, scale: number): ShapingConfig {
+export function shapingConfig(mode: ShapingMode, gamma: number, scale: number): ShapingConfig {
   return { mode, gamma, scale, transform: { kind: 'identity' } };
 }
 
 /**
- * The learner's reward and the Phi(s') used, for the modes that need no model: sparse (r alone, Phi
- * NaN) and pbrs-true (PBRS over the simulator's true progress).
+ * The learner's reward and the Phi(s') used, for the modes that need no model: without a potential
+ * (sparse) r alone and Phi NaN; with the simulator's true progress as the potential (pbrs-true) the
+ * mode's shaping over it.
  */
 export function modelFreeReward(
-  mode: Extract<RewardMode, 'sparse' | 'pbrs-true'>,
+  mode: ModelFreeRewardMode,
   t: { phiBefore: number; trueProgressAfter: number; reward: number; terminated: boolean },
   gamma: number,
   scale: number,
 ): { shaped: number; progress: number } {
-  if (mode === 'sparse') return { shaped: t.reward, progress: NaN };
+  const spec = REWARD_MODE_SPEC[mode];
+  if (spec.potential === null) return { shaped: t.reward, progress: NaN };
   const shaped = shapedReward(
     { phiBefore: t.phiBefore, phiAfter: t.trueProgressAfter, reward: t.reward, terminated: t.terminated },
-    shapingConfig('pbrs', gamma, scale),
+    shapingConfig(spec.shaping, gamma, scale),
   );
   return { shaped, progress: t.trueProgressAfter };
 }

@@ -9,6 +9,7 @@
 // step(s_(t+1), transition) per control step, then end.
 
 import type { RawImage } from '../../core/image.ts';
+import type { ModelShaping } from './types.ts';
 
 export interface Transition {
   /** The simulator's reward of the transition into this observation. */
@@ -51,6 +52,6 @@ export interface RewardService {
 export interface StreamSettings {
   task: string;
   gamma: number;
-  shaping: 'progress' | 'pbrs';
+  shaping: ModelShaping;
   scale: number;
 }

@@ -1,5 +1,5 @@
 // The simulator bridge's public types: what a caller (the RL learner, a benchmark) passes in and gets
-// back. Rewards per mode (DESIGN.md "Shaping"; Phi is progress in [0, 1]):
+// back. Rewards per mode (the shaping formulas are models/shaping.ts's; Phi is progress in [0, 1]):
 //
 //   sparse     r                                                   no reward model, no frames rendered
 //   progress   r + lambda * Phi_model(s')                          the "semantic trap": not policy-invariant
@@ -10,10 +10,48 @@
 // the transition. Truncation (the time limit) keeps Phi(s'); nothing is shaped across an episode boundary.
 
 import type { ExecutionProvider } from '../../models/runtime.ts';
+import type { ShapingMode } from '../../models/shaping.ts';
 import type { TaskId } from '../tasks/task.ts';
 
-export type RewardMode = 'sparse' | 'progress' | 'pbrs' | 'pbrs-true';
-export const REWARD_MODES: readonly RewardMode[] = ['sparse', 'progress', 'pbrs', 'pbrs-true'];
+/** Where a reward mode's potential Phi comes from: the reward model's progress, the simulator's true progress, or none. */
+export type PotentialSource = 'model' | 'simulator' | null;
+
+export interface RewardModeSpec {
+  /** How the engine's shaping turns the potential into the learner's reward (models/shaping.ts). */
+  shaping: ShapingMode;
+  potential: PotentialSource;
+}
+
+/**
+ * The learner's reward modes, each as one of the engine's shaping modes over a potential source.
+ *
+ * There are two lists on purpose. The engine's SHAPING_MODES (models/shaping.ts) say how a potential
+ * becomes a reward; the engine only sees frames, so its potential is always the reward model's
+ * progress. A reward mode here also says where the potential comes from, and the simulator has one
+ * the engine cannot know: its own true progress (pbrs-true is the engine's pbrs over that potential).
+ */
+export const REWARD_MODE_SPEC = {
+  sparse: { shaping: 'sparse', potential: null },
+  progress: { shaping: 'progress', potential: 'model' },
+  pbrs: { shaping: 'pbrs', potential: 'model' },
+  'pbrs-true': { shaping: 'pbrs', potential: 'simulator' },
+} as const satisfies Record<string, RewardModeSpec>;
+
+export type RewardMode = keyof typeof REWARD_MODE_SPEC;
+export const REWARD_MODES: readonly RewardMode[] = Object.keys(REWARD_MODE_SPEC) as RewardMode[];
+
+type Spec = typeof REWARD_MODE_SPEC;
+/** The modes whose potential is the reward model's progress (they render frames and need a model). */
+export type ModelRewardMode = { [M in RewardMode]: Spec[M]['potential'] extends 'model' ? M : never }[RewardMode];
+/** The engine shaping modes a model reward mode asks the engine (or a reward server) for. */
+export type ModelShaping = Spec[ModelRewardMode]['shaping'];
+/** The modes that need no model: the bridge computes their reward from the simulator alone. */
+export type ModelFreeRewardMode = Exclude<RewardMode, ModelRewardMode>;
+
+/** Whether `mode` takes its potential from the reward model. */
+export function isModelRewardMode(mode: RewardMode): mode is ModelRewardMode {
+  return REWARD_MODE_SPEC[mode].potential === 'model';
+}
 
 /** Where model rewards come from: the engine in this process, or a reward server over a real WebSocket. */
 export type RewardTransport = 'inprocess' | 'ws';

@@ -33,7 +33,7 @@ const within = (actual: ArrayLike<number>, expected: number[], what: string) => 
   expected.forEach((v, i) => expect(Math.abs(actual[i]! - v), `${what}[${i}]: got ${actual[i]}, want ${v}`).toBeLessThanOrEqual(vectors.tolerance));
 };
 
-describe('shared label vectors (sim/labels.ts)', () => {
+describe('shared label vectors (datasets/labels.ts)', () => {
   it('cover the edge cases the rule has', () => {
     expect(vectors.cases.length).toBeGreaterThanOrEqual(8);
     expect(vectors.after_last_tau).toBe(AFTER_LAST_TAU);

@@ -1,4 +1,4 @@
-// Weighted behaviour cloning (sim/policy/bc.ts): it recovers a known gated-linear policy from that
+// Weighted behaviour cloning (learn/policy/bc.ts): it recovers a known gated-linear policy from that
 // policy's own actions, samples with weight 0 have no influence at all (how RA-BC drops frames), and
 // heavier weights pull the fit toward their actions.
 

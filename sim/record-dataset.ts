@@ -1,0 +1,134 @@
+// Recording a LeRobot v3.0 dataset of scripted-expert demonstrations (what `stageward sim record`
+// runs): the simulator with the renderer on (record.ts) feeding the dataset writer (datasets/writer.ts),
+// which writes the dataset atomically at `out` on finish and removes it on abort.
+//
+//   const rec = await DatasetRecording.create({ task: 'pick_place', out: 'pp-demo', episodes: 20, preset: 'mixed', seed: 1 });
+//   const { succeeded } = await rec.run();
+
+import { LeRobotDatasetWriter } from '../datasets/writer.ts';
+import type { DatasetSpec } from '../datasets/types.ts';
+import { SimEnv, type SimEnvOptions } from './env.ts';
+import type { ExpertPreset } from './expert.ts';
+import { recordEpisodes, SEEDS_PER_RUN } from './record.ts';
+import { createRenderer } from './render/index.ts';
+import type { RandomizationOptions } from './scenes/appearance.ts';
+
+export const RECORD_DEFAULTS = {
+  episodes: 20,
+  preset: 'expert' as ExpertPreset,
+  /** Run seed: episode i uses simulator seed seed * SEEDS_PER_RUN + i. */
+  seed: 0,
+  /** Square camera resolution. */
+  size: 96,
+  /** Control rate and dataset fps. */
+  hz: 10,
+  /** End an episode after the expert idles this many control steps. */
+  maxIdle: 20,
+};
+
+/** The domain-randomisation knobs by name, and the scene option each turns on. */
+const KNOB_OPTIONS = { lights: 'lights', colors: 'colors', camera: 'cameraJitter', distractors: 'distractors' } as const satisfies Record<string, keyof RandomizationOptions>;
+export type RandomizationKnob = keyof typeof KNOB_OPTIONS;
+export const RANDOMIZATION_KNOBS = Object.keys(KNOB_OPTIONS) as RandomizationKnob[];
+
+export function isRandomizationKnob(name: string): name is RandomizationKnob {
+  return Object.hasOwn(KNOB_OPTIONS, name);
+}
+
+/** The scene's randomisation options with the named knobs on, in the order named. */
+export function randomizationOf(knobs: readonly RandomizationKnob[]): RandomizationOptions {
+  const out: RandomizationOptions = {};
+  for (const k of knobs) out[KNOB_OPTIONS[k]] = true;
+  return out;
+}
+
+export interface RecordDatasetOptions {
+  task: string;
+  /** Dataset folder to create. */
+  out: string;
+  /** Default RECORD_DEFAULTS.episodes. */
+  episodes?: number;
+  preset?: ExpertPreset;
+  seed?: number;
+  /** Camera resolution; an odd size is rounded up (H.264 yuv420p needs even sides). */
+  size?: number;
+  hz?: number;
+  randomize?: RandomizationOptions;
+  /** Replace an existing dataset at `out`. */
+  overwrite?: boolean;
+  maxIdle?: number;
+}
+
+export interface RecordedDatasetSummary {
+  episodes: number;
+  /** Episodes in which the task succeeded. */
+  succeeded: number;
+  frames: number;
+}
+
+export class DatasetRecording {
+  /** What the dataset holds: its views, fps, features. */
+  readonly spec: DatasetSpec;
+  /** The frame side actually recorded (even). */
+  readonly size: number;
+  readonly episodes: number;
+  readonly #writer: LeRobotDatasetWriter;
+  readonly #envOptions: SimEnvOptions;
+  readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>;
+
+  private constructor(writer: LeRobotDatasetWriter, spec: DatasetSpec, size: number, envOptions: SimEnvOptions, o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>) {
+    this.#writer = writer;
+    this.spec = spec;
+    this.size = size;
+    this.#envOptions = envOptions;
+    this.#o = o;
+    this.episodes = o.episodes;
+  }
+
+  /** Check the options, read the dataset's spec off the simulator, and open the writer. */
+  static async create(opts: RecordDatasetOptions): Promise<DatasetRecording> {
+    const o = {
+      task: opts.task, out: opts.out, episodes: opts.episodes ?? RECORD_DEFAULTS.episodes, preset: opts.preset ?? RECORD_DEFAULTS.preset,
+      seed: opts.seed ?? RECORD_DEFAULTS.seed, size: opts.size ?? RECORD_DEFAULTS.size, hz: opts.hz ?? RECORD_DEFAULTS.hz,
+      maxIdle: opts.maxIdle ?? RECORD_DEFAULTS.maxIdle,
+    };
+    const size = o.size % 2 === 0 ? o.size : o.size + 1; // H.264 yuv420p needs even sides
+    const renderer = createRenderer();
+    const envOptions: SimEnvOptions = {
+      task: o.task, controlHz: o.hz, image: { width: size, height: size }, renderer, ...(opts.randomize ? { randomization: opts.randomize } : {}),
+    };
+    const probe = await SimEnv.create(envOptions);
+    const spec = probe.datasetSpec();
+    probe.close();
+    const writer = await LeRobotDatasetWriter.create(o.out, spec, { overwrite: opts.overwrite ?? false });
+    return new DatasetRecording(writer, spec, size, envOptions, o);
+  }
+
+  /**
+   * Record every episode and finish the dataset; `onEpisode` after each with the totals so far. On a
+   * failure the partial dataset is removed and the error rethrown.
+   */
+  async run(onEpisode?: (totals: { frames: number; succeeded: number }) => void): Promise<RecordedDatasetSummary> {
+    const o = this.#o;
+    let frames = 0;
+    let succeeded = 0;
+    try {
+      await recordEpisodes(this.#envOptions, o.episodes, { seedBase: o.seed * SEEDS_PER_RUN, preset: o.preset, maxIdleSteps: o.maxIdle }, async (ep) => {
+        await this.#writer.addEpisode(ep);
+        frames += ep.state.length;
+        succeeded += ep.success ? 1 : 0;
+        onEpisode?.({ frames, succeeded });
+      });
+      await this.#writer.finish();
+    } catch (err) {
+      await this.#writer.abort();
+      throw err;
+    }
+    return { episodes: o.episodes, succeeded, frames };
+  }
+
+  /** Remove the partial dataset (an interrupted recording). */
+  abort(): Promise<void> {
+    return this.#writer.abort();
+  }
+}
