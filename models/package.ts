@@ -62,6 +62,7 @@ export class OnnxProgressModel implements ProgressModel {
   readonly #encoder: OnnxGraph;
   readonly #sarm: OnnxGraph;
   readonly #grm: OnnxGraph | undefined;
+  #closing: Promise<void> | undefined;
 
   private constructor(dir: string, card: ModelCard, encoder: OnnxGraph, sarm: OnnxGraph, grm: OnnxGraph | undefined) {
     this.dir = dir;
@@ -101,13 +102,20 @@ export class OnnxProgressModel implements ProgressModel {
     return out;
   }
 
+  /** Calls after close() fail with the code every ProgressModel uses for it. */
+  #open(): void {
+    if (this.#closing) throw new StagewardError('SW_ERR_SHUTTING_DOWN', `model ${this.card.name} is closed`);
+  }
+
   async encode(pixels: Uint8Array, n: number): Promise<Float32Array> {
+    this.#open();
     const { height, width } = this.card.image;
     const out = await this.#encoder.run({ pixels: uint8Tensor(pixels, [n, height, width, 3]) });
     return out.features!.data as Float32Array;
   }
 
   async sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+    this.#open();
     const { length } = this.card.window;
     const b = batch.task.length;
     const out = await this.#sarm.run({
@@ -119,6 +127,7 @@ export class OnnxProgressModel implements ProgressModel {
   }
 
   async grm(batch: GrmBatch): Promise<Float32Array> {
+    this.#open();
     if (!this.#grm) throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
     const dims = [batch.task.length, this.card.views.length, this.card.featureDim];
     const out = await this.#grm.run({
@@ -145,8 +154,10 @@ export class OnnxProgressModel implements ProgressModel {
     }
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.#encoder.release(), this.#sarm.release(), this.#grm?.release()]);
+  /** Release the sessions; a second call waits for the first. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.all([this.#encoder.release(), this.#sarm.release(), this.#grm?.release()]).then(() => undefined);
+    return this.#closing;
   }
 }
 

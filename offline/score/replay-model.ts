@@ -40,6 +40,7 @@ export class ReplayModel implements ProgressModel {
   #grmAt = 0;
   readonly #placeholderLogits: Float32Array;
   readonly #usesGrm: boolean;
+  #closed = false;
 
   /** `usesGrm`: the Episode runs the GRM head (its progress source is not "sarm" alone). */
   constructor(card: ModelCard, usesGrm: boolean) {
@@ -67,6 +68,10 @@ export class ReplayModel implements ProgressModel {
     this.#grmAt -= done;
   }
 
+  #checkOpen(): void {
+    if (this.#closed) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the model is closed');
+  }
+
   #next(at: number, graph: string): ReplayStep {
     const step = this.#steps[at];
     if (step === undefined) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine asked the ${graph} for a frame that was not computed`);
@@ -74,11 +79,13 @@ export class ReplayModel implements ProgressModel {
   }
 
   async encode(_pixels: Uint8Array, n: number): Promise<Float32Array> {
+    this.#checkOpen();
     if (n !== this.card.views.length) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine encoded ${n} images, expected one per view`);
     return this.#next(this.#encodeAt++, 'encoder').features;
   }
 
   async sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+    this.#checkOpen();
     const step = this.#next(this.#sarmAt++, 'SARM head');
     if (step.sarm === undefined) {
       // an unscored frame of a strided run: the caller replaces what the engine makes of this
@@ -94,6 +101,8 @@ export class ReplayModel implements ProgressModel {
   }
 
   async grm(batch: GrmBatch): Promise<Float32Array> {
+    this.#checkOpen();
+    if (!this.card.grm.present) throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
     const step = this.#next(this.#grmAt++, 'GRM head');
     if (step.grm === undefined) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: GRM hops of frame ${step.frame} were not computed`);
     const { input, hops } = step.grm;
@@ -108,7 +117,9 @@ export class ReplayModel implements ProgressModel {
     return this.#steps.length - this.#answered();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
 }
 
 function same(got: Float32Array, batched: Float32Array, offset: number, length: number, frame: number, what: string): void {

@@ -39,6 +39,8 @@ export class FakeProgressModel implements ProgressModel {
   closed = false;
 
   async #call(graph: FakeCall['graph'], rows: number): Promise<void> {
+    if (this.closed) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the fake model is closed');
+    if (graph === 'grm' && this.card.graphs.grm === undefined) throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
     this.calls.push({ graph, rows });
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failGraph === graph) {
