@@ -3,7 +3,8 @@
 // websockets, as openpi-client is written) on /openpi. The scripts live in test/clients/scripts.
 //
 // Python needs numpy, msgpack and websockets (CI installs python3-numpy, python3-msgpack,
-// python3-websockets). Without them these tests FAIL, saying so; they are never skipped.
+// python3-websockets). Without them these tests FAIL, saying so; they are never skipped. They run
+// from `npm run test:client`, not `npm test` (which needs Node alone).
 
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
