@@ -1,7 +1,8 @@
 // Training bundle export: a LeRobot v3.0 dataset -> the folder of .npy arrays plus bundle.json that
 // the PyTorch trainer (models/train/) reads. Frames are decoded per episode and view, resized with
 // the server's own preprocessing (models/preprocess.ts, sharp), and streamed into frames.npy after
-// its header, so a large dataset never sits in memory. Labels follow sim/labels.ts (SARM rule).
+// its header, so a large dataset never sits in memory. Labels follow labels.ts (SARM rule). The
+// bundle's files are listed in datasets/DATASETS.md, "Training bundle".
 //
 //   frames.npy          uint8   [N, V, H, W, 3]   views in bundle.json "views" order
 //   episode_index.npy   int64   [N]               dataset episode index per frame

@@ -1,4 +1,5 @@
-// Training labels from sparse subtask annotations, pure (RESEARCH.md "SARM", "Robo-Dopamine"):
+// Training labels from sparse subtask annotations, pure (datasets/DATASETS.md, "Annotations and
+// labels"):
 // per frame the stage index k, in-stage progress tau, SARM progress Phi = P_k + a_k * tau with
 // dataset priors a_k, and step-wise progress (k + tau) / N where every stage is worth 1/N.
 //

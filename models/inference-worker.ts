@@ -1,4 +1,4 @@
-// The inference thread (worker side of server/worker-model.ts): loads the model package with
+// The inference thread (worker side of models/worker-model.ts): loads the model package with
 // OnnxProgressModel and runs each request it is sent, one at a time, posting back the result or the
 // error's code and message. onnxruntime-node runs a graph synchronously on the calling thread, so
 // running it here keeps the server's event loop free while a batch computes.

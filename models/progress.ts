@@ -1,5 +1,6 @@
-// Progress composition, pure (DESIGN.md "Progress"): SARM stage + in-stage tau with priors -> Phi,
-// and Robo-Dopamine GRM hops from three perspectives -> Phi. No I/O, no state beyond the arguments.
+// Progress composition, pure: SARM stage + in-stage tau with priors -> Phi, and Robo-Dopamine GRM
+// hops from three perspectives -> Phi (the formulas: models/SHAPING.md, "The potential"). No I/O, no
+// state beyond the arguments.
 
 export type Composition = 'argmax' | 'expected';
 
@@ -87,7 +88,8 @@ export interface GrmProgress {
 }
 
 /**
- * Fuse the three GRM perspectives (DESIGN.md): incremental chains on its own previous value,
+ * Fuse the three GRM perspectives (models/PACKAGE.md, "GRM perspectives"): incremental chains on its
+ * own previous value,
  * forward-anchored is `h(start, current)`, backward-anchored is `1 + h(goal, current)`; the result is
  * the mean, clipped to [0, 1].
  */
@@ -100,7 +102,7 @@ export function fuseGrm(previousIncremental: number, hops: GrmHops): GrmProgress
 }
 
 /**
- * Robo-Dopamine's hop between true progress values (RESEARCH.md): the label a GRM learns, and the
+ * Robo-Dopamine's hop between true progress values (models/PACKAGE.md): the label a GRM learns, and the
  * inverse of `applyHop`. 0 when the denominator is 0.
  */
 export function hopBetween(from: number, to: number): number {

@@ -1,4 +1,4 @@
-// Reward shaping, pure (DESIGN.md "Shaping"). Turns potentials Phi(s_t), Phi(s_t+1), the env reward
+// Reward shaping, pure (the rules: models/SHAPING.md). Turns potentials Phi(s_t), Phi(s_t+1), the env reward
 // and the end-of-episode flags into the reward a learner sees.
 //
 //   pbrs      r + lambda * (gamma * Phi(s') * (1 - terminated) - Phi(s))   policy-invariant (Ng et al. 1999)

@@ -1,4 +1,4 @@
-// A ProgressModel whose graphs run on a worker thread (server/inference-worker.ts), so ONNX Runtime's
+// A ProgressModel whose graphs run on a worker thread (models/inference-worker.ts), so ONNX Runtime's
 // synchronous `run` never stalls the server's event loop: sockets keep being read and answered, and
 // images keep being decoded on libuv's threads, while a batch computes. Requests are posted to the
 // worker in call order; their arrays are copied (structured clone), results come back the same way.

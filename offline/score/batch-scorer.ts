@@ -10,7 +10,7 @@
 //      ReplayModel behind it that returns those batched results, so progress, stage, tau and the
 //      shaped reward come from the engine's own code (bit-identical to RewardEngine.step and to the
 //      server for the same frames: ONNX Runtime's CPU kernels give each row the same bits whatever
-//      the batch, which test/sim/score checks).
+//      the batch, which test/offline/score checks).
 //
 // The next chunk is read while one is computing (the encoder may run on a worker thread). Features
 // are kept for frame 0 and the last frames a window can reach, as the engine's own cache does.

@@ -1,8 +1,9 @@
 // The shared work cell as MJCF: a floor, a table, a Fetch-style gripper (a mocap target welded to a
 // free hand with two position-controlled slide fingers), lights and the `front`, `side` and `wrist`
 // cameras. Task scenes add their objects through `workcellXml({ objects })`. Lengths in metres,
-// masses in kg. Physics follows the measured grasp recipe (RESEARCH.md): elliptic cones,
-// impratio 10, condim 4, friction "1 0.005 0.0001", weld solref ".01 1", finger kp 200, dt 2 ms.
+// masses in kg. Physics follows a grasp recipe measured on this MuJoCo build, with which the hand
+// lifts a 4 cm, 50 g cube reliably: elliptic cones, impratio 10, condim 4, friction
+// "1 0.005 0.0001", weld solref ".01 1", finger kp 200, dt 2 ms.
 
 import type { Vec3 } from '../types.ts';
 import { cameraXyAxes, type AppearanceDefaults, type Rgba, type SceneAppearance } from './appearance.ts';

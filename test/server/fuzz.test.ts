@@ -1,5 +1,5 @@
 // Fuzzing the WebSocket endpoints with malformed messages (seeded, bounded): every message gets its
-// error code in order, the session survives what DESIGN.md says it survives, and memory stays flat.
+// error code in order, the session survives what server/PROTOCOL.md says it survives, and memory stays flat.
 
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';

@@ -1,4 +1,4 @@
-"""Clients for stageward's native WebSocket protocol (`/v1/stream`, DESIGN.md "WebSocket protocol").
+"""Clients for stageward's native WebSocket protocol (`/v1/stream`, server/PROTOCOL.md in the repository).
 
     from stageward_client import RewardClient
 

@@ -1,4 +1,4 @@
-"""The client's one error class: a stable `code` and a message (DESIGN.md "Limits and errors").
+"""The client's one error class: a stable `code` and a message (the codes are listed in ERRORS.md at the repository root).
 
 Server codes (`SW_ERR_*`) are listed in ERRORS.md at the repository root. Three codes are the
 client's own, for failures that never reached the server's protocol:

@@ -1,5 +1,5 @@
 """A gymnasium-style reward wrapper: the env's camera frames go to stageward, the learner gets
-shaped rewards (DESIGN.md "Shaping"). No gymnasium dependency: any env whose `reset()` returns
+shaped rewards (models/SHAPING.md in the repository). No gymnasium dependency: any env whose `reset()` returns
 `(obs, info)` and `step(action)` returns `(obs, reward, terminated, truncated, info)` works.
 
     client = RewardClient("ws://127.0.0.1:8000")

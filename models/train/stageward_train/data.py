@@ -1,4 +1,4 @@
-"""Training bundles (sim/dataset/bundle.ts) read for a ModelConfig, joined into one corpus, split by episode.
+"""Training bundles (datasets/bundle.ts; datasets/DATASETS.md) read for a ModelConfig, joined into one corpus, split by episode.
 
     bundle/frames.npy  uint8 [N, V, H, W, 3] (memory-mapped, never read whole)
     bundle/{episode_index,frame_index,task_index,stage}.npy int64 [N], {tau,progress_sarm,progress_step}.npy

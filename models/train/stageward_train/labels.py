@@ -1,4 +1,4 @@
-"""Training labels from sparse subtask annotations, pure numpy: the Python twin of sim/labels.ts.
+"""Training labels from sparse subtask annotations, pure numpy: the Python twin of datasets/labels.ts.
 
 Per frame: stage k, in-stage progress tau, SARM progress Phi = P_k + a_k * tau (duration priors a_k)
 and step-wise progress (k + tau) / K (every stage worth 1/K, Robo-Dopamine); and the GRM hop target
@@ -30,7 +30,7 @@ def _span(s: Union[Span, Mapping]) -> Span:
 
 
 def validate_spans(spans: Sequence, length: int, stage_names: Sequence[str], label: str = "episode") -> None:
-    """Raise ValueError naming `label` and the subtask unless the spans are usable (see sim/labels.ts)."""
+    """Raise ValueError naming `label` and the subtask unless the spans are usable (see datasets/labels.ts)."""
     if not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"{label}: episode length must be a positive integer, got {length!r}")
     if not stage_names:

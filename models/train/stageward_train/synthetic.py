@@ -1,4 +1,4 @@
-"""A tiny synthetic training bundle (sim/dataset/bundle.ts format) for tests: moving-object frames from
+"""A tiny synthetic training bundle (datasets/bundle.ts format) for tests: moving-object frames from
 make_fixture's synthetic scenes, spans split evenly over the stages, every `failed_every`-th episode a
 failure that regresses to the first stage. Labels come from labels.py.
 

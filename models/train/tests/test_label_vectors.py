@@ -1,5 +1,5 @@
 """The shared label vectors (test/fixtures/label-vectors.json) through the trainer's labels.py; the
-TypeScript side checks the same file against sim/labels.ts (test/sim/label-vectors.test.ts)."""
+TypeScript side checks the same file against datasets/labels.ts (test/datasets/label-vectors.test.ts)."""
 import json
 
 import numpy as np
