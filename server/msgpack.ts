@@ -136,7 +136,8 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
       case 0xdd: return array(u32(), depth);
       case 0xde: return map(u16(), depth);
       case 0xdf: return map(u32(), depth);
-      case 0xc1: fail('byte 0xc1 is never used in MessagePack');
+      case 0xc1:
+        return fail('byte 0xc1 is never used in MessagePack');
       default: // 0xc7-0xc9 ext 8/16/32, 0xd4-0xd8 fixext
         fail(`extension types are not accepted (type byte 0x${b.toString(16)} at byte ${pos - 1})`);
     }

@@ -92,7 +92,8 @@ export class PackedGeoms {
       g[b + G_INV + 1] = s1 > 0 ? 1 / s1 : 0;
       g[b + G_INV + 2] = s2 > 0 ? 1 / s2 : 0;
       g[b + G_CELL] = kind === K_PLANE && s2 > 0 ? s2 : DEFAULT_PLANE_CELL_M;
-      let h0 = s0, h1 = s1, h2 = s2;
+      const h0 = s0;
+      let h1 = s1, h2 = s2;
       if (kind === K_SPHERE) { h1 = s0; h2 = s0; }
       else if (kind === K_CAPSULE) { h1 = s0; h2 = s1 + s0; }
       else if (kind === K_CYLINDER) { h1 = s0; h2 = s1; }

@@ -216,7 +216,10 @@ describe('files a LeRobot user sees', () => {
     for (const key of ['action', 'observation.state', 'observation.images.front', 'timestamp', 'index']) expect(Object.keys(stats[key]).sort()).toEqual(['count', 'max', 'mean', 'min', 'std']);
     const img = stats['observation.images.front'];
     expect(img.mean.length).toBe(3);
-    for (const m of ['min', 'max', 'mean', 'std']) for (const c of img[m]) expect(c[0][0]).toBeGreaterThanOrEqual(0), expect(c[0][0]).toBeLessThanOrEqual(1);
+    for (const m of ['min', 'max', 'mean', 'std']) for (const c of img[m]) {
+      expect(c[0][0]).toBeGreaterThanOrEqual(0);
+      expect(c[0][0]).toBeLessThanOrEqual(1);
+    }
     expect(img.count).toEqual([42]);
     expect(stats['observation.state'].max).toEqual([8.5, 2, 1]);
     expect(stats['observation.state'].mean[1]).toBeCloseTo((10 * 0 + 14 * 1 + 18 * 2) / 42, 6);

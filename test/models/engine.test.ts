@@ -38,7 +38,7 @@ describe('episode engine', () => {
     const fs = frames(12);
     const a = await runEpisode({ ...base, progress: 'both' }, fs);
     const b = await runEpisode({ ...base, progress: 'both' }, fs);
-    const strip = (r: StepResult[]) => r.map(({ timing, episode, ...rest }) => rest);
+    const strip = (r: StepResult[]) => r.map(({ timing: _timing, episode: _episode, ...rest }) => rest);
     expect(strip(a)).toEqual(strip(b));
   });
 

@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimBridge, type EpisodeResult } from '../../../sim/bridge/index.ts';
-import { GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
+import { type GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
 import { trainRl, type RlIteration } from '../../../learn/rl/power.ts';
 import { weakStartPolicy } from '../../../learn/rl/start.ts';
 
