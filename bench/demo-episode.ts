@@ -29,8 +29,8 @@ export function renderDemoView(view: number, phase: number, height: number, widt
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
       const n = Math.floor(noise() * 8);
-      img.data[i] = 90 + ((y * 60) / height) + n + view * 10;
-      img.data[i + 1] = 80 + ((x * 40) / width) + n;
+      img.data[i] = 90 + (y * 60) / height + n + view * 10;
+      img.data[i + 1] = 80 + (x * 40) / width + n;
       img.data[i + 2] = 70 + n;
     }
   }

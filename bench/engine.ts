@@ -52,12 +52,30 @@ export async function benchEngine(o: Options): Promise<void> {
     const engineMs = await timeEngine(dir, o);
     console.log('running the same network in PyTorch eager...');
     const r = runTrainer(
-      ['-m', 'stageward_train.bench_torch', '--model', dir, '--steps', String(o.steps), '--warmup', String(WARMUP_STEPS),
-        '--episode-length', String(o.episodeLength), '--progress', o.progress, '--threads', String(o.threads)],
+      [
+        '-m',
+        'stageward_train.bench_torch',
+        '--model',
+        dir,
+        '--steps',
+        String(o.steps),
+        '--warmup',
+        String(WARMUP_STEPS),
+        '--episode-length',
+        String(o.episodeLength),
+        '--progress',
+        o.progress,
+        '--threads',
+        String(o.threads),
+      ],
       { capture: true },
     );
     if (r.status !== 0) throw new Error('the PyTorch benchmark failed');
-    const torch = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { torch_step_p50_ms: number; torch_step_p99_ms: number; torch_version: string };
+    const torch = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      torch_step_p50_ms: number;
+      torch_step_p99_ms: number;
+      torch_version: string;
+    };
     const figures = {
       engine_step_p50_ms: round(median(engineMs)),
       engine_step_p99_ms: round(quantile(engineMs, 0.99)),
@@ -69,8 +87,12 @@ export async function benchEngine(o: Options): Promise<void> {
       provider: o.provider.join(','),
       torch_version: torch.torch_version,
     };
-    console.log(`engine (onnxruntime-node, ${o.provider.join('>')}): p50 ${figures.engine_step_p50_ms} ms, p99 ${figures.engine_step_p99_ms} ms over ${o.steps} steps`);
-    console.log(`PyTorch ${torch.torch_version} eager:            p50 ${figures.torch_step_p50_ms} ms, p99 ${figures.torch_step_p99_ms} ms`);
+    console.log(
+      `engine (onnxruntime-node, ${o.provider.join('>')}): p50 ${figures.engine_step_p50_ms} ms, p99 ${figures.engine_step_p99_ms} ms over ${o.steps} steps`,
+    );
+    console.log(
+      `PyTorch ${torch.torch_version} eager:            p50 ${figures.torch_step_p50_ms} ms, p99 ${figures.torch_step_p99_ms} ms`,
+    );
     console.log(`speedup (torch p50 / engine p50): ${figures.speedup}x`);
     console.log(JSON.stringify(figures));
   } finally {
@@ -82,7 +104,9 @@ async function timeEngine(dir: string, o: Options): Promise<number[]> {
   const model = await OnnxProgressModel.load(dir, { providers: o.provider, intraOpThreads: o.threads });
   const card = model.card;
   const engine = new RewardEngine(model);
-  console.log(`engine: model ${card.name}, ${card.views.length} views at ${card.image.width}x${card.image.height}, providers ${JSON.stringify(model.providers)}`);
+  console.log(
+    `engine: model ${card.name}, ${card.views.length} views at ${card.image.width}x${card.image.height}, providers ${JSON.stringify(model.providers)}`,
+  );
   // Frames are made before timing: the clock covers the engine, not the scene generator.
   const rand = mulberry32(7);
   const pool: Record<string, RawImage>[] = [];

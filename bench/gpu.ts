@@ -41,7 +41,9 @@ export async function benchGpu(o: Options): Promise<void> {
   const timeDir = o.model ?? FIXTURE_MODEL_DIR;
   const cpuTiming = await timeModel(timeDir, 'cpu', o.steps);
   Object.assign(figures, prefixed('cpu', cpuTiming));
-  console.log(`cpu: step p50 ${cpuTiming.step_p50_ms} ms, p99 ${cpuTiming.step_p99_ms} ms; encode x64 p50 ${cpuTiming.encode64_p50_ms} ms (${timeDir})`);
+  console.log(
+    `cpu: step p50 ${cpuTiming.step_p50_ms} ms, p99 ${cpuTiming.step_p99_ms} ms; encode x64 p50 ${cpuTiming.encode64_p50_ms} ms (${timeDir})`,
+  );
 
   for (const provider of o.providers) {
     const logs: string[] = [];
@@ -62,11 +64,15 @@ export async function benchGpu(o: Options): Promise<void> {
     figures[`${provider}_max_abs_diff_vs_cpu`] = Math.max(...Object.values(vsCpu));
     figures[`${provider}_max_abs_diff_vs_torch`] = Math.max(...Object.values(vsTorch));
     figures[`${provider}_episode_progress_max_diff_vs_cpu`] = episodeVsCpu;
-    console.log(`${provider}: outputs vs cpu ${JSON.stringify(vsCpu)}, vs torch ${JSON.stringify(vsTorch)}, episode progress vs cpu ${episodeVsCpu}`);
+    console.log(
+      `${provider}: outputs vs cpu ${JSON.stringify(vsCpu)}, vs torch ${JSON.stringify(vsTorch)}, episode progress vs cpu ${episodeVsCpu}`,
+    );
     await model.close();
     const timing = await timeModel(timeDir, provider, o.steps);
     Object.assign(figures, prefixed(provider, timing));
-    console.log(`${provider}: step p50 ${timing.step_p50_ms} ms, p99 ${timing.step_p99_ms} ms; encode x64 p50 ${timing.encode64_p50_ms} ms`);
+    console.log(
+      `${provider}: step p50 ${timing.step_p50_ms} ms, p99 ${timing.step_p99_ms} ms; encode x64 p50 ${timing.encode64_p50_ms} ms`,
+    );
   }
   await cpu.close();
   console.log(JSON.stringify(figures));
@@ -85,7 +91,13 @@ async function runParity(model: OnnxProgressModel) {
   };
   const ep = await parityEpisode();
   const engine = new RewardEngine(model);
-  const episode = await engine.start({ task: model.card.tasks[ep.taskIndex]!, gamma: 0.99, shaping: 'pbrs', progress: 'both', goal: ep.goal });
+  const episode = await engine.start({
+    task: model.card.tasks[ep.taskIndex]!,
+    gamma: 0.99,
+    shaping: 'pbrs',
+    progress: 'both',
+    goal: ep.goal,
+  });
   const progress: number[] = [];
   for (const frames of ep.frames) progress.push((await episode.step({ frames })).progress);
   return { graphs, reference: inp.reference, episode: progress };
@@ -96,7 +108,10 @@ async function timeModel(dir: string, provider: ExecutionProvider, steps: number
   const card = model.card;
   const rand = mulberry32(3);
   const pool: FrameSet[] = Array.from({ length: 8 }, (_, i) =>
-    Object.fromEntries(card.views.map((v, j): [string, RawImage] => [v, renderDemoView(j, i / 7, card.image.height, card.image.width, rand)])));
+    Object.fromEntries(
+      card.views.map((v, j): [string, RawImage] => [v, renderDemoView(j, i / 7, card.image.height, card.image.width, rand)]),
+    ),
+  );
   const engine = new RewardEngine(model);
   const episode = await engine.start({ task: card.tasks[0]!, gamma: 0.99, shaping: 'pbrs', progress: card.grm.present ? 'both' : 'sarm' });
   const stepMs: number[] = [];

@@ -89,16 +89,25 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const KEYS = ['__ndarray__', 'data', 'dtype', 'shape'].map((k) => Buffer.from(k));
 
 /** A pool of frame sets (one image per view) to cycle through; encoded before any timing. */
-export async function framePool(c: Pick<LoadConfig, 'views' | 'height' | 'width' | 'payload'>, size = 16): Promise<Record<string, unknown>[]> {
+export async function framePool(
+  c: Pick<LoadConfig, 'views' | 'height' | 'width' | 'payload'>,
+  size = 16,
+): Promise<Record<string, unknown>[]> {
   const rand = mulberry32(11);
   const pool: Record<string, unknown>[] = [];
   for (let i = 0; i < size; i++) {
     const set: Record<string, unknown> = {};
     for (const [j, view] of c.views.entries()) {
       const img = renderDemoView(j, i / (size - 1), c.height, c.width, rand);
-      set[view] = c.payload === 'jpeg'
-        ? await encodeJpeg(img)
-        : new Map<Buffer, unknown>([[KEYS[0]!, true], [KEYS[1]!, Buffer.from(img.data)], [KEYS[2]!, '|u1'], [KEYS[3]!, [img.height, img.width, 3]]]);
+      set[view] =
+        c.payload === 'jpeg'
+          ? await encodeJpeg(img)
+          : new Map<Buffer, unknown>([
+              [KEYS[0]!, true],
+              [KEYS[1]!, Buffer.from(img.data)],
+              [KEYS[2]!, '|u1'],
+              [KEYS[3]!, [img.height, img.width, 3]],
+            ]);
     }
     pool.push(set);
   }
@@ -124,7 +133,12 @@ class Robot {
   private handshake?: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void };
   onStepReply?: () => void;
 
-  constructor(private c: LoadConfig, private pool: Record<string, unknown>[], readonly index: number, private timedFrom: () => number) {}
+  constructor(
+    private c: LoadConfig,
+    private pool: Record<string, unknown>[],
+    readonly index: number,
+    private timedFrom: () => number,
+  ) {}
 
   async connect(): Promise<void> {
     const headers: Record<string, string> = this.c.apiKey ? { Authorization: `Api-Key ${this.c.apiKey}` } : {};
@@ -146,7 +160,15 @@ class Robot {
     if (metadata !== undefined) {
       await metadata;
     } else {
-      const ready = await this.request('hello', { type: 'hello', protocol: 1, task: this.c.task, views: this.c.views, gamma: this.c.gamma, shaping: 'pbrs', progress: this.c.progress });
+      const ready = await this.request('hello', {
+        type: 'hello',
+        protocol: 1,
+        task: this.c.task,
+        views: this.c.views,
+        gamma: this.c.gamma,
+        shaping: 'pbrs',
+        progress: this.c.progress,
+      });
       const limit = (ready.limits as Record<string, unknown> | undefined)?.maxInFlightSteps;
       if (typeof limit === 'number' && limit < this.c.maxInFlight) this.c = { ...this.c, maxInFlight: limit };
       await this.request('reset', { type: 'reset' });
@@ -212,10 +234,21 @@ class Robot {
 
   private request(kind: Kind, msg: unknown): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`robot ${this.index}: no reply to ${kind} within ${this.c.connectTimeoutMs} ms`)), this.c.connectTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`robot ${this.index}: no reply to ${kind} within ${this.c.connectTimeoutMs} ms`)),
+        this.c.connectTimeoutMs,
+      );
       this.handshake = {
-        resolve: (m) => { clearTimeout(timer); this.handshake = undefined; resolve(m); },
-        reject: (e) => { clearTimeout(timer); this.handshake = undefined; reject(e); },
+        resolve: (m) => {
+          clearTimeout(timer);
+          this.handshake = undefined;
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          this.handshake = undefined;
+          reject(e);
+        },
       };
       this.expect(kind, msg);
     });
@@ -244,11 +277,13 @@ class Robot {
       const code = msg === undefined ? 'text_reply' : String(msg.code);
       this.errors[code] = (this.errors[code] ?? 0) + 1;
       if (msg?.seq !== undefined && exp.kind === 'step' && msg.seq !== exp.seq) this.outOfOrder++;
-      if (exp.kind !== 'step') this.handshake?.reject(new Error(`robot ${this.index}: ${exp.kind} failed: ${code} ${String(msg?.message ?? data.toString('utf8').slice(0, 200))}`));
+      if (exp.kind !== 'step')
+        this.handshake?.reject(
+          new Error(`robot ${this.index}: ${exp.kind} failed: ${code} ${String(msg?.message ?? data.toString('utf8').slice(0, 200))}`),
+        );
     } else if (exp.kind === 'step') {
-      const inOrder = this.c.protocol === 'native'
-        ? type === 'reward' && msg.seq === exp.seq
-        : typeof msg.step !== 'number' || msg.step === exp.t;
+      const inOrder =
+        this.c.protocol === 'native' ? type === 'reward' && msg.seq === exp.seq : typeof msg.step !== 'number' || msg.step === exp.t;
       if (!inOrder) this.outOfOrder++;
       this.rewards++;
       this.rewardTimes.push(now); // throughput: every reward received in the window counts
@@ -275,26 +310,32 @@ export async function runLoad(c: LoadConfig): Promise<LoadResult> {
   const robots = Array.from({ length: c.robots }, (_, i) => new Robot(c, pool, i, () => timedFrom));
   const settled = await Promise.allSettled(robots.map((r) => r.connect()));
   const failed = settled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
-  if (failed.length > 0) throw new Error(`${failed.length} of ${c.robots} robots could not connect: ${String(failed[0]!.reason?.message ?? failed[0]!.reason)}`);
+  if (failed.length > 0)
+    throw new Error(`${failed.length} of ${c.robots} robots could not connect: ${String(failed[0]!.reason?.message ?? failed[0]!.reason)}`);
 
   let windowStart: number;
   let windowEnd: number;
   let skipped = 0;
   if (c.mode === 'closed-loop') {
-    await Promise.all(robots.map((r) => new Promise<void>((resolve) => {
-      const total = c.warmupSteps + c.steps;
-      let watchdog: NodeJS.Timeout | undefined;
-      const next = (): void => {
-        clearTimeout(watchdog);
-        if (r.sent === c.warmupSteps && timedFrom === Infinity) timedFrom = performance.now();
-        if (r.sent < total && !r.closed) {
-          r.sendStep();
-          watchdog = setTimeout(resolve, c.drainTimeoutMs); // no reply: stop; the step counts as lost
-        } else resolve();
-      };
-      r.onStepReply = next;
-      next();
-    })));
+    await Promise.all(
+      robots.map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            const total = c.warmupSteps + c.steps;
+            let watchdog: NodeJS.Timeout | undefined;
+            const next = (): void => {
+              clearTimeout(watchdog);
+              if (r.sent === c.warmupSteps && timedFrom === Infinity) timedFrom = performance.now();
+              if (r.sent < total && !r.closed) {
+                r.sendStep();
+                watchdog = setTimeout(resolve, c.drainTimeoutMs); // no reply: stop; the step counts as lost
+              } else resolve();
+            };
+            r.onStepReply = next;
+            next();
+          }),
+      ),
+    );
     windowStart = timedFrom;
     windowEnd = performance.now();
   } else {
@@ -302,26 +343,31 @@ export async function runLoad(c: LoadConfig): Promise<LoadResult> {
     const start = performance.now() + 50;
     timedFrom = start + c.warmupS * 1000;
     const end = start + c.durationS * 1000;
-    await Promise.all(robots.map((r, i) => new Promise<void>((resolve) => {
-      let k = 0;
-      const phase = (i / c.robots) * period;
-      const tick = (): void => {
-        const now = performance.now();
-        if (now >= end || r.closed) return resolve();
-        if (r.inFlight >= c.maxInFlight) skipped++;
-        else r.sendStep();
-        k++;
-        // Next tick on the robot's own clock; ticks that a late timer missed are skipped, not bunched.
-        let at = start + phase + k * period;
-        while (at < performance.now()) {
-          at += period;
-          k++;
-          skipped++;
-        }
-        setTimeout(tick, at - performance.now());
-      };
-      setTimeout(tick, Math.max(0, start + phase - performance.now()));
-    })));
+    await Promise.all(
+      robots.map(
+        (r, i) =>
+          new Promise<void>((resolve) => {
+            let k = 0;
+            const phase = (i / c.robots) * period;
+            const tick = (): void => {
+              const now = performance.now();
+              if (now >= end || r.closed) return resolve();
+              if (r.inFlight >= c.maxInFlight) skipped++;
+              else r.sendStep();
+              k++;
+              // Next tick on the robot's own clock; ticks that a late timer missed are skipped, not bunched.
+              let at = start + phase + k * period;
+              while (at < performance.now()) {
+                at += period;
+                k++;
+                skipped++;
+              }
+              setTimeout(tick, at - performance.now());
+            };
+            setTimeout(tick, Math.max(0, start + phase - performance.now()));
+          }),
+      ),
+    );
     windowStart = timedFrom;
     windowEnd = end;
   }
@@ -359,7 +405,7 @@ function round(x: number): number {
 
 async function main(): Promise<void> {
   const arg = process.argv[2];
-  if (!arg) throw new Error('usage: node --import tsx bench/load-worker.ts \'<LoadConfig JSON>\'');
+  if (!arg) throw new Error("usage: node --import tsx bench/load-worker.ts '<LoadConfig JSON>'");
   const result = await runLoad(JSON.parse(arg) as LoadConfig);
   console.log(JSON.stringify(result));
 }

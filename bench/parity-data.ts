@@ -18,13 +18,29 @@ const ints = async (name: string) => Array.from((await arr(name)).data as BigInt
 
 export type GraphOutputs = Record<'features' | 'stageLogits' | 'tau' | 'hop', Float32Array>;
 
-export async function parityInputs(): Promise<{ pixels: { data: Uint8Array; n: number }; sarm: SarmBatch; grm: GrmBatch; reference: GraphOutputs }> {
+export async function parityInputs(): Promise<{
+  pixels: { data: Uint8Array; n: number };
+  sarm: SarmBatch;
+  grm: GrmBatch;
+  reference: GraphOutputs;
+}> {
   const px = await arr('enc_pixels');
   return {
     pixels: { data: px.data as Uint8Array, n: px.shape[0]! },
     sarm: { features: await f32('sarm_features'), valid: await f32('sarm_valid'), task: await ints('sarm_task') },
-    grm: { start: await f32('grm_start'), goal: await f32('grm_goal'), before: await f32('grm_before'), after: await f32('grm_after'), task: await ints('grm_task') },
-    reference: { features: await f32('enc_features'), stageLogits: await f32('sarm_stage_logits'), tau: await f32('sarm_tau'), hop: await f32('grm_hop') },
+    grm: {
+      start: await f32('grm_start'),
+      goal: await f32('grm_goal'),
+      before: await f32('grm_before'),
+      after: await f32('grm_after'),
+      task: await ints('grm_task'),
+    },
+    reference: {
+      features: await f32('enc_features'),
+      stageLogits: await f32('sarm_stage_logits'),
+      tau: await f32('sarm_tau'),
+      hop: await f32('grm_hop'),
+    },
   };
 }
 
@@ -37,7 +53,10 @@ export async function parityEpisode(): Promise<{ taskIndex: number; frames: Fram
   const size = h * w * 3;
   const set = (data: Uint8Array, base: number): FrameSet =>
     Object.fromEntries(
-      card.views.map((v, i) => [v, { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const }]),
+      card.views.map((v, i) => [
+        v,
+        { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const },
+      ]),
     );
   return {
     taskIndex: manifest.task_index,

@@ -39,15 +39,30 @@ const SETUPS: Setup[] = [
   { key: 'env_steps_per_s_ws', label: 'WebSocket, 1 env', options: { transport: 'ws', envs: 1 } },
   { key: 'env_steps_per_s_8env', label: 'in process, 8 envs', options: { transport: 'inprocess', envs: 8 } },
   { key: 'env_steps_per_s_ws_8env', label: 'WebSocket, 8 envs', options: { transport: 'ws', envs: 8 } },
-  { key: 'env_steps_per_s_8env_main_thread_render', label: 'in process, 8 envs, rendering on the main thread', options: { transport: 'inprocess', envs: 8, renderThreads: 0 } },
-  { key: 'env_steps_per_s_true_progress_8env', label: 'pbrs-true (no model, no rendering), 8 envs', options: { reward: 'pbrs-true', envs: 8 } },
+  {
+    key: 'env_steps_per_s_8env_main_thread_render',
+    label: 'in process, 8 envs, rendering on the main thread',
+    options: { transport: 'inprocess', envs: 8, renderThreads: 0 },
+  },
+  {
+    key: 'env_steps_per_s_true_progress_8env',
+    label: 'pbrs-true (no model, no rendering), 8 envs',
+    options: { reward: 'pbrs-true', envs: 8 },
+  },
 ];
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 function identical(a: EpisodeResult[], b: EpisodeResult[]): boolean {
-  return a.length === b.length && a.every((e, i) => e.length === b[i]!.length && e.phi0 === b[i]!.phi0
-    && e.steps.every((s, t) => s.shaped === b[i]!.steps[t]!.shaped && s.progress === b[i]!.steps[t]!.progress));
+  return (
+    a.length === b.length &&
+    a.every(
+      (e, i) =>
+        e.length === b[i]!.length &&
+        e.phi0 === b[i]!.phi0 &&
+        e.steps.every((s, t) => s.shaped === b[i]!.steps[t]!.shaped && s.progress === b[i]!.steps[t]!.progress),
+    )
+  );
 }
 
 export async function benchRl(o: Options): Promise<void> {
@@ -64,7 +79,13 @@ export async function benchRl(o: Options): Promise<void> {
     for (const setup of SETUPS) {
       bar.update({ setup: setup.label });
       const bridge = await SimBridge.create({
-        task: o.task as TaskId, reward: 'pbrs', gamma: 0.99, envs: 1, maxSteps: o.maxSteps, model: o.model, ...setup.options,
+        task: o.task as TaskId,
+        reward: 'pbrs',
+        gamma: 0.99,
+        envs: 1,
+        maxSteps: o.maxSteps,
+        model: o.model,
+        ...setup.options,
       });
       try {
         if (setup.key === 'env_steps_per_s_8env') renderThreads = bridge.options.renderThreads;
@@ -104,6 +125,8 @@ export async function benchRl(o: Options): Promise<void> {
     load_avg_1m_at_start: Math.round(load * 100) / 100,
   });
   for (const setup of SETUPS) console.log(`${setup.label.padEnd(52)} ${String(figures[setup.key]).padStart(7)} env steps/s`);
-  console.log(`rewards in process, over WebSocket and with 8 envs identical: ${figures.ws_rewards_identical ? 'yes' : 'NO'}; ${steps} env steps per run, median of ${o.repeats}`);
+  console.log(
+    `rewards in process, over WebSocket and with 8 envs identical: ${figures.ws_rewards_identical ? 'yes' : 'NO'}; ${steps} env steps per run, median of ${o.repeats}`,
+  );
   console.log(JSON.stringify(figures));
 }

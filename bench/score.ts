@@ -46,7 +46,12 @@ export interface ScoreBenchOptions {
 }
 
 export const SCORE_BENCH_DEFAULTS: ScoreBenchOptions = {
-  steps: 600, repeats: 3, batchFrames: DEFAULT_BATCH_FRAMES, encodeBatchImages: DEFAULT_ENCODE_BATCH_IMAGES, threads: 1, inferenceThread: 'worker',
+  steps: 600,
+  repeats: 3,
+  batchFrames: DEFAULT_BATCH_FRAMES,
+  encodeBatchImages: DEFAULT_ENCODE_BATCH_IMAGES,
+  threads: 1,
+  inferenceThread: 'worker',
 };
 
 const FPS = 30;
@@ -58,7 +63,9 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 async function makeEpisode(dir: string, steps: number, views: readonly string[]): Promise<Record<string, string>> {
   const env = await SimEnv.create({ task: 'pick_place', controlHz: FPS, renderer: createRenderer(), views: [...views] });
   const files = Object.fromEntries(views.map((v) => [v, join(dir, `${v}.mp4`)]));
-  const encoders = await Promise.all(views.map((v) => H264Encoder.open(files[v]!, { width: 96, height: 96, fps: FPS, gopFrames: 30, crf: 18 })));
+  const encoders = await Promise.all(
+    views.map((v) => H264Encoder.open(files[v]!, { width: 96, height: 96, fps: FPS, gopFrames: 30, crf: 18 })),
+  );
   let written = 0;
   try {
     for (let seed = 0; written < steps; seed++) {
@@ -77,14 +84,44 @@ async function makeEpisode(dir: string, steps: number, views: readonly string[])
 async function toAv1(files: Record<string, string>, dir: string): Promise<Record<string, string>> {
   const bin = await ffmpeg();
   const out: Record<string, string> = {};
-  await Promise.all(Object.entries(files).map(([view, file]) => {
-    out[view] = join(dir, `${view}-av1.mp4`);
-    return new Promise<void>((resolve, reject) => {
-      const child = spawn(bin.path, ['-hide_banner', '-loglevel', 'error', '-i', file, '-c:v', 'libaom-av1', '-strict', 'experimental', '-cpu-used', '8', '-crf', '20', '-b:v', '0', '-g', '30', '-pix_fmt', 'yuv420p', '-y', out[view]!], { stdio: 'inherit' });
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`AV1 encoding of ${file} failed (this ffmpeg needs libaom-av1)`))));
-    });
-  }));
+  await Promise.all(
+    Object.entries(files).map(([view, file]) => {
+      out[view] = join(dir, `${view}-av1.mp4`);
+      return new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          bin.path,
+          [
+            '-hide_banner',
+            '-loglevel',
+            'error',
+            '-i',
+            file,
+            '-c:v',
+            'libaom-av1',
+            '-strict',
+            'experimental',
+            '-cpu-used',
+            '8',
+            '-crf',
+            '20',
+            '-b:v',
+            '0',
+            '-g',
+            '30',
+            '-pix_fmt',
+            'yuv420p',
+            '-y',
+            out[view]!,
+          ],
+          { stdio: 'inherit' },
+        );
+        child.on('error', reject);
+        child.on('close', (code) =>
+          code === 0 ? resolve() : reject(new Error(`AV1 encoding of ${file} failed (this ffmpeg needs libaom-av1)`)),
+        );
+      });
+    }),
+  );
   return out;
 }
 
@@ -124,15 +161,24 @@ function cpuNow(): { node: number; children: number } {
 async function offline(model: ProgressModel, files: Record<string, string>, out: string, o: ScoreBenchOptions): Promise<OfflineRun> {
   const c0 = cpuNow();
   const t0 = performance.now();
-  const run = await scoreVideos(model, { views: files, fps: FPS }, { out, plots: false, batchFrames: o.batchFrames, encodeBatchImages: o.encodeBatchImages });
+  const run = await scoreVideos(
+    model,
+    { views: files, fps: FPS },
+    { out, plots: false, batchFrames: o.batchFrames, encodeBatchImages: o.encodeBatchImages },
+  );
   const wallMs = performance.now() - t0;
   const c1 = cpuNow();
   const r = run.reports[0]!;
   if (r.status !== 'scored') throw new Error(`scoring failed: ${r.code}: ${r.message}`);
   const doc = JSON.parse(await readFile(join(out, r.files!.json), 'utf8')) as { frames: { progress: number }[] };
   return {
-    fps: r.frames / (wallMs / 1000), frames: r.frames, progress: doc.frames.map((f) => f.progress), timing: r.timing!, wallMs,
-    nodeCpuMs: (c1.node - c0.node) / r.frames, ffmpegCpuMs: (c1.children - c0.children) / r.frames,
+    fps: r.frames / (wallMs / 1000),
+    frames: r.frames,
+    progress: doc.frames.map((f) => f.progress),
+    timing: r.timing!,
+    wallMs,
+    nodeCpuMs: (c1.node - c0.node) / r.frames,
+    ffmpegCpuMs: (c1.children - c0.children) / r.frames,
   };
 }
 
@@ -169,21 +215,27 @@ async function serverPath(modelDir: string, task: string, files: Record<string, 
 const share = (r: OfflineRun) => {
   const pct = (x: number) => `${Math.round((100 * x) / r.wallMs)}%`;
   const t = r.timing;
-  return `of the wall time: waiting for decoded frames ${pct(t.wait_ms)}, encoder ${pct(t.encode_ms)}, heads ${pct(t.heads_ms)}, engine ${pct(t.engine_ms)}, preprocess ${pct(t.preprocess_ms)}; ` +
-    `CPU per step: ${r.nodeCpuMs.toFixed(2)} ms in node (all threads), ${r.ffmpegCpuMs.toFixed(2)} ms in ffmpeg`;
+  return (
+    `of the wall time: waiting for decoded frames ${pct(t.wait_ms)}, encoder ${pct(t.encode_ms)}, heads ${pct(t.heads_ms)}, engine ${pct(t.engine_ms)}, preprocess ${pct(t.preprocess_ms)}; ` +
+    `CPU per step: ${r.nodeCpuMs.toFixed(2)} ms in node (all threads), ${r.ffmpegCpuMs.toFixed(2)} ms in ffmpeg`
+  );
 };
 
 export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise<void> {
   const o: ScoreBenchOptions = { ...SCORE_BENCH_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
   const modelDir = o.model ?? join(REPO_ROOT, 'models', 'zoo', 'pick_place');
   const busy = loadavg()[0]!;
-  if (busy > 0.5) console.log(`note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`);
+  if (busy > 0.5)
+    console.log(
+      `note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`,
+    );
   const tmp = await mkdtemp(join(tmpdir(), 'stageward-bench-score-'));
   try {
     const probe = await OnnxProgressModel.load(modelDir, { warmup: false });
     const card = probe.card;
     await probe.close();
-    if (card.image.width !== 96 || card.image.height !== 96 || card.views.length !== 3) console.log(`note: model ${card.name} takes ${card.views.length} views at ${card.image.width}x${card.image.height}`);
+    if (card.image.width !== 96 || card.image.height !== 96 || card.views.length !== 3)
+      console.log(`note: model ${card.name} takes ${card.views.length} views at ${card.image.width}x${card.image.height}`);
     console.log(`recording a ${o.steps}-step episode at ${FPS} Hz (views ${card.views.join('/')}, 96x96) and transcoding it to AV1...`);
     let t0 = performance.now();
     const h264 = await makeEpisode(tmp, o.steps, card.views);
@@ -242,10 +294,16 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     };
     for (const codec of ['h264', 'av1'] as const) {
       const r = pick(codec);
-      console.log(`${codec.toUpperCase()}: ${figures[`${codec}_fps`]} steps/s end to end (decode alone ${figures[`decode_only_${codec}_fps`]} steps/s); median run, ${share(r)}`);
+      console.log(
+        `${codec.toUpperCase()}: ${figures[`${codec}_fps`]} steps/s end to end (decode alone ${figures[`decode_only_${codec}_fps`]} steps/s); median run, ${share(r)}`,
+      );
     }
-    console.log(`server path (in-process server, WebSocket, raw frames, ${MAX_IN_FLIGHT} in flight): ${figures.server_fps} steps/s; progress identical to offline scoring: ${mismatch === 0 ? 'yes' : `NO (${mismatch} frames differ)`}`);
-    console.log(`real-time factor at ${FPS} fps: ${figures.realtime_factor}x (target >= ${TARGET_FPS / FPS}x, i.e. >= ${TARGET_FPS} steps/s)`);
+    console.log(
+      `server path (in-process server, WebSocket, raw frames, ${MAX_IN_FLIGHT} in flight): ${figures.server_fps} steps/s; progress identical to offline scoring: ${mismatch === 0 ? 'yes' : `NO (${mismatch} frames differ)`}`,
+    );
+    console.log(
+      `real-time factor at ${FPS} fps: ${figures.realtime_factor}x (target >= ${TARGET_FPS / FPS}x, i.e. >= ${TARGET_FPS} steps/s)`,
+    );
     console.log(JSON.stringify(figures));
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -65,7 +65,10 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
   const o: ServerBenchOptions = { ...SERVER_BENCH_DEFAULTS, ...(opts.quick ? QUICK : {}), ...definedOnly(opts) };
   const python = baselinePython();
   const busy = loadavg()[0]!;
-  if (busy > 0.5) console.log(`note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`);
+  if (busy > 0.5)
+    console.log(
+      `note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`,
+    );
   const tmp = await mkdtemp(join(tmpdir(), 'stageward-bench-server-'));
   try {
     let dir = o.model;
@@ -73,47 +76,84 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       dir = join(tmp, 'model');
       exportRandomPackage(dir);
     }
-    const card = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { name: string; views: string[]; tasks: string[]; image: { height: number; width: number } };
-    const openpiKeys = (JSON.parse(readFileSync(join(REPO_ROOT, 'configs', 'default.json'), 'utf8')) as { openpi: { views: Record<string, string> } }).openpi.views;
-    const base: Omit<LoadConfig, 'url' | 'protocol' | 'mode' | 'robots'> = {
-      steps: o.steps, warmupSteps: o.quick ? 20 : 50, hz: o.hz, durationS: o.durationS, warmupS: Math.min(5, o.durationS / 5),
-      maxInFlight: o.maxInFlight, episodeSteps: 300, views: card.views, task: card.tasks[0]!, height: card.image.height,
-      width: card.image.width, payload: o.payload, gamma: 0.99, progress: 'sarm', openpiKeys, drainTimeoutMs: 30_000, connectTimeoutMs: 10_000,
+    const card = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as {
+      name: string;
+      views: string[];
+      tasks: string[];
+      image: { height: number; width: number };
     };
-    console.log(`model ${card.name}: ${card.views.length} views at ${card.image.width}x${card.image.height}, ${o.payload} frames; ` +
-      `progress head sarm on both sides`);
+    const openpiKeys = (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'configs', 'default.json'), 'utf8')) as { openpi: { views: Record<string, string> } }
+    ).openpi.views;
+    const base: Omit<LoadConfig, 'url' | 'protocol' | 'mode' | 'robots'> = {
+      steps: o.steps,
+      warmupSteps: o.quick ? 20 : 50,
+      hz: o.hz,
+      durationS: o.durationS,
+      warmupS: Math.min(5, o.durationS / 5),
+      maxInFlight: o.maxInFlight,
+      episodeSteps: 300,
+      views: card.views,
+      task: card.tasks[0]!,
+      height: card.image.height,
+      width: card.image.width,
+      payload: o.payload,
+      gamma: 0.99,
+      progress: 'sarm',
+      openpiKeys,
+      drainTimeoutMs: 30_000,
+      connectTimeoutMs: 10_000,
+    };
+    console.log(
+      `model ${card.name}: ${card.views.length} views at ${card.image.width}x${card.image.height}, ${o.payload} frames; ` +
+        `progress head sarm on both sides`,
+    );
 
     // (a) and (b): the stageward server
-    const server = await startChild('stageward server', process.execPath, [BIN, 'serve', '--model', dir, '--host', '127.0.0.1', '--port', '0'],
-      (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1]);
+    const server = await startChild(
+      'stageward server',
+      process.execPath,
+      [BIN, 'serve', '--model', dir, '--host', '127.0.0.1', '--port', '0'],
+      (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1],
+    );
     let single: LoadResult;
     let multi: LoadResult;
     const rss = new RssSampler(server.child.pid!);
     try {
       console.log(`(a) one robot, closed loop, ${o.steps} timed steps...`);
       single = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'closed-loop', robots: 1 });
-      console.log(`    p50 ${single.latency_p50_ms} ms, p99 ${single.latency_p99_ms} ms (${single.rewards} replies, lost ${single.lost}, errors ${fmtErrors(single.errors)})`);
+      console.log(
+        `    p50 ${single.latency_p50_ms} ms, p99 ${single.latency_p99_ms} ms (${single.rewards} replies, lost ${single.lost}, errors ${fmtErrors(single.errors)})`,
+      );
       console.log(`(b) ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
       multi = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'paced', robots: o.robots });
-      console.log(`    ${multi.steps_per_s} steps/s of ${o.robots * o.hz} offered, p99 ${multi.latency_p99_ms} ms, lost ${multi.lost}, ` +
-        `out of order ${multi.out_of_order}, errors ${fmtErrors(multi.errors)}, skipped ticks ${multi.skipped_ticks}, peak RSS ${rss.peakMb} MB`);
+      console.log(
+        `    ${multi.steps_per_s} steps/s of ${o.robots * o.hz} offered, p99 ${multi.latency_p99_ms} ms, lost ${multi.lost}, ` +
+          `out of order ${multi.out_of_order}, errors ${fmtErrors(multi.errors)}, skipped ticks ${multi.skipped_ticks}, peak RSS ${rss.peakMb} MB`,
+      );
     } finally {
       rss.stop();
       await stopChild(server.child);
     }
 
     // (c): the baseline, same load
-    const baseline = await startChild('baseline server', python, [BASELINE, '--model', dir, '--host', '127.0.0.1', '--port', '0', '--threads', String(o.baselineThreads)],
+    const baseline = await startChild(
+      'baseline server',
+      python,
+      [BASELINE, '--model', dir, '--host', '127.0.0.1', '--port', '0', '--threads', String(o.baselineThreads)],
       (line) => {
         const m = /^\{"listening": (\d+)\}$/.exec(line.trim());
         return m ? `ws://127.0.0.1:${m[1]}` : undefined;
-      });
+      },
+    );
     let base2: LoadResult;
     const baseRss = new RssSampler(baseline.child.pid!);
     try {
       console.log(`(c) baseline (openpi-style Python, PyTorch eager): ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
       base2 = await runWorker({ ...base, url: baseline.url, protocol: 'openpi', mode: 'paced', robots: o.robots });
-      console.log(`    ${base2.steps_per_s} steps/s, p99 ${base2.latency_p99_ms} ms, lost ${base2.lost}, errors ${fmtErrors(base2.errors)}, peak RSS ${baseRss.peakMb} MB`);
+      console.log(
+        `    ${base2.steps_per_s} steps/s, p99 ${base2.latency_p99_ms} ms, lost ${base2.lost}, errors ${fmtErrors(base2.errors)}, peak RSS ${baseRss.peakMb} MB`,
+      );
     } finally {
       baseRss.stop();
       await stopChild(baseline.child);
@@ -141,14 +181,17 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       payload: o.payload,
       quick: o.quick,
     };
-    console.log('targets: ' + [
-      check('single p50', figures.single_p50_ms, '<=', TARGETS.single_p50_ms, 'ms'),
-      check('single p99', figures.single_p99_ms, '<=', TARGETS.single_p99_ms, 'ms'),
-      check('lost or out-of-order replies', figures.lost_replies, '<=', 0, ''),
-      check('error replies', figures.multi_errors + sum(single.errors), '<=', 0, ''),
-      check('RSS', figures.rss_mb, '<', TARGETS.rss_mb, 'MB'),
-      check('throughput ratio', figures.throughput_ratio, '>=', TARGETS.throughput_ratio, 'x'),
-    ].join('; '));
+    console.log(
+      'targets: ' +
+        [
+          check('single p50', figures.single_p50_ms, '<=', TARGETS.single_p50_ms, 'ms'),
+          check('single p99', figures.single_p99_ms, '<=', TARGETS.single_p99_ms, 'ms'),
+          check('lost or out-of-order replies', figures.lost_replies, '<=', 0, ''),
+          check('error replies', figures.multi_errors + sum(single.errors), '<=', 0, ''),
+          check('RSS', figures.rss_mb, '<', TARGETS.rss_mb, 'MB'),
+          check('throughput ratio', figures.throughput_ratio, '>=', TARGETS.throughput_ratio, 'x'),
+        ].join('; '),
+    );
     console.log(JSON.stringify(figures));
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -164,8 +207,10 @@ function baselinePython(): string {
   const python = findPython();
   const r = spawnSync(python, ['-c', 'import msgpack, websockets'], { stdio: 'ignore', timeout: 60_000 });
   if (r.status !== 0) {
-    throw new Error(`${python} cannot import msgpack and websockets, which the baseline server needs; ` +
-      'install them (Debian/Ubuntu: `sudo apt-get install -y python3-msgpack python3-websockets`, or `pip install msgpack websockets`)');
+    throw new Error(
+      `${python} cannot import msgpack and websockets, which the baseline server needs; ` +
+        'install them (Debian/Ubuntu: `sudo apt-get install -y python3-msgpack python3-websockets`, or `pip install msgpack websockets`)',
+    );
   }
   return python;
 }
@@ -226,7 +271,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 function runWorker(config: LoadConfig): Promise<LoadResult> {
   const limitMs = (config.mode === 'paced' ? config.durationS * 1000 : config.steps * 200) + config.drainTimeoutMs + 120_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -292,14 +340,25 @@ function round(x: number): number {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
     options: {
-      quick: { type: 'boolean' }, model: { type: 'string' }, steps: { type: 'string' }, robots: { type: 'string' },
-      hz: { type: 'string' }, 'duration-s': { type: 'string' }, payload: { type: 'string' }, 'baseline-threads': { type: 'string' },
+      quick: { type: 'boolean' },
+      model: { type: 'string' },
+      steps: { type: 'string' },
+      robots: { type: 'string' },
+      hz: { type: 'string' },
+      'duration-s': { type: 'string' },
+      payload: { type: 'string' },
+      'baseline-threads': { type: 'string' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   benchServer({
-    quick: values.quick ?? false, model: values.model, steps: num(values.steps), robots: num(values.robots), hz: num(values.hz),
-    durationS: num(values['duration-s']), payload: values.payload as ServerBenchOptions['payload'] | undefined,
+    quick: values.quick ?? false,
+    model: values.model,
+    steps: num(values.steps),
+    robots: num(values.robots),
+    hz: num(values.hz),
+    durationS: num(values['duration-s']),
+    payload: values.payload as ServerBenchOptions['payload'] | undefined,
     baselineThreads: num(values['baseline-threads']),
   }).catch((err: unknown) => {
     console.error(`bench server: ${err instanceof Error ? err.message : String(err)}`);

@@ -23,8 +23,9 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = (): number => Number(argv[++i]);
-    if (a === '--size') { opts.width = opts.height = next(); }
-    else if (a === '--width') opts.width = next();
+    if (a === '--size') {
+      opts.width = opts.height = next();
+    } else if (a === '--width') opts.width = next();
     else if (a === '--height') opts.height = next();
     else if (a === '--frames') opts.frames = next();
     else if (a === '--supersample') opts.supersample = next() === 2 ? 2 : 1;
@@ -49,26 +50,32 @@ for (let f = -WARMUP_FRAMES; f < opts.frames; f++) {
     const t0 = process.hrtime.bigint();
     const img = renderer.render(scene, view, opts.width, opts.height);
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    checksum = (checksum + img.data[(img.data.length >> 1)]!) % 65536;
+    checksum = (checksum + img.data[img.data.length >> 1]!) % 65536;
     if (f < 0) continue;
     perView[view]!.push(ms);
     all.push(ms);
   }
 }
 
-console.log(`scene: ${tabletopScene().geoms.length} geoms, ${opts.width}x${opts.height}, supersample ${opts.supersample}, shadows ${opts.shadows}`);
+console.log(
+  `scene: ${tabletopScene().geoms.length} geoms, ${opts.width}x${opts.height}, supersample ${opts.supersample}, shadows ${opts.shadows}`,
+);
 for (const view of views) {
   const s = perView[view]!;
-  console.log(`${view.padEnd(6)} ${(1000 / median(s)).toFixed(0).padStart(6)} renders/s  p50 ${median(s).toFixed(3)} ms  p99 ${quantile(s, 0.99).toFixed(3)} ms`);
+  console.log(
+    `${view.padEnd(6)} ${(1000 / median(s)).toFixed(0).padStart(6)} renders/s  p50 ${median(s).toFixed(3)} ms  p99 ${quantile(s, 0.99).toFixed(3)} ms`,
+  );
 }
 const p50 = median(all);
-console.log(JSON.stringify({
-  renders_per_s_per_view: Math.round(1000 / p50),
-  ms_per_view_p50: Number(p50.toFixed(3)),
-  ms_per_view_p99: Number(quantile(all, 0.99).toFixed(3)),
-  size: `${opts.width}x${opts.height}`,
-  supersample: opts.supersample,
-  shadows: opts.shadows,
-  geoms: tabletopScene().geoms.length,
-  checksum,
-}));
+console.log(
+  JSON.stringify({
+    renders_per_s_per_view: Math.round(1000 / p50),
+    ms_per_view_p50: Number(p50.toFixed(3)),
+    ms_per_view_p99: Number(quantile(all, 0.99).toFixed(3)),
+    size: `${opts.width}x${opts.height}`,
+    supersample: opts.supersample,
+    shadows: opts.shadows,
+    geoms: tabletopScene().geoms.length,
+    checksum,
+  }),
+);

@@ -80,7 +80,11 @@ export async function benchSim(o: Options): Promise<void> {
     image: '96x96',
     repeats: o.repeats,
   };
-  console.log(`${o.task}: physics ${figures.sim_steps_per_s} control steps/s (50 mj_step each at 10 Hz); renders ${figures.renders_per_s_per_view}/s per 96x96 view`);
-  console.log(`with 3 views rendered: ${figures.control_steps_per_s_3views} control steps/s (target >= 100); recording: ${figures.episodes_per_min_recorded} episodes/min`);
+  console.log(
+    `${o.task}: physics ${figures.sim_steps_per_s} control steps/s (50 mj_step each at 10 Hz); renders ${figures.renders_per_s_per_view}/s per 96x96 view`,
+  );
+  console.log(
+    `with 3 views rendered: ${figures.control_steps_per_s_3views} control steps/s (target >= 100); recording: ${figures.episodes_per_min_recorded} episodes/min`,
+  );
   console.log(JSON.stringify(figures));
 }

@@ -30,9 +30,13 @@ export function choiceOption<T extends string>(choices: readonly T[]) {
 
 /** `--provider webgpu,cpu` -> ['webgpu', 'cpu'] */
 export function providersOption(value: string): ExecutionProvider[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const p of list) {
-    if (!EXECUTION_PROVIDERS.includes(p as ExecutionProvider)) throw new InvalidArgumentError(`unknown provider "${p}" (use ${EXECUTION_PROVIDERS.join(', ')})`);
+    if (!EXECUTION_PROVIDERS.includes(p as ExecutionProvider))
+      throw new InvalidArgumentError(`unknown provider "${p}" (use ${EXECUTION_PROVIDERS.join(', ')})`);
   }
   if (list.length === 0) throw new InvalidArgumentError('name at least one provider');
   return list as ExecutionProvider[];
@@ -41,7 +45,10 @@ export function providersOption(value: string): ExecutionProvider[] {
 /** `0-9,12` -> [0..9, 12] */
 export function episodeListOption(value: string): number[] {
   const out = new Set<number>();
-  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new InvalidArgumentError(`"${part}" is not N or N-M`);
     const a = Number(m[1]);
@@ -57,7 +64,10 @@ export function episodeListOption(value: string): number[] {
 /** `front=observation.images.top,wrist=hand` (repeatable) -> {front: 'top', wrist: 'hand'} */
 export function viewMapOption(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const out = { ...(previous ?? {}) };
-  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([^=]+)=(.+)$/.exec(part);
     if (!m) throw new InvalidArgumentError(`"${part}" is not MODEL_VIEW=DATASET_VIEW`);
     const datasetView = m[2]!.trim();

@@ -17,7 +17,9 @@ export interface RawImage {
 
 /** JPEG bytes of a raw RGB frame, as a camera client would send it. */
 export function encodeJpeg(img: RawImage, quality = 90): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } }).jpeg({ quality }).toBuffer();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
+    .jpeg({ quality })
+    .toBuffer();
 }
 
 /** Every view of a raw frame set as JPEG bytes, encoded in parallel on libuv's threads. */

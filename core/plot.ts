@@ -28,9 +28,21 @@ export interface PlotArea {
   y: (v: number) => number;
 }
 
-export function plotArea(left: number, top: number, width: number, height: number, xLo: number, xHi: number, yLo: number, yHi: number): PlotArea {
+export function plotArea(
+  left: number,
+  top: number,
+  width: number,
+  height: number,
+  xLo: number,
+  xHi: number,
+  yLo: number,
+  yHi: number,
+): PlotArea {
   return {
-    left, top, width, height,
+    left,
+    top,
+    width,
+    height,
     x: (v) => left + ((v - xLo) / (xHi - xLo || 1)) * width,
     y: (v) => top + height - ((v - yLo) / (yHi - yLo || 1)) * height,
   };

@@ -88,12 +88,15 @@ interface Planned {
 export async function exportBundle(datasetDir: string, outDir: string, options: BundleOptions = {}): Promise<BundleHeader> {
   const height = options.height ?? options.size ?? 96;
   const width = options.width ?? options.size ?? 96;
-  if (![height, width].every((n) => Number.isInteger(n) && n >= 1 && n <= 4096)) throw new StagewardError('SW_ERR_DATASET_SPEC', `bundle image size must be integers in [1, 4096], got ${height}x${width}`);
+  if (![height, width].every((n) => Number.isInteger(n) && n >= 1 && n <= 4096))
+    throw new StagewardError('SW_ERR_DATASET_SPEC', `bundle image size must be integers in [1, 4096], got ${height}x${width}`);
   const resize = options.resize ?? 'stretch';
   const ds = await LeRobotDataset.open(datasetDir);
   const views = options.views ?? ds.views;
   if (views.length === 0) throw new StagewardError('SW_ERR_DATASET_VIEW', `${ds.root} has no video features to export`);
-  for (const v of views) if (!ds.views.includes(v)) throw new StagewardError('SW_ERR_DATASET_VIEW', `no view "${v}"; the dataset's views are ${ds.views.join(', ')}`);
+  for (const v of views)
+    if (!ds.views.includes(v))
+      throw new StagewardError('SW_ERR_DATASET_VIEW', `no view "${v}"; the dataset's views are ${ds.views.join(', ')}`);
   const episodes = (options.episodes ?? ds.episodes.map((e) => e.index)).map((i) => ds.episode(i));
   if (episodes.length === 0) throw new StagewardError('SW_ERR_DATASET_EPISODE', 'no episodes to export');
 
@@ -104,8 +107,14 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   let N = 0;
   for (const ep of episodes) {
     const spans: SubtaskSpan[] | null = source === 'single-stage' ? wholeEpisodeSpan(SINGLE_STAGE_NAME, ep.length) : ep.subtasks;
-    if (spans === null) throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `episode ${ep.index} has no subtask annotations (${ds.root})`);
-    plan.push({ ep, labels: frameLabels(spans, ep.length, stageNames, priors, `episode ${ep.index}`), offset: N, taskIndex: tasks.indexOf(ep.tasks[0] ?? '') });
+    if (spans === null)
+      throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `episode ${ep.index} has no subtask annotations (${ds.root})`);
+    plan.push({
+      ep,
+      labels: frameLabels(spans, ep.length, stageNames, priors, `episode ${ep.index}`),
+      offset: N,
+      taskIndex: tasks.indexOf(ep.tasks[0] ?? ''),
+    });
     N += ep.length;
   }
 
@@ -119,13 +128,62 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
       return out;
     };
     const arrays: Record<string, NpyArray> = {
-      episode_index: { dtype: 'int64', shape: [N], data: perFrame((n) => new BigInt64Array(n), (p) => BigInt(p.ep.index)) },
-      frame_index: { dtype: 'int64', shape: [N], data: perFrame((n) => new BigInt64Array(n), (_, t) => BigInt(t)) },
-      task_index: { dtype: 'int64', shape: [N], data: perFrame((n) => new BigInt64Array(n), (p) => BigInt(p.taskIndex)) },
-      stage: { dtype: 'int64', shape: [N], data: perFrame((n) => new BigInt64Array(n), (p, t) => BigInt(p.labels.stage[t]!)) },
-      tau: { dtype: 'float32', shape: [N], data: perFrame((n) => new Float32Array(n), (p, t) => p.labels.tau[t]!) },
-      progress_sarm: { dtype: 'float32', shape: [N], data: perFrame((n) => new Float32Array(n), (p, t) => p.labels.progressSarm[t]!) },
-      progress_step: { dtype: 'float32', shape: [N], data: perFrame((n) => new Float32Array(n), (p, t) => p.labels.progressStep[t]!) },
+      episode_index: {
+        dtype: 'int64',
+        shape: [N],
+        data: perFrame(
+          (n) => new BigInt64Array(n),
+          (p) => BigInt(p.ep.index),
+        ),
+      },
+      frame_index: {
+        dtype: 'int64',
+        shape: [N],
+        data: perFrame(
+          (n) => new BigInt64Array(n),
+          (_, t) => BigInt(t),
+        ),
+      },
+      task_index: {
+        dtype: 'int64',
+        shape: [N],
+        data: perFrame(
+          (n) => new BigInt64Array(n),
+          (p) => BigInt(p.taskIndex),
+        ),
+      },
+      stage: {
+        dtype: 'int64',
+        shape: [N],
+        data: perFrame(
+          (n) => new BigInt64Array(n),
+          (p, t) => BigInt(p.labels.stage[t]!),
+        ),
+      },
+      tau: {
+        dtype: 'float32',
+        shape: [N],
+        data: perFrame(
+          (n) => new Float32Array(n),
+          (p, t) => p.labels.tau[t]!,
+        ),
+      },
+      progress_sarm: {
+        dtype: 'float32',
+        shape: [N],
+        data: perFrame(
+          (n) => new Float32Array(n),
+          (p, t) => p.labels.progressSarm[t]!,
+        ),
+      },
+      progress_step: {
+        dtype: 'float32',
+        shape: [N],
+        data: perFrame(
+          (n) => new Float32Array(n),
+          (p, t) => p.labels.progressStep[t]!,
+        ),
+      },
       success: { dtype: 'uint8', shape: [plan.length], data: Uint8Array.from(plan, (p) => (p.ep.success === false ? 0 : 1)) },
     };
     for (const [name, arr] of Object.entries(arrays)) await writeFile(join(staging, `${name}.npy`), encodeNpy(arr));
@@ -140,13 +198,24 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
       fps: ds.fps,
       image: { height, width, resize },
       frames: N,
-      episodes: plan.map((p) => ({ index: p.ep.index, length: p.ep.length, success: p.ep.success, offset: p.offset, task_index: p.taskIndex })),
+      episodes: plan.map((p) => ({
+        index: p.ep.index,
+        length: p.ep.length,
+        success: p.ep.success,
+        offset: p.offset,
+        task_index: p.taskIndex,
+      })),
       labels: { rule: 'sarm', after_last_tau: AFTER_LAST_TAU, success_unknown_as: 1 },
       arrays: {
         frames: { dtype: 'uint8', shape: [N, views.length, height, width, 3] },
         ...Object.fromEntries(Object.entries(arrays).map(([k, a]) => [k, { dtype: a.dtype, shape: a.shape }])),
       },
-      source: { path: ds.root, codebase_version: ds.info.codebase_version, robot_type: ds.info.robot_type, total_episodes: ds.episodes.length },
+      source: {
+        path: ds.root,
+        codebase_version: ds.info.codebase_version,
+        robot_type: ds.info.robot_type,
+        total_episodes: ds.episodes.length,
+      },
     };
     await writeFile(join(staging, 'bundle.json'), JSON.stringify(header, null, 2));
     await commitStaging(staging, outDir, options.overwrite ?? false, 'bundle');
@@ -157,23 +226,41 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   }
 }
 
-function stagesAndPriors(ds: LeRobotDataset, options: BundleOptions): { stageNames: string[]; priors: number[]; source: BundleHeader['priors_source'] } {
+function stagesAndPriors(
+  ds: LeRobotDataset,
+  options: BundleOptions,
+): { stageNames: string[]; priors: number[]; source: BundleHeader['priors_source'] } {
   const annotated = ds.episodes.filter((e) => e.subtasks !== null && e.subtasks.length > 0);
   if (annotated.length === 0) {
-    if ((options.missingAnnotations ?? 'error') === 'single-stage') return { stageNames: [SINGLE_STAGE_NAME], priors: [1], source: 'single-stage' };
-    throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `${ds.root} has no subtask annotations (sparse_subtask_* columns); annotate it, or export with missingAnnotations: 'single-stage'`);
+    if ((options.missingAnnotations ?? 'error') === 'single-stage')
+      return { stageNames: [SINGLE_STAGE_NAME], priors: [1], source: 'single-stage' };
+    throw new StagewardError(
+      'SW_ERR_ANNOTATION_MISSING',
+      `${ds.root} has no subtask annotations (sparse_subtask_* columns); annotate it, or export with missingAnnotations: 'single-stage'`,
+    );
   }
   const stageNames = ds.stageNames;
   if (ds.priors !== null && ds.priors.length === stageNames.length) {
     const sum = ds.priors.reduce((a, b) => a + b, 0);
     if (sum > 0) return { stageNames, priors: ds.priors.map((p) => p / sum), source: 'dataset' };
   }
-  const priors = temporalProportions(annotated.map((e) => ({ spans: e.subtasks!, length: e.length, label: `episode ${e.index}` })), stageNames, options.priorFloor ?? DEFAULT_PRIOR_FLOOR);
+  const priors = temporalProportions(
+    annotated.map((e) => ({ spans: e.subtasks!, length: e.length, label: `episode ${e.index}` })),
+    stageNames,
+    options.priorFloor ?? DEFAULT_PRIOR_FLOOR,
+  );
   return { stageNames, priors, source: 'computed' };
 }
 
 /** Stream every planned episode's frames, all views per time step, into one .npy after its header. */
-async function writeFrames(path: string, ds: LeRobotDataset, plan: Planned[], views: string[], target: { height: number; width: number; resize: ResizeMode }, N: number): Promise<void> {
+async function writeFrames(
+  path: string,
+  ds: LeRobotDataset,
+  plan: Planned[],
+  views: string[],
+  target: { height: number; width: number; resize: ResizeMode },
+  N: number,
+): Promise<void> {
   const frameBytes = target.height * target.width * 3;
   const stepBytes = frameBytes * views.length;
   const header = encodeNpy({ dtype: 'uint8', shape: [N, views.length, target.height, target.width, 3], data: new Uint8Array(0) });
@@ -187,7 +274,18 @@ async function writeFrames(path: string, ds: LeRobotDataset, plan: Planned[], vi
     for (const { ep } of plan) {
       let t = 0;
       for await (const set of ds.frameSets(ep.index, { views })) {
-        await Promise.all(views.map((v, i) => preprocessInto(set[v]!, target, buf, filled * stepBytes + i * frameBytes, DEFAULT_PREPROCESS_LIMITS, `episode ${ep.index} view "${v}" frame ${t}`)));
+        await Promise.all(
+          views.map((v, i) =>
+            preprocessInto(
+              set[v]!,
+              target,
+              buf,
+              filled * stepBytes + i * frameBytes,
+              DEFAULT_PREPROCESS_LIMITS,
+              `episode ${ep.index} view "${v}" frame ${t}`,
+            ),
+          ),
+        );
         t++;
         if (++filled === STEPS_PER_WRITE) {
           await fh.write(buf);

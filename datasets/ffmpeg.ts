@@ -68,9 +68,17 @@ export async function locateFfmpeg(options: LocateOptions = {}): Promise<FfmpegB
       tried.push(`${source} (${path}): ${version.reason}`);
       continue;
     }
-    return { path, source, version, ffprobe: await executable(join(dirname(path), process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe')) };
+    return {
+      path,
+      source,
+      version,
+      ffprobe: await executable(join(dirname(path), process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe')),
+    };
   }
-  throw new StagewardError('SW_ERR_FFMPEG_NOT_FOUND', `no working ffmpeg; tried in order: ${tried.join('; ')}. Install ffmpeg-static or @ffmpeg-installer/ffmpeg, put ffmpeg on PATH, or set FFMPEG_PATH.`);
+  throw new StagewardError(
+    'SW_ERR_FFMPEG_NOT_FOUND',
+    `no working ffmpeg; tried in order: ${tried.join('; ')}. Install ffmpeg-static or @ffmpeg-installer/ffmpeg, put ffmpeg on PATH, or set FFMPEG_PATH.`,
+  );
 }
 
 async function candidatePath(source: FfmpegSource, env: NodeJS.ProcessEnv): Promise<string | null> {
@@ -154,7 +162,10 @@ interface Exit {
   error?: Error;
 }
 
-export function exitOf(child: { once(event: 'close', cb: (code: number | null, signal: NodeJS.Signals | null) => void): unknown; once(event: 'error', cb: (err: Error) => void): unknown }): Promise<Exit> {
+export function exitOf(child: {
+  once(event: 'close', cb: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', cb: (err: Error) => void): unknown;
+}): Promise<Exit> {
   return new Promise((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
     child.once('close', (code, signal) => resolve({ code, signal }));
@@ -233,13 +244,48 @@ export class H264Encoder {
       throw new StagewardError('SW_ERR_DATASET_SPEC', `H.264 yuv420p needs an even width and height of at least 2, got ${width}x${height}`);
     }
     if (!(fps > 0) || !Number.isFinite(fps)) throw new StagewardError('SW_ERR_DATASET_SPEC', `fps must be a positive number, got ${fps}`);
-    const opts = { width, height, fps, crf: options.crf ?? DEFAULT_ENCODER.crf, gopFrames: options.gopFrames ?? DEFAULT_ENCODER.gopFrames, preset: options.preset ?? DEFAULT_ENCODER.preset };
+    const opts = {
+      width,
+      height,
+      fps,
+      crf: options.crf ?? DEFAULT_ENCODER.crf,
+      gopFrames: options.gopFrames ?? DEFAULT_ENCODER.gopFrames,
+      preset: options.preset ?? DEFAULT_ENCODER.preset,
+    };
     const bin = options.binary ?? (await ffmpeg());
     const args = [
-      '-hide_banner', '-loglevel', 'error',
-      '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',
-      '-an', '-c:v', 'libx264', '-preset', opts.preset, '-crf', String(opts.crf), '-g', String(opts.gopFrames), '-bf', '0',
-      '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', '-y', outPath,
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      `${width}x${height}`,
+      '-r',
+      String(fps),
+      '-i',
+      'pipe:0',
+      '-an',
+      '-c:v',
+      'libx264',
+      '-preset',
+      opts.preset,
+      '-crf',
+      String(opts.crf),
+      '-g',
+      String(opts.gopFrames),
+      '-bf',
+      '0',
+      '-pix_fmt',
+      'yuv420p',
+      '-movflags',
+      '+faststart',
+      '-f',
+      'mp4',
+      '-y',
+      outPath,
     ];
     const child = spawn(bin.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     const tail = new StderrTail();
@@ -256,7 +302,10 @@ export class H264Encoder {
   async write(rgb: Uint8Array): Promise<void> {
     if (this.closed) throw new StagewardError('SW_ERR_DATASET_STATE', `encoder for ${this.outPath} is closed`);
     if (rgb.length !== this.frameBytes) {
-      throw new StagewardError('SW_ERR_DATASET_EPISODE', `frame has ${rgb.length} bytes, expected ${this.frameBytes} (${this.options.width}x${this.options.height} rgb24)`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_EPISODE',
+        `frame has ${rgb.length} bytes, expected ${this.frameBytes} (${this.options.width}x${this.options.height} rgb24)`,
+      );
     }
     this.framesWritten++;
     if (this.child.stdin.write(rgb)) return;
@@ -284,7 +333,11 @@ export class H264Encoder {
   }
 
   private failure(exit: Exit): StagewardError {
-    return new StagewardError('SW_ERR_FFMPEG', `ffmpeg ${describeExit(exit)} while encoding ${this.outPath} after ${this.framesWritten} frames: ${this.tail.text()}`, { cause: exit.error });
+    return new StagewardError(
+      'SW_ERR_FFMPEG',
+      `ffmpeg ${describeExit(exit)} while encoding ${this.outPath} after ${this.framesWritten} frames: ${this.tail.text()}`,
+      { cause: exit.error },
+    );
   }
 }
 
@@ -354,9 +407,14 @@ export async function* decodeVideo(path: string, options: DecodeOptions = {}): A
     }
     const done = await exit;
     if (done.code !== 0) {
-      throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ${describeExit(done)} while decoding ${path} after ${count} frames: ${tail.text()}`, { cause: done.error });
+      throw new StagewardError(
+        'SW_ERR_FFMPEG',
+        `ffmpeg ${describeExit(done)} while decoding ${path} after ${count} frames: ${tail.text()}`,
+        { cause: done.error },
+      );
     }
-    if (rest.bytes !== 0) throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ended mid-frame while decoding ${path} (${rest.bytes} of ${frameBytes} bytes)`);
+    if (rest.bytes !== 0)
+      throw new StagewardError('SW_ERR_FFMPEG', `ffmpeg ended mid-frame while decoding ${path} (${rest.bytes} of ${frameBytes} bytes)`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
@@ -400,7 +458,17 @@ export interface VideoInfo {
 export async function probeVideo(path: string, binary?: FfmpegBinary): Promise<VideoInfo> {
   const bin = binary ?? (await ffmpeg());
   if (bin.ffprobe !== null) {
-    const args = ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,pix_fmt,avg_frame_rate,r_frame_rate,nb_frames:format=duration', '-of', 'json', path];
+    const args = [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=codec_name,width,height,pix_fmt,avg_frame_rate,r_frame_rate,nb_frames:format=duration',
+      '-of',
+      'json',
+      path,
+    ];
     const { stdout, stderr, exit } = await collect(bin.ffprobe, args);
     if (exit.code !== 0) throw new StagewardError('SW_ERR_FFMPEG', `ffprobe ${describeExit(exit)} on ${path}: ${stderr}`);
     return parseFfprobeJson(stdout, path);
@@ -424,12 +492,16 @@ export function parseFfmpegInfo(stderr: string, label = 'video'): VideoInfo {
   const lines = stderr.split(/\r?\n/);
   const streamLine = lines.find((l) => /Stream #\d+:\d+.*: Video: /.test(l));
   if (streamLine === undefined) {
-    const last = lines.map((l) => l.trim()).filter((l) => l.length > 0).slice(-3).join(' | ');
+    const last = lines
+      .map((l) => l.trim())
+      .filter((l) => l.length > 0)
+      .slice(-3)
+      .join(' | ');
     throw new StagewardError('SW_ERR_FFMPEG', `no video stream found in ${label}: ${last || '(no output)'}`);
   }
   // Drop parenthesised details first: "yuv420p(tv, bt709, progressive)" holds commas of its own.
   let flat = streamLine;
-  for (let prev = ''; prev !== flat; ) {
+  for (let prev = ''; prev !== flat;) {
     prev = flat;
     flat = flat.replace(/\([^()]*\)/g, '');
   }
@@ -437,7 +509,9 @@ export function parseFfmpegInfo(stderr: string, label = 'video'): VideoInfo {
   const parts = flat.split(',').map((p) => p.trim());
   const codec = /Video: (\S+)/.exec(parts[0] ?? '')?.[1] ?? 'unknown';
   const size = parts.map((p) => /^(\d+)x(\d+)/.exec(p)).find((m) => m !== null);
-  const fpsText = parts.map((p) => /^([\d.]+)(k?) fps$/.exec(p)).find((m) => m !== null) ?? parts.map((p) => /^([\d.]+)(k?) tbr$/.exec(p)).find((m) => m !== null);
+  const fpsText =
+    parts.map((p) => /^([\d.]+)(k?) fps$/.exec(p)).find((m) => m !== null) ??
+    parts.map((p) => /^([\d.]+)(k?) tbr$/.exec(p)).find((m) => m !== null);
   const dur = /Duration: (\d+):(\d+):([\d.]+)/.exec(stderr);
   if (!size) throw new StagewardError('SW_ERR_FFMPEG', `cannot read the frame size of ${label} from: ${streamLine.trim()}`);
   const fps = fpsText ? Number(fpsText[1]) * (fpsText[2] === 'k' ? 1000 : 1) : 0;
@@ -463,8 +537,10 @@ function parseFfprobeJson(text: string, label: string): VideoInfo {
   const s = doc.streams?.[0];
   if (!s) throw new StagewardError('SW_ERR_FFMPEG', `no video stream found in ${label}`);
   const rate = (r: unknown): number => {
-    const [n, d] = String(r ?? '0/1').split('/').map(Number);
-    return d ? n! / d : n ?? 0;
+    const [n, d] = String(r ?? '0/1')
+      .split('/')
+      .map(Number);
+    return d ? n! / d : (n ?? 0);
   };
   const fps = rate(s.avg_frame_rate) || rate(s.r_frame_rate);
   const durationSeconds = Number(doc.format?.duration ?? 0);

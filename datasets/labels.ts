@@ -37,20 +37,40 @@ export interface FrameLabels extends StageTargets {
  * frame is allowed, as annotations given in seconds often share a boundary). Repeated names are
  * allowed: a regression revisits an earlier stage. Throws SW_ERR_ANNOTATION_* naming `label`.
  */
-export function validateSpans(spans: readonly SubtaskSpan[] | null | undefined, length: number, stageNames: readonly string[], label = 'episode'): void {
-  if (!Number.isInteger(length) || length < 1) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${label}: episode length must be a positive integer, got ${length}`);
+export function validateSpans(
+  spans: readonly SubtaskSpan[] | null | undefined,
+  length: number,
+  stageNames: readonly string[],
+  label = 'episode',
+): void {
+  if (!Number.isInteger(length) || length < 1)
+    throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${label}: episode length must be a positive integer, got ${length}`);
   if (stageNames.length === 0) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${label}: the dataset declares no stage names`);
   if (!spans || spans.length === 0) {
-    throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `${label}: no subtask annotations; labels need at least one span over the stages ${stageNames.join(', ')}`);
+    throw new StagewardError(
+      'SW_ERR_ANNOTATION_MISSING',
+      `${label}: no subtask annotations; labels need at least one span over the stages ${stageNames.join(', ')}`,
+    );
   }
   let prevEnd = -1;
   spans.forEach((span, i) => {
     const where = `${label}: subtask ${i} ("${span.name}")`;
-    if (!stageNames.includes(span.name)) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} is not one of the stages ${stageNames.join(', ')}`);
-    if (!Number.isInteger(span.start) || !Number.isInteger(span.end)) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} has non-integer frames [${span.start}, ${span.end}]`);
-    if (span.start < 0 || span.end > length - 1) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} spans [${span.start}, ${span.end}], outside the episode's frames [0, ${length - 1}]`);
-    if (span.start > span.end) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} starts after it ends: [${span.start}, ${span.end}]`);
-    if (span.start < prevEnd) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} starts at frame ${span.start}, before the previous subtask ends (${prevEnd}); spans must be in time order`);
+    if (!stageNames.includes(span.name))
+      throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} is not one of the stages ${stageNames.join(', ')}`);
+    if (!Number.isInteger(span.start) || !Number.isInteger(span.end))
+      throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} has non-integer frames [${span.start}, ${span.end}]`);
+    if (span.start < 0 || span.end > length - 1)
+      throw new StagewardError(
+        'SW_ERR_ANNOTATION_INVALID',
+        `${where} spans [${span.start}, ${span.end}], outside the episode's frames [0, ${length - 1}]`,
+      );
+    if (span.start > span.end)
+      throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${where} starts after it ends: [${span.start}, ${span.end}]`);
+    if (span.start < prevEnd)
+      throw new StagewardError(
+        'SW_ERR_ANNOTATION_INVALID',
+        `${where} starts at frame ${span.start}, before the previous subtask ends (${prevEnd}); spans must be in time order`,
+      );
     prevEnd = span.end;
   });
 }
@@ -91,7 +111,8 @@ export function sarmProgressOf(targets: StageTargets, priors: readonly number[])
   const out = new Float32Array(targets.stage.length);
   for (let t = 0; t < out.length; t++) {
     const k = targets.stage[t]!;
-    if (k < 0 || k >= priors.length) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `stage ${k} at frame ${t} has no prior (${priors.length} stages)`);
+    if (k < 0 || k >= priors.length)
+      throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `stage ${k} at frame ${t} has no prior (${priors.length} stages)`);
     out[t] = Math.min(1, cum[k]! + priors[k]! * targets.tau[t]!);
   }
   return out;
@@ -99,14 +120,21 @@ export function sarmProgressOf(targets: StageTargets, priors: readonly number[])
 
 /** Step-wise (Robo-Dopamine) progress (k + tau) / N per frame: each of N stages is worth 1/N. */
 export function stepProgressOf(targets: StageTargets, stageCount: number): Float32Array {
-  if (!Number.isInteger(stageCount) || stageCount < 1) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `stage count must be a positive integer, got ${stageCount}`);
+  if (!Number.isInteger(stageCount) || stageCount < 1)
+    throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `stage count must be a positive integer, got ${stageCount}`);
   const out = new Float32Array(targets.stage.length);
   for (let t = 0; t < out.length; t++) out[t] = Math.min(1, (targets.stage[t]! + targets.tau[t]!) / stageCount);
   return out;
 }
 
 /** Every label of one episode: stage, tau, SARM progress with `priors`, step-wise progress. */
-export function frameLabels(spans: readonly SubtaskSpan[], length: number, stageNames: readonly string[], priors: readonly number[], label = 'episode'): FrameLabels {
+export function frameLabels(
+  spans: readonly SubtaskSpan[],
+  length: number,
+  stageNames: readonly string[],
+  priors: readonly number[],
+  label = 'episode',
+): FrameLabels {
   if (priors.length !== stageNames.length) {
     throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${label}: ${priors.length} priors for ${stageNames.length} stages`);
   }
@@ -127,10 +155,15 @@ export interface AnnotatedEpisode {
  * least `floor` and the set renormalised again, so no stage is worth 0 (a stage no episode shows
  * gets the floor). Returned in `stageNames` order.
  */
-export function temporalProportions(episodes: readonly AnnotatedEpisode[], stageNames: readonly string[], floor = DEFAULT_PRIOR_FLOOR): number[] {
+export function temporalProportions(
+  episodes: readonly AnnotatedEpisode[],
+  stageNames: readonly string[],
+  floor = DEFAULT_PRIOR_FLOOR,
+): number[] {
   const K = stageNames.length;
   if (K === 0) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', 'no stage names');
-  if (!(floor > 0) || floor * K >= 1) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `prior floor must be in (0, 1/${K}), got ${floor}`);
+  if (!(floor > 0) || floor * K >= 1)
+    throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `prior floor must be in (0, 1/${K}), got ${floor}`);
   if (episodes.length === 0) throw new StagewardError('SW_ERR_ANNOTATION_MISSING', 'no annotated episodes to compute stage priors from');
   const sums = new Array<number>(K).fill(0);
   const counts = new Array<number>(K).fill(0);

@@ -38,13 +38,18 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   if (fortran === 'True') throw new Error('.npy in Fortran order is not supported');
   const dtype = (Object.keys(DESCR) as NpyDtype[]).find((d) => DESCR[d] === descr);
   if (dtype === undefined) throw new Error(`unsupported .npy dtype ${descr}`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLen;
   // Copy into a fresh, aligned buffer: the payload offset need not be a multiple of the element size.
   // (Uint8Array.prototype.slice copies; Buffer#slice would not.)
   const payload = Uint8Array.prototype.slice.call(bytes, offset, offset + count * elementBytes(dtype));
-  if (payload.length !== count * elementBytes(dtype)) throw new Error(`.npy payload is truncated: ${payload.length} bytes for shape [${shape.join(', ')}]`);
+  if (payload.length !== count * elementBytes(dtype))
+    throw new Error(`.npy payload is truncated: ${payload.length} bytes for shape [${shape.join(', ')}]`);
   return { dtype, shape, data: typed(dtype, payload.buffer) };
 }
 

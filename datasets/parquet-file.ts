@@ -68,8 +68,19 @@ export class IncrementalParquetFile {
 }
 
 /** Write a small table in one go, atomically. */
-export async function writeParquetTable(path: string, schema: WriterSchemaElement[], columnData: ColumnSource[], kvMetadata?: { key: string; value: string }[]): Promise<void> {
-  const bytes = parquetWriteBuffer({ schema, columnData, kvMetadata, createdBy: 'stageward', rowGroupSize: Math.max(1, columnData[0]?.data.length ?? 1) });
+export async function writeParquetTable(
+  path: string,
+  schema: WriterSchemaElement[],
+  columnData: ColumnSource[],
+  kvMetadata?: { key: string; value: string }[],
+): Promise<void> {
+  const bytes = parquetWriteBuffer({
+    schema,
+    columnData,
+    kvMetadata,
+    createdBy: 'stageward',
+    rowGroupSize: Math.max(1, columnData[0]?.data.length ?? 1),
+  });
   await writeFileAtomic(path, new Uint8Array(bytes));
 }
 
@@ -80,7 +91,10 @@ export interface ParquetTable {
 }
 
 /** Read rows [rowStart, rowEnd) of the named columns (all when absent) as objects. */
-export async function readParquetRows(path: string, options: { columns?: string[]; rowStart?: number; rowEnd?: number } = {}): Promise<ParquetTable> {
+export async function readParquetRows(
+  path: string,
+  options: { columns?: string[]; rowStart?: number; rowEnd?: number } = {},
+): Promise<ParquetTable> {
   let file;
   try {
     file = await asyncBufferFromFile(path);
@@ -91,7 +105,10 @@ export async function readParquetRows(path: string, options: { columns?: string[
     const metadata = await parquetMetadataAsync(file);
     const present = topLevelColumns(metadata.schema);
     const columns = options.columns ? options.columns.filter((c) => present.includes(c)) : present;
-    const rows = (await parquetReadObjects({ file, metadata, columns, rowStart: options.rowStart, rowEnd: options.rowEnd })) as Record<string, unknown>[];
+    const rows = (await parquetReadObjects({ file, metadata, columns, rowStart: options.rowStart, rowEnd: options.rowEnd })) as Record<
+      string,
+      unknown
+    >[];
     return { metadata, columns: present, rows };
   } catch (err) {
     throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} is not a readable parquet file: ${(err as Error).message}`, { cause: err });

@@ -14,8 +14,20 @@ import { decodeVideo, probeVideo, type FitMode, type VideoInfo } from './ffmpeg.
 import type { SubtaskSpan } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import {
-  CODEBASE_VERSION, formatTemplate, IMAGE_KEY_PREFIX, INFO_PATH, LEGACY_SUBTASK_COLUMNS, META_COLUMN, PRIORS_PATH, STATS_PATH,
-  SUBTASK_COLUMNS, SUCCESS_COLUMN, TASKS_PATH, TRUE_PROGRESS_KEY, TRUE_STAGE_KEY, type LeRobotInfo,
+  CODEBASE_VERSION,
+  formatTemplate,
+  IMAGE_KEY_PREFIX,
+  INFO_PATH,
+  LEGACY_SUBTASK_COLUMNS,
+  META_COLUMN,
+  PRIORS_PATH,
+  STATS_PATH,
+  SUBTASK_COLUMNS,
+  SUCCESS_COLUMN,
+  TASKS_PATH,
+  TRUE_PROGRESS_KEY,
+  TRUE_STAGE_KEY,
+  type LeRobotInfo,
 } from './format.ts';
 import { readParquetRows } from './parquet-file.ts';
 
@@ -92,7 +104,8 @@ export class LeRobotDataset {
     if (priorsDoc !== null && typeof priorsDoc === 'object' && !Array.isArray(priorsDoc)) {
       stageNames = Object.keys(priorsDoc);
       priors = Object.values(priorsDoc).map(Number);
-      if (priors.some((p) => !Number.isFinite(p))) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${PRIORS_PATH} must map stage names to numbers`);
+      if (priors.some((p) => !Number.isFinite(p)))
+        throw new StagewardError('SW_ERR_DATASET_FORMAT', `${PRIORS_PATH} must map stage names to numbers`);
     } else {
       stageNames = [...new Set(episodes.flatMap((e) => (e.subtasks ?? []).map((s) => s.name)))];
     }
@@ -106,12 +119,18 @@ export class LeRobotDataset {
 
   /** Camera views (video features), by the name after `observation.images.`, in info.json order. */
   get views(): string[] {
-    return Object.entries(this.info.features).filter(([, f]) => f.dtype === 'video').map(([key]) => viewName(key));
+    return Object.entries(this.info.features)
+      .filter(([, f]) => f.dtype === 'video')
+      .map(([key]) => viewName(key));
   }
 
   episode(index: number): EpisodeInfo {
     const ep = this.episodes.find((e) => e.index === index);
-    if (!ep) throw new StagewardError('SW_ERR_DATASET_EPISODE', `no episode ${index}; the dataset has ${this.episodes.length} (indices ${this.episodes[0]?.index ?? '-'}..${this.episodes.at(-1)?.index ?? '-'})`);
+    if (!ep)
+      throw new StagewardError(
+        'SW_ERR_DATASET_EPISODE',
+        `no episode ${index}; the dataset has ${this.episodes.length} (indices ${this.episodes[0]?.index ?? '-'}..${this.episodes.at(-1)?.index ?? '-'})`,
+      );
     return ep;
   }
 
@@ -126,7 +145,8 @@ export class LeRobotDataset {
       table = await readParquetRows(ep.dataPath); // rows not in dataset_from_index order: filter instead
       rows = table.rows.filter((r) => Number(r.episode_index) === index);
     }
-    if (rows.length !== ep.length) throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${index}: ${rows.length} rows in ${ep.dataPath}, expected ${ep.length}`);
+    if (rows.length !== ep.length)
+      throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${index}: ${rows.length} rows in ${ep.dataPath}, expected ${ep.length}`);
     const columns: Record<string, unknown[]> = {};
     for (const name of table.columns) columns[name] = rows.map((r) => r[name]);
     const num = (name: string) => (columns[name] ? columns[name]!.map((v) => Number(v)) : null);
@@ -173,13 +193,23 @@ export class LeRobotDataset {
       await mustExist(slice.path, `video of view "${view}"`);
     }
     let count = 0;
-    const frames = decodeVideo(slice.path, { width, height, resize: options.resize, fromSeconds: slice.fromSeconds, toSeconds: slice.fromSeconds + ep.length / this.fps, fps: this.fps });
+    const frames = decodeVideo(slice.path, {
+      width,
+      height,
+      resize: options.resize,
+      fromSeconds: slice.fromSeconds,
+      toSeconds: slice.fromSeconds + ep.length / this.fps,
+      fps: this.fps,
+    });
     for await (const frame of frames) {
       count++;
       yield frame;
     }
     if (count !== ep.length) {
-      throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${index} view "${view}": decoded ${count} frames from ${slice.path} at [${slice.fromSeconds}, ${slice.toSeconds}) s, expected ${ep.length}`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_FORMAT',
+        `episode ${index} view "${view}": decoded ${count} frames from ${slice.path} at [${slice.fromSeconds}, ${slice.toSeconds}) s, expected ${ep.length}`,
+      );
     }
   }
 
@@ -204,7 +234,11 @@ export class LeRobotDataset {
   private slice(index: number, view: string): VideoSlice {
     const ep = this.episode(index);
     const slice = ep.videos[view];
-    if (!slice) throw new StagewardError('SW_ERR_DATASET_VIEW', `no view "${view}" in episode ${index}; the dataset's views are ${this.views.join(', ') || '(none)'}`);
+    if (!slice)
+      throw new StagewardError(
+        'SW_ERR_DATASET_VIEW',
+        `no view "${view}" in episode ${index}; the dataset's views are ${this.views.join(', ') || '(none)'}`,
+      );
     return slice;
   }
 }
@@ -250,7 +284,10 @@ async function readInfo(root: string): Promise<LeRobotInfo> {
     throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} is not valid JSON`);
   }
   if (info.codebase_version !== CODEBASE_VERSION) {
-    throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path}: codebase_version is ${JSON.stringify(info.codebase_version)}, only ${CODEBASE_VERSION} is read (convert older datasets with LeRobot's convert_dataset_v21_to_v30)`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_FORMAT',
+      `${path}: codebase_version is ${JSON.stringify(info.codebase_version)}, only ${CODEBASE_VERSION} is read (convert older datasets with LeRobot's convert_dataset_v21_to_v30)`,
+    );
   }
   for (const field of ['fps', 'features', 'data_path'] as const) {
     if (info[field] === undefined || info[field] === null) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} lacks "${field}"`);
@@ -261,8 +298,13 @@ async function readInfo(root: string): Promise<LeRobotInfo> {
 
 async function readTasks(root: string): Promise<string[]> {
   const { rows, columns } = await readParquetRows(join(root, TASKS_PATH));
-  const textColumn = ['task', '__index_level_0__'].find((c) => columns.includes(c)) ?? columns.find((c) => typeof rows[0]?.[c] === 'string');
-  if (textColumn === undefined || !columns.includes('task_index')) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${TASKS_PATH} needs a task string column and task_index (has ${columns.join(', ')})`);
+  const textColumn =
+    ['task', '__index_level_0__'].find((c) => columns.includes(c)) ?? columns.find((c) => typeof rows[0]?.[c] === 'string');
+  if (textColumn === undefined || !columns.includes('task_index'))
+    throw new StagewardError(
+      'SW_ERR_DATASET_FORMAT',
+      `${TASKS_PATH} needs a task string column and task_index (has ${columns.join(', ')})`,
+    );
   const tasks: string[] = [];
   for (const r of rows) tasks[Number(r.task_index)] = String(r[textColumn]);
   return tasks;
@@ -278,21 +320,28 @@ async function listEpisodeFiles(root: string): Promise<string[]> {
   }
   const files: string[] = [];
   for (const chunk of chunks) {
-    for (const f of (await readdir(join(base, chunk))).filter((n) => /^file-\d+\.parquet$/.test(n)).sort()) files.push(join(base, chunk, f));
+    for (const f of (await readdir(join(base, chunk))).filter((n) => /^file-\d+\.parquet$/.test(n)).sort())
+      files.push(join(base, chunk, f));
   }
   if (files.length === 0) throw new StagewardError('SW_ERR_DATASET_NOT_FOUND', `no episode files under ${base}`);
   return files;
 }
 
 async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): Promise<EpisodeInfo[]> {
-  const videoKeys = Object.entries(info.features).filter(([, f]) => f.dtype === 'video').map(([k]) => k);
+  const videoKeys = Object.entries(info.features)
+    .filter(([, f]) => f.dtype === 'video')
+    .map(([k]) => k);
   const out: EpisodeInfo[] = [];
   for (const file of await listEpisodeFiles(root)) {
     const { rows, columns } = await readParquetRows(file);
     for (const col of ['episode_index', 'length', 'dataset_from_index', 'dataset_to_index']) {
       if (!columns.includes(col)) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${file} lacks the column "${col}"`);
     }
-    const names = columns.includes(SUBTASK_COLUMNS.names) ? SUBTASK_COLUMNS : columns.includes(LEGACY_SUBTASK_COLUMNS.names) ? LEGACY_SUBTASK_COLUMNS : null;
+    const names = columns.includes(SUBTASK_COLUMNS.names)
+      ? SUBTASK_COLUMNS
+      : columns.includes(LEGACY_SUBTASK_COLUMNS.names)
+        ? LEGACY_SUBTASK_COLUMNS
+        : null;
     for (const r of rows) {
       const index = Number(r.episode_index);
       const num = (c: string, fallback = 0) => (r[c] === undefined || r[c] === null ? fallback : Number(r[c]));
@@ -303,7 +352,16 @@ async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): P
         const template = info.video_path;
         if (!template) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${INFO_PATH} has video features but no video_path`);
         videos[viewName(key)] = {
-          path: join(root, formatTemplate(template, { video_key: key, chunk_index: chunkIndex, file_index: fileIndex, episode_chunk: chunkIndex, episode_index: index })),
+          path: join(
+            root,
+            formatTemplate(template, {
+              video_key: key,
+              chunk_index: chunkIndex,
+              file_index: fileIndex,
+              episode_chunk: chunkIndex,
+              episode_index: index,
+            }),
+          ),
           chunkIndex,
           fileIndex,
           fromSeconds: num(`videos/${key}/from_timestamp`),
@@ -330,14 +388,22 @@ async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): P
   return out.sort((a, b) => a.index - b.index);
 }
 
-function subtasksOf(row: Record<string, unknown>, cols: typeof SUBTASK_COLUMNS | typeof LEGACY_SUBTASK_COLUMNS, fps: number, index: number): SubtaskSpan[] | null {
+function subtasksOf(
+  row: Record<string, unknown>,
+  cols: typeof SUBTASK_COLUMNS | typeof LEGACY_SUBTASK_COLUMNS,
+  fps: number,
+  index: number,
+): SubtaskSpan[] | null {
   const names = row[cols.names];
   if (!Array.isArray(names)) return null;
   const list = (c: string) => (Array.isArray(row[c]) ? (row[c] as unknown[]).map(Number) : null);
   const starts = list(cols.startFrames) ?? list(cols.startTimes)?.map((s) => Math.round(s * fps)) ?? null;
   const ends = list(cols.endFrames) ?? list(cols.endTimes)?.map((s) => Math.round(s * fps)) ?? null;
   if (!starts || !ends || starts.length !== names.length || ends.length !== names.length) {
-    throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${index}: ${cols.names} has ${names.length} entries but the start/end frames or times do not match`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_FORMAT',
+      `episode ${index}: ${cols.names} has ${names.length} entries but the start/end frames or times do not match`,
+    );
   }
   return names.map((name, i) => ({ name: String(name), start: starts[i]!, end: ends[i]! }));
 }

@@ -16,8 +16,25 @@ import { DEFAULT_PRIOR_FLOOR, temporalProportions, validateSpans, type Annotated
 import type { DatasetSpec, RecordedEpisode } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import {
-  buildInfo, DATA_PATH, EPISODES_PATH, formatTemplate, INFO_PATH, listColumn, META_COLUMN, pandasIndexMetadata, PRIORS_PATH,
-  scalarColumn, schemaOf, STATS_PATH, SUBTASK_COLUMNS, SUCCESS_COLUMN, TASKS_PATH, TRUE_PROGRESS_KEY, TRUE_STAGE_KEY, VIDEO_PATH, videoKey,
+  buildInfo,
+  DATA_PATH,
+  EPISODES_PATH,
+  formatTemplate,
+  INFO_PATH,
+  listColumn,
+  META_COLUMN,
+  pandasIndexMetadata,
+  PRIORS_PATH,
+  scalarColumn,
+  schemaOf,
+  STATS_PATH,
+  SUBTASK_COLUMNS,
+  SUCCESS_COLUMN,
+  TASKS_PATH,
+  TRUE_PROGRESS_KEY,
+  TRUE_STAGE_KEY,
+  VIDEO_PATH,
+  videoKey,
 } from './format.ts';
 import { IncrementalParquetFile, writeParquetTable } from './parquet-file.ts';
 import { checkTarget, commitStaging, makeStaging, removeStaging, writeFileAtomic } from '../core/files.ts';
@@ -56,7 +73,17 @@ interface EpisodeRow {
   meta: string;
 }
 
-const SCALAR_STATS = ['timestamp', 'frame_index', 'episode_index', 'index', 'task_index', 'next.reward', 'next.done', TRUE_STAGE_KEY, TRUE_PROGRESS_KEY] as const;
+const SCALAR_STATS = [
+  'timestamp',
+  'frame_index',
+  'episode_index',
+  'index',
+  'task_index',
+  'next.reward',
+  'next.done',
+  TRUE_STAGE_KEY,
+  TRUE_PROGRESS_KEY,
+] as const;
 
 export class LeRobotDatasetWriter {
   private state: WriterState = 'open';
@@ -90,7 +117,17 @@ export class LeRobotDatasetWriter {
       for (const view of spec.views) {
         const path = join(staging, formatTemplate(VIDEO_PATH, { video_key: videoKey(view), chunk_index: 0, file_index: 0 }));
         await mkdir(join(path, '..'), { recursive: true });
-        encoders.set(view, await H264Encoder.open(path, { width: spec.image.width, height: spec.image.height, fps: spec.fps, crf: options.crf, gopFrames: options.gopFrames, preset: options.preset }));
+        encoders.set(
+          view,
+          await H264Encoder.open(path, {
+            width: spec.image.width,
+            height: spec.image.height,
+            fps: spec.fps,
+            crf: options.crf,
+            gopFrames: options.gopFrames,
+            preset: options.preset,
+          }),
+        );
       }
       const dataPath = join(staging, formatTemplate(DATA_PATH, { chunk_index: 0, file_index: 0 }));
       await mkdir(join(dataPath, '..'), { recursive: true });
@@ -127,7 +164,16 @@ export class LeRobotDatasetWriter {
       throw err;
     }
     this.tasks.set(ep.task, taskIndex);
-    this.rows.push({ index, task: ep.task, length: T, from: this.totalFrames, videoFrom: this.totalFrames, subtasks: ep.subtasks, success: ep.success, meta: JSON.stringify(ep.meta ?? {}) });
+    this.rows.push({
+      index,
+      task: ep.task,
+      length: T,
+      from: this.totalFrames,
+      videoFrom: this.totalFrames,
+      subtasks: ep.subtasks,
+      success: ep.success,
+      meta: JSON.stringify(ep.meta ?? {}),
+    });
     this.annotated.push({ spans: ep.subtasks, length: T, label: `episode ${index}` });
     this.totalFrames += T;
     this.state = 'open';
@@ -139,7 +185,10 @@ export class LeRobotDatasetWriter {
     this.enter('finish');
     if (this.rows.length === 0) {
       this.state = 'open';
-      throw new StagewardError('SW_ERR_DATASET_STATE', 'finish() with no episodes: a LeRobot dataset needs at least one (use abort() to discard)');
+      throw new StagewardError(
+        'SW_ERR_DATASET_STATE',
+        'finish() with no episodes: a LeRobot dataset needs at least one (use abort() to discard)',
+      );
     }
     try {
       await Promise.all([...this.encoders.values()].map((e) => e.close()));
@@ -151,8 +200,19 @@ export class LeRobotDatasetWriter {
       await writeParquetTable(
         join(this.staging, TASKS_PATH),
         schemaOf([scalarColumn('task_index', 'INT64'), scalarColumn('task', 'STRING')]),
-        [{ name: 'task_index', data: BigInt64Array.from(tasks.map((_, i) => BigInt(i))) }, { name: 'task', data: tasks }],
-        [{ key: 'pandas', value: pandasIndexMetadata('task', [{ name: 'task_index', pandasType: 'int64', numpyType: 'int64' }, { name: 'task', pandasType: 'unicode', numpyType: 'object' }]) }],
+        [
+          { name: 'task_index', data: BigInt64Array.from(tasks.map((_, i) => BigInt(i))) },
+          { name: 'task', data: tasks },
+        ],
+        [
+          {
+            key: 'pandas',
+            value: pandasIndexMetadata('task', [
+              { name: 'task_index', pandasType: 'int64', numpyType: 'int64' },
+              { name: 'task', pandasType: 'unicode', numpyType: 'object' },
+            ]),
+          },
+        ],
       );
       await writeFileAtomic(join(this.staging, STATS_PATH), JSON.stringify(this.statsJson(), null, 4));
       await writeFileAtomic(join(this.staging, PRIORS_PATH), JSON.stringify(priorMap, null, 2));
@@ -248,8 +308,14 @@ export class LeRobotDatasetWriter {
       columns.push(
         [scalarColumn(`${key}/chunk_index`, 'INT64'), { name: `${key}/chunk_index`, data: i64(() => 0) }],
         [scalarColumn(`${key}/file_index`, 'INT64'), { name: `${key}/file_index`, data: i64(() => 0) }],
-        [scalarColumn(`${key}/from_timestamp`, 'DOUBLE'), { name: `${key}/from_timestamp`, data: Float64Array.from(rows, (r) => r.videoFrom / fps) }],
-        [scalarColumn(`${key}/to_timestamp`, 'DOUBLE'), { name: `${key}/to_timestamp`, data: Float64Array.from(rows, (r) => (r.videoFrom + r.length) / fps) }],
+        [
+          scalarColumn(`${key}/from_timestamp`, 'DOUBLE'),
+          { name: `${key}/from_timestamp`, data: Float64Array.from(rows, (r) => r.videoFrom / fps) },
+        ],
+        [
+          scalarColumn(`${key}/to_timestamp`, 'DOUBLE'),
+          { name: `${key}/to_timestamp`, data: Float64Array.from(rows, (r) => (r.videoFrom + r.length) / fps) },
+        ],
       );
     }
     const spans = (f: (s: RecordedEpisode['subtasks'][number]) => unknown) => rows.map((r) => r.subtasks.map(f));
@@ -265,7 +331,11 @@ export class LeRobotDatasetWriter {
       [scalarColumn(META_COLUMN, 'STRING'), { name: META_COLUMN, data: rows.map((r) => r.meta) }],
     );
     const path = join(this.staging, formatTemplate(EPISODES_PATH, { chunk_index: 0, file_index: 0 }));
-    await writeParquetTable(path, schemaOf(columns.map((c) => c[0])), columns.map((c) => c[1]));
+    await writeParquetTable(
+      path,
+      schemaOf(columns.map((c) => c[0])),
+      columns.map((c) => c[1]),
+    );
   }
 
   private statsJson(): Record<string, FeatureStats> {
@@ -301,11 +371,15 @@ export function validateSpec(spec: DatasetSpec): void {
   if (typeof spec.robotType !== 'string' || spec.robotType.length === 0) throw bad('robotType must be a non-empty string');
   if (!(spec.fps > 0) || !Number.isFinite(spec.fps)) throw bad(`fps must be a positive number, got ${spec.fps}`);
   if (!Array.isArray(spec.views) || spec.views.length === 0) throw bad('views must name at least one camera');
-  for (const v of spec.views) if (!VIEW_NAME.test(v)) throw bad(`view "${v}" must be letters, digits, "_" or "-" (it becomes observation.images.${v} and a folder name)`);
+  for (const v of spec.views)
+    if (!VIEW_NAME.test(v))
+      throw bad(`view "${v}" must be letters, digits, "_" or "-" (it becomes observation.images.${v} and a folder name)`);
   if (new Set(spec.views).size !== spec.views.length) throw bad(`views repeat a name: ${spec.views.join(', ')}`);
   const { height, width } = spec.image;
-  if (![height, width].every((n) => Number.isInteger(n) && n >= 2 && n % 2 === 0)) throw bad(`image size must be even integers >= 2 (H.264 yuv420p), got ${height}x${width}`);
-  if (spec.stageNames.length === 0 || new Set(spec.stageNames).size !== spec.stageNames.length) throw bad('stageNames must be non-empty and unique');
+  if (![height, width].every((n) => Number.isInteger(n) && n >= 2 && n % 2 === 0))
+    throw bad(`image size must be even integers >= 2 (H.264 yuv420p), got ${height}x${width}`);
+  if (spec.stageNames.length === 0 || new Set(spec.stageNames).size !== spec.stageNames.length)
+    throw bad('stageNames must be non-empty and unique');
   if (spec.stateNames.length === 0 || spec.actionNames.length === 0) throw bad('stateNames and actionNames must be non-empty');
 }
 
@@ -315,25 +389,40 @@ function validateEpisode(ep: RecordedEpisode, spec: DatasetSpec, index: number):
   if (typeof ep.task !== 'string' || ep.task.length === 0) throw bad('task must be a non-empty string');
   const T = ep.state.length;
   if (T === 0) throw bad('has no frames');
-  const lengths: [string, number][] = [['action', ep.action.length], ['reward', ep.reward.length], ['trueStage', ep.trueStage.length], ['trueProgress', ep.trueProgress.length]];
+  const lengths: [string, number][] = [
+    ['action', ep.action.length],
+    ['reward', ep.reward.length],
+    ['trueStage', ep.trueStage.length],
+    ['trueProgress', ep.trueProgress.length],
+  ];
   for (const [name, n] of lengths) if (n !== T) throw bad(`${name} has ${n} entries, state has ${T}`);
-  for (const key of Object.keys(ep.frames)) if (!spec.views.includes(key)) throw new StagewardError('SW_ERR_DATASET_VIEW', `episode ${index}: view "${key}" is not one of the dataset's views ${spec.views.join(', ')}`);
+  for (const key of Object.keys(ep.frames))
+    if (!spec.views.includes(key))
+      throw new StagewardError(
+        'SW_ERR_DATASET_VIEW',
+        `episode ${index}: view "${key}" is not one of the dataset's views ${spec.views.join(', ')}`,
+      );
   for (const view of spec.views) {
     const frames = ep.frames[view];
     if (!frames) throw new StagewardError('SW_ERR_DATASET_VIEW', `episode ${index}: missing view "${view}"`);
     if (frames.length !== T) throw bad(`view "${view}" has ${frames.length} frames, state has ${T}`);
     frames.forEach((f, t) => {
       if (f.height !== spec.image.height || f.width !== spec.image.width || f.channels !== 3 || f.data.length !== f.height * f.width * 3) {
-        throw bad(`view "${view}" frame ${t} is ${f.height}x${f.width}x${f.channels} (${f.data.length} bytes), expected ${spec.image.height}x${spec.image.width}x3`);
+        throw bad(
+          `view "${view}" frame ${t} is ${f.height}x${f.width}x${f.channels} (${f.data.length} bytes), expected ${spec.image.height}x${spec.image.width}x3`,
+        );
       }
     });
   }
   for (let t = 0; t < T; t++) {
-    if (ep.state[t]!.length !== spec.stateNames.length) throw bad(`state ${t} has ${ep.state[t]!.length} values, expected ${spec.stateNames.length}`);
-    if (ep.action[t]!.length !== spec.actionNames.length) throw bad(`action ${t} has ${ep.action[t]!.length} values, expected ${spec.actionNames.length}`);
+    if (ep.state[t]!.length !== spec.stateNames.length)
+      throw bad(`state ${t} has ${ep.state[t]!.length} values, expected ${spec.stateNames.length}`);
+    if (ep.action[t]!.length !== spec.actionNames.length)
+      throw bad(`action ${t} has ${ep.action[t]!.length} values, expected ${spec.actionNames.length}`);
     if (!Number.isFinite(ep.reward[t])) throw bad(`reward ${t} is not a finite number`);
     const k = ep.trueStage[t]!;
-    if (!Number.isInteger(k) || k < 0 || k >= spec.stageNames.length) throw bad(`trueStage ${t} is ${k}, not a stage index below ${spec.stageNames.length}`);
+    if (!Number.isInteger(k) || k < 0 || k >= spec.stageNames.length)
+      throw bad(`trueStage ${t} is ${k}, not a stage index below ${spec.stageNames.length}`);
   }
   validateSpans(ep.subtasks, T, spec.stageNames, `episode ${index}`);
   return T;

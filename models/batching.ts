@@ -57,7 +57,11 @@ function readDefaultBatching(file: string): BatchingOptions {
     throw new StagewardError('SW_ERR_CONFIG', `${file} cannot be read as JSON: ${(err as Error).message}`);
   }
   const b = json.batching ?? {};
-  const options = { maxBatch: b.maxBatch, maxBatchWaitMs: b.maxBatchWaitMs, maxConcurrentBatches: b.maxConcurrentBatches } as BatchingOptions;
+  const options = {
+    maxBatch: b.maxBatch,
+    maxBatchWaitMs: b.maxBatchWaitMs,
+    maxConcurrentBatches: b.maxConcurrentBatches,
+  } as BatchingOptions;
   try {
     checkBatchingOptions(options);
   } catch (err) {
@@ -71,8 +75,10 @@ export function checkBatchingOptions(o: BatchingOptions): void {
     throw new StagewardError('SW_ERR_RUNTIME_CONFIG', m);
   };
   if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > 4096) bad('`maxBatch` must be an integer in [1, 4096]');
-  if (typeof o.maxBatchWaitMs !== 'number' || !(o.maxBatchWaitMs >= 0 && o.maxBatchWaitMs <= 1000)) bad('`maxBatchWaitMs` must be a number in [0, 1000]');
-  if (!Number.isInteger(o.maxConcurrentBatches) || o.maxConcurrentBatches < 1 || o.maxConcurrentBatches > 64) bad('`maxConcurrentBatches` must be an integer in [1, 64]');
+  if (typeof o.maxBatchWaitMs !== 'number' || !(o.maxBatchWaitMs >= 0 && o.maxBatchWaitMs <= 1000))
+    bad('`maxBatchWaitMs` must be a number in [0, 1000]');
+  if (!Number.isInteger(o.maxConcurrentBatches) || o.maxConcurrentBatches < 1 || o.maxConcurrentBatches > 64)
+    bad('`maxConcurrentBatches` must be an integer in [1, 64]');
 }
 
 interface Pending<Req, Res> {
@@ -163,7 +169,10 @@ class BatchQueue<Req, Res> {
       this.#opts.onBatch?.({ graph: this.#graph, rows, requests: batch.length, ms: performance.now() - t0, waitedMs, ok });
       if (this.#queue.length > 0) this.#schedule();
     };
-    this.#run(batch.map((p) => p.req), batch.map((p) => p.rows)).then(
+    this.#run(
+      batch.map((p) => p.req),
+      batch.map((p) => p.rows),
+    ).then(
       (results) => {
         done(true);
         batch.forEach((p, i) => p.resolve(results[i]!));
@@ -223,13 +232,25 @@ export class BatchingProgressModel implements ProgressModel {
     const k = this.card.maxStages;
     this.#encode = new BatchQueue('encoder', options, async (reqs, rows) => {
       const n = rows.reduce((a, b) => a + b, 0);
-      const features = await inner.encode(concat(reqs.map((r) => r.pixels), (m) => new Uint8Array(m)), n);
+      const features = await inner.encode(
+        concat(
+          reqs.map((r) => r.pixels),
+          (m) => new Uint8Array(m),
+        ),
+        n,
+      );
       return split(features, rows, d);
     });
     this.#sarm = new BatchQueue('sarm', options, async (reqs, rows) => {
       const out = await inner.sarm({
-        features: concat(reqs.map((r) => r.features), f32),
-        valid: concat(reqs.map((r) => r.valid), f32),
+        features: concat(
+          reqs.map((r) => r.features),
+          f32,
+        ),
+        valid: concat(
+          reqs.map((r) => r.valid),
+          f32,
+        ),
         task: reqs.flatMap((r) => r.task),
       });
       const logits = split(out.stageLogits, rows, k);
@@ -238,10 +259,22 @@ export class BatchingProgressModel implements ProgressModel {
     });
     this.#grm = new BatchQueue('grm', options, async (reqs, rows) => {
       const hop = await inner.grm({
-        start: concat(reqs.map((r) => r.start), f32),
-        goal: concat(reqs.map((r) => r.goal), f32),
-        before: concat(reqs.map((r) => r.before), f32),
-        after: concat(reqs.map((r) => r.after), f32),
+        start: concat(
+          reqs.map((r) => r.start),
+          f32,
+        ),
+        goal: concat(
+          reqs.map((r) => r.goal),
+          f32,
+        ),
+        before: concat(
+          reqs.map((r) => r.before),
+          f32,
+        ),
+        after: concat(
+          reqs.map((r) => r.after),
+          f32,
+        ),
         task: reqs.flatMap((r) => r.task),
       });
       return split(hop, rows, 1);

@@ -125,7 +125,11 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
     throw new StagewardError('SW_ERR_BAD_OPTION', msg);
   };
   const taskIndex = card.tasks.indexOf(o.task);
-  if (taskIndex < 0) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `unknown task "${o.task}"; the model knows ${card.tasks.map((t) => `"${t}"`).join(', ')}`);
+  if (taskIndex < 0)
+    throw new StagewardError(
+      'SW_ERR_TASK_UNKNOWN',
+      `unknown task "${o.task}"; the model knows ${card.tasks.map((t) => `"${t}"`).join(', ')}`,
+    );
   if (typeof o.gamma !== 'number' || !(o.gamma >= 0 && o.gamma <= 1)) bad('`gamma` must be a number in [0, 1]');
   if (!SHAPING_MODES.includes(o.shaping)) bad(`\`shaping\` must be one of ${SHAPING_MODES.join(', ')}`);
   const source = o.progress ?? 'sarm';
@@ -171,7 +175,13 @@ export class Episode {
   #done = false;
   #queue: Promise<unknown> = Promise.resolve();
   #summary: Omit<EpisodeSummary, 'episode'> = {
-    steps: 0, finalProgress: 0, maxProgress: 0, shapedReturn: 0, envReturn: 0, terminated: false, truncated: false,
+    steps: 0,
+    finalProgress: 0,
+    maxProgress: 0,
+    shapedReturn: 0,
+    envReturn: 0,
+    terminated: false,
+    truncated: false,
   };
 
   constructor(engine: RewardEngine, id: number, settings: EpisodeSettings, goal: Float32Array | undefined) {
@@ -210,7 +220,8 @@ export class Episode {
     const t0 = performance.now();
     if (this.#done) throw new StagewardError('SW_ERR_EPISODE_ENDED', `episode ${this.id} has ended; start a new one`);
     const reward = input.reward ?? 0;
-    if (typeof reward !== 'number' || !Number.isFinite(reward)) throw new StagewardError('SW_ERR_BAD_VALUE', '`reward` must be a finite number');
+    if (typeof reward !== 'number' || !Number.isFinite(reward))
+      throw new StagewardError('SW_ERR_BAD_VALUE', '`reward` must be a finite number');
     const terminated = flag(input.terminated, 'terminated');
     const truncated = flag(input.truncated, 'truncated');
     const engine = this.#engine;
@@ -237,9 +248,7 @@ export class Episode {
       heads.grm = fused.progress;
     }
     const progress = s.source === 'sarm' ? heads.sarm : s.source === 'grm' ? heads.grm! : (heads.sarm + heads.grm!) / 2;
-    const shaped = t === 0
-      ? reward
-      : shapedReward({ phiBefore: this.#phi, phiAfter: progress, reward, terminated }, s.shaping);
+    const shaped = t === 0 ? reward : shapedReward({ phiBefore: this.#phi, phiAfter: progress, reward, terminated }, s.shaping);
 
     this.#cache.set(t, features);
     const stale = t - this.#retained; // frame 0 stays: slot 0 and GRM's start need it all episode

@@ -197,21 +197,34 @@ export function checkGraphs(card: ModelCard, encoder: OnnxGraph, sarm: OnnxGraph
   const k = card.maxStages;
   const vd: Dim[] = ['batch', v, d];
   const vdFields = ['', 'views', 'feature_dim'];
-  checkGraph('encoder', encoder, [
-    { name: 'pixels', type: 'uint8', shape: ['batch', height, width, 3], fields: ['', 'image.height', 'image.width', '(RGB channels)'] },
-  ], [{ name: 'features', type: 'float32', shape: ['batch', d], fields: ['', 'feature_dim'] }]);
-  checkGraph('sarm', sarm, [
-    { name: 'features', type: 'float32', shape: ['batch', t, v, d], fields: ['', 'window.length', 'views', 'feature_dim'] },
-    { name: 'valid', type: 'float32', shape: ['batch', t], fields: ['', 'window.length'] },
-    { name: 'task', type: 'int64', shape: ['batch'], fields: [''] },
-  ], [
-    { name: 'stage_logits', type: 'float32', shape: ['batch', k], fields: ['', 'stages (largest stage count)'] },
-    { name: 'tau', type: 'float32', shape: ['batch'], fields: [''] },
-  ]);
+  checkGraph(
+    'encoder',
+    encoder,
+    [{ name: 'pixels', type: 'uint8', shape: ['batch', height, width, 3], fields: ['', 'image.height', 'image.width', '(RGB channels)'] }],
+    [{ name: 'features', type: 'float32', shape: ['batch', d], fields: ['', 'feature_dim'] }],
+  );
+  checkGraph(
+    'sarm',
+    sarm,
+    [
+      { name: 'features', type: 'float32', shape: ['batch', t, v, d], fields: ['', 'window.length', 'views', 'feature_dim'] },
+      { name: 'valid', type: 'float32', shape: ['batch', t], fields: ['', 'window.length'] },
+      { name: 'task', type: 'int64', shape: ['batch'], fields: [''] },
+    ],
+    [
+      { name: 'stage_logits', type: 'float32', shape: ['batch', k], fields: ['', 'stages (largest stage count)'] },
+      { name: 'tau', type: 'float32', shape: ['batch'], fields: [''] },
+    ],
+  );
   if (grm) {
-    checkGraph('grm', grm, ['start', 'goal', 'before', 'after'].map((name) => ({ name, type: 'float32', shape: vd, fields: vdFields }))
-      .concat([{ name: 'task', type: 'int64', shape: ['batch'], fields: [''] }]),
-      [{ name: 'hop', type: 'float32', shape: ['batch'], fields: [''] }]);
+    checkGraph(
+      'grm',
+      grm,
+      ['start', 'goal', 'before', 'after']
+        .map((name) => ({ name, type: 'float32', shape: vd, fields: vdFields }))
+        .concat([{ name: 'task', type: 'int64', shape: ['batch'], fields: [''] }]),
+      [{ name: 'hop', type: 'float32', shape: ['batch'], fields: [''] }],
+    );
   }
 }
 
@@ -220,17 +233,25 @@ function checkGraph(graph: string, g: OnnxGraph, inputs: Expected[], outputs: Ex
     throw new StagewardError('SW_ERR_MODEL_GRAPH', `${graph}.onnx: ${msg}`);
   };
   const compare = (kind: 'input' | 'output', declared: GraphValueInfo[], expected: Expected[]) => {
-    const names = declared.map((x) => x.name).sort().join(', ');
-    const want = expected.map((x) => x.name).sort().join(', ');
+    const names = declared
+      .map((x) => x.name)
+      .sort()
+      .join(', ');
+    const want = expected
+      .map((x) => x.name)
+      .sort()
+      .join(', ');
     if (names !== want) bad(`${kind}s are [${names}], the contract needs [${want}]`);
     for (const e of expected) {
       const got = declared.find((x) => x.name === e.name)!;
       if (got.type !== e.type) bad(`${kind} \`${e.name}\` has dtype ${got.type}, the contract needs ${e.type}`);
-      if (got.shape.length !== e.shape.length) bad(`${kind} \`${e.name}\` has rank ${got.shape.length}, the contract needs ${e.shape.length}`);
+      if (got.shape.length !== e.shape.length)
+        bad(`${kind} \`${e.name}\` has rank ${got.shape.length}, the contract needs ${e.shape.length}`);
       e.shape.forEach((want, i) => {
         const have = got.shape[i];
         if (want === 'batch') {
-          if (typeof have === 'number' && have !== -1) bad(`${kind} \`${e.name}\` axis ${i} must be a dynamic batch axis, it is fixed at ${have}`);
+          if (typeof have === 'number' && have !== -1)
+            bad(`${kind} \`${e.name}\` axis ${i} must be a dynamic batch axis, it is fixed at ${have}`);
         } else if (have !== want) {
           bad(`${kind} \`${e.name}\` axis ${i} is ${String(have)}, but model.json \`${e.fields[i]}\` says ${want}`);
         }

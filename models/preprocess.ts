@@ -66,7 +66,10 @@ export async function preprocessInto(
     const pixels = size.width * size.height;
     if (pixels <= 0) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${format} declares no size`);
     if (pixels > limits.maxImagePixels) {
-      throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${size.width}x${size.height} is over maxImagePixels (${limits.maxImagePixels})`);
+      throw new StagewardError(
+        'SW_ERR_IMAGE_SIZE',
+        `${label}: ${size.width}x${size.height} is over maxImagePixels (${limits.maxImagePixels})`,
+      );
     }
     pipeline = sharp(img, { failOn: 'warning', limitInputPixels: limits.maxImagePixels });
   }
@@ -101,12 +104,15 @@ export async function preprocessFrames(frames: FrameSet, card: ModelCard, limits
 }
 
 export function checkViews(frames: Record<string, unknown>, views: readonly string[]): void {
-  if (typeof frames !== 'object' || frames === null) throw new StagewardError('SW_ERR_VIEW_MISSING', 'frames must be a map of view name to image');
+  if (typeof frames !== 'object' || frames === null)
+    throw new StagewardError('SW_ERR_VIEW_MISSING', 'frames must be a map of view name to image');
   for (const key of Object.keys(frames)) {
-    if (!views.includes(key)) throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view "${key}"; the model's views are ${views.join(', ')}`);
+    if (!views.includes(key))
+      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view "${key}"; the model's views are ${views.join(', ')}`);
   }
   for (const view of views) {
-    if (frames[view] === undefined) throw new StagewardError('SW_ERR_VIEW_MISSING', `missing view "${view}"; the model needs ${views.join(', ')}`);
+    if (frames[view] === undefined)
+      throw new StagewardError('SW_ERR_VIEW_MISSING', `missing view "${view}"; the model needs ${views.join(', ')}`);
   }
 }
 
@@ -119,7 +125,8 @@ function checkRaw(img: RawImage, limits: PreprocessLimits, label: string): void 
   if (height * width > limits.maxImagePixels) {
     throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${width}x${height} is over maxImagePixels (${limits.maxImagePixels})`);
   }
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${channels} channels; use 1, 3 or 4`);
+  if (channels !== 1 && channels !== 3 && channels !== 4)
+    throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${channels} channels; use 1, 3 or 4`);
   if (data.length !== height * width * channels) {
     throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${data.length} bytes do not match shape [${height}, ${width}, ${channels}]`);
   }

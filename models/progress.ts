@@ -44,12 +44,7 @@ function clamp01(x: number): number {
  * SARM progress `Phi = P_k + a_k * tau` for stage k (argmax), or the probability-weighted mean of
  * each stage's value (expected). `priors` are the task's own; `probs` has the same length.
  */
-export function sarmProgress(
-  probs: readonly number[],
-  tau: number,
-  priors: readonly number[],
-  composition: Composition,
-): number {
+export function sarmProgress(probs: readonly number[], tau: number, priors: readonly number[], composition: Composition): number {
   const cum = cumulativePriors(priors);
   const t = clamp01(tau);
   if (composition === 'argmax') {

@@ -27,7 +27,9 @@ export function findPython(): string {
     if (r.status === 0) return (found = cmd);
     tried.push(cmd);
   }
-  const which = override ? `STAGEWARD_PYTHON=${override} cannot import torch and numpy` : `none of ${tried.join(', ')} can import torch and numpy`;
+  const which = override
+    ? `STAGEWARD_PYTHON=${override} cannot import torch and numpy`
+    : `none of ${tried.join(', ')} can import torch and numpy`;
   throw new Error(`${which}; ${INSTALL_HINT}`);
 }
 
@@ -37,7 +39,9 @@ export function findPython(): string {
  */
 export function exportRandomPackage(outDir: string): void {
   console.log('exporting a random-weight package of the bundled configuration (models/train/configs/default.json)...');
-  if (runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', outDir]).status !== 0) {
+  if (
+    runTrainer(['-m', 'stageward_train.export', '--config', 'configs/default.json', '--random-seed', '0', '--out', outDir]).status !== 0
+  ) {
     throw new Error('exporting the random-weight package failed');
   }
 }

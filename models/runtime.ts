@@ -117,7 +117,10 @@ function validateProviders(list: readonly string[]): ExecutionProvider[] {
   if (!Array.isArray(list) || list.length === 0) throw new StagewardError('SW_ERR_RUNTIME_CONFIG', '`providers` must be a non-empty list');
   for (const p of list) {
     if (!EXECUTION_PROVIDERS.includes(p as ExecutionProvider)) {
-      throw new StagewardError('SW_ERR_RUNTIME_CONFIG', `\`providers\`: unknown execution provider "${p}" (use ${EXECUTION_PROVIDERS.join(', ')})`);
+      throw new StagewardError(
+        'SW_ERR_RUNTIME_CONFIG',
+        `\`providers\`: unknown execution provider "${p}" (use ${EXECUTION_PROVIDERS.join(', ')})`,
+      );
     }
   }
   const out = [...list] as ExecutionProvider[];
@@ -127,7 +130,8 @@ function validateProviders(list: readonly string[]): ExecutionProvider[] {
 
 function threads(v: number | undefined, field: string): number {
   if (v === undefined) return 0;
-  if (!Number.isInteger(v) || v < 0 || v > 1024) throw new StagewardError('SW_ERR_RUNTIME_CONFIG', `\`${field}\` must be an integer in [0, 1024]`);
+  if (!Number.isInteger(v) || v < 0 || v > 1024)
+    throw new StagewardError('SW_ERR_RUNTIME_CONFIG', `\`${field}\` must be an integer in [0, 1024]`);
   return v;
 }
 

@@ -13,9 +13,7 @@
 export type ShapingMode = 'pbrs' | 'delta' | 'progress' | 'sparse';
 export const SHAPING_MODES: readonly ShapingMode[] = ['pbrs', 'delta', 'progress', 'sparse'];
 
-export type PotentialTransform =
-  | { kind: 'identity' }
-  | { kind: 'sigmoid'; center: number; temperature: number };
+export type PotentialTransform = { kind: 'identity' } | { kind: 'sigmoid'; center: number; temperature: number };
 
 export interface ShapingConfig {
   mode: ShapingMode;

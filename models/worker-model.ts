@@ -65,7 +65,13 @@ export class WorkerProgressModel implements ProgressModel {
     const { log = (m: string) => console.warn(m), ...rest } = options;
     const worker = new Worker(BOOT, { workerData: { entry: ENTRY, dir, options: rest } });
     return new Promise((resolve, reject) => {
-      const onMessage = (m: { type?: string; card?: ModelCard; providers?: Record<string, ExecutionProvider>; code?: string; message?: string }) => {
+      const onMessage = (m: {
+        type?: string;
+        card?: ModelCard;
+        providers?: Record<string, ExecutionProvider>;
+        code?: string;
+        message?: string;
+      }) => {
         if (m.type === 'log') log(m.message!);
         else if (m.type === 'ready') {
           cleanup();
@@ -116,7 +122,13 @@ export class WorkerProgressModel implements ProgressModel {
   }
 
   grm(batch: GrmBatch): Promise<Float32Array> {
-    return this.#call('grm', { start: own(batch.start), goal: own(batch.goal), before: own(batch.before), after: own(batch.after), task: batch.task });
+    return this.#call('grm', {
+      start: own(batch.start),
+      goal: own(batch.goal),
+      before: own(batch.before),
+      after: own(batch.after),
+      task: batch.task,
+    });
   }
 
   /** Close the model in the worker, then end the thread. */

@@ -75,17 +75,24 @@ interface SeedResult {
 
 function seedList(value: string): number[] {
   const seeds = value.split(',').map((s) => Number(s.trim()));
-  if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0 || s > 40_000)) throw new InvalidArgumentError('a comma list of integers in [0, 40000]');
+  if (seeds.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0 || s > 40_000))
+    throw new InvalidArgumentError('a comma list of integers in [0, 40000]');
   return [...new Set(seeds)];
 }
 
 function parseFlags(argv: string[]): Flags {
   const program = new Command('experiment-rabc')
-    .description('RA-BC vs plain BC in the simulator: record mixed demos, score them with the bundled reward model, weight, train, evaluate on held-out seeds')
+    .description(
+      'RA-BC vs plain BC in the simulator: record mixed demos, score them with the bundled reward model, weight, train, evaluate on held-out seeds',
+    )
     .option('--out <dir>', 'output folder (default runs/rabc-<date-time>)')
     .option('--quick', 'a smoke run: one recording seed, 24 demos, 40 evaluation episodes per policy (too few for conclusions)')
     .option('--demos <n>', 'demonstrations per recording seed (default 60; --quick 24)', intOption(2, 10_000))
-    .option('--eval-episodes <n>', 'held-out evaluation episodes per policy and recording seed (default 100; --quick 40)', intOption(1, 10_000))
+    .option(
+      '--eval-episodes <n>',
+      'held-out evaluation episodes per policy and recording seed (default 100; --quick 40)',
+      intOption(1, 10_000),
+    )
     .option('--record-seeds <list>', 'recording run seeds, one dataset of --demos each (default 21,23,25; --quick 21)', seedList)
     .option('--eval-seed <n>', 'the held-out evaluation run seed (must differ from every recording seed)', intOption(0, 40_000), 22)
     .option('--chunk <frames>', 'RA-BC action-chunk horizon H', intOption(1, 1000), 10)
@@ -93,11 +100,15 @@ function parseFlags(argv: string[]): Flags {
     .option('--size <px>', 'camera resolution of the recording (the reward model resizes to its own)', intOption(16, 1024), 96)
     .option('--model <dir>', 'reward model package', 'models/zoo/pick_place')
     .option('--min-flawed-share <x>', 'stop when a recording has fewer flawed demos than this share', numberOption(0, 1), 0.4)
-    .addHelpText('after', '\nThe last stdout line is one JSON object: {bc_success, rabc_success, true_progress_rabc_success, episodes, ...}.')
+    .addHelpText(
+      'after',
+      '\nThe last stdout line is one JSON object: {bc_success, rabc_success, true_progress_rabc_success, episodes, ...}.',
+    )
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const f = program.opts<Flags>();
-  if (f.recordSeeds?.includes(f.evalSeed)) program.error(`--eval-seed ${f.evalSeed} is also a recording seed; the evaluation would not be held out`);
+  if (f.recordSeeds?.includes(f.evalSeed))
+    program.error(`--eval-seed ${f.evalSeed} is also a recording seed; the evaluation would not be held out`);
   return f;
 }
 
@@ -121,7 +132,11 @@ async function timed<T>(seconds: Record<string, number>, name: string, work: () 
 }
 
 /** Mean weight per kind of flaw (a demo with several flaws counts under each; `clean` for none). */
-function flawTable(data: BcDataset, wModel: Map<number, { weight: ArrayLike<number> }>, wTrue: readonly Float64Array[]): SeedResult['flaws'] {
+function flawTable(
+  data: BcDataset,
+  wModel: Map<number, { weight: ArrayLike<number> }>,
+  wTrue: readonly Float64Array[],
+): SeedResult['flaws'] {
   const acc = new Map<string, { episodes: number; frames: number; model: number; truth: number }>();
   data.episodes.forEach((ep, i) => {
     const kinds = ep.flaws && ep.flaws.length > 0 ? ep.flaws : ['clean'];
@@ -142,10 +157,12 @@ function flawTable(data: BcDataset, wModel: Map<number, { weight: ArrayLike<numb
     }
   });
   const order = [...acc.keys()].sort((a, b) => (a === 'clean' ? -1 : b === 'clean' ? 1 : a.localeCompare(b)));
-  return Object.fromEntries(order.map((k) => {
-    const a = acc.get(k)!;
-    return [k, { episodes: a.episodes, frames: a.frames, mean_weight_model: a.model / a.frames, mean_weight_true: a.truth / a.frames }];
-  }));
+  return Object.fromEntries(
+    order.map((k) => {
+      const a = acc.get(k)!;
+      return [k, { episodes: a.episodes, frames: a.frames, mean_weight_model: a.model / a.frames, mean_weight_true: a.truth / a.frames }];
+    }),
+  );
 }
 
 async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, seed: number): Promise<SeedResult> {
@@ -156,21 +173,53 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
   const say = (s: string) => console.log(`[seed ${seed}] ${s}`);
 
   // a. record
-  await timed(seconds, 'record', () => stageward(['sim', 'record', '--task', 'pick_place', '--episodes', String(f.demos), '--preset', 'mixed', '--seed', String(seed), '--size', String(f.size), '--out', ds, '--overwrite', '--no-progress'], join(logs, 'record.log')));
+  await timed(seconds, 'record', () =>
+    stageward(
+      [
+        'sim',
+        'record',
+        '--task',
+        'pick_place',
+        '--episodes',
+        String(f.demos),
+        '--preset',
+        'mixed',
+        '--seed',
+        String(seed),
+        '--size',
+        String(f.size),
+        '--out',
+        ds,
+        '--overwrite',
+        '--no-progress',
+      ],
+      join(logs, 'record.log'),
+    ),
+  );
   const dataset = await LeRobotDataset.open(ds);
   const data = await readBcDataset(dataset);
   const flawed = data.episodes.filter((e) => (e.flaws?.length ?? 0) > 0).length;
   const flawedShare = flawed / data.episodes.length;
   const demoSuccesses = dataset.episodes.filter((e) => e.success === true).length;
-  say(`recorded ${data.episodes.length} mixed demos, ${data.samples.length} frames in ${seconds.record} s: ${flawed} flawed (${pct(flawedShare)}), ${demoSuccesses} succeeded`);
-  if (flawedShare < f.minFlawedShare) throw new Error(`only ${pct(flawedShare)} of the demos are flawed, under --min-flawed-share ${pct(f.minFlawedShare)}`);
+  say(
+    `recorded ${data.episodes.length} mixed demos, ${data.samples.length} frames in ${seconds.record} s: ${flawed} flawed (${pct(flawedShare)}), ${demoSuccesses} succeeded`,
+  );
+  if (flawedShare < f.minFlawedShare)
+    throw new Error(`only ${pct(flawedShare)} of the demos are flawed, under --min-flawed-share ${pct(f.minFlawedShare)}`);
 
   // b. score with the reward model
-  await timed(seconds, 'score', () => stageward(['score', '--model', f.model, '--dataset', ds, '--out', join(dir, 'score'), '--no-plots', '--no-progress'], join(logs, 'score.log')));
+  await timed(seconds, 'score', () =>
+    stageward(
+      ['score', '--model', f.model, '--dataset', ds, '--out', join(dir, 'score'), '--no-plots', '--no-progress'],
+      join(logs, 'score.log'),
+    ),
+  );
   say(`scored with ${f.model} in ${seconds.score} s`);
 
   // c. RA-BC weights: the model's progress (the real command) and the true progress (in memory, same formula)
-  const modelStats = (await timed(seconds, 'rabc', () => stageward(['rabc', '--dataset', ds, '--chunk', String(f.chunk), '--out', join(dir, 'rabc')], join(logs, 'rabc.log')))) as RabcStats & Record<string, unknown>;
+  const modelStats = (await timed(seconds, 'rabc', () =>
+    stageward(['rabc', '--dataset', ds, '--chunk', String(f.chunk), '--out', join(dir, 'rabc')], join(logs, 'rabc.log')),
+  )) as RabcStats & Record<string, unknown>;
   const modelWeightsPath = join(ds, 'rabc_weights.parquet');
   const truth = data.episodes.map((e) => {
     if (e.trueProgress === null) throw new Error(`episode ${e.index} has no annotation.true_progress`);
@@ -194,33 +243,78 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
     }
   });
   const flaws = flawTable(data, modelWeights, trueResult.weights);
-  say(`RA-BC weights (chunk ${f.chunk}): model mean ${modelStats.mean_weight?.toFixed(3)} (dropped ${pct(modelStats.share_zero ?? 0)}), true progress mean ${trueResult.stats.mean_weight?.toFixed(3)} (dropped ${pct(trueResult.stats.share_zero ?? 0)})`);
+  say(
+    `RA-BC weights (chunk ${f.chunk}): model mean ${modelStats.mean_weight?.toFixed(3)} (dropped ${pct(modelStats.share_zero ?? 0)}), true progress mean ${trueResult.stats.mean_weight?.toFixed(3)} (dropped ${pct(trueResult.stats.share_zero ?? 0)})`,
+  );
 
   // d. train
-  const policies: Record<Arm, string> = { bc: join(dir, 'policies', 'bc.json'), rabc: join(dir, 'policies', 'rabc.json'), rabc_true: join(dir, 'policies', 'rabc-true-progress.json') };
-  const weightArgs: Record<Arm, string[]> = { bc: ['--uniform'], rabc: ['--weights', modelWeightsPath], rabc_true: ['--weights', trueWeightsPath] };
+  const policies: Record<Arm, string> = {
+    bc: join(dir, 'policies', 'bc.json'),
+    rabc: join(dir, 'policies', 'rabc.json'),
+    rabc_true: join(dir, 'policies', 'rabc-true-progress.json'),
+  };
+  const weightArgs: Record<Arm, string[]> = {
+    bc: ['--uniform'],
+    rabc: ['--weights', modelWeightsPath],
+    rabc_true: ['--weights', trueWeightsPath],
+  };
   const train = {} as Record<Arm, Record<string, unknown>>;
   for (const arm of ARMS) {
-    train[arm] = await timed(seconds, `train_${arm}`, () => stageward(['sim', 'train-bc', '--dataset', ds, ...weightArgs[arm], '--ridge', String(f.ridge), '--out', policies[arm], '--no-progress'], join(logs, `train-${arm}.log`)));
+    train[arm] = await timed(seconds, `train_${arm}`, () =>
+      stageward(
+        ['sim', 'train-bc', '--dataset', ds, ...weightArgs[arm], '--ridge', String(f.ridge), '--out', policies[arm], '--no-progress'],
+        join(logs, `train-${arm}.log`),
+      ),
+    );
   }
   say(`trained ${ARMS.length} policies (residual rms ${ARMS.map((a) => Number(train[a].residual_rms).toFixed(3)).join(' / ')})`);
 
   // e. evaluate on held-out seeds
   const evals = {} as Record<Arm, EvalSummary>;
   for (const arm of ARMS) {
-    evals[arm] = (await timed(seconds, `eval_${arm}`, () => stageward(['sim', 'eval-policy', '--policy', policies[arm], '--episodes', String(f.evalEpisodes), '--seed', String(f.evalSeed), '--json', join(dir, 'eval', `${arm}.json`), '--no-progress'], join(logs, `eval-${arm}.log`)))) as unknown as EvalSummary;
-    say(`${ARM_LABEL[arm]}: ${evals[arm].successes}/${evals[arm].episodes} = ${pct(evals[arm].success_rate)} in ${seconds[`eval_${arm}`]} s`);
+    evals[arm] = (await timed(seconds, `eval_${arm}`, () =>
+      stageward(
+        [
+          'sim',
+          'eval-policy',
+          '--policy',
+          policies[arm],
+          '--episodes',
+          String(f.evalEpisodes),
+          '--seed',
+          String(f.evalSeed),
+          '--json',
+          join(dir, 'eval', `${arm}.json`),
+          '--no-progress',
+        ],
+        join(logs, `eval-${arm}.log`),
+      ),
+    )) as unknown as EvalSummary;
+    say(
+      `${ARM_LABEL[arm]}: ${evals[arm].successes}/${evals[arm].episodes} = ${pct(evals[arm].success_rate)} in ${seconds[`eval_${arm}`]} s`,
+    );
   }
   return {
-    record_seed: seed, demos: data.episodes.length, frames: data.samples.length, demo_successes: demoSuccesses, flawed_share: flawedShare, flaws,
-    rabc_model: modelStats, rabc_true: trueResult.stats,
+    record_seed: seed,
+    demos: data.episodes.length,
+    frames: data.samples.length,
+    demo_successes: demoSuccesses,
+    flawed_share: flawedShare,
+    flaws,
+    rabc_model: modelStats,
+    rabc_true: trueResult.stats,
     dropped_recall: trueDropped ? bothDropped / trueDropped : 1,
     dropped_precision: modelDropped ? bothDropped / modelDropped : 1,
-    train, eval: evals, seconds,
+    train,
+    eval: evals,
+    seconds,
   };
 }
 
-function report(results: SeedResult[], f: Required<Omit<Flags, 'out' | 'quick'>>): { lines: string[]; pooled: Record<Arm, { k: number; n: number; ci: [number, number] }> } {
+function report(
+  results: SeedResult[],
+  f: Required<Omit<Flags, 'out' | 'quick'>>,
+): { lines: string[]; pooled: Record<Arm, { k: number; n: number; ci: [number, number] }> } {
   const lines: string[] = [];
   const pooled = {} as Record<Arm, { k: number; n: number; ci: [number, number] }>;
   for (const arm of ARMS) {
@@ -228,23 +322,41 @@ function report(results: SeedResult[], f: Required<Omit<Flags, 'out' | 'quick'>>
     const n = results.reduce((a, r) => a + r.eval[arm].episodes, 0);
     pooled[arm] = { k, n, ci: wilsonInterval(k, n) };
   }
-  lines.push('', `RA-BC experiment: pick_place, ${results.length} recording seed(s) (${f.recordSeeds.join(', ')}) x ${f.demos} mixed demos, chunk ${f.chunk}, ridge ${f.ridge}, evaluation seed ${f.evalSeed} x ${f.evalEpisodes} episodes`);
+  lines.push(
+    '',
+    `RA-BC experiment: pick_place, ${results.length} recording seed(s) (${f.recordSeeds.join(', ')}) x ${f.demos} mixed demos, chunk ${f.chunk}, ridge ${f.ridge}, evaluation seed ${f.evalSeed} x ${f.evalEpisodes} episodes`,
+  );
   lines.push('');
-  lines.push(`| policy | ${results.map((r) => `seed ${r.record_seed}`).join(' | ')}${results.length > 1 ? ' | pooled' : ''} | 95% interval | failures by final stage |`);
+  lines.push(
+    `| policy | ${results.map((r) => `seed ${r.record_seed}`).join(' | ')}${results.length > 1 ? ' | pooled' : ''} | 95% interval | failures by final stage |`,
+  );
   lines.push(`|---|${results.map(() => '---|').join('')}${results.length > 1 ? '---|' : ''}---|---|`);
   for (const arm of ARMS) {
     const p = pooled[arm];
     const fails: Record<string, number> = {};
     for (const r of results) for (const [s, n] of Object.entries(r.eval[arm].failures_by_stage)) fails[s] = (fails[s] ?? 0) + n;
-    const failText = Object.entries(fails).map(([s, n]) => `${s} ${n}`).join(', ') || 'none';
-    lines.push(`| ${ARM_LABEL[arm]} | ${results.map((r) => pct(r.eval[arm].success_rate)).join(' | ')}${results.length > 1 ? ` | ${pct(p.k / p.n)}` : ''} | ${pct(p.ci[0])}-${pct(p.ci[1])} | ${failText} |`);
+    const failText =
+      Object.entries(fails)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(', ') || 'none';
+    lines.push(
+      `| ${ARM_LABEL[arm]} | ${results.map((r) => pct(r.eval[arm].success_rate)).join(' | ')}${results.length > 1 ? ` | ${pct(p.k / p.n)}` : ''} | ${pct(p.ci[0])}-${pct(p.ci[1])} | ${failText} |`,
+    );
   }
-  if (results.length > 1) lines.push('', `pooled: each row pools ${results.length} policies (one per dataset), each evaluated on the same ${f.evalEpisodes} held-out seeds; the interval is Wilson over all ${results.length * f.evalEpisodes} episodes.`);
+  if (results.length > 1)
+    lines.push(
+      '',
+      `pooled: each row pools ${results.length} policies (one per dataset), each evaluated on the same ${f.evalEpisodes} held-out seeds; the interval is Wilson over all ${results.length * f.evalEpisodes} episodes.`,
+    );
   lines.push('');
-  lines.push('| recording seed | demos | flawed | demos succeeded | model RA-BC mean weight | dropped | filtered (< 1) | true RA-BC mean weight | dropped | model drops of the true drops | true drops of the model drops |');
+  lines.push(
+    '| recording seed | demos | flawed | demos succeeded | model RA-BC mean weight | dropped | filtered (< 1) | true RA-BC mean weight | dropped | model drops of the true drops | true drops of the model drops |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    lines.push(`| ${r.record_seed} | ${r.demos} | ${pct(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${pct(r.rabc_model.share_zero ?? 0)} | ${pct(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${pct(r.rabc_true.share_zero ?? 0)} | ${pct(r.dropped_recall)} | ${pct(r.dropped_precision)} |`);
+    lines.push(
+      `| ${r.record_seed} | ${r.demos} | ${pct(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${pct(r.rabc_model.share_zero ?? 0)} | ${pct(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${pct(r.rabc_true.share_zero ?? 0)} | ${pct(r.dropped_recall)} | ${pct(r.dropped_precision)} |`,
+    );
   }
   lines.push('');
   lines.push('Mean RA-BC weight by kind of demo (a demo with several flaws counts under each):');
@@ -253,7 +365,9 @@ function report(results: SeedResult[], f: Required<Omit<Flags, 'out' | 'quick'>>
   lines.push(`|---|${results.map(() => '---|').join('')}`);
   const kinds = [...new Set(results.flatMap((r) => Object.keys(r.flaws)))];
   for (const k of kinds) {
-    lines.push(`| ${k} | ${results.map((r) => (r.flaws[k] ? `${r.flaws[k]!.episodes}, ${r.flaws[k]!.mean_weight_model.toFixed(2)}, ${r.flaws[k]!.mean_weight_true.toFixed(2)}` : '-')).join(' | ')} |`);
+    lines.push(
+      `| ${k} | ${results.map((r) => (r.flaws[k] ? `${r.flaws[k]!.episodes}, ${r.flaws[k]!.mean_weight_model.toFixed(2)}, ${r.flaws[k]!.mean_weight_true.toFixed(2)}` : '-')).join(' | ')} |`,
+    );
   }
   lines.push('');
   const bcFails = results.reduce((a, r) => a + (r.eval.bc.episodes - r.eval.bc.successes), 0);
@@ -266,8 +380,12 @@ function report(results: SeedResult[], f: Required<Omit<Flags, 'out' | 'quick'>>
   if (bcFails > 0) lines.push(`Plain BC: ${graspFails} of its ${bcFails} failures end in the grasp stage.`);
   if (graspFails > bcFails / 2 && results.some((r) => r.flaws.stop_early)) {
     lines.push(`Demos that stop early idle at the grasp with an open-gripper command; uniform BC averages those frames into the grasp`);
-    lines.push(`phase, so the cloned gripper does not close. RA-BC weighs frames that make no progress over the chunk down: mean weight on`);
-    lines.push(`stop_early demos ${weightOf('stop_early', 'mean_weight_model').toFixed(2)} (model) / ${weightOf('stop_early', 'mean_weight_true').toFixed(2)} (true progress), against ${weightOf('clean', 'mean_weight_model').toFixed(2)} / ${weightOf('clean', 'mean_weight_true').toFixed(2)} on clean demos.`);
+    lines.push(
+      `phase, so the cloned gripper does not close. RA-BC weighs frames that make no progress over the chunk down: mean weight on`,
+    );
+    lines.push(
+      `stop_early demos ${weightOf('stop_early', 'mean_weight_model').toFixed(2)} (model) / ${weightOf('stop_early', 'mean_weight_true').toFixed(2)} (true progress), against ${weightOf('clean', 'mean_weight_model').toFixed(2)} / ${weightOf('clean', 'mean_weight_true').toFixed(2)} on clean demos.`,
+    );
   }
   return { lines, pooled };
 }

@@ -85,7 +85,10 @@ interface RunResult {
 
 function listOf<T>(parse: (s: string) => T, what: string) {
   return (value: string): T[] => {
-    const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (items.length === 0) throw new InvalidArgumentError(`a comma list of ${what}`);
     return [...new Set(items.map(parse))];
   };
@@ -98,34 +101,61 @@ const seedList = listOf((s) => {
 }, 'seeds');
 
 const rewardList = listOf((s) => {
-  if (!REWARD_MODES.includes(s as RewardMode)) throw new InvalidArgumentError(`unknown reward mode "${s}" (use ${REWARD_MODES.join(', ')})`);
+  if (!REWARD_MODES.includes(s as RewardMode))
+    throw new InvalidArgumentError(`unknown reward mode "${s}" (use ${REWARD_MODES.join(', ')})`);
   return s as RewardMode;
 }, 'reward modes');
 
 function parseFlags(argv: string[]): Flags {
   const program = new Command('experiment-rl')
-    .description('online RL in the simulator: the PoWER-style learner from the same weak start with the same rollout budget on each reward mode (pbrs, sparse, progress, pbrs-true) and seed; success rate on held-out seeds, the semantic-trap measures, and the targets check')
+    .description(
+      'online RL in the simulator: the PoWER-style learner from the same weak start with the same rollout budget on each reward mode (pbrs, sparse, progress, pbrs-true) and seed; success rate on held-out seeds, the semantic-trap measures, and the targets check',
+    )
     .option('--out <dir>', 'output folder (default runs/rl-<date-time>)')
-    .option('--quick', 'a smoke run: seed 1 only, 32 rollouts, 10 evaluation episodes every iteration (too few for conclusions; about 2 minutes)')
+    .option(
+      '--quick',
+      'a smoke run: seed 1 only, 32 rollouts, 10 evaluation episodes every iteration (too few for conclusions; about 2 minutes)',
+    )
     .option('--rollouts <n>', 'rollout budget per run (default 300; --quick 32)', intOption(1, 10_000_000))
     .option('--seeds <list>', 'learner seeds, one run per reward mode each (default 1,2,3; --quick 1)', seedList)
     .option('--rewards <list>', `reward modes (default ${REWARDS.join(',')})`, rewardList)
     .option('--eval-episodes <n>', 'held-out evaluation episodes per evaluation (default 50; --quick 10)', intOption(1, 99_999))
-    .option('--eval-every <iterations>', 'evaluate every this many iterations, and at the start and the end (default 3; --quick 1)', intOption(1, 1_000_000))
-    .option('--jobs <n>', 'runs at the same time (child processes); more than the cores only slows each run', intOption(1, 64), Math.max(1, Math.min(2, availableParallelism())))
+    .option(
+      '--eval-every <iterations>',
+      'evaluate every this many iterations, and at the start and the end (default 3; --quick 1)',
+      intOption(1, 1_000_000),
+    )
+    .option(
+      '--jobs <n>',
+      'runs at the same time (child processes); more than the cores only slows each run',
+      intOption(1, 64),
+      Math.max(1, Math.min(2, availableParallelism())),
+    )
     .option('--envs <n>', 'parallel simulator environments per run', intOption(1, 64), 8)
     .option('--task <id>', 'simulator task', 'pick_place')
     .option('--start-seed <n>', 'demo seed of the weak start, the same for every run', intOption(0, 1_000_000), 0)
-    .option('--scale <lambda>', 'scale of the potential term for every reward mode (sparse has none); PBRS stays policy invariant at any scale', (v: string) => { const x = Number(v); if (!(x >= 0 && x <= 100)) throw new InvalidArgumentError('scale must be a number in [0, 100]'); return x; }, DEFAULT_SCALE)
+    .option(
+      '--scale <lambda>',
+      'scale of the potential term for every reward mode (sparse has none); PBRS stays policy invariant at any scale',
+      (v: string) => {
+        const x = Number(v);
+        if (!(x >= 0 && x <= 100)) throw new InvalidArgumentError('scale must be a number in [0, 100]');
+        return x;
+      },
+      DEFAULT_SCALE,
+    )
     .option('--max-steps <n>', "episode length limit (default: the task's)", intOption(1, 100_000))
-    .addHelpText('after', [
-      '',
-      'Reward modes: sparse = the simulator\'s success only; progress = r + Phi(s\') with the model\'s progress (the semantic trap);',
-      'pbrs = r + gamma*Phi(s\') - Phi(s) with the model\'s progress (policy invariant); pbrs-true = the same with the simulator\'s',
-      'true progress (the upper bound). See `stageward rl --help`.',
-      '',
-      'The last stdout line is one JSON object: {pbrs_success, sparse_success, progress_success, pbrs_true_success, rollouts, seeds, wall_s, ...}.',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        "Reward modes: sparse = the simulator's success only; progress = r + Phi(s') with the model's progress (the semantic trap);",
+        "pbrs = r + gamma*Phi(s') - Phi(s) with the model's progress (policy invariant); pbrs-true = the same with the simulator's",
+        'true progress (the upper bound). See `stageward rl --help`.',
+        '',
+        'The last stdout line is one JSON object: {pbrs_success, sparse_success, progress_success, pbrs_true_success, rollouts, seeds, wall_s, ...}.',
+      ].join('\n'),
+    )
     .exitOverride();
   program.parse(argv, { from: 'user' });
   return program.opts<Flags>();
@@ -154,7 +184,11 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined || 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /** Hash of the learner's source, so a run records which learner it used (and notices an edit mid-experiment). */
-const arsHash = async () => createHash('sha1').update(await readFile(join(ROOT, 'learn', 'rl', 'power.ts'))).digest('hex').slice(0, 12);
+const arsHash = async () =>
+  createHash('sha1')
+    .update(await readFile(join(ROOT, 'learn', 'rl', 'power.ts')))
+    .digest('hex')
+    .slice(0, 12);
 
 /** The evaluation closest to `rollouts` on a run's curve. */
 function successNear(s: RunSummary, rollouts: number): { rollouts: number; success: number } {
@@ -202,16 +236,32 @@ function rewardRows(results: RunResult[], rewards: readonly RewardMode[], budget
   });
 }
 
-function report(rows: RewardRow[], f: { rollouts: number; seeds: number[]; evalEpisodes: number; task: string; scale: number }, usedRollouts: number): { lines: string[]; targets: Record<string, boolean | null>; trap: string } {
+function report(
+  rows: RewardRow[],
+  f: { rollouts: number; seeds: number[]; evalEpisodes: number; task: string; scale: number },
+  usedRollouts: number,
+): { lines: string[]; targets: Record<string, boolean | null>; trap: string } {
   const lines: string[] = [];
   const by = Object.fromEntries(rows.map((r) => [r.reward, r])) as Partial<Record<RewardMode, RewardRow>>;
-  lines.push('', `Online RL: ${f.task}, PoWER-style learner from the weak start, potential scale ${f.scale}, budget ${f.rollouts} rollouts (${usedRollouts} run: whole iterations), seeds ${f.seeds.join(', ')}, ${f.evalEpisodes} held-out evaluation episodes per point (the same seeds for every run)`, '');
-  lines.push(`| reward | final success (mean over seeds) | pooled 95% | per seed | start | at ~${Math.round(f.rollouts / 2)} (${rows[0]?.halfAt ?? '-'}) | at ${usedRollouts} | hover share | mean length | final true progress | wall s per run | env steps/s |`);
+  lines.push(
+    '',
+    `Online RL: ${f.task}, PoWER-style learner from the weak start, potential scale ${f.scale}, budget ${f.rollouts} rollouts (${usedRollouts} run: whole iterations), seeds ${f.seeds.join(', ')}, ${f.evalEpisodes} held-out evaluation episodes per point (the same seeds for every run)`,
+    '',
+  );
+  lines.push(
+    `| reward | final success (mean over seeds) | pooled 95% | per seed | start | at ~${Math.round(f.rollouts / 2)} (${rows[0]?.halfAt ?? '-'}) | at ${usedRollouts} | hover share | mean length | final true progress | wall s per run | env steps/s |`,
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    lines.push(`| ${r.reward} | ${pct(r.final)} | ${pct(r.pooled[0])}-${pct(r.pooled[1])} | ${r.perSeed} | ${pct(r.start)} | ${pct(r.half)} | ${pct(r.final)} | ${Number.isFinite(r.hover) ? r.hover.toFixed(2) : '-'} | ${Number.isFinite(r.length) ? r.length.toFixed(1) : '-'} | ${Number.isFinite(r.trueProgress) ? r.trueProgress.toFixed(3) : '-'} | ${Number.isFinite(r.wall) ? r.wall.toFixed(0) : '-'} | ${Number.isFinite(r.stepsPerS) ? r.stepsPerS.toFixed(0) : '-'} |`);
+    lines.push(
+      `| ${r.reward} | ${pct(r.final)} | ${pct(r.pooled[0])}-${pct(r.pooled[1])} | ${r.perSeed} | ${pct(r.start)} | ${pct(r.half)} | ${pct(r.final)} | ${Number.isFinite(r.hover) ? r.hover.toFixed(2) : '-'} | ${Number.isFinite(r.length) ? r.length.toFixed(1) : '-'} | ${Number.isFinite(r.trueProgress) ? r.trueProgress.toFixed(3) : '-'} | ${Number.isFinite(r.wall) ? r.wall.toFixed(0) : '-'} | ${Number.isFinite(r.stepsPerS) ? r.stepsPerS.toFixed(0) : '-'} |`,
+    );
   }
-  lines.push('', 'hover share: evaluation episodes of the final policy that end by the time limit, unfinished, with true progress >= 0.7; mean length in control steps.', '');
+  lines.push(
+    '',
+    'hover share: evaluation episodes of the final policy that end by the time limit, unfinished, with true progress >= 0.7; mean length in control steps.',
+    '',
+  );
   const pbrs = by.pbrs;
   const sparse = by.sparse;
   const progress = by.progress;
@@ -223,15 +273,22 @@ function report(rows: RewardRow[], f: { rollouts: number; seeds: number[]; evalE
   };
   let trap = 'not measured';
   lines.push('Targets:');
-  lines.push(`- pbrs >= ${pct(TARGET_PBRS)} at ${f.rollouts} rollouts: ${has(pbrs) ? `${targets.pbrs_at_least_80 ? 'yes' : 'no'} (${pct(pbrs.final)})` : 'not run'}`);
-  lines.push(`- pbrs - sparse >= ${Math.round(TARGET_MARGIN * 100)} points: ${has(pbrs) && has(sparse) ? `${targets.pbrs_minus_sparse_at_least_30_points ? 'yes' : 'no'} (${((pbrs.final - sparse.final) * 100).toFixed(1)} points: ${pct(pbrs.final)} vs ${pct(sparse.final)})` : 'not run'}`);
+  lines.push(
+    `- pbrs >= ${pct(TARGET_PBRS)} at ${f.rollouts} rollouts: ${has(pbrs) ? `${targets.pbrs_at_least_80 ? 'yes' : 'no'} (${pct(pbrs.final)})` : 'not run'}`,
+  );
+  lines.push(
+    `- pbrs - sparse >= ${Math.round(TARGET_MARGIN * 100)} points: ${has(pbrs) && has(sparse) ? `${targets.pbrs_minus_sparse_at_least_30_points ? 'yes' : 'no'} (${((pbrs.final - sparse.final) * 100).toFixed(1)} points: ${pct(pbrs.final)} vs ${pct(sparse.final)})` : 'not run'}`,
+  );
   if (has(progress) && has(pbrs)) {
     const lower = progress.final < pbrs.final;
     const hoverHigher = progress.hover > pbrs.hover;
     const longer = progress.length > pbrs.length;
     targets.progress_shows_trap = lower || hoverHigher;
-    trap = lower && hoverHigher ? 'lower success and higher hover share' : lower ? 'lower success' : hoverHigher ? 'higher hover share' : 'no';
-    lines.push(`- progress shows the trap: ${targets.progress_shows_trap ? `yes (${trap})` : 'no'}: success ${pct(progress.final)} vs pbrs ${pct(pbrs.final)} (${lower ? 'lower' : 'not lower'}); hover share ${progress.hover.toFixed(2)} vs ${pbrs.hover.toFixed(2)} (${hoverHigher ? 'higher' : 'not higher'}); mean length ${progress.length.toFixed(1)} vs ${pbrs.length.toFixed(1)} steps (${longer ? 'longer' : 'not longer'})`);
+    trap =
+      lower && hoverHigher ? 'lower success and higher hover share' : lower ? 'lower success' : hoverHigher ? 'higher hover share' : 'no';
+    lines.push(
+      `- progress shows the trap: ${targets.progress_shows_trap ? `yes (${trap})` : 'no'}: success ${pct(progress.final)} vs pbrs ${pct(pbrs.final)} (${lower ? 'lower' : 'not lower'}); hover share ${progress.hover.toFixed(2)} vs ${pbrs.hover.toFixed(2)} (${hoverHigher ? 'higher' : 'not higher'}); mean length ${progress.length.toFixed(1)} vs ${pbrs.length.toFixed(1)} steps (${longer ? 'longer' : 'not longer'})`,
+    );
   } else {
     lines.push('- progress shows the trap: not run (needs progress and pbrs)');
   }
@@ -259,25 +316,51 @@ async function main(): Promise<void> {
 
   // The slow runs (model rewards) first, so the two job slots finish together.
   const plan = [...f.rewards].sort((a, b) => Number(SLOW.has(b)) - Number(SLOW.has(a)));
-  const order = plan.filter((r) => SLOW.has(r)).length > 0
-    ? [...f.seeds.flatMap((s) => plan.filter((r) => SLOW.has(r)).map((r) => [r, s] as const)), ...f.seeds.flatMap((s) => plan.filter((r) => !SLOW.has(r)).map((r) => [r, s] as const))]
-    : f.seeds.flatMap((s) => plan.map((r) => [r, s] as const));
+  const order =
+    plan.filter((r) => SLOW.has(r)).length > 0
+      ? [
+          ...f.seeds.flatMap((s) => plan.filter((r) => SLOW.has(r)).map((r) => [r, s] as const)),
+          ...f.seeds.flatMap((s) => plan.filter((r) => !SLOW.has(r)).map((r) => [r, s] as const)),
+        ]
+      : f.seeds.flatMap((s) => plan.map((r) => [r, s] as const));
   let done = 0;
   const jobs = order.map(([reward, seed]) => async (): Promise<RunResult> => {
     const name = `${reward}-seed${seed}`;
     const dir = join(out, name);
     const args = [
-      '--task', f.task, '--reward', reward, '--rollouts', String(f.rollouts), '--seed', String(seed), '--out', dir,
-      '--start', 'weak', '--start-seed', String(flags.startSeed), '--envs', String(flags.envs), '--scale', String(flags.scale),
-      '--eval-episodes', String(f.evalEpisodes), '--eval-every', String(f.evalEvery),
-      ...(flags.maxSteps !== undefined ? ['--max-steps', String(flags.maxSteps)] : []), '--no-progress',
+      '--task',
+      f.task,
+      '--reward',
+      reward,
+      '--rollouts',
+      String(f.rollouts),
+      '--seed',
+      String(seed),
+      '--out',
+      dir,
+      '--start',
+      'weak',
+      '--start-seed',
+      String(flags.startSeed),
+      '--envs',
+      String(flags.envs),
+      '--scale',
+      String(flags.scale),
+      '--eval-episodes',
+      String(f.evalEpisodes),
+      '--eval-every',
+      String(f.evalEvery),
+      ...(flags.maxSteps !== undefined ? ['--max-steps', String(flags.maxSteps)] : []),
+      '--no-progress',
     ];
     const ts = performance.now();
     try {
       await stagewardRl(args, join(out, 'logs', `${name}.log`));
       const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as RunSummary;
       done++;
-      console.log(`[${done}/${order.length}] ${name}: final ${pct(summary.final_success)} (start ${pct(summary.start_success)}, best ${pct(summary.best_success)}), hover ${summary.hover_share.toFixed(2)}, length ${summary.mean_length.toFixed(1)}, ${summary.wall_s.toFixed(0)} s`);
+      console.log(
+        `[${done}/${order.length}] ${name}: final ${pct(summary.final_success)} (start ${pct(summary.start_success)}, best ${pct(summary.best_success)}), hover ${summary.hover_share.toFixed(2)}, length ${summary.mean_length.toFixed(1)}, ${summary.wall_s.toFixed(0)} s`,
+      );
       return { reward, seed, dir, summary, error: null };
     } catch (err) {
       done++;
@@ -289,7 +372,10 @@ async function main(): Promise<void> {
   const results = await pool(jobs, flags.jobs);
 
   const arsAtEnd = await arsHash();
-  if (arsAtEnd !== arsAtStart) console.warn(`experiment-rl: learn/rl/power.ts changed during the experiment (${arsAtStart} -> ${arsAtEnd}); runs may have used different learners`);
+  if (arsAtEnd !== arsAtStart)
+    console.warn(
+      `experiment-rl: learn/rl/power.ts changed during the experiment (${arsAtStart} -> ${arsAtEnd}); runs may have used different learners`,
+    );
   const usedRollouts = results.find((r) => r.summary)?.summary?.rollouts ?? 0;
   const rows = rewardRows(results, f.rewards, f.rollouts);
   const { lines, targets, trap } = report(rows, f, usedRollouts);
@@ -316,11 +402,23 @@ async function main(): Promise<void> {
     summary[`${KEY[reward]}_success_half_budget`] = figure(reward, (r) => r.half);
   }
   Object.assign(summary, {
-    rollouts_used: usedRollouts, eval_episodes: f.evalEpisodes, scale: f.scale, learner_sha1: arsAtEnd === arsAtStart ? arsAtStart : `${arsAtStart}->${arsAtEnd}`, targets, progress_trap: trap, failed_runs: failed, quick,
+    rollouts_used: usedRollouts,
+    eval_episodes: f.evalEpisodes,
+    scale: f.scale,
+    learner_sha1: arsAtEnd === arsAtStart ? arsAtStart : `${arsAtStart}->${arsAtEnd}`,
+    targets,
+    progress_trap: trap,
+    failed_runs: failed,
+    quick,
   });
-  await writeFile(join(out, 'results.json'), `${JSON.stringify({ summary, runs: results, created_at: new Date().toISOString() }, null, 2)}\n`);
+  await writeFile(
+    join(out, 'results.json'),
+    `${JSON.stringify({ summary, runs: results, created_at: new Date().toISOString() }, null, 2)}\n`,
+  );
   await writeFile(join(out, 'report.md'), `${lines.join('\n').trim()}\n`);
-  console.log(`wrote ${join(out, 'results.json')} and ${join(out, 'report.md')} (${wall.toFixed(0)} s)${failed.length ? `; FAILED runs: ${failed.join(', ')}` : ''}`);
+  console.log(
+    `wrote ${join(out, 'results.json')} and ${join(out, 'report.md')} (${wall.toFixed(0)} s)${failed.length ? `; FAILED runs: ${failed.join(', ')}` : ''}`,
+  );
   console.log(JSON.stringify(summary));
   if (failed.length > 0) process.exitCode = 1;
 }

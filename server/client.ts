@@ -53,7 +53,15 @@ export interface ReadyReply {
   type: 'ready';
   session: string;
   protocol: number;
-  model: { name: string; version: string; views: string[]; stages: string[]; image: { height: number; width: number }; fps: number; grm: boolean };
+  model: {
+    name: string;
+    version: string;
+    views: string[];
+    stages: string[];
+    image: { height: number; width: number };
+    fps: number;
+    grm: boolean;
+  };
   limits: Record<string, number>;
 }
 export interface EpisodeReply {
@@ -107,7 +115,8 @@ function isCode(s: string): s is ErrorCode {
 /** `ws://host:port` (no path) means the native endpoint. */
 export function streamUrl(url: string): string {
   const u = new URL(url);
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new StagewardError('SW_ERR_CONNECT', `expected a ws:// or wss:// URL, got ${url}`);
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:')
+    throw new StagewardError('SW_ERR_CONNECT', `expected a ws:// or wss:// URL, got ${url}`);
   if (u.pathname === '' || u.pathname === '/') u.pathname = '/v1/stream';
   return u.toString();
 }
@@ -131,9 +140,10 @@ export class StagewardClient {
       ws.on('close', (code: number, reason: Buffer) => {
         const text = reason.toString('utf8');
         const m = /^(SW_ERR_[A-Z_]+): ?(.*)$/s.exec(text);
-        const err = m && isCode(m[1]!)
-          ? new StagewardError(m[1]!, `${m[2]} (connection closed ${code})`)
-          : new StagewardError('SW_ERR_CONNECTION_CLOSED', `connection closed (${code}${text ? ` ${text}` : ''})`);
+        const err =
+          m && isCode(m[1]!)
+            ? new StagewardError(m[1]!, `${m[2]} (connection closed ${code})`)
+            : new StagewardError('SW_ERR_CONNECTION_CLOSED', `connection closed (${code}${text ? ` ${text}` : ''})`);
         this.#fail(err);
         resolve();
       });
@@ -168,7 +178,13 @@ export class StagewardClient {
   }
 
   hello(o: HelloOptions): Promise<ReadyReply> {
-    const msg: Record<string, unknown> = { type: 'hello', protocol: PROTOCOL_VERSION, task: o.task, gamma: o.gamma, shaping: o.shaping ?? 'pbrs' };
+    const msg: Record<string, unknown> = {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      task: o.task,
+      gamma: o.gamma,
+      shaping: o.shaping ?? 'pbrs',
+    };
     for (const key of ['views', 'progress', 'model', 'fps', 'scale', 'composition'] as const) if (o[key] !== undefined) msg[key] = o[key];
     if (this.#opts.apiKey !== undefined && this.#opts.apiKeyIn === 'hello') msg.api_key = this.#opts.apiKey;
     return this.#request(msg, undefined);
@@ -228,7 +244,10 @@ export class StagewardClient {
   #dispatch(data: Buffer, isBinary: boolean): void {
     let msg: Record<string, unknown>;
     try {
-      msg = (isBinary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : JSON.parse(data.toString('utf8'))) as Record<string, unknown>;
+      msg = (isBinary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : JSON.parse(data.toString('utf8'))) as Record<
+        string,
+        unknown
+      >;
       if (msg === null || typeof msg !== 'object' || typeof msg.type !== 'string') throw new Error('not a message');
     } catch {
       this.#fail(new StagewardError('SW_ERR_PROTOCOL', 'the server sent a reply this client cannot read'));
@@ -266,5 +285,10 @@ function errorOf(msg: Record<string, unknown>): StagewardError {
 function rawImage(img: RawImage, json: boolean): unknown {
   const shape = [img.height, img.width, img.channels];
   if (!json) return ndarrayMap('|u1', shape, img.data);
-  return { __ndarray__: true, data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64'), dtype: '|u1', shape };
+  return {
+    __ndarray__: true,
+    data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64'),
+    dtype: '|u1',
+    shape,
+  };
 }

@@ -33,7 +33,13 @@ export function encodeFrame(reply: object, kind: FrameKind): Buffer | string {
 
 /** A decoded value that must be a map (a message). */
 export function asMessage(v: Decoded): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || Object.getPrototypeOf(v) !== null && Object.getPrototypeOf(v) !== Object.prototype) {
+  if (
+    v === null ||
+    typeof v !== 'object' ||
+    Array.isArray(v) ||
+    v instanceof Uint8Array ||
+    (Object.getPrototypeOf(v) !== null && Object.getPrototypeOf(v) !== Object.prototype)
+  ) {
     throw new StagewardError('SW_ERR_PROTOCOL', 'a message must be a map');
   }
   return v as Record<string, unknown>;

@@ -116,7 +116,7 @@ const SCHEMA: Record<string, Kind> = {
 };
 
 export function envName(path: string): string {
-  const [section, leaf] = path.includes('.') ? path.split('.') as [string, string] : ['', path];
+  const [section, leaf] = path.includes('.') ? (path.split('.') as [string, string]) : ['', path];
   const snake = leaf.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
   return `STAGEWARD_${section === 'openpi' ? 'OPENPI_' : ''}${snake}`;
 }
@@ -140,7 +140,15 @@ export function flattenConfig(obj: unknown, source: string): Record<string, unkn
       if (value === null || typeof value !== 'object' || Array.isArray(value)) configError(key, source, 'must be an object');
       for (const [leaf, v] of Object.entries(value)) {
         const path = `${key}.${leaf}`;
-        if (!Object.hasOwn(SCHEMA, path)) configError(path, source, `is not a setting (known in ${key}: ${Object.keys(SCHEMA).filter((p) => p.startsWith(`${key}.`)).map((p) => p.slice(key.length + 1)).join(', ')})`);
+        if (!Object.hasOwn(SCHEMA, path))
+          configError(
+            path,
+            source,
+            `is not a setting (known in ${key}: ${Object.keys(SCHEMA)
+              .filter((p) => p.startsWith(`${key}.`))
+              .map((p) => p.slice(key.length + 1))
+              .join(', ')})`,
+          );
         out[path] = v;
       }
     } else {
@@ -179,7 +187,11 @@ export function envLayer(env: NodeJS.ProcessEnv): ConfigLayer[] {
     let value: unknown = raw;
     if (kind.t === 'int' || kind.t === 'number') value = raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
     else if (kind.t === 'bool') value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
-    else if (kind.t === 'keys' || kind.t === 'providers') value = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (kind.t === 'keys' || kind.t === 'providers')
+      value = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     layers.push({ source: `env ${name}`, values: { [path]: value } });
   }
   return layers;
@@ -189,10 +201,12 @@ function check(path: string, kind: Kind, v: unknown, source: string): unknown {
   const bad = (problem: string) => configError(path, source, problem);
   switch (kind.t) {
     case 'int':
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < kind.min || v > kind.max) bad(`must be an integer in [${kind.min}, ${kind.max}], got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < kind.min || v > kind.max)
+        bad(`must be an integer in [${kind.min}, ${kind.max}], got ${JSON.stringify(v)}`);
       return v;
     case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < kind.min || v > kind.max) bad(`must be a number in [${kind.min}, ${kind.max}], got ${JSON.stringify(v)}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < kind.min || v > kind.max)
+        bad(`must be a number in [${kind.min}, ${kind.max}], got ${JSON.stringify(v)}`);
       return v;
     case 'string':
       if (v === null && kind.nullable) return null;
@@ -210,13 +224,17 @@ function check(path: string, kind: Kind, v: unknown, source: string): unknown {
       return v;
     case 'providers':
       if (!Array.isArray(v) || v.length === 0) bad('must be a non-empty list');
-      for (const p of v as unknown[]) if (!EXECUTION_PROVIDERS.includes(p as ExecutionProvider)) bad(`has the unknown execution provider ${JSON.stringify(p)} (use ${EXECUTION_PROVIDERS.join(', ')})`);
+      for (const p of v as unknown[])
+        if (!EXECUTION_PROVIDERS.includes(p as ExecutionProvider))
+          bad(`has the unknown execution provider ${JSON.stringify(p)} (use ${EXECUTION_PROVIDERS.join(', ')})`);
       return v;
     case 'viewMap': {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('must be a map of observation key to view name');
       const entries = Object.entries(v as object);
       if (entries.length === 0) bad('must map at least one observation key');
-      for (const [k, view] of entries) if (typeof view !== 'string' || view.length === 0 || k.length === 0) bad(`maps ${JSON.stringify(k)} to ${JSON.stringify(view)}; keys and views must be non-empty strings`);
+      for (const [k, view] of entries)
+        if (typeof view !== 'string' || view.length === 0 || k.length === 0)
+          bad(`maps ${JSON.stringify(k)} to ${JSON.stringify(view)}; keys and views must be non-empty strings`);
       if (new Set(entries.map(([, view]) => view)).size !== entries.length) bad('maps two observation keys to the same view');
       return v;
     }
@@ -251,17 +269,30 @@ export function resolveConfig(layers: ConfigLayer[]): ServerConfig {
   }
   const config = cfg as ServerConfig;
   if (config.limits.maxQueuedMessages < config.limits.maxInFlightSteps) {
-    configError('limits.maxQueuedMessages', sources['limits.maxQueuedMessages']!, `must be at least limits.maxInFlightSteps (${config.limits.maxInFlightSteps})`);
+    configError(
+      'limits.maxQueuedMessages',
+      sources['limits.maxQueuedMessages']!,
+      `must be at least limits.maxInFlightSteps (${config.limits.maxInFlightSteps})`,
+    );
   }
   if (!isLoopback(config.host) && config.apiKeys.length === 0 && !config.insecurePublic) {
-    configError('host', sources.host!, `is "${config.host}", not a loopback address, and no API keys are set: set apiKeys (--api-key, STAGEWARD_API_KEYS) or allow open access explicitly with --insecure-public`);
+    configError(
+      'host',
+      sources.host!,
+      `is "${config.host}", not a loopback address, and no API keys are set: set apiKeys (--api-key, STAGEWARD_API_KEYS) or allow open access explicitly with --insecure-public`,
+    );
   }
   return config;
 }
 
 /** The CLI flag that sets a field, for error messages. */
 const FLAGS: Record<string, string> = {
-  host: '--host', port: '--port', model: '--model', apiKeys: '--api-key', insecurePublic: '--insecure-public', 'runtime.providers': '--provider',
+  host: '--host',
+  port: '--port',
+  model: '--model',
+  apiKeys: '--api-key',
+  insecurePublic: '--insecure-public',
+  'runtime.providers': '--provider',
 };
 
 export interface LoadConfigOptions {
@@ -279,7 +310,8 @@ export function loadConfig(o: LoadConfigOptions = {}): ServerConfig {
   if (o.file !== undefined) layers.push(readConfigFile(o.file));
   layers.push(...envLayer(o.env ?? {}));
   if (o.flags) {
-    for (const [path, v] of Object.entries(o.flags)) if (v !== undefined) layers.push({ source: `flag ${FLAGS[path] ?? path}`, values: { [path]: v } });
+    for (const [path, v] of Object.entries(o.flags))
+      if (v !== undefined) layers.push({ source: `flag ${FLAGS[path] ?? path}`, values: { [path]: v } });
   }
   if (o.overrides) layers.push({ source: 'overrides', values: o.overrides });
   return resolveConfig(layers);

@@ -122,7 +122,10 @@ export class Connection {
       // Refused without keeping its payload: only its place in the reply order is held.
       const limit = this.#ctx.limits.maxQueuedMessages;
       this.#enqueue(kind, receivedAt, seq, false, () => {
-        throw new StagewardError('SW_ERR_BUSY', `more than maxQueuedMessages (${limit}) messages wait for replies; wait for replies before sending more`);
+        throw new StagewardError(
+          'SW_ERR_BUSY',
+          `more than maxQueuedMessages (${limit}) messages wait for replies; wait for replies before sending more`,
+        );
       });
       return;
     }
@@ -134,7 +137,13 @@ export class Connection {
     });
   }
 
-  #enqueue(kind: FrameKind, receivedAt: number, seq: number | undefined, holds: boolean, run: (ctx: MessageContext) => Promise<object>): void {
+  #enqueue(
+    kind: FrameKind,
+    receivedAt: number,
+    seq: number | undefined,
+    holds: boolean,
+    run: (ctx: MessageContext) => Promise<object>,
+  ): void {
     this.#pending++;
     if (holds) this.#held++;
     if (this.#pending >= this.#ctx.limits.maxInFlightSteps && !this.#ws.isPaused) this.#ws.pause();
@@ -157,7 +166,9 @@ export class Connection {
     let e: StagewardError;
     if (err instanceof StagewardError) e = err;
     else {
-      this.#ctx.log(`stageward: internal error on connection ${this.id}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      this.#ctx.log(
+        `stageward: internal error on connection ${this.id}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
       e = new StagewardError('SW_ERR_INTERNAL', 'internal server error (logged on the server)');
     }
     this.#ctx.metrics.errors.inc({ code: e.code });

@@ -61,9 +61,11 @@ export function messageType(m: Record<string, unknown>): 'hello' | 'reset' | 'st
   const type = m.type;
   if (typeof type !== 'string') protocolError('a message needs a string `type` (hello, reset, step or end)');
   const allowed = ALLOWED[type];
-  if (!Object.hasOwn(ALLOWED, type) || allowed === undefined) protocolError(`unknown message type "${type.slice(0, 32)}" (use hello, reset, step or end)`);
+  if (!Object.hasOwn(ALLOWED, type) || allowed === undefined)
+    protocolError(`unknown message type "${type.slice(0, 32)}" (use hello, reset, step or end)`);
   for (const key of Object.keys(m)) {
-    if (!allowed.includes(key)) protocolError(`a ${type} message has the unknown field \`${key.slice(0, 32)}\` (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      protocolError(`a ${type} message has the unknown field \`${key.slice(0, 32)}\` (allowed: ${allowed.join(', ')})`);
   }
   return type as 'hello' | 'reset' | 'step' | 'end';
 }
@@ -93,23 +95,33 @@ function optIndex(m: Record<string, unknown>, key: string): number | undefined {
 }
 
 export function parseHello(m: Record<string, unknown>, limits: FrameLimits): HelloRequest {
-  if (m.protocol !== PROTOCOL_VERSION) protocolError(`\`protocol\` must be ${PROTOCOL_VERSION} (this server speaks protocol ${PROTOCOL_VERSION})`);
+  if (m.protocol !== PROTOCOL_VERSION)
+    protocolError(`\`protocol\` must be ${PROTOCOL_VERSION} (this server speaks protocol ${PROTOCOL_VERSION})`);
   const task = optString(m, 'task');
   if (task === undefined) protocolError('hello needs `task`');
   const gamma = optNumber(m, 'gamma');
-  if (gamma === undefined) protocolError('hello needs `gamma`, the learner\'s discount');
+  if (gamma === undefined) protocolError("hello needs `gamma`, the learner's discount");
   const shaping = optString(m, 'shaping');
   if (shaping === undefined) protocolError('hello needs `shaping` (pbrs, delta, progress or sparse)');
   const out: HelloRequest = { task, gamma, shaping };
   const views = m.views;
   if (views !== undefined && views !== null) {
     if (!Array.isArray(views) || views.some((v) => typeof v !== 'string')) protocolError('`views` must be a list of view names');
-    if (views.length > limits.maxViews) throw new StagewardError('SW_ERR_LIMIT', `hello names ${views.length} views, above maxViews (${limits.maxViews})`);
+    if (views.length > limits.maxViews)
+      throw new StagewardError('SW_ERR_LIMIT', `hello names ${views.length} views, above maxViews (${limits.maxViews})`);
     out.views = views as string[];
   }
-  const opt = { model: optString(m, 'model'), progress: optString(m, 'progress'), fps: optNumber(m, 'fps'), scale: optNumber(m, 'scale'), composition: optString(m, 'composition'), apiKey: optString(m, 'api_key') };
+  const opt = {
+    model: optString(m, 'model'),
+    progress: optString(m, 'progress'),
+    fps: optNumber(m, 'fps'),
+    scale: optNumber(m, 'scale'),
+    composition: optString(m, 'composition'),
+    apiKey: optString(m, 'api_key'),
+  };
   for (const [k, v] of Object.entries(opt)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
-  if (out.fps !== undefined && !(out.fps > 0 && Number.isFinite(out.fps))) throw new StagewardError('SW_ERR_BAD_OPTION', '`fps` must be a positive number');
+  if (out.fps !== undefined && !(out.fps > 0 && Number.isFinite(out.fps)))
+    throw new StagewardError('SW_ERR_BAD_OPTION', '`fps` must be a positive number');
   return out;
 }
 
@@ -165,7 +177,8 @@ export function parseFrames(v: unknown, limits: FrameLimits, label: string): Fra
     throw new StagewardError('SW_ERR_VIEW_MISSING', `\`${label}\` must be a map of view name to image`);
   }
   const entries = Object.entries(v);
-  if (entries.length > limits.maxViews) throw new StagewardError('SW_ERR_LIMIT', `\`${label}\` has ${entries.length} views, above maxViews (${limits.maxViews})`);
+  if (entries.length > limits.maxViews)
+    throw new StagewardError('SW_ERR_LIMIT', `\`${label}\` has ${entries.length} views, above maxViews (${limits.maxViews})`);
   const out: FrameSet = {};
   for (const [view, img] of entries) {
     const where = `${label}["${view.slice(0, 32)}"]`;

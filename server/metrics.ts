@@ -19,7 +19,10 @@ interface Metric {
 
 export class Counter implements Metric {
   readonly #values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
 
   inc(labels: Labels = {}, by = 1): void {
     const key = labelText(labels);
@@ -42,7 +45,11 @@ export class Counter implements Metric {
 
 /** A gauge read from the server's state when scraped. */
 export class Gauge implements Metric {
-  constructor(readonly name: string, readonly help: string, readonly read: () => Array<[Labels, number]>) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => Array<[Labels, number]>,
+  ) {}
 
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
@@ -53,7 +60,11 @@ export class Gauge implements Metric {
 
 export class Histogram implements Metric {
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {}
 
   observe(value: number, labels: Labels = {}): void {
     const key = labelText(labels);
@@ -99,7 +110,11 @@ export class ServerMetrics {
   readonly errors = new Counter('stageward_errors_total', 'Error replies and error closes, by code');
   readonly connections = new Counter('stageward_connections_total', 'WebSocket connections accepted, by endpoint');
   readonly stepSeconds = new Histogram('stageward_step_seconds', 'Server time per step, message received to reply sent', SECONDS);
-  readonly queueSeconds = new Histogram('stageward_step_queue_seconds', 'Time a step waited behind earlier messages of its connection', SECONDS);
+  readonly queueSeconds = new Histogram(
+    'stageward_step_queue_seconds',
+    'Time a step waited behind earlier messages of its connection',
+    SECONDS,
+  );
   readonly batchRows = new Histogram('stageward_batch_rows', 'Rows per model call (images, windows or pairs), by graph', ROWS);
   readonly batchRequests = new Histogram('stageward_batch_requests', 'Requests merged into one model call, by graph', ROWS);
   readonly batchSeconds = new Histogram('stageward_batch_seconds', 'Wall time of one model call, by graph', SECONDS);
@@ -109,10 +124,21 @@ export class ServerMetrics {
     this.#metrics = [
       new Gauge('stageward_model_info', 'The served model', () => [[{ name: sources.model.name, version: sources.model.version }, 1]]),
       new Gauge('stageward_sessions', 'Open WebSocket connections, by endpoint', sources.sessions),
-      new Gauge('stageward_in_flight_messages', 'Messages received and not yet answered, all connections', () => [[{}, sources.inFlight()]]),
-      new Gauge('stageward_batch_queue_depth', 'Requests waiting for a model call, by graph', () => Object.entries(sources.queueDepth()).map(([graph, n]) => [{ graph }, n])),
-      this.connections, this.steps, this.episodes, this.errors,
-      this.stepSeconds, this.queueSeconds, this.batchRows, this.batchRequests, this.batchSeconds,
+      new Gauge('stageward_in_flight_messages', 'Messages received and not yet answered, all connections', () => [
+        [{}, sources.inFlight()],
+      ]),
+      new Gauge('stageward_batch_queue_depth', 'Requests waiting for a model call, by graph', () =>
+        Object.entries(sources.queueDepth()).map(([graph, n]) => [{ graph }, n]),
+      ),
+      this.connections,
+      this.steps,
+      this.episodes,
+      this.errors,
+      this.stepSeconds,
+      this.queueSeconds,
+      this.batchRows,
+      this.batchRequests,
+      this.batchSeconds,
     ];
   }
 

@@ -69,7 +69,8 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
     need(8, 'an integer');
     const big = signed ? view.getBigInt64(pos) : view.getBigUint64(pos);
     pos += 8;
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) fail('a 64-bit integer is outside the exactly representable range (+-2^53)');
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER))
+      fail('a 64-bit integer is outside the exactly representable range (+-2^53)');
     return Number(big);
   };
 
@@ -113,29 +114,68 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
     if (b >= 0x90 && b <= 0x9f) return array(b & 0x0f, depth);
     if (b >= 0xa0 && b <= 0xbf) return str(b & 0x1f);
     switch (b) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: return raw(u8(), 'a bin value');
-      case 0xc5: return raw(u16(), 'a bin value');
-      case 0xc6: return raw(u32(), 'a bin value');
-      case 0xca: { need(4, 'a float'); const v = view.getFloat32(pos); pos += 4; return v; }
-      case 0xcb: { need(8, 'a float'); const v = view.getFloat64(pos); pos += 8; return v; }
-      case 0xcc: return u8();
-      case 0xcd: return u16();
-      case 0xce: return u32();
-      case 0xcf: return int64(false);
-      case 0xd0: { const v = u8(); return v >= 0x80 ? v - 0x100 : v; }
-      case 0xd1: { const v = u16(); return v >= 0x8000 ? v - 0x10000 : v; }
-      case 0xd2: { need(4, 'an integer'); const v = view.getInt32(pos); pos += 4; return v; }
-      case 0xd3: return int64(true);
-      case 0xd9: return str(u8());
-      case 0xda: return str(u16());
-      case 0xdb: return str(u32());
-      case 0xdc: return array(u16(), depth);
-      case 0xdd: return array(u32(), depth);
-      case 0xde: return map(u16(), depth);
-      case 0xdf: return map(u32(), depth);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return raw(u8(), 'a bin value');
+      case 0xc5:
+        return raw(u16(), 'a bin value');
+      case 0xc6:
+        return raw(u32(), 'a bin value');
+      case 0xca: {
+        need(4, 'a float');
+        const v = view.getFloat32(pos);
+        pos += 4;
+        return v;
+      }
+      case 0xcb: {
+        need(8, 'a float');
+        const v = view.getFloat64(pos);
+        pos += 8;
+        return v;
+      }
+      case 0xcc:
+        return u8();
+      case 0xcd:
+        return u16();
+      case 0xce:
+        return u32();
+      case 0xcf:
+        return int64(false);
+      case 0xd0: {
+        const v = u8();
+        return v >= 0x80 ? v - 0x100 : v;
+      }
+      case 0xd1: {
+        const v = u16();
+        return v >= 0x8000 ? v - 0x10000 : v;
+      }
+      case 0xd2: {
+        need(4, 'an integer');
+        const v = view.getInt32(pos);
+        pos += 4;
+        return v;
+      }
+      case 0xd3:
+        return int64(true);
+      case 0xd9:
+        return str(u8());
+      case 0xda:
+        return str(u16());
+      case 0xdb:
+        return str(u32());
+      case 0xdc:
+        return array(u16(), depth);
+      case 0xdd:
+        return array(u32(), depth);
+      case 0xde:
+        return map(u16(), depth);
+      case 0xdf:
+        return map(u32(), depth);
       case 0xc1:
         return fail('byte 0xc1 is never used in MessagePack');
       default: // 0xc7-0xc9 ext 8/16/32, 0xd4-0xd8 fixext

@@ -21,8 +21,17 @@ import type { ApiKeys } from './auth.ts';
 import { asMessage, encodeFrame, type FrameKind } from './codec.ts';
 import type { MessageContext, Protocol } from './connection.ts';
 import {
-  messageType, parseEnd, parseHello, parseReset, parseStep, summaryFields, PROTOCOL_VERSION,
-  type EndRequest, type HelloRequest, type ResetRequest, type StepRequest,
+  messageType,
+  parseEnd,
+  parseHello,
+  parseReset,
+  parseStep,
+  summaryFields,
+  PROTOCOL_VERSION,
+  type EndRequest,
+  type HelloRequest,
+  type ResetRequest,
+  type StepRequest,
 } from './messages.ts';
 import type { Decoded } from './msgpack.ts';
 import { advertisedLimits, describeModel, errorBody, SessionEpisode, type SessionContext } from './session.ts';
@@ -83,11 +92,19 @@ export class NativeSession implements Protocol {
   async #onHello(h: HelloRequest): Promise<object> {
     const { engine, keys } = this.#d;
     if (keys.required && !this.#d.authenticated && !keys.check(h.apiKey)) {
-      throw new StagewardError('SW_ERR_AUTH', h.apiKey === undefined ? 'an API key is required (header `Authorization: Api-Key <key>` or hello `api_key`)' : 'the API key is not valid');
+      throw new StagewardError(
+        'SW_ERR_AUTH',
+        h.apiKey === undefined
+          ? 'an API key is required (header `Authorization: Api-Key <key>` or hello `api_key`)'
+          : 'the API key is not valid',
+      );
     }
     const card = engine.card;
     if (h.model !== undefined && h.model !== card.name && h.model !== `${card.name}@${card.version}`) {
-      throw new StagewardError('SW_ERR_MODEL_UNAVAILABLE', `this server serves model "${card.name}" (version ${card.version}), not "${h.model}"`);
+      throw new StagewardError(
+        'SW_ERR_MODEL_UNAVAILABLE',
+        `this server serves model "${card.name}" (version ${card.version}), not "${h.model}"`,
+      );
     }
     await engine.start(this.#options(h)); // validates every option now, not at the first reset
     this.#hello = h;
@@ -120,8 +137,12 @@ export class NativeSession implements Protocol {
   }
 
   async #onStep(s: StepRequest, ctx: MessageContext): Promise<object> {
-    if (this.#episode.current === undefined) throw new StagewardError('SW_ERR_NO_EPISODE', 'a step arrived with no episode; send reset first');
-    const { fields } = await this.#episode.step({ frames: s.frames, reward: s.reward as number, terminated: s.terminated as boolean, truncated: s.truncated as boolean }, ctx);
+    if (this.#episode.current === undefined)
+      throw new StagewardError('SW_ERR_NO_EPISODE', 'a step arrived with no episode; send reset first');
+    const { fields } = await this.#episode.step(
+      { frames: s.frames, reward: s.reward as number, terminated: s.terminated as boolean, truncated: s.truncated as boolean },
+      ctx,
+    );
     const out: Record<string, unknown> = { type: 'reward' };
     if (s.seq !== undefined) out.seq = s.seq;
     return Object.assign(out, fields);

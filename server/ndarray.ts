@@ -14,10 +14,18 @@ import { setKey, type Decoded } from './msgpack.ts';
 
 /** numpy dtype.str -> bytes per item. */
 export const DTYPES = {
-  '|b1': 1, '|u1': 1, '|i1': 1,
-  '<u2': 2, '<i2': 2, '<f2': 2,
-  '<u4': 4, '<i4': 4, '<f4': 4,
-  '<u8': 8, '<i8': 8, '<f8': 8,
+  '|b1': 1,
+  '|u1': 1,
+  '|i1': 1,
+  '<u2': 2,
+  '<i2': 2,
+  '<f2': 2,
+  '<u4': 4,
+  '<i4': 4,
+  '<f4': 4,
+  '<u8': 8,
+  '<i8': 8,
+  '<f8': 8,
 } as const;
 export type Dtype = keyof typeof DTYPES;
 
@@ -54,17 +62,40 @@ export class NdArray {
     for (let i = 0; i < n; i++) {
       const o = i * size;
       switch (this.dtype) {
-        case '|b1': case '|u1': out[i] = dv.getUint8(o); break;
-        case '|i1': out[i] = dv.getInt8(o); break;
-        case '<u2': out[i] = dv.getUint16(o, true); break;
-        case '<i2': out[i] = dv.getInt16(o, true); break;
-        case '<f2': out[i] = halfToFloat(dv.getUint16(o, true)); break;
-        case '<u4': out[i] = dv.getUint32(o, true); break;
-        case '<i4': out[i] = dv.getInt32(o, true); break;
-        case '<f4': out[i] = dv.getFloat32(o, true); break;
-        case '<u8': out[i] = Number(dv.getBigUint64(o, true)); break;
-        case '<i8': out[i] = Number(dv.getBigInt64(o, true)); break;
-        case '<f8': out[i] = dv.getFloat64(o, true); break;
+        case '|b1':
+        case '|u1':
+          out[i] = dv.getUint8(o);
+          break;
+        case '|i1':
+          out[i] = dv.getInt8(o);
+          break;
+        case '<u2':
+          out[i] = dv.getUint16(o, true);
+          break;
+        case '<i2':
+          out[i] = dv.getInt16(o, true);
+          break;
+        case '<f2':
+          out[i] = halfToFloat(dv.getUint16(o, true));
+          break;
+        case '<u4':
+          out[i] = dv.getUint32(o, true);
+          break;
+        case '<i4':
+          out[i] = dv.getInt32(o, true);
+          break;
+        case '<f4':
+          out[i] = dv.getFloat32(o, true);
+          break;
+        case '<u8':
+          out[i] = Number(dv.getBigUint64(o, true));
+          break;
+        case '<i8':
+          out[i] = Number(dv.getBigInt64(o, true));
+          break;
+        case '<f8':
+          out[i] = dv.getFloat64(o, true);
+          break;
       }
     }
     return out;
@@ -93,24 +124,27 @@ function checkDtype(v: unknown): Dtype {
 /** Validate an `__ndarray__` map's fields; `data` must already be bytes. */
 export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   for (const key of Object.keys(fields)) {
-    if (key !== '__ndarray__' && key !== 'data' && key !== 'dtype' && key !== 'shape') bad(`an array map has the unknown key "${key.slice(0, 32)}"`);
+    if (key !== '__ndarray__' && key !== 'data' && key !== 'dtype' && key !== 'shape')
+      bad(`an array map has the unknown key "${key.slice(0, 32)}"`);
   }
   if (fields.__ndarray__ !== true) bad('`__ndarray__` must be true');
   const dtype = checkDtype(fields.dtype);
   const data = fields.data;
-  if (!(data instanceof Uint8Array)) bad('an array\'s `data` must be bytes');
+  if (!(data instanceof Uint8Array)) bad("an array's `data` must be bytes");
   const shape = fields.shape;
-  if (!Array.isArray(shape)) bad('an array\'s `shape` must be a list of integers');
+  if (!Array.isArray(shape)) bad("an array's `shape` must be a list of integers");
   if (shape.length > MAX_NDARRAY_RANK) bad(`an array has rank ${shape.length}, above the limit of ${MAX_NDARRAY_RANK}`);
   const itemsize = DTYPES[dtype];
   let size = 1;
   for (const dim of shape) {
-    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0) bad(`shape [${shape.map(String).join(', ').slice(0, 80)}] must hold non-negative integers`);
+    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0)
+      bad(`shape [${shape.map(String).join(', ').slice(0, 80)}] must hold non-negative integers`);
     size *= dim;
     // Stop as soon as the product passes what the bytes could hold (no overflow, no allocation).
     if (size * itemsize > data.length) bad(`shape [${shape.join(', ')}] of ${dtype} needs more than the ${data.length} bytes sent`);
   }
-  if (size * itemsize !== data.length) bad(`shape [${shape.join(', ')}] of ${dtype} needs ${size * itemsize} bytes, ${data.length} were sent`);
+  if (size * itemsize !== data.length)
+    bad(`shape [${shape.join(', ')}] of ${dtype} needs ${size * itemsize} bytes, ${data.length} were sent`);
   return new NdArray(dtype, shape as number[], data);
 }
 
@@ -148,7 +182,7 @@ export function reviveJson(value: unknown, maxNestingDepth: number, depth = 1): 
   const out: Record<string, Decoded> = {};
   for (const [k, v] of Object.entries(value)) setKey(out, k, reviveJson(v, maxNestingDepth, depth + 1));
   if (Object.hasOwn(out, '__ndarray__')) {
-    if (typeof out.data !== 'string') bad('in JSON, an array\'s `data` must be base64 text');
+    if (typeof out.data !== 'string') bad("in JSON, an array's `data` must be base64 text");
     return ndarrayFrom({ ...out, data: base64Bytes(out.data) });
   }
   if (Object.hasOwn(out, '__npgeneric__')) return npgenericFrom(out);
@@ -174,7 +208,8 @@ export function toRawImage(a: NdArray, maxImagePixels: number, label: string): R
     bad(`${label}: an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4] (HWC), got [${a.shape.join(', ')}]`);
   }
   if (h! < 1 || w! < 1) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: image array [${a.shape.join(', ')}] is empty`);
-  if (h! * w! > maxImagePixels) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${w}x${h} is over maxImagePixels (${maxImagePixels})`);
+  if (h! * w! > maxImagePixels)
+    throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${w}x${h} is over maxImagePixels (${maxImagePixels})`);
   return { data: a.data, height: h!, width: w!, channels: c as 1 | 3 | 4 };
 }
 

@@ -41,9 +41,11 @@ export function checkOpenpiConfig(openpi: OpenpiConfig, views: readonly string[]
     throw new StagewardError('SW_ERR_CONFIG', `\`openpi.${field}\` ${m}`);
   };
   const mapped = Object.values(openpi.views);
-  for (const v of mapped) if (!views.includes(v)) bad('views', `maps a key to "${v}", which is not one of the model's views (${views.join(', ')})`);
+  for (const v of mapped)
+    if (!views.includes(v)) bad('views', `maps a key to "${v}", which is not one of the model's views (${views.join(', ')})`);
   for (const v of views) if (!mapped.includes(v)) bad('views', `maps no observation key to the model's view "${v}"`);
-  if (openpi.task !== null && !tasks.includes(openpi.task)) bad('task', `is "${openpi.task}", not one of the model's tasks (${tasks.join(', ')})`);
+  if (openpi.task !== null && !tasks.includes(openpi.task))
+    bad('task', `is "${openpi.task}", not one of the model's tasks (${tasks.join(', ')})`);
   if (openpi.progress !== 'sarm' && !hasGrm) bad('progress', `is "${openpi.progress}", and the model has no GRM head`);
 }
 
@@ -95,7 +97,10 @@ export class OpenpiSession implements Protocol {
     const o = this.#d.openpi;
     const prompt = obs.prompt ?? o.task ?? undefined;
     if (typeof prompt !== 'string') {
-      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `an observation needs \`prompt\`, one of the model's tasks (${this.#d.engine.card.tasks.join(', ')})`);
+      throw new StagewardError(
+        'SW_ERR_TASK_UNKNOWN',
+        `an observation needs \`prompt\`, one of the model's tasks (${this.#d.engine.card.tasks.join(', ')})`,
+      );
     }
     const reset = obs.reset;
     if (reset !== undefined && typeof reset !== 'boolean') throw new StagewardError('SW_ERR_PROTOCOL', '`reset` must be true or false');
@@ -105,23 +110,30 @@ export class OpenpiSession implements Protocol {
     }
     const frames = this.#frames(obs);
     const episode = this.#episode;
-    const fresh = episode.current === undefined || reset === true || (id !== undefined && id !== episode.label) || prompt !== this.#task || this.#ended;
+    const fresh =
+      episode.current === undefined || reset === true || (id !== undefined && id !== episode.label) || prompt !== this.#task || this.#ended;
     if (fresh) {
-      await episode.start({
-        task: prompt,
-        gamma: (obs.gamma ?? o.gamma) as number,
-        shaping: (obs.shaping ?? o.shaping) as ShapingMode,
-        progress: (obs.progress ?? o.progress) as ProgressSource,
-      }, id);
+      await episode.start(
+        {
+          task: prompt,
+          gamma: (obs.gamma ?? o.gamma) as number,
+          shaping: (obs.shaping ?? o.shaping) as ShapingMode,
+          progress: (obs.progress ?? o.progress) as ProgressSource,
+        },
+        id,
+      );
       this.#task = prompt;
       this.#ended = false;
     }
-    const { result, fields } = await episode.step({
-      frames,
-      reward: obs.reward as number | undefined,
-      terminated: obs.terminated as boolean | undefined,
-      truncated: obs.truncated as boolean | undefined,
-    }, ctx);
+    const { result, fields } = await episode.step(
+      {
+        frames,
+        reward: obs.reward as number | undefined,
+        terminated: obs.terminated as boolean | undefined,
+        truncated: obs.truncated as boolean | undefined,
+      },
+      ctx,
+    );
     this.#ended = result.done;
     return { ...fields, new_episode: fresh };
   }

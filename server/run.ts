@@ -34,7 +34,10 @@ export function configFromFlags(o: ServeFlags, env: NodeJS.ProcessEnv = process.
 }
 
 /** Load the configured (or bundled) model and start listening. */
-export async function startServer(config: ServerConfig, log: (line: string) => void = console.log): Promise<{ server: StagewardServer; trained: boolean; dir: string }> {
+export async function startServer(
+  config: ServerConfig,
+  log: (line: string) => void = console.log,
+): Promise<{ server: StagewardServer; trained: boolean; dir: string }> {
   const picked = config.model !== null ? { dir: config.model, trained: true } : defaultModelDir();
   const options = { providers: config.runtime.providers, intraOpThreads: config.runtime.intraOpThreads, log };
   const model = await loadProgressModel(picked.dir, config.runtime.inferenceThread, options);
@@ -51,7 +54,11 @@ export async function startServer(config: ServerConfig, log: (line: string) => v
  * Shut down on the first SIGTERM/SIGINT (`stopped` resolves when done); a second signal exits at
  * once. `release()` removes the handlers.
  */
-export function shutdownOnSignals(server: StagewardServer, log: (line: string) => void, before?: () => void): { stopped: Promise<void>; release: () => void } {
+export function shutdownOnSignals(
+  server: StagewardServer,
+  log: (line: string) => void,
+  before?: () => void,
+): { stopped: Promise<void>; release: () => void } {
   let stopping = false;
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const release = () => {
@@ -86,6 +93,9 @@ export function describeServer(server: StagewardServer, dir: string, trained: bo
     `  http      ${http}/healthz  ${http}/metrics  ${http}/v1/models`,
     `  views ${card.views.join('/')}, tasks ${card.tasks.join(', ')}; API keys ${server.config.apiKeys.length ? 'required' : 'off (loopback only)'}`,
   ];
-  if (!trained) lines.push('  (no bundled model yet: this is the test fixture with random weights; its rewards show the pipeline, not a trained reward)');
+  if (!trained)
+    lines.push(
+      '  (no bundled model yet: this is the test fixture with random weights; its rewards show the pipeline, not a trained reward)',
+    );
   return lines;
 }

@@ -65,7 +65,11 @@ export class StagewardServer {
     checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present);
     this.metrics = new ServerMetrics({
       model: { name: card.name, version: card.version },
-      sessions: () => (['native', 'openpi'] as const).map((e) => [{ endpoint: e }, [...this.#connections].filter((c) => c.protocol.endpoint === e).length]),
+      sessions: () =>
+        (['native', 'openpi'] as const).map((e) => [
+          { endpoint: e },
+          [...this.#connections].filter((c) => c.protocol.endpoint === e).length,
+        ]),
       inFlight: () => this.stats().inFlight,
       queueDepth: () => this.model.queueDepth,
     });
@@ -150,9 +154,17 @@ export class StagewardServer {
     const limits = this.config.limits;
     const sessionId = `s${this.#nextSession++}`;
     const auth = this.#keys.fromHeaders(req.headers);
-    const protocol: Protocol = endpoint === 'native'
-      ? new NativeSession({ engine: this.engine, keys: this.#keys, authenticated: auth === 'valid', limits, metrics: this.metrics, sessionId })
-      : new OpenpiSession({ engine: this.engine, openpi: this.config.openpi, limits, metrics: this.metrics, sessionId });
+    const protocol: Protocol =
+      endpoint === 'native'
+        ? new NativeSession({
+            engine: this.engine,
+            keys: this.#keys,
+            authenticated: auth === 'valid',
+            limits,
+            metrics: this.metrics,
+            sessionId,
+          })
+        : new OpenpiSession({ engine: this.engine, openpi: this.config.openpi, limits, metrics: this.metrics, sessionId });
     // Refusals answer with an error in the endpoint's style before anything else is sent.
     const refusal = this.#refusal(endpoint, auth);
     const ctx = { limits, metrics: this.metrics, log: this.#log };
@@ -169,7 +181,10 @@ export class StagewardServer {
 
   #refusal(endpoint: Endpoint, auth: 'none' | 'valid' | 'invalid'): StagewardError | undefined {
     if (this.#connections.size >= this.config.limits.maxSessions) {
-      return new StagewardError('SW_ERR_TOO_MANY_SESSIONS', `the server holds maxSessions (${this.config.limits.maxSessions}) connections; try again later`);
+      return new StagewardError(
+        'SW_ERR_TOO_MANY_SESSIONS',
+        `the server holds maxSessions (${this.config.limits.maxSessions}) connections; try again later`,
+      );
     }
     if (auth === 'invalid') return new StagewardError('SW_ERR_AUTH', 'the API key in the Authorization header is not valid');
     if (auth === 'none' && endpoint === 'openpi' && this.#keys.required) {

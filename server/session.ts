@@ -109,7 +109,11 @@ export class SessionEpisode {
     const episode = this.#episode;
     if (episode === undefined) throw new Error('SessionEpisode.step with no running episode');
     const result = await episode.step(input);
-    const timing: StepTiming = { queueMs: ctx.startedAt - ctx.receivedAt, inferMs: result.timing.total_ms, totalMs: performance.now() - ctx.receivedAt };
+    const timing: StepTiming = {
+      queueMs: ctx.startedAt - ctx.receivedAt,
+      inferMs: result.timing.total_ms,
+      totalMs: performance.now() - ctx.receivedAt,
+    };
     const { metrics } = this.#d;
     metrics.steps.inc();
     metrics.stepSeconds.observe(timing.totalMs / 1000);

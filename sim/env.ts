@@ -117,7 +117,10 @@ export class SimEnv {
     this.controlHz = positive('controlHz', opts.controlHz ?? 10, 500);
     this.maxSteps = integer('maxSteps', opts.maxSteps ?? this.task.defaultMaxSteps);
     this.maxEeSpeedMps = positive('maxEeSpeedMps', opts.maxEeSpeedMps ?? 0.25, 5);
-    this.image = { width: integer('image.width', opts.image?.width ?? 96, 4096), height: integer('image.height', opts.image?.height ?? 96, 4096) };
+    this.image = {
+      width: integer('image.width', opts.image?.width ?? 96, 4096),
+      height: integer('image.height', opts.image?.height ?? 96, 4096),
+    };
     this.views = [...(opts.views ?? DEFAULT_VIEWS)];
     for (const v of this.views) {
       if (!(WORKCELL_NAMES.cameras as readonly string[]).includes(v)) {
@@ -167,7 +170,8 @@ export class SimEnv {
   reset(seed?: number): SimObservation {
     this.assertOpen();
     const s = seed ?? this.seed + 1;
-    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new StagewardError('SW_ERR_BAD_OPTION', 'seed must be an integer in [0, 2^32)');
+    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff)
+      throw new StagewardError('SW_ERR_BAD_OPTION', 'seed must be an integer in [0, 2^32)');
     this.seed = s;
     this.sim?.delete();
     this.sim = null;
@@ -192,7 +196,8 @@ export class SimEnv {
   step(action: ArrayLike<number>): StepResult {
     this.assertOpen();
     if (this.ended) throw new StagewardError('SW_ERR_EPISODE_ENDED', 'the episode has ended; call reset()');
-    if (action.length !== 4) throw new StagewardError('SW_ERR_BAD_VALUE', `an action has 4 numbers (${this.actionNames.join(', ')}), got ${action.length}`);
+    if (action.length !== 4)
+      throw new StagewardError('SW_ERR_BAD_VALUE', `an action has 4 numbers (${this.actionNames.join(', ')}), got ${action.length}`);
     const a: number[] = [];
     for (let i = 0; i < 4; i++) {
       const x = action[i]!;
@@ -236,7 +241,10 @@ export class SimEnv {
     const qvel = d.qvel as Float64Array;
     const touch = ids.movables.map(() => ({ left: false, right: false }));
     for (const c of sim.contacts()) {
-      for (const [pad, other] of [[c.geom1, c.geom2], [c.geom2, c.geom1]] as const) {
+      for (const [pad, other] of [
+        [c.geom1, c.geom2],
+        [c.geom2, c.geom1],
+      ] as const) {
         const side = pad === ids.pads[0] ? 'left' : pad === ids.pads[1] ? 'right' : null;
         const m = ids.geomToMovable[other] ?? -1;
         if (side && m >= 0) touch[m]![side] = true;
@@ -358,7 +366,8 @@ function clampTo(x: number, lo: number, hi: number): number {
 }
 
 function positive(name: string, x: number, max: number): number {
-  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0 || x > max) throw new StagewardError('SW_ERR_BAD_OPTION', `${name} must be a number in (0, ${max}]`);
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0 || x > max)
+    throw new StagewardError('SW_ERR_BAD_OPTION', `${name} must be a number in (0, ${max}]`);
   return x;
 }
 

@@ -102,12 +102,20 @@ interface Segment {
 
 function segmentsFor(task: SimTask): Segment[] {
   if (task.id === 'pick_place') {
-    return [{ object: 'cube', half: CUBE_HALF, placeAt: (s) => [s.fixtures.bowl![0], s.fixtures.bowl![1], TABLE_TOP_Z + BOWL.baseTop + CUBE_HALF + 0.006] }];
+    return [
+      {
+        object: 'cube',
+        half: CUBE_HALF,
+        placeAt: (s) => [s.fixtures.bowl![0], s.fixtures.bowl![1], TABLE_TOP_Z + BOWL.baseTop + CUBE_HALF + 0.006],
+      },
+    ];
   }
-  const on = (below: string, belowHalf: number) => (s: ObservedState): Vec3 => {
-    const p = s.objects[below]!.pos;
-    return [p[0], p[1], p[2] + belowHalf + STACK_CUBE_HALF + 0.004];
-  };
+  const on =
+    (below: string, belowHalf: number) =>
+    (s: ObservedState): Vec3 => {
+      const p = s.objects[below]!.pos;
+      return [p[0], p[1], p[2] + belowHalf + STACK_CUBE_HALF + 0.004];
+    };
   return [
     { object: 'cube_a', half: STACK_CUBE_HALF, placeAt: on('base', BASE_HALF) },
     { object: 'cube_b', half: STACK_CUBE_HALF, placeAt: on('cube_a', STACK_CUBE_HALF) },
@@ -306,9 +314,12 @@ export class ScriptedExpert {
    */
   private pickWrongOffset(target: Vec3): [number, number] {
     const [dx, dy] = this.task.id === 'pick_place' ? [0.13, 0.13] : [0.08, 0.13];
-    const options: [number, number][] = [[dx, 0], [-dx, 0], [0, dy], [0, -dy]].filter(
-      ([x, y]) => Math.abs(target[0] + x!) < 0.2 && Math.abs(target[1] + y!) < 0.3,
-    ) as [number, number][];
+    const options: [number, number][] = [
+      [dx, 0],
+      [-dx, 0],
+      [0, dy],
+      [0, -dy],
+    ].filter(([x, y]) => Math.abs(target[0] + x!) < 0.2 && Math.abs(target[1] + y!) < 0.3) as [number, number][];
     return this.rng.pick(options.length ? options : [[-Math.sign(target[0]) * dx, 0]]);
   }
 
@@ -383,7 +394,17 @@ export function rolloutExpert(
   let obs = env.reset(seed);
   const plan = typeof preset === 'string' ? planEpisode(preset, seed) : preset;
   const expert = new ScriptedExpert(env.task, plan, { stepM: env.maxEeSpeedMps / env.controlHz });
-  const out: ExpertRollout = { success: false, length: 0, states: [], actions: [], stageAfter: [], progressAfter: [], reward: [], last: null, meta: { seed, ...expert.meta } };
+  const out: ExpertRollout = {
+    success: false,
+    length: 0,
+    states: [],
+    actions: [],
+    stageAfter: [],
+    progressAfter: [],
+    reward: [],
+    last: null,
+    meta: { seed, ...expert.meta },
+  };
   for (;;) {
     const action = expert.act(obs.state);
     out.states.push(obs.state);

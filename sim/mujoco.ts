@@ -22,10 +22,12 @@ export function loadMujoco(): Promise<Mujoco> {
   if (!modulePromise) {
     // Imported on first use: the WebAssembly module costs ~160 MB of RSS, which commands that never
     // simulate (serve, eval, train) should not pay.
-    modulePromise = import('mujoco-js').then((m) => m.default()).catch((err: unknown) => {
-      modulePromise = null;
-      throw err;
-    });
+    modulePromise = import('mujoco-js')
+      .then((m) => m.default())
+      .catch((err: unknown) => {
+        modulePromise = null;
+        throw err;
+      });
   }
   return modulePromise;
 }

@@ -27,7 +27,10 @@ export const RECORD_DEFAULTS = {
 };
 
 /** The domain-randomisation knobs by name, and the scene option each turns on. */
-const KNOB_OPTIONS = { lights: 'lights', colors: 'colors', camera: 'cameraJitter', distractors: 'distractors' } as const satisfies Record<string, keyof RandomizationOptions>;
+const KNOB_OPTIONS = { lights: 'lights', colors: 'colors', camera: 'cameraJitter', distractors: 'distractors' } as const satisfies Record<
+  string,
+  keyof RandomizationOptions
+>;
 export type RandomizationKnob = keyof typeof KNOB_OPTIONS;
 export const RANDOMIZATION_KNOBS = Object.keys(KNOB_OPTIONS) as RandomizationKnob[];
 
@@ -76,7 +79,13 @@ export class DatasetRecording {
   readonly #envOptions: SimEnvOptions;
   readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>;
 
-  private constructor(writer: LeRobotDatasetWriter, spec: DatasetSpec, size: number, envOptions: SimEnvOptions, o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>) {
+  private constructor(
+    writer: LeRobotDatasetWriter,
+    spec: DatasetSpec,
+    size: number,
+    envOptions: SimEnvOptions,
+    o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>,
+  ) {
     this.#writer = writer;
     this.spec = spec;
     this.size = size;
@@ -88,14 +97,23 @@ export class DatasetRecording {
   /** Check the options, read the dataset's spec off the simulator, and open the writer. */
   static async create(opts: RecordDatasetOptions): Promise<DatasetRecording> {
     const o = {
-      task: opts.task, out: opts.out, episodes: opts.episodes ?? RECORD_DEFAULTS.episodes, preset: opts.preset ?? RECORD_DEFAULTS.preset,
-      seed: opts.seed ?? RECORD_DEFAULTS.seed, size: opts.size ?? RECORD_DEFAULTS.size, hz: opts.hz ?? RECORD_DEFAULTS.hz,
+      task: opts.task,
+      out: opts.out,
+      episodes: opts.episodes ?? RECORD_DEFAULTS.episodes,
+      preset: opts.preset ?? RECORD_DEFAULTS.preset,
+      seed: opts.seed ?? RECORD_DEFAULTS.seed,
+      size: opts.size ?? RECORD_DEFAULTS.size,
+      hz: opts.hz ?? RECORD_DEFAULTS.hz,
       maxIdle: opts.maxIdle ?? RECORD_DEFAULTS.maxIdle,
     };
     const size = o.size % 2 === 0 ? o.size : o.size + 1; // H.264 yuv420p needs even sides
     const renderer = createRenderer();
     const envOptions: SimEnvOptions = {
-      task: o.task, controlHz: o.hz, image: { width: size, height: size }, renderer, ...(opts.randomize ? { randomization: opts.randomize } : {}),
+      task: o.task,
+      controlHz: o.hz,
+      image: { width: size, height: size },
+      renderer,
+      ...(opts.randomize ? { randomization: opts.randomize } : {}),
     };
     const probe = await SimEnv.create(envOptions);
     const spec = probe.datasetSpec();
@@ -113,12 +131,17 @@ export class DatasetRecording {
     let frames = 0;
     let succeeded = 0;
     try {
-      await recordEpisodes(this.#envOptions, o.episodes, { seedBase: o.seed * SEEDS_PER_RUN, preset: o.preset, maxIdleSteps: o.maxIdle }, async (ep) => {
-        await this.#writer.addEpisode(ep);
-        frames += ep.state.length;
-        succeeded += ep.success ? 1 : 0;
-        onEpisode?.({ frames, succeeded });
-      });
+      await recordEpisodes(
+        this.#envOptions,
+        o.episodes,
+        { seedBase: o.seed * SEEDS_PER_RUN, preset: o.preset, maxIdleSteps: o.maxIdle },
+        async (ep) => {
+          await this.#writer.addEpisode(ep);
+          frames += ep.state.length;
+          succeeded += ep.success ? 1 : 0;
+          onEpisode?.({ frames, succeeded });
+        },
+      );
       await this.#writer.finish();
     } catch (err) {
       await this.#writer.abort();

@@ -22,7 +22,12 @@ export function benchCommand(): Command {
     .option('--episode-length <n>', 'steps per episode before a new one starts', intOption(2, 100_000), ed.episodeLength)
     .option('--progress <head>', 'heads to run per step: sarm, grm or both', choiceOption(PROGRESS_SOURCES), ed.progress)
     .option('--provider <list>', 'execution providers for the engine', providersOption, ed.provider)
-    .option('--threads <n>', 'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)', intOption(0, 256), ed.threads)
+    .option(
+      '--threads <n>',
+      'intra-op threads for ONNX Runtime (0: one per core) and torch (0: its default)',
+      intOption(0, 256),
+      ed.threads,
+    )
     .option('--model <dir>', 'model package to time (default: a random-weight package of the bundled configuration, exported now)')
     .action(benchEngine);
   bench
@@ -35,7 +40,9 @@ export function benchCommand(): Command {
   const simd = SIM_BENCH_DEFAULTS;
   bench
     .command('sim')
-    .description('simulator physics steps/s, renders/s per 96x96 view, control steps/s with 3 views, episodes/min recorded (medians of repeats)')
+    .description(
+      'simulator physics steps/s, renders/s per 96x96 view, control steps/s with 3 views, episodes/min recorded (medians of repeats)',
+    )
     .option('--task <id>', 'pick_place or stack_three', simd.task)
     .option('--episodes <n>', 'expert episodes per measurement', intOption(1, 1000), simd.episodes)
     .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), simd.repeats)
@@ -43,7 +50,9 @@ export function benchCommand(): Command {
   const d = SERVER_BENCH_DEFAULTS;
   bench
     .command('server')
-    .description('one robot end to end (p50/p99), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load')
+    .description(
+      'one robot end to end (p50/p99), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load',
+    )
     .option('--quick', 'short phases (seconds), same output')
     .option('--model <dir>', 'model package to serve (default: a random-weight package of the bundled configuration)')
     .option('--steps <n>', 'single-robot timed steps', intOption(10, 1_000_000), d.steps)
@@ -57,19 +66,28 @@ export function benchCommand(): Command {
   const sd = SCORE_BENCH_DEFAULTS;
   bench
     .command('score')
-    .description('offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, and through an in-process server over WebSocket (medians of repeats)')
+    .description(
+      'offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, and through an in-process server over WebSocket (medians of repeats)',
+    )
     .option('--model <dir>', 'model package (default models/zoo/pick_place)')
     .option('--steps <n>', 'time steps of the recorded episode', intOption(10, 100_000), sd.steps)
     .option('--repeats <n>', 'repeats; medians are reported', intOption(1, 100), sd.repeats)
     .option('--batch-frames <n>', 'time steps per batch', intOption(1, 4096), sd.batchFrames)
     .option('--encode-batch-images <n>', 'most images per encoder call', intOption(1, 65536), sd.encodeBatchImages)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), sd.threads)
-    .option('--inference-thread <where>', 'graphs on a worker thread or the main thread', choiceOption(INFERENCE_THREADS), sd.inferenceThread)
+    .option(
+      '--inference-thread <where>',
+      'graphs on a worker thread or the main thread',
+      choiceOption(INFERENCE_THREADS),
+      sd.inferenceThread,
+    )
     .action(benchScore);
   const rd = RL_BENCH_DEFAULTS;
   bench
     .command('rl')
-    .description('simulator bridge: env steps/s with pbrs rewards from the model (scripted expert), in process and over WebSocket, 1 and 8 environments (medians of repeats)')
+    .description(
+      'simulator bridge: env steps/s with pbrs rewards from the model (scripted expert), in process and over WebSocket, 1 and 8 environments (medians of repeats)',
+    )
     .option('--task <id>', 'simulator task with a bundled model', rd.task)
     .option('--episodes <n>', 'episodes per timed run', intOption(1, 10_000), rd.episodes)
     .option('--repeats <n>', 'timed runs per setup; medians are reported', intOption(1, 100), rd.repeats)

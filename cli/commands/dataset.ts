@@ -21,15 +21,24 @@ function episodeList(value: string): number[] {
 export function datasetCommand(): Command {
   const ds = new Command('dataset').description('LeRobot v3.0 datasets: inspect, export training bundles');
   ds.command('info')
-    .description('print a dataset\'s episodes, tasks, views and annotations')
+    .description("print a dataset's episodes, tasks, views and annotations")
     .requiredOption('--dataset <dir>', 'dataset folder')
     .action(async (f: { dataset: string }) => {
       const d = await LeRobotDataset.open(f.dataset);
-      console.log(JSON.stringify({
-        tasks: d.tasks, stages: d.stageNames, priors: d.priors, episodes: d.episodes.length,
-        frames: d.episodes.reduce((a, e) => a + e.length, 0),
-        success: d.episodes.filter((e) => e.success === true).length,
-      }, null, 2));
+      console.log(
+        JSON.stringify(
+          {
+            tasks: d.tasks,
+            stages: d.stageNames,
+            priors: d.priors,
+            episodes: d.episodes.length,
+            frames: d.episodes.reduce((a, e) => a + e.length, 0),
+            success: d.episodes.filter((e) => e.success === true).length,
+          },
+          null,
+          2,
+        ),
+      );
     });
   ds.command('export')
     .description('write a training bundle (.npy frames and SARM labels + bundle.json) for models/train')
@@ -39,8 +48,14 @@ export function datasetCommand(): Command {
     .option('--episodes <list>', 'episode indices, e.g. 0-9,12', episodeList)
     .option('--overwrite', 'replace an existing bundle')
     .action(async (f: { dataset: string; out: string; size: number; episodes?: number[]; overwrite?: boolean }) => {
-      const header = await exportBundle(f.dataset, f.out, { size: f.size, ...(f.episodes ? { episodes: f.episodes } : {}), overwrite: f.overwrite ?? false });
-      console.log(`wrote ${f.out}: ${header.episodes.length} episodes, ${header.episodes.reduce((a, e) => a + e.length, 0)} frames at ${f.size}x${f.size}`);
+      const header = await exportBundle(f.dataset, f.out, {
+        size: f.size,
+        ...(f.episodes ? { episodes: f.episodes } : {}),
+        overwrite: f.overwrite ?? false,
+      });
+      console.log(
+        `wrote ${f.out}: ${header.episodes.length} episodes, ${header.episodes.reduce((a, e) => a + e.length, 0)} frames at ${f.size}x${f.size}`,
+      );
     });
   return ds;
 }

@@ -39,29 +39,43 @@ export function demoCommand(): Command {
     .option('--shaping <mode>', `shaping mode: ${SHAPING_MODES.join(', ')}`, choiceOption(SHAPING_MODES), d.shaping)
     .option('--gamma <g>', "the learner's discount", numberOption(0, 1), d.gamma)
     .option('--progress <head>', 'progress from sarm, grm or both', choiceOption(PROGRESS_SOURCES), d.progress)
-    .option('--provider <list>', 'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)', providersOption, d.providers)
+    .option(
+      '--provider <list>',
+      'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)',
+      providersOption,
+      d.providers,
+    )
     .action(async (o: DemoOptions) => runDemo(o));
 }
 
 async function runDemo(o: DemoOptions): Promise<void> {
   const { provider, ...rest } = o;
-  const s = await runEngineDemo({ ...rest, providers: provider }, {
-    onModel: ({ card, dir, trained, providers }) => {
-      console.log(`stageward demo: model ${card.name} ${card.version} from ${dir} (providers ${JSON.stringify(providers)})`);
-      if (!trained) {
-        console.log('  (no bundled model yet: this is the test fixture with random weights, so the numbers show the pipeline, not a trained reward)');
-      }
+  const s = await runEngineDemo(
+    { ...rest, providers: provider },
+    {
+      onModel: ({ card, dir, trained, providers }) => {
+        console.log(`stageward demo: model ${card.name} ${card.version} from ${dir} (providers ${JSON.stringify(providers)})`);
+        if (!trained) {
+          console.log(
+            '  (no bundled model yet: this is the test fixture with random weights, so the numbers show the pipeline, not a trained reward)',
+          );
+        }
+      },
+      onEpisodeStart: (e) => {
+        console.log(
+          `  task "${e.task}" (${e.instruction}), expert preset ${e.preset}, seed ${e.seed}; views ${e.views.join('/')} as ${e.size}x${e.size} JPEG; shaping ${e.shaping}, gamma ${e.gamma}`,
+        );
+        console.log('  step  true stage   model stage      tau    progress  reward   shaped     ms');
+      },
+      onStep: (r, info) => {
+        console.log(
+          `  ${String(r.step).padStart(4)}  ${info.stageName.padEnd(11)}  ${`${r.stage.index} ${r.stage.name}`.padEnd(15)} ${r.tau.toFixed(3)}  ${r.progress.toFixed(4)}    ` +
+            `${r.reward.toFixed(2)}  ${r.shaped >= 0 ? ' ' : ''}${r.shaped.toFixed(4)}  ${r.timing.total_ms.toFixed(1).padStart(5)}`,
+        );
+      },
     },
-    onEpisodeStart: (e) => {
-      console.log(`  task "${e.task}" (${e.instruction}), expert preset ${e.preset}, seed ${e.seed}; views ${e.views.join('/')} as ${e.size}x${e.size} JPEG; shaping ${e.shaping}, gamma ${e.gamma}`);
-      console.log('  step  true stage   model stage      tau    progress  reward   shaped     ms');
-    },
-    onStep: (r, info) => {
-      console.log(
-        `  ${String(r.step).padStart(4)}  ${info.stageName.padEnd(11)}  ${`${r.stage.index} ${r.stage.name}`.padEnd(15)} ${r.tau.toFixed(3)}  ${r.progress.toFixed(4)}    ` +
-          `${r.reward.toFixed(2)}  ${r.shaped >= 0 ? ' ' : ''}${r.shaped.toFixed(4)}  ${r.timing.total_ms.toFixed(1).padStart(5)}`,
-      );
-    },
-  });
-  console.log(`  episode done: ${s.steps} steps, final progress ${s.finalProgress.toFixed(4)}, shaped return ${s.shapedReturn.toFixed(4)}, env return ${s.envReturn}`);
+  );
+  console.log(
+    `  episode done: ${s.steps} steps, final progress ${s.finalProgress.toFixed(4)}, shaped return ${s.shapedReturn.toFixed(4)}, env return ${s.envReturn}`,
+  );
 }

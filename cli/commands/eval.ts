@@ -37,14 +37,28 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 export function evalCommand(): Command {
   return new Command('eval')
-    .description('evaluate a model on annotated LeRobot datasets through the engine: VOC+/VOC-, stage accuracy, progress MAE, success AUROC (SARM and GRM), plots per episode')
+    .description(
+      'evaluate a model on annotated LeRobot datasets through the engine: VOC+/VOC-, stage accuracy, progress MAE, success AUROC (SARM and GRM), plots per episode',
+    )
     .requiredOption('--model <dir>', 'model package folder')
     .requiredOption('--dataset <dir>', 'LeRobot v3.0 dataset folder; repeat to evaluate several together', collect)
-    .option('--task <id>', "the model card's task for every episode (default: from each episode's recorded task id, the card's only task, or matching stage names)")
+    .option(
+      '--task <id>',
+      "the model card's task for every episode (default: from each episode's recorded task id, the card's only task, or matching stage names)",
+    )
     .option('--out <dir>', 'output folder (default: eval-<model name> in the current folder)')
     .option('--episodes <list>', 'episode indices per dataset, e.g. 0-9,12 (indices a dataset lacks are skipped)', episodeListOption)
-    .option('--view-map <pairs>', 'model view = dataset view, comma-separated or repeated, e.g. front=observation.images.top', viewMapOption)
-    .option('--provider <list>', 'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)', providersOption, DEFAULT_EVAL_PROVIDERS)
+    .option(
+      '--view-map <pairs>',
+      'model view = dataset view, comma-separated or repeated, e.g. front=observation.images.top',
+      viewMapOption,
+    )
+    .option(
+      '--provider <list>',
+      'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)',
+      providersOption,
+      DEFAULT_EVAL_PROVIDERS,
+    )
     .option('--no-plots', 'skip the per-episode PNG plots')
     .option('--no-progress', 'no progress bar')
     .action(async (f: EvalFlags) => runEval(f));
@@ -53,10 +67,30 @@ export function evalCommand(): Command {
 const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
 
 function printTable(rows: readonly EpisodeRow[], grm: boolean): void {
-  const head = ['ds', 'ep', 'task', 'ok', 'frames', 'VOC+', 'VOC-', 'acc', 'MAE', 'final', ...(grm ? ['gVOC+', 'gVOC-', 'gMAE', 'gfinal'] : [])];
+  const head = [
+    'ds',
+    'ep',
+    'task',
+    'ok',
+    'frames',
+    'VOC+',
+    'VOC-',
+    'acc',
+    'MAE',
+    'final',
+    ...(grm ? ['gVOC+', 'gVOC-', 'gMAE', 'gfinal'] : []),
+  ];
   const lines = rows.map((r) => [
-    String(r.dataset), String(r.episode), r.task, r.success === null ? '?' : r.success ? 'yes' : 'no', String(r.frames),
-    fmt(r.voc_plus), fmt(r.voc_minus), fmt(r.stage_accuracy), fmt(r.progress_mae), fmt(r.final_progress),
+    String(r.dataset),
+    String(r.episode),
+    r.task,
+    r.success === null ? '?' : r.success ? 'yes' : 'no',
+    String(r.frames),
+    fmt(r.voc_plus),
+    fmt(r.voc_minus),
+    fmt(r.stage_accuracy),
+    fmt(r.progress_mae),
+    fmt(r.final_progress),
     ...(grm ? [fmt(r.grm_voc_plus), fmt(r.grm_voc_minus), fmt(r.grm_progress_mae), fmt(r.grm_final_progress)] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -71,7 +105,13 @@ function commandLine(f: EvalFlags): string[] {
   if (f.task !== undefined) argv.push('--task', f.task);
   if (f.out !== undefined) argv.push('--out', f.out);
   if (f.episodes !== undefined) argv.push('--episodes', f.episodes.join(','));
-  if (f.viewMap !== undefined) argv.push('--view-map', Object.entries(f.viewMap).map(([k, v]) => `${k}=${v}`).join(','));
+  if (f.viewMap !== undefined)
+    argv.push(
+      '--view-map',
+      Object.entries(f.viewMap)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    );
   argv.push('--provider', f.provider.join(','));
   if (!f.plots) argv.push('--no-plots');
   return argv;
@@ -81,16 +121,32 @@ async function runEval(f: EvalFlags): Promise<void> {
   let bar: SingleBar | undefined;
   const { card, rows, metrics, plots, metricsPath, out } = await evaluateDatasets(
     {
-      model: f.model, datasets: f.dataset, providers: f.provider, plots: f.plots, command: commandLine(f),
-      ...(f.task !== undefined ? { task: f.task } : {}), ...(f.out !== undefined ? { out: f.out } : {}),
-      ...(f.episodes !== undefined ? { episodes: f.episodes } : {}), ...(f.viewMap !== undefined ? { viewMap: f.viewMap } : {}),
+      model: f.model,
+      datasets: f.dataset,
+      providers: f.provider,
+      plots: f.plots,
+      command: commandLine(f),
+      ...(f.task !== undefined ? { task: f.task } : {}),
+      ...(f.out !== undefined ? { out: f.out } : {}),
+      ...(f.episodes !== undefined ? { episodes: f.episodes } : {}),
+      ...(f.viewMap !== undefined ? { viewMap: f.viewMap } : {}),
     },
     {
       onSetup: ({ card, providers, datasets, selections, out }) => {
-        console.log(`stageward eval: model ${card.name} ${card.version} (${card.grm.present ? 'SARM + GRM' : 'SARM'}, providers ${JSON.stringify(providers)}) on ${datasets.length} dataset(s), ${selections.reduce((a, s) => a + s.length, 0)} episodes -> ${out}`);
+        console.log(
+          `stageward eval: model ${card.name} ${card.version} (${card.grm.present ? 'SARM + GRM' : 'SARM'}, providers ${JSON.stringify(providers)}) on ${datasets.length} dataset(s), ${selections.reduce((a, s) => a + s.length, 0)} episodes -> ${out}`,
+        );
       },
       onPlanned: (total) => {
-        bar = f.progress ? new SingleBar({ format: 'evaluating {bar} {percentage}% | {value}/{total} steps | last episode {episode} | ETA {eta_formatted}', etaBuffer: 200 }, Presets.shades_classic) : undefined;
+        bar = f.progress
+          ? new SingleBar(
+              {
+                format: 'evaluating {bar} {percentage}% | {value}/{total} steps | last episode {episode} | ETA {eta_formatted}',
+                etaBuffer: 200,
+              },
+              Presets.shades_classic,
+            )
+          : undefined;
         bar?.start(total, 0, { episode: '-' });
       },
       onStep: () => bar?.increment(),
@@ -103,7 +159,9 @@ async function runEval(f: EvalFlags): Promise<void> {
   console.log(
     `  all: ${metrics.episodes} episodes (${metrics.successful} ok, ${metrics.failed} failed, ${metrics.unknown_outcome} unknown), ${metrics.frames} frames | ` +
       `VOC+ ${fmt(metrics.voc_plus)}  VOC- ${fmt(metrics.voc_minus)}  stage acc ${fmt(metrics.stage_accuracy)}  MAE ${fmt(metrics.progress_mae)}  AUROC ${fmt(metrics.auroc)}` +
-      (card.grm.present ? ` | GRM VOC+ ${fmt(metrics.grm_voc_plus)}  VOC- ${fmt(metrics.grm_voc_minus)}  MAE ${fmt(metrics.grm_progress_mae)}  AUROC ${fmt(metrics.grm_auroc)}` : '') +
+      (card.grm.present
+        ? ` | GRM VOC+ ${fmt(metrics.grm_voc_plus)}  VOC- ${fmt(metrics.grm_voc_minus)}  MAE ${fmt(metrics.grm_progress_mae)}  AUROC ${fmt(metrics.grm_auroc)}`
+        : '') +
       `\n  labels' own VOC+ (the ceiling when progress goes back) ${fmt(metrics.label_voc_plus)}; on the ${metrics.monotone_episodes} episodes whose labels never go back: VOC+ ${fmt(metrics.voc_plus_monotone)}  VOC- ${fmt(metrics.voc_minus_monotone)}`,
   );
   console.log(`  wrote ${metricsPath}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);

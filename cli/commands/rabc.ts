@@ -47,38 +47,58 @@ export function rabcCommand(): Command {
     )
     .requiredOption('--dataset <dir>', 'LeRobot v3.0 dataset folder (the weights and filtered list are written into it)')
     .requiredOption('--chunk <frames>', "the policy's action-chunk length H in frames (an integer >= 1)", numberArg)
-    .option('--progress <file>', `progress parquet with index, episode_index, frame_index and the --column (default: <dataset>/${PROGRESS_FILE})`)
-    .option('--column <name>', `which progress to use: ${PROGRESS_COLUMNS.join(' or ')}`, choiceOption(PROGRESS_COLUMNS), DEFAULT_PROGRESS_COLUMN)
+    .option(
+      '--progress <file>',
+      `progress parquet with index, episode_index, frame_index and the --column (default: <dataset>/${PROGRESS_FILE})`,
+    )
+    .option(
+      '--column <name>',
+      `which progress to use: ${PROGRESS_COLUMNS.join(' or ')}`,
+      choiceOption(PROGRESS_COLUMNS),
+      DEFAULT_PROGRESS_COLUMN,
+    )
     .option('--kappa <delta>', 'deltas above this get full weight (>= 0)', numberArg, DEFAULT_KAPPA)
     .option('--out <dir>', 'folder for the stats and the histogram (default: rabc-<dataset name> in the current folder)')
     .option('--no-plot', 'skip the histogram PNG')
-    .addHelpText('after', [
-      '',
-      'Examples:',
-      '  stageward rabc --dataset pp-demo --chunk 10',
-      '  stageward rabc --dataset pp-demo --chunk 50 --kappa 0.02 --column progress_dense --out rabc-pp',
-      '  stageward rabc --dataset their-data --progress scores/their-data.parquet --chunk 30',
-      '',
-      'A training script reads <dataset>/rabc_weights.parquet (index, episode_index, frame_index, delta, weight)',
-      'and weights its loss per batch as sum(w * loss) / (sum(w) + 1e-6); in TypeScript, rabcWeights() and',
-      'weightedLoss() from offline/rabc/weights.ts do the same in memory. The last stdout line is the stats as JSON.',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  stageward rabc --dataset pp-demo --chunk 10',
+        '  stageward rabc --dataset pp-demo --chunk 50 --kappa 0.02 --column progress_dense --out rabc-pp',
+        '  stageward rabc --dataset their-data --progress scores/their-data.parquet --chunk 30',
+        '',
+        'A training script reads <dataset>/rabc_weights.parquet (index, episode_index, frame_index, delta, weight)',
+        'and weights its loss per batch as sum(w * loss) / (sum(w) + 1e-6); in TypeScript, rabcWeights() and',
+        'weightedLoss() from offline/rabc/weights.ts do the same in memory. The last stdout line is the stats as JSON.',
+      ].join('\n'),
+    )
     .action(async (f: RabcFlags) => rabc(f));
 }
 
 async function rabc(f: RabcFlags): Promise<void> {
   const run = await runRabc(
     {
-      dataset: f.dataset, chunk: f.chunk, kappa: f.kappa, column: f.column, plot: f.plot,
-      ...(f.progress !== undefined ? { progress: f.progress } : {}), ...(f.out !== undefined ? { out: f.out } : {}),
+      dataset: f.dataset,
+      chunk: f.chunk,
+      kappa: f.kappa,
+      column: f.column,
+      plot: f.plot,
+      ...(f.progress !== undefined ? { progress: f.progress } : {}),
+      ...(f.out !== undefined ? { out: f.out } : {}),
     },
     {
-      onSetup: (s) => console.log(`stageward rabc: ${s.root} (${s.episodes} episodes), ${s.column} from ${s.progressPath}, chunk ${s.chunk} frames, kappa ${s.kappa} -> ${s.out}`),
+      onSetup: (s) =>
+        console.log(
+          `stageward rabc: ${s.root} (${s.episodes} episodes), ${s.column} from ${s.progressPath}, chunk ${s.chunk} frames, kappa ${s.kappa} -> ${s.out}`,
+        ),
     },
   );
   const { result, list, aligned, stats, files } = run;
   for (const line of summaryLines(result.stats, list.filtered_episodes, aligned.episodes.length)) console.log(line);
-  if (aligned.unscoredEpisodes.length > 0) console.log(`  episodes without any score (weight 1 throughout): ${aligned.unscoredEpisodes.join(', ')}`);
+  if (aligned.unscoredEpisodes.length > 0)
+    console.log(`  episodes without any score (weight 1 throughout): ${aligned.unscoredEpisodes.join(', ')}`);
   console.log(`  wrote ${files.weights}, ${files.filtered}, ${files.stats}${files.histogram !== null ? ` and ${files.histogram}` : ''}`);
   console.log(JSON.stringify(stats));
 }

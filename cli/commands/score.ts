@@ -64,59 +64,131 @@ function viewFileOption(value: string, previous: Record<string, string> | undefi
 export function scoreCommand(): Command {
   const d = SCORE_DEFAULTS;
   return new Command('score')
-    .description('score videos or a LeRobot v3.0 dataset offline: per-frame progress, stage, tau and shaped reward (the online causal values, batched), CSV/JSON/plots, and sarm_progress.parquet for RA-BC')
+    .description(
+      'score videos or a LeRobot v3.0 dataset offline: per-frame progress, stage, tau and shaped reward (the online causal values, batched), CSV/JSON/plots, and sarm_progress.parquet for RA-BC',
+    )
     .requiredOption('--model <dir>', 'model package folder (e.g. models/zoo/pick_place)')
     .option('--dataset <dir>', 'a LeRobot v3.0 dataset folder to score (writes <dir>/sarm_progress.parquet)')
-    .option('--view <view=file>', 'a video file for one model view (repeat for every view); any container/codec ffmpeg decodes; views may differ in size and frame rate', viewFileOption)
-    .option('--task <task>', "the model card's task (default: a dataset episode's own task or recorded task id; for videos the card's only task)")
+    .option(
+      '--view <view=file>',
+      'a video file for one model view (repeat for every view); any container/codec ffmpeg decodes; views may differ in size and frame rate',
+      viewFileOption,
+    )
+    .option(
+      '--task <task>',
+      "the model card's task (default: a dataset episode's own task or recorded task id; for videos the card's only task)",
+    )
     .option('--out <dir>', 'output folder (default score-<dataset name>, or score-<model name> for videos)')
-    .option('--view-map <pairs>', 'dataset: model view = dataset view, e.g. front=observation.images.top (default: observation.images.<model view>)', viewMapOption)
+    .option(
+      '--view-map <pairs>',
+      'dataset: model view = dataset view, e.g. front=observation.images.top (default: observation.images.<model view>)',
+      viewMapOption,
+    )
     .option('--episodes <list>', 'dataset: episode indices, e.g. 0-9,12', episodeListOption)
-    .option('--fps <n>', "videos: timeline rate; each view contributes its latest frame with pts <= t (default the model card's fps)", numberOption(0.001, 1000))
-    .option('--stride <n>', 'run the SARM head on every n-th frame and the last, interpolate the rest linearly (scored frames keep their exact values; without GRM only the frames their windows read are encoded)', intOption(1, 100_000), d.stride)
-    .option('--dense', "also the GRM head's fused progress (incremental + forward-anchored) as progress_dense in the CSV and in sarm_progress.parquet; needs a model with a GRM head")
-    .option('--head <head>', 'which head gives the `progress` column and the reward: sarm, grm, or both (their mean), as the engine\'s `progress` option', choiceOption(PROGRESS_SOURCES), d.head)
-    .option('--shaping <mode>', `the reward column: ${SHAPING_MODES.join(', ')} (models/shaping.ts)`, choiceOption(SHAPING_MODES), d.shaping)
+    .option(
+      '--fps <n>',
+      "videos: timeline rate; each view contributes its latest frame with pts <= t (default the model card's fps)",
+      numberOption(0.001, 1000),
+    )
+    .option(
+      '--stride <n>',
+      'run the SARM head on every n-th frame and the last, interpolate the rest linearly (scored frames keep their exact values; without GRM only the frames their windows read are encoded)',
+      intOption(1, 100_000),
+      d.stride,
+    )
+    .option(
+      '--dense',
+      "also the GRM head's fused progress (incremental + forward-anchored) as progress_dense in the CSV and in sarm_progress.parquet; needs a model with a GRM head",
+    )
+    .option(
+      '--head <head>',
+      "which head gives the `progress` column and the reward: sarm, grm, or both (their mean), as the engine's `progress` option",
+      choiceOption(PROGRESS_SOURCES),
+      d.head,
+    )
+    .option(
+      '--shaping <mode>',
+      `the reward column: ${SHAPING_MODES.join(', ')} (models/shaping.ts)`,
+      choiceOption(SHAPING_MODES),
+      d.shaping,
+    )
     .option('--gamma <g>', "the learner's discount for pbrs", numberOption(0, 1), d.gamma)
     .option('--batch-frames <n>', 'time steps per batch: one SARM and one GRM call per batch', intOption(1, 4096), DEFAULT_BATCH_FRAMES)
-    .option('--encode-batch <images>', 'most images per encoder call (small batches stay in cache: fastest per image on CPU)', intOption(1, 65536), DEFAULT_ENCODE_BATCH_IMAGES)
+    .option(
+      '--encode-batch <images>',
+      'most images per encoder call (small batches stay in cache: fastest per image on CPU)',
+      intOption(1, 65536),
+      DEFAULT_ENCODE_BATCH_IMAGES,
+    )
     .option('--provider <list>', 'execution providers to try in order (cpu, webgpu, cuda, tensorrt)', providersOption, d.providers)
-    .option('--threads <n>', "ONNX Runtime intra-op threads (0: one per core)", intOption(0, 256), d.threads)
-    .option('--inference-thread <where>', 'run the graphs on a worker thread (decoding overlaps inference) or on the main thread', choiceOption(INFERENCE_THREADS), d.inferenceThread)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (0: one per core)', intOption(0, 256), d.threads)
+    .option(
+      '--inference-thread <where>',
+      'run the graphs on a worker thread (decoding overlaps inference) or on the main thread',
+      choiceOption(INFERENCE_THREADS),
+      d.inferenceThread,
+    )
     .option('--no-plots', 'skip the per-episode PNG plots')
     .option('--no-parquet', 'dataset: do not write sarm_progress.parquet')
     .option('--no-progress', 'no progress bar')
-    .addHelpText('after', [
-      '',
-      'Causal: the value at frame t uses frames 0..t only, exactly as the online engine and server compute it.',
-      'Videos are aligned on one timeline at --fps: t_k = t0 + k/fps from the latest first frame to the earliest',
-      'last frame; each view contributes its latest frame with pts <= t_k.',
-      'Exit status: 0 when at least one episode was scored (failures are listed with their error codes), 2 when none was.',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Causal: the value at frame t uses frames 0..t only, exactly as the online engine and server compute it.',
+        'Videos are aligned on one timeline at --fps: t_k = t0 + k/fps from the latest first frame to the earliest',
+        'last frame; each view contributes its latest frame with pts <= t_k.',
+        'Exit status: 0 when at least one episode was scored (failures are listed with their error codes), 2 when none was.',
+      ].join('\n'),
+    )
     .action(async (f: ScoreFlags) => runScore(f));
 }
 
 async function runScore(f: ScoreFlags): Promise<void> {
-  const bar = f.progress ? new SingleBar({ format: 'scoring {bar} {percentage}% | {value}/{total} frames | {episode} | ETA {eta_formatted}', etaBuffer: 500 }, Presets.shades_classic) : undefined;
+  const bar = f.progress
+    ? new SingleBar(
+        { format: 'scoring {bar} {percentage}% | {value}/{total} frames | {episode} | ETA {eta_formatted}', etaBuffer: 500 },
+        Presets.shades_classic,
+      )
+    : undefined;
   let frames = 0;
   let planned = 0;
   let done = 0;
   let dataset = false;
   const result = await scoreWithPackage(
     {
-      model: f.model, providers: f.provider, threads: f.threads, inferenceThread: f.inferenceThread,
-      stride: f.stride, batchFrames: f.batchFrames, encodeBatchImages: f.encodeBatch, progress: f.head, dense: f.dense ?? false,
-      shaping: f.shaping, gamma: f.gamma, plots: f.plots, parquet: f.parquet,
-      ...(f.dataset !== undefined ? { dataset: f.dataset } : {}), ...(f.view !== undefined ? { views: f.view } : {}),
-      ...(f.out !== undefined ? { out: f.out } : {}), ...(f.task !== undefined ? { task: f.task } : {}),
-      ...(f.viewMap ? { viewMap: f.viewMap } : {}), ...(f.episodes ? { episodes: f.episodes } : {}), ...(f.fps !== undefined ? { fps: f.fps } : {}),
+      model: f.model,
+      providers: f.provider,
+      threads: f.threads,
+      inferenceThread: f.inferenceThread,
+      stride: f.stride,
+      batchFrames: f.batchFrames,
+      encodeBatchImages: f.encodeBatch,
+      progress: f.head,
+      dense: f.dense ?? false,
+      shaping: f.shaping,
+      gamma: f.gamma,
+      plots: f.plots,
+      parquet: f.parquet,
+      ...(f.dataset !== undefined ? { dataset: f.dataset } : {}),
+      ...(f.view !== undefined ? { views: f.view } : {}),
+      ...(f.out !== undefined ? { out: f.out } : {}),
+      ...(f.task !== undefined ? { task: f.task } : {}),
+      ...(f.viewMap ? { viewMap: f.viewMap } : {}),
+      ...(f.episodes ? { episodes: f.episodes } : {}),
+      ...(f.fps !== undefined ? { fps: f.fps } : {}),
     },
     {
       onWarning: (message) => console.warn(`stageward score: ${message}`),
       onSetup: (s) => {
         dataset = s.kind === 'dataset';
         if (s.kind === 'dataset') console.log(`stageward score: model ${s.card.name} ${s.card.version} on ${s.root} -> ${s.out}`);
-        else console.log(`stageward score: model ${s.card.name} ${s.card.version} on ${Object.entries(s.views).map(([v, p]) => `${v}=${p}`).join(' ')} at ${s.fps} fps -> ${s.out}`);
+        else
+          console.log(
+            `stageward score: model ${s.card.name} ${s.card.version} on ${Object.entries(s.views)
+              .map(([v, p]) => `${v}=${p}`)
+              .join(' ')} at ${s.fps} fps -> ${s.out}`,
+          );
       },
       onPlanned: (n) => {
         planned = n;
@@ -137,7 +209,10 @@ async function runScore(f: ScoreFlags): Promise<void> {
     },
   );
   for (const line of summaryTable(result.reports, result.totals)) console.log(line);
-  if (result.parquet) console.log(`  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`);
+  if (result.parquet)
+    console.log(
+      `  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`,
+    );
   console.log(`  wrote ${resolve(result.out, 'summary.json')}`);
   assertScored(result);
 }

@@ -17,7 +17,8 @@ import { SEEDS_PER_RUN } from '../../sim/record.ts';
 function randomizeOption(value: string): RandomizationOptions {
   const names = value === 'all' ? [...RANDOMIZATION_KNOBS] : value.split(',').map((s) => s.trim());
   for (const n of names) {
-    if (!isRandomizationKnob(n)) throw new InvalidArgumentError(`unknown knob "${n}" (use all, or a list of ${RANDOMIZATION_KNOBS.join(', ')})`);
+    if (!isRandomizationKnob(n))
+      throw new InvalidArgumentError(`unknown knob "${n}" (use all, or a list of ${RANDOMIZATION_KNOBS.join(', ')})`);
   }
   return randomizationOf(names as typeof RANDOMIZATION_KNOBS);
 }
@@ -46,7 +47,12 @@ export function simCommand(): Command {
     .requiredOption('--task <id>', `task: ${TASK_IDS.join(', ')}`, choiceOption(TASK_IDS))
     .requiredOption('--out <dir>', 'dataset folder to create (written atomically)')
     .option('--episodes <n>', 'number of episodes', intOption(1, SEEDS_PER_RUN - 1), d.episodes)
-    .option('--preset <p>', `expert quality: ${EXPERT_PRESETS.join(', ')} (mixed: >= 40% flawed episodes)`, choiceOption(EXPERT_PRESETS), d.preset)
+    .option(
+      '--preset <p>',
+      `expert quality: ${EXPERT_PRESETS.join(', ')} (mixed: >= 40% flawed episodes)`,
+      choiceOption(EXPERT_PRESETS),
+      d.preset,
+    )
     .option('--seed <n>', `run seed; episode i uses simulator seed seed*${SEEDS_PER_RUN} + i`, intOption(0, 40_000), d.seed)
     .option('--size <px>', 'square camera resolution', intOption(16, 1024), d.size)
     .option('--hz <n>', 'control rate and dataset fps', intOption(1, 100), d.hz)
@@ -60,17 +66,32 @@ export function simCommand(): Command {
 
 async function record(f: RecordFlags): Promise<void> {
   const rec = await DatasetRecording.create({
-    task: f.task, out: f.out, episodes: f.episodes, preset: f.preset, seed: f.seed, size: f.size, hz: f.hz, maxIdle: f.maxIdle,
-    ...(f.randomize ? { randomize: f.randomize } : {}), overwrite: f.overwrite ?? false,
+    task: f.task,
+    out: f.out,
+    episodes: f.episodes,
+    preset: f.preset,
+    seed: f.seed,
+    size: f.size,
+    hz: f.hz,
+    maxIdle: f.maxIdle,
+    ...(f.randomize ? { randomize: f.randomize } : {}),
+    overwrite: f.overwrite ?? false,
   });
-  const bar = f.progress ? new SingleBar({ format: 'recording {bar} {value}/{total} episodes | {frames} frames | {ok} succeeded | ETA {eta_formatted}' }, Presets.shades_classic) : undefined;
+  const bar = f.progress
+    ? new SingleBar(
+        { format: 'recording {bar} {value}/{total} episodes | {frames} frames | {ok} succeeded | ETA {eta_formatted}' },
+        Presets.shades_classic,
+      )
+    : undefined;
   const interrupt = () => void rec.abort().finally(() => process.exit(130));
   process.once('SIGINT', interrupt);
   bar?.start(f.episodes, 0, { frames: 0, ok: 0 });
   try {
     const { succeeded, frames } = await rec.run(({ frames, succeeded }) => bar?.increment(1, { frames, ok: succeeded }));
     bar?.stop();
-    console.log(`wrote ${f.out}: ${f.episodes} episodes (${succeeded} succeeded), ${frames} frames, views ${rec.spec.views.join('/')} at ${rec.size}x${rec.size}, ${f.hz} fps`);
+    console.log(
+      `wrote ${f.out}: ${f.episodes} episodes (${succeeded} succeeded), ${frames} frames, views ${rec.spec.views.join('/')} at ${rec.size}x${rec.size}, ${f.hz} fps`,
+    );
   } catch (err) {
     bar?.stop();
     throw err;

@@ -41,16 +41,23 @@ export function startCommand(): Command {
 
 export async function runStart(o: StartOptions, log: (line: string) => void = console.log): Promise<void> {
   const config = configFromFlags({ model: o.model, port: o.port, config: o.config });
-  await serveSimRobot(config, { task: o.task, size: o.size, seed: o.seed, ...(o.episodes !== undefined ? { episodes: o.episodes } : {}) }, {
-    log,
-    onReady: (r) => log(`robot: simulated ${r.task} (${r.instruction}), ${r.views.join('/')} as ${r.size}x${r.size} JPEG, session ${r.ready.session}; expert presets alternate ${r.presets.join('/')}`),
-    onEpisode: ({ index, preset, seed, success, summary: s, latencyMs }) => {
-      const q = (p: number) => quantile(latencyMs, p);
-      log(
-        `episode ${String(index).padStart(3)}  ${preset.padEnd(6)}  seed ${String(seed).padEnd(4)} ${String(s.steps).padStart(4)} steps  ` +
-          `progress ${s.final_progress.toFixed(3)}  success ${success ? 'yes' : 'no '}  shaped return ${s.shaped_return >= 0 ? ' ' : ''}${s.shaped_return.toFixed(3)}  ` +
-          `latency p50 ${q(0.5).toFixed(1)} ms p99 ${q(0.99).toFixed(1)} ms`,
-      );
+  await serveSimRobot(
+    config,
+    { task: o.task, size: o.size, seed: o.seed, ...(o.episodes !== undefined ? { episodes: o.episodes } : {}) },
+    {
+      log,
+      onReady: (r) =>
+        log(
+          `robot: simulated ${r.task} (${r.instruction}), ${r.views.join('/')} as ${r.size}x${r.size} JPEG, session ${r.ready.session}; expert presets alternate ${r.presets.join('/')}`,
+        ),
+      onEpisode: ({ index, preset, seed, success, summary: s, latencyMs }) => {
+        const q = (p: number) => quantile(latencyMs, p);
+        log(
+          `episode ${String(index).padStart(3)}  ${preset.padEnd(6)}  seed ${String(seed).padEnd(4)} ${String(s.steps).padStart(4)} steps  ` +
+            `progress ${s.final_progress.toFixed(3)}  success ${success ? 'yes' : 'no '}  shaped return ${s.shaped_return >= 0 ? ' ' : ''}${s.shaped_return.toFixed(3)}  ` +
+            `latency p50 ${q(0.5).toFixed(1)} ms p99 ${q(0.99).toFixed(1)} ms`,
+        );
+      },
     },
-  });
+  );
 }

@@ -47,7 +47,8 @@ export function fitBehaviourCloning(task: SimTask | TaskId, samples: readonly Bc
     const w = s.weight;
     if (!(w >= 0) || !Number.isFinite(w)) throw new StagewardError('SW_ERR_POLICY', `sample weights must be finite and >= 0, got ${w}`);
     if (w === 0) continue;
-    if (s.action.length !== ACTION_DIM) throw new StagewardError('SW_ERR_POLICY', `actions have ${ACTION_DIM} numbers, got ${s.action.length}`);
+    if (s.action.length !== ACTION_DIM)
+      throw new StagewardError('SW_ERR_POLICY', `actions have ${ACTION_DIM} numbers, got ${s.action.length}`);
     used++;
     weightSum += w;
     gatedFeatures(t, s.state, phi);

@@ -69,11 +69,18 @@ export function datasetTask(ds: LeRobotDataset, episodes: readonly number[]): Ta
     }
     const byText = TASK_IDS.find((id) => ep.tasks.includes(getTask(id).instruction));
     if (byText === undefined) {
-      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `episode ${i} of ${ds.root} is "${ep.tasks.join('; ')}", not a simulator task's instruction; name the task with --task (${TASK_IDS.join(', ')})`);
+      throw new StagewardError(
+        'SW_ERR_TASK_UNKNOWN',
+        `episode ${i} of ${ds.root} is "${ep.tasks.join('; ')}", not a simulator task's instruction; name the task with --task (${TASK_IDS.join(', ')})`,
+      );
     }
     found.add(byText);
   }
-  if (found.size > 1) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `${ds.root} mixes the tasks ${[...found].join(', ')}; a policy serves one task: select its episodes with --episodes`);
+  if (found.size > 1)
+    throw new StagewardError(
+      'SW_ERR_TASK_UNKNOWN',
+      `${ds.root} mixes the tasks ${[...found].join(', ')}; a policy serves one task: select its episodes with --episodes`,
+    );
   const [task] = found;
   if (task === undefined) throw new StagewardError('SW_ERR_DATASET_EPISODE', `${ds.root}: no episode selected`);
   return task;
@@ -85,11 +92,17 @@ export async function readBcDataset(ds: LeRobotDataset, opts: ReadBcOptions = {}
   const wanted = opts.episodes ?? all;
   const unknown = wanted.filter((i) => !all.includes(i));
   if (unknown.length > 0) {
-    throw new StagewardError('SW_ERR_DATASET_EPISODE', `${ds.root} has no episode ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''} (it has ${all.length}, indices ${all[0] ?? '-'}..${all.at(-1) ?? '-'})`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_EPISODE',
+      `${ds.root} has no episode ${unknown.slice(0, 10).join(', ')}${unknown.length > 10 ? ', ...' : ''} (it has ${all.length}, indices ${all[0] ?? '-'}..${all.at(-1) ?? '-'})`,
+    );
   }
   for (const key of ['observation.state', 'action']) {
     if (ds.info.features[key] === undefined) {
-      throw new StagewardError('SW_ERR_DATASET_FORMAT', `${ds.root} has no "${key}" feature (meta/info.json); behaviour cloning needs observation.state and action per frame`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_FORMAT',
+        `${ds.root} has no "${key}" feature (meta/info.json); behaviour cloning needs observation.state and action per frame`,
+      );
     }
   }
   const task = opts.task ?? datasetTask(ds, wanted);
@@ -100,20 +113,34 @@ export async function readBcDataset(ds: LeRobotDataset, opts: ReadBcOptions = {}
     const info = ds.episode(i);
     const data = await ds.episodeData(i);
     if (data.state === null || data.action === null) {
-      throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${i} of ${ds.root} lacks the ${data.state === null ? 'observation.state' : 'action'} column; behaviour cloning needs observation.state and action per frame`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_FORMAT',
+        `episode ${i} of ${ds.root} lacks the ${data.state === null ? 'observation.state' : 'action'} column; behaviour cloning needs observation.state and action per frame`,
+      );
     }
     const badState = data.state.findIndex((s) => s.length !== stateDim);
     if (badState >= 0) {
-      throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${i} frame ${badState}: observation.state has ${data.state[badState]!.length} numbers, a ${task} state has ${stateDim} (${stateNames(getTask(task)).join(', ')})`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_FORMAT',
+        `episode ${i} frame ${badState}: observation.state has ${data.state[badState]!.length} numbers, a ${task} state has ${stateDim} (${stateNames(getTask(task)).join(', ')})`,
+      );
     }
     const badAction = data.action.findIndex((a) => a.length !== ACTION_DIM);
-    if (badAction >= 0) throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${i} frame ${badAction}: action has ${data.action[badAction]!.length} numbers, the simulator's has ${ACTION_DIM} (ee dx, dy, dz, gripper)`);
+    if (badAction >= 0)
+      throw new StagewardError(
+        'SW_ERR_DATASET_FORMAT',
+        `episode ${i} frame ${badAction}: action has ${data.action[badAction]!.length} numbers, the simulator's has ${ACTION_DIM} (ee dx, dy, dz, gripper)`,
+      );
     const first = samples.length;
     for (let t = 0; t < data.state.length; t++) samples.push({ state: data.state[t]!, action: data.action[t]!, weight: 1 });
     const seed = info.meta?.seed;
     const flaws = info.meta?.flaws;
     episodes.push({
-      index: i, datasetFrom: info.datasetFrom, length: data.state.length, first, trueProgress: data.trueProgress,
+      index: i,
+      datasetFrom: info.datasetFrom,
+      length: data.state.length,
+      first,
+      trueProgress: data.trueProgress,
       seed: typeof seed === 'number' ? seed : null,
       flaws: Array.isArray(flaws) ? flaws.map(String) : null,
     });
@@ -141,7 +168,8 @@ export interface WeightedSamples {
 export function applyWeights(data: BcDataset, weights: ReadonlyMap<number, EpisodeWeightsLike>, source = 'the weights'): WeightedSamples {
   const bad = (msg: string) => new StagewardError('SW_ERR_DATASET_FORMAT', `${source}: ${msg}`);
   const foreign = [...weights.keys()].filter((e) => !data.datasetEpisodes.includes(e));
-  if (foreign.length > 0) throw bad(`weights for episode(s) ${foreign.slice(0, 10).join(', ')} that ${data.root} does not have; are they another dataset's?`);
+  if (foreign.length > 0)
+    throw bad(`weights for episode(s) ${foreign.slice(0, 10).join(', ')} that ${data.root} does not have; are they another dataset's?`);
   const samples = data.samples.map((s) => ({ ...s, weight: 1 }));
   let weighted = 0;
   for (const ep of data.episodes) {
@@ -151,7 +179,9 @@ export function applyWeights(data: BcDataset, weights: ReadonlyMap<number, Episo
     for (let t = 0; t < w.weight.length; t++) {
       const idx = w.index?.[t];
       if (idx !== undefined && !Number.isNaN(idx) && idx !== ep.datasetFrom + t) {
-        throw bad(`episode ${ep.index} frame ${t} has index ${idx}, but the dataset holds that frame at index ${ep.datasetFrom + t}; are they another dataset's?`);
+        throw bad(
+          `episode ${ep.index} frame ${t} has index ${idx}, but the dataset holds that frame at index ${ep.datasetFrom + t}; are they another dataset's?`,
+        );
       }
       const v = w.weight[t]!;
       if (!Number.isFinite(v) || v < 0) throw bad(`episode ${ep.index} frame ${t} has weight ${v}; weights are finite numbers >= 0`);
@@ -177,7 +207,11 @@ export async function readSampleWeights(path: string): Promise<Map<number, Episo
 }
 
 /** Per-episode weight arrays (e.g. `rabcWeights(...).weights`) keyed by the episodes' indices. */
-export function weightsByEpisode(episodes: readonly Pick<BcEpisode, 'index'>[], weights: readonly ArrayLike<number>[]): Map<number, EpisodeWeightsLike> {
-  if (weights.length !== episodes.length) throw new StagewardError('SW_ERR_RABC_OPTION', `${weights.length} weight arrays for ${episodes.length} episodes`);
+export function weightsByEpisode(
+  episodes: readonly Pick<BcEpisode, 'index'>[],
+  weights: readonly ArrayLike<number>[],
+): Map<number, EpisodeWeightsLike> {
+  if (weights.length !== episodes.length)
+    throw new StagewardError('SW_ERR_RABC_OPTION', `${weights.length} weight arrays for ${episodes.length} episodes`);
   return new Map(episodes.map((e, i) => [e.index, { weight: weights[i]! }]));
 }

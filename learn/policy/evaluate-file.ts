@@ -84,7 +84,9 @@ export async function evaluatePolicyFile(o: EvaluatePolicyFileOptions, hooks: Po
   let result: PolicyEvaluation;
   try {
     result = await evaluatePolicy(policy, {
-      task: policy.task.id, seeds, ...(o.maxSteps ? { maxSteps: o.maxSteps } : {}),
+      task: policy.task.id,
+      seeds,
+      ...(o.maxSteps ? { maxSteps: o.maxSteps } : {}),
       ...(hooks.onEpisode ? { onEpisode: hooks.onEpisode } : {}),
     });
   } finally {
@@ -93,15 +95,25 @@ export async function evaluatePolicyFile(o: EvaluatePolicyFileOptions, hooks: Po
   const failures = failureBreakdown(result, policy.task.stageNames);
   const [lo, hi] = result.ci95;
   const failed = result.episodes - result.successes;
-  const failedMeanMaxProgress = failed > 0 ? result.outcomes.filter((x) => !x.success).reduce((a, x) => a + x.maxProgress, 0) / failed : null;
+  const failedMeanMaxProgress =
+    failed > 0 ? result.outcomes.filter((x) => !x.success).reduce((a, x) => a + x.maxProgress, 0) / failed : null;
   const summary: PolicyEvalSummary = {
-    success_rate: result.successRate, ci95_low: lo, ci95_high: hi, episodes: result.episodes,
-    successes: result.successes, mean_steps: result.meanSteps, seed, failures_by_stage: failures,
+    success_rate: result.successRate,
+    ci95_low: lo,
+    ci95_high: hi,
+    episodes: result.episodes,
+    successes: result.successes,
+    mean_steps: result.meanSteps,
+    seed,
+    failures_by_stage: failures,
   };
   let json: string | null = null;
   if (o.json !== undefined) {
     json = resolve(o.json);
-    await writeFileAtomic(json, `${JSON.stringify({ ...summary, policy: setup.path, task: policy.task.id, seeds: setup.seeds, max_steps: o.maxSteps ?? null, provenance, outcomes: result.outcomes }, null, 2)}\n`);
+    await writeFileAtomic(
+      json,
+      `${JSON.stringify({ ...summary, policy: setup.path, task: policy.task.id, seeds: setup.seeds, max_steps: o.maxSteps ?? null, provenance, outcomes: result.outcomes }, null, 2)}\n`,
+    );
   }
   return { ...setup, result, failures, failedMeanMaxProgress, summary, json };
 }

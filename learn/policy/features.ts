@@ -35,7 +35,9 @@ function activeSegment(task: TaskId, s: ObservedState): ActiveSegment {
     const base = s.objects.base!.pos;
     const a = s.objects.cube_a!;
     const b = s.objects.cube_b!;
-    const aOnBase = Math.hypot(a.pos[0] - base[0], a.pos[1] - base[1]) < 0.7 * BASE_HALF && Math.abs(a.pos[2] - (base[2] + BASE_HALF + STACK_CUBE_HALF)) < 0.01;
+    const aOnBase =
+      Math.hypot(a.pos[0] - base[0], a.pos[1] - base[1]) < 0.7 * BASE_HALF &&
+      Math.abs(a.pos[2] - (base[2] + BASE_HALF + STACK_CUBE_HALF)) < 0.01;
     if (!aOnBase || a.grasped) {
       return { obj: a.pos, grasped: a.grasped, place: [base[0], base[1], base[2] + BASE_HALF + STACK_CUBE_HALF], half: STACK_CUBE_HALF };
     }

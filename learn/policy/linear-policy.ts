@@ -33,7 +33,10 @@ export class GatedLinearPolicy {
   constructor(task: SimTask | TaskId, weights: ArrayLike<number>) {
     this.task = typeof task === 'string' ? getTask(task) : task;
     if (weights.length !== GATED_FEATURE_DIM * ACTION_DIM) {
-      throw new StagewardError('SW_ERR_BAD_VALUE', `a ${this.task.id} policy has ${GATED_FEATURE_DIM * ACTION_DIM} weights, got ${weights.length}`);
+      throw new StagewardError(
+        'SW_ERR_BAD_VALUE',
+        `a ${this.task.id} policy has ${GATED_FEATURE_DIM * ACTION_DIM} weights, got ${weights.length}`,
+      );
     }
     this.w = Float64Array.from(weights);
     if (this.w.some((x) => !Number.isFinite(x))) throw new StagewardError('SW_ERR_BAD_VALUE', 'policy weights must be finite numbers');
@@ -65,7 +68,15 @@ export class GatedLinearPolicy {
   }
 
   toFile(provenance: Record<string, unknown> = {}): PolicyFile {
-    return { format: POLICY_FORMAT, kind: 'gated-linear', task: this.task.id, featureDim: GATED_FEATURE_DIM, actionDim: ACTION_DIM, weights: Array.from(this.w), provenance };
+    return {
+      format: POLICY_FORMAT,
+      kind: 'gated-linear',
+      task: this.task.id,
+      featureDim: GATED_FEATURE_DIM,
+      actionDim: ACTION_DIM,
+      weights: Array.from(this.w),
+      provenance,
+    };
   }
 
   async save(path: string, provenance: Record<string, unknown> = {}): Promise<void> {
@@ -78,7 +89,10 @@ export class GatedLinearPolicy {
       throw new StagewardError('SW_ERR_POLICY', `${source} is not a ${POLICY_FORMAT} gated-linear policy file`);
     }
     if (d.featureDim !== GATED_FEATURE_DIM || d.actionDim !== ACTION_DIM || !Array.isArray(d.weights)) {
-      throw new StagewardError('SW_ERR_POLICY', `${source} was made for ${d.featureDim} features x ${d.actionDim} actions; this build uses ${GATED_FEATURE_DIM} x ${ACTION_DIM}`);
+      throw new StagewardError(
+        'SW_ERR_POLICY',
+        `${source} was made for ${d.featureDim} features x ${d.actionDim} actions; this build uses ${GATED_FEATURE_DIM} x ${ACTION_DIM}`,
+      );
     }
     return new GatedLinearPolicy(d.task as TaskId, d.weights);
   }

@@ -55,7 +55,11 @@ export async function trainBcFromDataset(o: TrainBcOptions, hooks: TrainBcHooks 
   hooks.onReadStart?.(selected.length);
   let data: BcDataset;
   try {
-    data = await readBcDataset(ds, { episodes: selected, ...(o.task ? { task: o.task } : {}), onEpisode: (done) => hooks.onEpisodeRead?.(done) });
+    data = await readBcDataset(ds, {
+      episodes: selected,
+      ...(o.task ? { task: o.task } : {}),
+      onEpisode: (done) => hooks.onEpisodeRead?.(done),
+    });
   } finally {
     hooks.onReadEnd?.();
   }

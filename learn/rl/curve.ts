@@ -51,9 +51,21 @@ export interface CurveRow {
 }
 
 export const CURVE_COLUMNS = [
-  'rollouts', 'iteration',
-  'train_success', 'mean_return', 'mean_env_return', 'mean_length', 'mean_final_true_progress', 'hover_share',
-  'eval_success', 'eval_ci95_low', 'eval_ci95_high', 'eval_episodes', 'eval_mean_length', 'eval_hover_share', 'eval_mean_final_true_progress',
+  'rollouts',
+  'iteration',
+  'train_success',
+  'mean_return',
+  'mean_env_return',
+  'mean_length',
+  'mean_final_true_progress',
+  'hover_share',
+  'eval_success',
+  'eval_ci95_low',
+  'eval_ci95_high',
+  'eval_episodes',
+  'eval_mean_length',
+  'eval_hover_share',
+  'eval_mean_final_true_progress',
   'wall_s',
 ] as const;
 
@@ -69,12 +81,28 @@ export function curveCsv(rows: readonly CurveRow[]): string {
   for (const r of rows) {
     const t = r.train;
     const e = r.eval;
-    lines.push([
-      r.rollouts, r.iteration,
-      t?.successRate, t?.meanReturn, t?.meanEnvReturn, t?.meanLength, t?.meanFinalTrueProgress, t?.hoverShare,
-      e?.successRate, e?.ci95[0], e?.ci95[1], e?.episodes, e?.meanLength, e?.hoverShare, e?.meanFinalTrueProgress,
-      r.wallS,
-    ].map(num).join(','));
+    lines.push(
+      [
+        r.rollouts,
+        r.iteration,
+        t?.successRate,
+        t?.meanReturn,
+        t?.meanEnvReturn,
+        t?.meanLength,
+        t?.meanFinalTrueProgress,
+        t?.hoverShare,
+        e?.successRate,
+        e?.ci95[0],
+        e?.ci95[1],
+        e?.episodes,
+        e?.meanLength,
+        e?.hoverShare,
+        e?.meanFinalTrueProgress,
+        r.wallS,
+      ]
+        .map(num)
+        .join(','),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -112,12 +140,19 @@ function frame(left: number, top: number, width: number, height: number, xMax: n
   return plotArea(left, top, width, height, 0, xMax, yLo, yHi);
 }
 
-function polyline(fr: PlotArea, pts: readonly [number, number][], color: string, opts: { dash?: string; width?: number; markers?: boolean } = {}): string {
+function polyline(
+  fr: PlotArea,
+  pts: readonly [number, number][],
+  color: string,
+  opts: { dash?: string; width?: number; markers?: boolean } = {},
+): string {
   if (pts.length === 0) return '';
   const d = pts.map(([r, v], i) => `${i === 0 ? 'M' : 'L'}${f1(fr.x(r))},${f1(fr.y(v))}`).join(' ');
   const dash = opts.dash ? ` stroke-dasharray="${opts.dash}"` : '';
   const path = `<path d="${d}" fill="none" stroke="${color}" stroke-width="${opts.width ?? 2}"${dash} stroke-linejoin="round"/>`;
-  const dots = opts.markers ? pts.map(([r, v]) => `<circle cx="${f1(fr.x(r))}" cy="${f1(fr.y(v))}" r="3.5" fill="${color}"/>`).join('') : '';
+  const dots = opts.markers
+    ? pts.map(([r, v]) => `<circle cx="${f1(fr.x(r))}" cy="${f1(fr.y(v))}" r="3.5" fill="${color}"/>`).join('')
+    : '';
   return path + dots;
 }
 
@@ -128,29 +163,38 @@ function axes(fr: PlotArea, xMax: number, yTicks: { value: number; label: string
     parts.push(`<line x1="${x}" y1="${fr.top}" x2="${x}" y2="${fr.top + fr.height}" stroke="${COLORS.grid}"/>`);
     parts.push(`<text x="${x}" y="${fr.top + fr.height + 16}" font-size="11" text-anchor="middle" fill="${COLORS.axis}">${t}</text>`);
   }
-  if (xTitle) parts.push(`<text x="${f1(fr.left + fr.width / 2)}" y="${fr.top + fr.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(xTitle)}</text>`);
+  if (xTitle)
+    parts.push(
+      `<text x="${f1(fr.left + fr.width / 2)}" y="${fr.top + fr.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(xTitle)}</text>`,
+    );
   for (const { value, label } of yTicks) {
     const y = f1(fr.y(value));
     parts.push(`<line x1="${fr.left}" y1="${y}" x2="${fr.left + fr.width}" y2="${y}" stroke="${COLORS.grid}"/>`);
-    parts.push(`<text x="${fr.left - 6}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${esc(label)}</text>`);
+    parts.push(
+      `<text x="${fr.left - 6}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${esc(label)}</text>`,
+    );
   }
   const cy = f1(fr.top + fr.height / 2);
-  parts.push(`<text x="20" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 20 ${cy})" fill="${COLORS.axis}">${esc(yTitle)}</text>`);
+  parts.push(
+    `<text x="20" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 20 ${cy})" fill="${COLORS.axis}">${esc(yTitle)}</text>`,
+  );
   parts.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.width}" height="${fr.height}" fill="none" stroke="${COLORS.axis}"/>`);
   return parts.join('');
 }
 
 function legend(x: number, y: number, entries: { label: string; color: string; dash?: string; band?: boolean }[]): string {
   let cx = x;
-  return entries.map((e) => {
-    const dash = e.dash ? ` stroke-dasharray="${e.dash}"` : '';
-    const mark = e.band
-      ? `<rect x="${cx}" y="${y - 6}" width="26" height="12" fill="${e.color}" fill-opacity="0.18"/>`
-      : `<line x1="${cx}" y1="${y}" x2="${cx + 26}" y2="${y}" stroke="${e.color}" stroke-width="2"${dash}/>`;
-    const out = `${mark}<text x="${cx + 32}" y="${y}" font-size="12" dominant-baseline="middle" fill="#222">${esc(e.label)}</text>`;
-    cx += 44 + e.label.length * 6.6;
-    return out;
-  }).join('');
+  return entries
+    .map((e) => {
+      const dash = e.dash ? ` stroke-dasharray="${e.dash}"` : '';
+      const mark = e.band
+        ? `<rect x="${cx}" y="${y - 6}" width="26" height="12" fill="${e.color}" fill-opacity="0.18"/>`
+        : `<line x1="${cx}" y1="${y}" x2="${cx + 26}" y2="${y}" stroke="${e.color}" stroke-width="2"${dash}/>`;
+      const out = `${mark}<text x="${cx + 32}" y="${y}" font-size="12" dominant-baseline="middle" fill="#222">${esc(e.label)}</text>`;
+      cx += 44 + e.label.length * 6.6;
+      return out;
+    })
+    .join('');
 }
 
 /** The two-panel learning-curve plot as an SVG document. Pure. */
@@ -170,14 +214,18 @@ export function curveSvg(rows: readonly CurveRow[], o: CurvePlotOptions): string
   const evals = rows.filter((r) => r.eval !== null);
   const trains = rows.filter((r) => r.train !== null);
   const succ = frame(left, top, plotWidth, h1, xMax, 0, 1);
-  const band = evals.length > 0
-    ? `<path d="${[...evals.map((r, i) => `${i === 0 ? 'M' : 'L'}${f1(succ.x(r.rollouts))},${f1(succ.y(r.eval!.ci95[1]))}`), ...[...evals].reverse().map((r) => `L${f1(succ.x(r.rollouts))},${f1(succ.y(r.eval!.ci95[0]))}`)].join(' ')} Z" fill="${COLORS.band}" fill-opacity="0.18" stroke="none"/>`
-    : '';
+  const band =
+    evals.length > 0
+      ? `<path d="${[...evals.map((r, i) => `${i === 0 ? 'M' : 'L'}${f1(succ.x(r.rollouts))},${f1(succ.y(r.eval!.ci95[1]))}`), ...[...evals].reverse().map((r) => `L${f1(succ.x(r.rollouts))},${f1(succ.y(r.eval!.ci95[0]))}`)].join(' ')} Z" fill="${COLORS.band}" fill-opacity="0.18" stroke="none"/>`
+      : '';
 
   const returns = trains.map((r) => r.train!.meanReturn);
   const { ticks, lo, hi } = rangeTicks(Math.min(0, ...returns), Math.max(0, ...returns));
   const ret = frame(left, top + h1 + gap, plotWidth, h2, xMax, lo, hi);
-  const zero = lo < 0 && hi > 0 ? `<line x1="${ret.left}" y1="${f1(ret.y(0))}" x2="${ret.left + ret.width}" y2="${f1(ret.y(0))}" stroke="${COLORS.axis}" stroke-dasharray="2 3"/>` : '';
+  const zero =
+    lo < 0 && hi > 0
+      ? `<line x1="${ret.left}" y1="${f1(ret.y(0))}" x2="${ret.left + ret.width}" y2="${f1(ret.y(0))}" stroke="${COLORS.axis}" stroke-dasharray="2 3"/>`
+      : '';
 
   const body = [
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
@@ -189,22 +237,56 @@ export function curveSvg(rows: readonly CurveRow[], o: CurvePlotOptions): string
       { label: 'train success', color: COLORS.train, dash: '6 4' },
       { label: 'train hover share', color: COLORS.hover, dash: '2 3' },
     ]),
-    axes(succ, xMax, [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, label: pct(v) })), 'success rate', null),
+    axes(
+      succ,
+      xMax,
+      [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, label: pct(v) })),
+      'success rate',
+      null,
+    ),
     band,
-    polyline(succ, trains.map((r) => [r.rollouts, r.train!.hoverShare]), COLORS.hover, { dash: '2 3', width: 1.5 }),
-    polyline(succ, trains.map((r) => [r.rollouts, r.train!.successRate]), COLORS.train, { dash: '6 4', width: 1.5 }),
-    polyline(succ, evals.map((r) => [r.rollouts, r.eval!.successRate]), COLORS.eval, { markers: true }),
+    polyline(
+      succ,
+      trains.map((r) => [r.rollouts, r.train!.hoverShare]),
+      COLORS.hover,
+      { dash: '2 3', width: 1.5 },
+    ),
+    polyline(
+      succ,
+      trains.map((r) => [r.rollouts, r.train!.successRate]),
+      COLORS.train,
+      { dash: '6 4', width: 1.5 },
+    ),
+    polyline(
+      succ,
+      evals.map((r) => [r.rollouts, r.eval!.successRate]),
+      COLORS.eval,
+      { markers: true },
+    ),
     legend(left, top + h1 + gap - 14, [{ label: "train mean return (the learner's reward, discounted)", color: COLORS.ret }]),
-    axes(ret, xMax, ticks.map((v) => ({ value: v, label: String(v) })), 'return', 'rollouts (training episodes)'),
+    axes(
+      ret,
+      xMax,
+      ticks.map((v) => ({ value: v, label: String(v) })),
+      'return',
+      'rollouts (training episodes)',
+    ),
     zero,
-    polyline(ret, trains.map((r) => [r.rollouts, r.train!.meanReturn]), COLORS.ret, { markers: trains.length < 40 }),
+    polyline(
+      ret,
+      trains.map((r) => [r.rollouts, r.train!.meanReturn]),
+      COLORS.ret,
+      { markers: trains.length < 40 },
+    ),
   ].join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${PLOT_FONT}">\n${body}\n</svg>\n`;
 }
 
 /** Rasterise the plot to PNG bytes. */
 export async function curvePng(rows: readonly CurveRow[], o: CurvePlotOptions): Promise<Buffer> {
-  return sharp(Buffer.from(curveSvg(rows, o))).png().toBuffer();
+  return sharp(Buffer.from(curveSvg(rows, o)))
+    .png()
+    .toBuffer();
 }
 
 /** Write `<dir>/curve.csv` and `<dir>/curve.png`, each atomically; creates the folder. */

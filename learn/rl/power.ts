@@ -74,8 +74,10 @@ export function resolveRlOptions(opts: RlOptions): Required<Omit<RlOptions, 'gam
   const bad = (msg: string): never => {
     throw new StagewardError('SW_ERR_POLICY', msg);
   };
-  if (!Number.isInteger(o.episodesPerIteration) || o.episodesPerIteration < 2) bad(`episodes per iteration must be a whole number >= 2, got ${o.episodesPerIteration}`);
-  if (!Number.isInteger(o.rollouts) || o.rollouts < o.episodesPerIteration) bad(`a rollout budget of ${o.rollouts} is less than one iteration (${o.episodesPerIteration} episodes)`);
+  if (!Number.isInteger(o.episodesPerIteration) || o.episodesPerIteration < 2)
+    bad(`episodes per iteration must be a whole number >= 2, got ${o.episodesPerIteration}`);
+  if (!Number.isInteger(o.rollouts) || o.rollouts < o.episodesPerIteration)
+    bad(`a rollout budget of ${o.rollouts} is less than one iteration (${o.episodesPerIteration} episodes)`);
   if (!(o.noiseStd > 0) || !(o.temperature > 0) || !(o.ridge > 0)) bad('noise std, temperature and ridge must be > 0');
   if (!(o.horizonDecay >= 0 && o.horizonDecay <= 1)) bad(`horizon decay must be in [0, 1], got ${o.horizonDecay}`);
   if (!Number.isInteger(o.seed) || o.seed < 0) bad(`seed must be a whole number >= 0, got ${o.seed}`);

@@ -15,7 +15,14 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StagewardError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
-import { DEFAULT_GAMMA, REWARD_MODES, SimBridge, type ResolvedBridgeOptions, type RewardMode, type RewardTransport } from '../../sim/bridge/index.ts';
+import {
+  DEFAULT_GAMMA,
+  REWARD_MODES,
+  SimBridge,
+  type ResolvedBridgeOptions,
+  type RewardMode,
+  type RewardTransport,
+} from '../../sim/bridge/index.ts';
 import { SEEDS_PER_RUN } from '../../sim/record.ts';
 import type { TaskId } from '../../sim/tasks/task.ts';
 import { DEFAULT_EVAL_SEED, evaluatePolicy } from '../policy/evaluate.ts';
@@ -27,9 +34,11 @@ import { WEAK_START_DEMOS, weakStartPolicy } from './start.ts';
 /** One sentence per reward mode, for --help, the summary and the README. */
 export const REWARD_ABOUT: Record<RewardMode, string> = {
   sparse: "the simulator's success reward only (1 on the step that succeeds): no model, nothing rendered; the baseline",
-  progress: "naive dense reward r + Phi(s') with the reward model's progress: pays for being near the goal at every step, so hovering short of success can out-earn finishing (the semantic trap)",
+  progress:
+    "naive dense reward r + Phi(s') with the reward model's progress: pays for being near the goal at every step, so hovering short of success can out-earn finishing (the semantic trap)",
   pbrs: "r + gamma*Phi(s') - Phi(s) with the reward model's learned progress as the potential: dense, and policy invariant (the optimal policy stays the sparse task's)",
-  'pbrs-true': "the same shaping with the simulator's own true progress as the potential: no model, nothing rendered; the upper bound for a learned potential",
+  'pbrs-true':
+    "the same shaping with the simulator's own true progress as the potential: no model, nothing rendered; the upper bound for a learned potential",
 };
 
 /** Scale of the potential term: see learn/rl/README.md, Results. */
@@ -45,7 +54,8 @@ export const DEFAULT_RL_START = 'weak';
 
 /** The summary's format tag. */
 export const RL_SUMMARY_FORMAT = 'stageward-rl/1';
-export const RL_ALGORITHM = 'reward-weighted exploration regression (PoWER, Kober & Peters 2009; PI2-style exponentiated returns) over the gated-linear state policy';
+export const RL_ALGORITHM =
+  'reward-weighted exploration regression (PoWER, Kober & Peters 2009; PI2-style exponentiated returns) over the gated-linear state policy';
 
 export interface RlRunOptions {
   /** The learner's reward: one of REWARD_MODES (checked by planRl). */
@@ -92,8 +102,16 @@ export interface RlRunOptions {
 }
 
 /** The options with every default filled in. */
-export type ResolvedRlRunOptions = Required<Omit<RlRunOptions, 'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'>> &
-  Pick<RlRunOptions, 'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'>;
+export type ResolvedRlRunOptions = Required<
+  Omit<
+    RlRunOptions,
+    'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'
+  >
+> &
+  Pick<
+    RlRunOptions,
+    'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'
+  >;
 
 export interface RlPlan {
   reward: RewardMode;
@@ -129,12 +147,19 @@ export function resolveRlRunOptions(o: RlRunOptions): ResolvedRlRunOptions {
 /** Check the options against each other before anything is loaded; stable codes for what a flag parser cannot see. */
 export function planRl(f: ResolvedRlRunOptions): RlPlan {
   if (!REWARD_MODES.includes(f.reward as RewardMode)) {
-    throw new StagewardError('SW_ERR_BAD_OPTION', `unknown reward mode --reward ${JSON.stringify(f.reward)} (use one of ${REWARD_MODES.join(', ')})`);
+    throw new StagewardError(
+      'SW_ERR_BAD_OPTION',
+      `unknown reward mode --reward ${JSON.stringify(f.reward)} (use one of ${REWARD_MODES.join(', ')})`,
+    );
   }
-  if (f.url !== undefined && f.transport === 'inprocess') throw new StagewardError('SW_ERR_BAD_OPTION', '--url names a reward server; it needs --transport ws (or leave --transport out)');
+  if (f.url !== undefined && f.transport === 'inprocess')
+    throw new StagewardError('SW_ERR_BAD_OPTION', '--url names a reward server; it needs --transport ws (or leave --transport out)');
   const perIteration = f.episodesPerIteration ?? RL_DEFAULTS.episodesPerIteration;
   if (f.rollouts < perIteration) {
-    throw new StagewardError('SW_ERR_POLICY', `--rollouts ${f.rollouts} is less than one iteration (--episodes-per-iteration ${perIteration})`);
+    throw new StagewardError(
+      'SW_ERR_POLICY',
+      `--rollouts ${f.rollouts} is less than one iteration (--episodes-per-iteration ${perIteration})`,
+    );
   }
   const iterations = Math.floor(f.rollouts / perIteration);
   const base = f.evalSeed * SEEDS_PER_RUN;
@@ -153,14 +178,17 @@ export function planRl(f: ResolvedRlRunOptions): RlPlan {
 }
 
 /** The start policy and a line saying what it is. */
-export async function loadStartPolicy(f: Pick<ResolvedRlRunOptions, 'start' | 'startSeed' | 'task'>): Promise<{ policy: GatedLinearPolicy; about: string }> {
+export async function loadStartPolicy(
+  f: Pick<ResolvedRlRunOptions, 'start' | 'startSeed' | 'task'>,
+): Promise<{ policy: GatedLinearPolicy; about: string }> {
   if (f.start === 'weak') {
     const demos = WEAK_START_DEMOS.map(([p, n]) => `${n} ${p}`).join(' + ');
     return { policy: await weakStartPolicy(f.task, f.startSeed), about: `weak (BC of ${demos} scripted demos, start seed ${f.startSeed})` };
   }
   const path = resolve(f.start);
   const { policy } = await GatedLinearPolicy.load(path);
-  if (policy.task.id !== f.task) throw new StagewardError('SW_ERR_POLICY', `${path} is a ${policy.task.id} policy; this run's --task is ${f.task}`);
+  if (policy.task.id !== f.task)
+    throw new StagewardError('SW_ERR_POLICY', `${path} is a ${policy.task.id} policy; this run's --task is ${f.task}`);
   return { policy, about: path };
 }
 
@@ -214,7 +242,13 @@ export interface RlSummary {
   mean_length: number;
   mean_final_true_progress: number;
   /** The trap measures of the last training iteration. */
-  train_last: { success_rate: number; hover_share: number; mean_length: number; mean_return: number; mean_final_true_progress: number } | null;
+  train_last: {
+    success_rate: number;
+    hover_share: number;
+    mean_length: number;
+    mean_return: number;
+    mean_final_true_progress: number;
+  } | null;
   eval_curve: { rollouts: number; success: number; ci95: [number, number]; hover_share: number; mean_length: number }[];
   env_steps: number;
   env_steps_per_s: number | null;
@@ -276,9 +310,16 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
   await mkdir(out, { recursive: true });
   const start = await loadStartPolicy(f);
   const bridge = await SimBridge.create({
-    task: f.task, reward: p.reward, gamma: f.gamma, scale: f.scale, envs: f.envs, transport: p.transport,
-    ...(f.url !== undefined ? { url: f.url } : {}), ...(f.apiKey !== undefined ? { apiKey: f.apiKey } : {}),
-    ...(f.model !== undefined ? { model: f.model } : {}), ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
+    task: f.task,
+    reward: p.reward,
+    gamma: f.gamma,
+    scale: f.scale,
+    envs: f.envs,
+    transport: p.transport,
+    ...(f.url !== undefined ? { url: f.url } : {}),
+    ...(f.apiKey !== undefined ? { apiKey: f.apiKey } : {}),
+    ...(f.model !== undefined ? { model: f.model } : {}),
+    ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
   });
   const o = bridge.options;
   hooks.onSetup?.({ options: f, plan: p, out, start: start.about, bridge: o, maxSteps: bridge.maxSteps });
@@ -291,14 +332,20 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
   const evaluate = async (policy: GatedLinearPolicy): Promise<EvalPoint> => {
     const te = performance.now();
     const r = await evaluatePolicy(policy, {
-      task: f.task, seeds: p.evalSeeds, maxSteps: bridge.maxSteps,
+      task: f.task,
+      seeds: p.evalSeeds,
+      maxSteps: bridge.maxSteps,
       onEpisode: (done) => hooks.onEvalEpisode?.(done, f.evalEpisodes),
     });
     evalS += (performance.now() - te) / 1000;
     const n = r.outcomes.length;
     const mean = (g: (x: (typeof r.outcomes)[number]) => number) => (n ? r.outcomes.reduce((a, x) => a + g(x), 0) / n : 0);
     return {
-      episodes: r.episodes, successes: r.successes, successRate: r.successRate, ci95: r.ci95, meanLength: r.meanSteps,
+      episodes: r.episodes,
+      successes: r.successes,
+      successRate: r.successRate,
+      ci95: r.ci95,
+      meanLength: r.meanSteps,
       hoverShare: mean((x) => (!x.success && x.steps >= bridge.maxSteps && x.finalProgress >= HOVER_PROGRESS ? 1 : 0)),
       meanFinalTrueProgress: mean((x) => x.finalProgress),
     };
@@ -324,8 +371,14 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     const [e0, w0] = [evalS, writeS];
     let lastRollouts = 0;
     const learner = {
-      rollouts: f.rollouts, seed: f.seed, episodesPerIteration: p.episodesPerIteration, noiseStd: p.noiseStd, temperature: p.temperature,
-      horizonDecay: p.horizonDecay, ridge: p.ridge, gamma: f.gamma,
+      rollouts: f.rollouts,
+      seed: f.seed,
+      episodesPerIteration: p.episodesPerIteration,
+      noiseStd: p.noiseStd,
+      temperature: p.temperature,
+      horizonDecay: p.horizonDecay,
+      ridge: p.ridge,
+      gamma: f.gamma,
     };
     final = await trainRl(bridge, start.policy, learner, async (it) => {
       envSteps += it.meanLength * (it.rollouts - lastRollouts);
@@ -333,8 +386,12 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
       lastIt = it;
       const isLast = it.rollouts + p.episodesPerIteration > f.rollouts;
       const train = {
-        successRate: it.successRate, meanReturn: it.meanReturn, meanEnvReturn: it.meanEnvReturn, meanLength: it.meanLength,
-        meanFinalTrueProgress: it.meanFinalTrueProgress, hoverShare: it.hoverShare,
+        successRate: it.successRate,
+        meanReturn: it.meanReturn,
+        meanEnvReturn: it.meanEnvReturn,
+        meanLength: it.meanLength,
+        meanFinalTrueProgress: it.meanFinalTrueProgress,
+        hoverShare: it.hoverShare,
       };
       hooks.onIteration?.(it);
       const ev = isLast || it.iteration % f.evalEvery === 0 ? await evaluate(it.policy) : null;
@@ -360,11 +417,28 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
   const best = evals.reduce((a, r) => (r.eval.successRate > a.eval.successRate ? r : a));
   const wallS = (performance.now() - t0) / 1000;
   const settings: RlRunSettings = {
-    task: f.task, reward: p.reward, rollouts_budget: f.rollouts, scale: f.scale, seed: f.seed, start: f.start, start_seed: f.start === 'weak' ? f.startSeed : null,
-    envs: f.envs, transport: o.needsModel ? o.transport : null, url: o.needsModel ? (o.url ?? null) : null, model: o.needsModel ? o.model : null,
-    gamma: f.gamma, max_steps: bridge.maxSteps, eval_episodes: f.evalEpisodes, eval_every: f.evalEvery, eval_seed: f.evalSeed,
-    eval_seeds: [p.evalSeeds[0], p.evalSeeds.at(-1)], episodes_per_iteration: p.episodesPerIteration, noise_std: p.noiseStd, temperature: p.temperature,
-    horizon_decay: p.horizonDecay, ridge: p.ridge,
+    task: f.task,
+    reward: p.reward,
+    rollouts_budget: f.rollouts,
+    scale: f.scale,
+    seed: f.seed,
+    start: f.start,
+    start_seed: f.start === 'weak' ? f.startSeed : null,
+    envs: f.envs,
+    transport: o.needsModel ? o.transport : null,
+    url: o.needsModel ? (o.url ?? null) : null,
+    model: o.needsModel ? o.model : null,
+    gamma: f.gamma,
+    max_steps: bridge.maxSteps,
+    eval_episodes: f.evalEpisodes,
+    eval_every: f.evalEvery,
+    eval_seed: f.evalSeed,
+    eval_seeds: [p.evalSeeds[0], p.evalSeeds.at(-1)],
+    episodes_per_iteration: p.episodesPerIteration,
+    noise_std: p.noiseStd,
+    temperature: p.temperature,
+    horizon_decay: p.horizonDecay,
+    ridge: p.ridge,
   };
   const summary: RlSummary = {
     format: RL_SUMMARY_FORMAT,
@@ -389,12 +463,19 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     mean_final_true_progress: finalEval.meanFinalTrueProgress,
     train_last: lastIt
       ? {
-        success_rate: lastIt.successRate, hover_share: lastIt.hoverShare, mean_length: lastIt.meanLength, mean_return: lastIt.meanReturn,
-        mean_final_true_progress: lastIt.meanFinalTrueProgress,
-      }
+          success_rate: lastIt.successRate,
+          hover_share: lastIt.hoverShare,
+          mean_length: lastIt.meanLength,
+          mean_return: lastIt.meanReturn,
+          mean_final_true_progress: lastIt.meanFinalTrueProgress,
+        }
       : null,
     eval_curve: evals.map((r) => ({
-      rollouts: r.rollouts, success: r.eval.successRate, ci95: r.eval.ci95, hover_share: r.eval.hoverShare, mean_length: r.eval.meanLength,
+      rollouts: r.rollouts,
+      success: r.eval.successRate,
+      ci95: r.eval.ci95,
+      hover_share: r.eval.hoverShare,
+      mean_length: r.eval.meanLength,
     })),
     env_steps: Math.round(envSteps),
     env_steps_per_s: trainS > 0 ? r1(envSteps / trainS) : null,
@@ -404,8 +485,14 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     created_at: new Date().toISOString(),
   };
   await final.save(join(out, 'policy.json'), {
-    trainer: 'stageward rl', algorithm: summary.algorithm, ...settings, rollouts: summary.rollouts, start_success: summary.start_success,
-    final_success: summary.final_success, final_ci95: summary.final_ci95, created_at: summary.created_at,
+    trainer: 'stageward rl',
+    algorithm: summary.algorithm,
+    ...settings,
+    rollouts: summary.rollouts,
+    start_success: summary.start_success,
+    final_success: summary.final_success,
+    final_ci95: summary.final_ci95,
+    created_at: summary.created_at,
   });
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return { out, rows, summary, startEval, finalEval, best };

@@ -8,7 +8,10 @@ import { fitBehaviourCloning, type BcSample } from '../policy/bc.ts';
 import type { GatedLinearPolicy } from '../policy/linear-policy.ts';
 import type { TaskId } from '../../sim/tasks/task.ts';
 
-export const WEAK_START_DEMOS: readonly [ExpertPreset, number][] = [['failed', 10], ['expert', 1]];
+export const WEAK_START_DEMOS: readonly [ExpertPreset, number][] = [
+  ['failed', 10],
+  ['expert', 1],
+];
 
 /** BC of `WEAK_START_DEMOS`, demonstration seeds drawn from `seed`. Deterministic. */
 export async function weakStartPolicy(task: TaskId, seed: number): Promise<GatedLinearPolicy> {

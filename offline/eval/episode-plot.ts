@@ -58,31 +58,41 @@ function xAxis(p: PlotArea, frames: number, label: string | null): string {
     parts.push(`<line x1="${x}" y1="${p.top}" x2="${x}" y2="${p.top + p.height}" stroke="${COLORS.grid}"/>`);
     parts.push(`<text x="${x}" y="${p.top + p.height + 16}" font-size="11" text-anchor="middle" fill="${COLORS.axis}">${t}</text>`);
   }
-  if (label) parts.push(`<text x="${f1(p.left + p.width / 2)}" y="${p.top + p.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(label)}</text>`);
+  if (label)
+    parts.push(
+      `<text x="${f1(p.left + p.width / 2)}" y="${p.top + p.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(label)}</text>`,
+    );
   return parts.join('');
 }
 
 function yAxis(p: PlotArea, ticks: { value: number; label: string }[], title: string): string {
   const parts = ticks.map(({ value, label }) => {
     const y = f1(p.y(value));
-    return `<line x1="${p.left}" y1="${y}" x2="${p.left + p.width}" y2="${y}" stroke="${COLORS.grid}"/>` +
-      `<text x="${p.left - 6}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${esc(label)}</text>`;
+    return (
+      `<line x1="${p.left}" y1="${y}" x2="${p.left + p.width}" y2="${y}" stroke="${COLORS.grid}"/>` +
+      `<text x="${p.left - 6}" y="${y}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${esc(label)}</text>`
+    );
   });
   const cy = f1(p.top + p.height / 2);
-  parts.push(`<text x="16" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${cy})" fill="${COLORS.axis}">${esc(title)}</text>`);
+  parts.push(
+    `<text x="16" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${cy})" fill="${COLORS.axis}">${esc(title)}</text>`,
+  );
   parts.push(`<rect x="${p.left}" y="${p.top}" width="${p.width}" height="${p.height}" fill="none" stroke="${COLORS.axis}"/>`);
   return parts.join('');
 }
 
 function legend(x: number, y: number, entries: { label: string; color: string; dash?: string }[]): string {
   let cx = x;
-  return entries.map((e) => {
-    const dash = e.dash ? ` stroke-dasharray="${e.dash}"` : '';
-    const out = `<line x1="${cx}" y1="${y}" x2="${cx + 26}" y2="${y}" stroke="${e.color}" stroke-width="2"${dash}/>` +
-      `<text x="${cx + 32}" y="${y}" font-size="12" dominant-baseline="middle" fill="#222">${esc(e.label)}</text>`;
-    cx += 44 + e.label.length * 7;
-    return out;
-  }).join('');
+  return entries
+    .map((e) => {
+      const dash = e.dash ? ` stroke-dasharray="${e.dash}"` : '';
+      const out =
+        `<line x1="${cx}" y1="${y}" x2="${cx + 26}" y2="${y}" stroke="${e.color}" stroke-width="2"${dash}/>` +
+        `<text x="${cx + 32}" y="${y}" font-size="12" dominant-baseline="middle" fill="#222">${esc(e.label)}</text>`;
+      cx += 44 + e.label.length * 7;
+      return out;
+    })
+    .join('');
 }
 
 /** The plot as an SVG document. Pure. */
@@ -114,13 +124,21 @@ export function episodePlotSvg(p: EpisodePlot, size: PlotSize = DEFAULT_PLOT_SIZ
     legend(left, 72, entries),
     // progress panel
     xAxis(prog, frames, null),
-    yAxis(prog, [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, label: v.toFixed(2) })), 'progress'),
+    yAxis(
+      prog,
+      [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, label: v.toFixed(2) })),
+      'progress',
+    ),
     p.trueProgress ? line(prog, p.trueProgress, COLORS.truth, { dash: truthDash }) : '',
     p.grm ? line(prog, p.grm, COLORS.grm) : '',
     line(prog, p.sarm, COLORS.sarm),
     // stage panel
     xAxis(stg, frames, 'frame'),
-    yAxis(stg, p.stageNames.map((name, i) => ({ value: i, label: name })), 'stage'),
+    yAxis(
+      stg,
+      p.stageNames.map((name, i) => ({ value: i, label: name })),
+      'stage',
+    ),
     p.trueStage ? line(stg, p.trueStage, COLORS.truth, { dash: truthDash, step: true }) : '',
     line(stg, p.stage, COLORS.sarm, { step: true }),
   ].join('\n');
@@ -129,7 +147,9 @@ export function episodePlotSvg(p: EpisodePlot, size: PlotSize = DEFAULT_PLOT_SIZ
 
 /** Rasterise the plot to PNG bytes. */
 export async function episodePlotPng(p: EpisodePlot, size: PlotSize = DEFAULT_PLOT_SIZE): Promise<Buffer> {
-  return sharp(Buffer.from(episodePlotSvg(p, size))).png().toBuffer();
+  return sharp(Buffer.from(episodePlotSvg(p, size)))
+    .png()
+    .toBuffer();
 }
 
 /** Write the plot as a PNG at `path`, atomically; creates the folder. */

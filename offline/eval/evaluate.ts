@@ -171,7 +171,8 @@ export function scoreEpisode(forward: ProgressTrace, reversed: ProgressTrace | n
   if (labels && (labels.stage.length !== n || labels.progress.length !== n)) {
     throw new RangeError(`scoreEpisode: ${n} predictions but ${labels.stage.length} labels`);
   }
-  if (reversed && reversed.sarm.length !== n) throw new RangeError(`scoreEpisode: reversed trace has ${reversed.sarm.length} steps, forward ${n}`);
+  if (reversed && reversed.sarm.length !== n)
+    throw new RangeError(`scoreEpisode: reversed trace has ${reversed.sarm.length} steps, forward ${n}`);
   const grm = forward.grm;
   return {
     voc_plus: valueOrderCorrelation(forward.sarm),
@@ -246,15 +247,26 @@ export function aggregate(rows: readonly EpisodeRow[]): AggregateMetrics {
 }
 
 /** Card view -> dataset view for every card view; checks both sides. */
-export function resolveViewMap(card: ModelCard, datasetViews: readonly string[], viewMap: Record<string, string> = {}): Record<string, string> {
+export function resolveViewMap(
+  card: ModelCard,
+  datasetViews: readonly string[],
+  viewMap: Record<string, string> = {},
+): Record<string, string> {
   for (const v of Object.keys(viewMap)) {
-    if (!card.views.includes(v)) throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `view map names "${v}", which is not one of the model's views (${card.views.join(', ')})`);
+    if (!card.views.includes(v))
+      throw new StagewardError(
+        'SW_ERR_VIEW_UNKNOWN',
+        `view map names "${v}", which is not one of the model's views (${card.views.join(', ')})`,
+      );
   }
   const out: Record<string, string> = {};
   for (const v of card.views) {
     const d = viewMap[v] ?? v;
     if (!datasetViews.includes(d)) {
-      throw new StagewardError('SW_ERR_DATASET_VIEW', `the model's view "${v}" reads dataset view "${d}", which the dataset lacks (it has ${datasetViews.join(', ') || 'none'}); map views with viewMap / --view-map ${v}=<dataset view>`);
+      throw new StagewardError(
+        'SW_ERR_DATASET_VIEW',
+        `the model's view "${v}" reads dataset view "${d}", which the dataset lacks (it has ${datasetViews.join(', ') || 'none'}); map views with viewMap / --view-map ${v}=<dataset view>`,
+      );
     }
     out[v] = d;
   }
@@ -265,7 +277,8 @@ export function resolveViewMap(card: ModelCard, datasetViews: readonly string[],
 export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: EpisodeInfo, explicit?: string): string {
   const known = card.tasks.map((t) => `"${t}"`).join(', ');
   if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit)) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `unknown task "${explicit}"; the model knows ${known}`);
+    if (!card.tasks.includes(explicit))
+      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `unknown task "${explicit}"; the model knows ${known}`);
     return explicit;
   }
   const recorded = ep.meta?.task_id;
@@ -274,19 +287,32 @@ export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: Episod
   const names = dataset.stageNames.join('\u0000');
   const match = card.tasks.filter((_, i) => card.stages[i]!.map((s) => s.name).join('\u0000') === names);
   if (match.length === 1) return match[0]!;
-  throw new StagewardError('SW_ERR_TASK_UNKNOWN', `episode ${ep.index} of ${dataset.root}: cannot tell which of the model's tasks (${known}) it is; name one (--task)`);
+  throw new StagewardError(
+    'SW_ERR_TASK_UNKNOWN',
+    `episode ${ep.index} of ${dataset.root}: cannot tell which of the model's tasks (${known}) it is; name one (--task)`,
+  );
 }
 
 /** Per-frame labels with the card's stage names and priors, or null when the episode has no annotations. */
 export function episodeLabels(ep: EpisodeInfo, card: ModelCard, task: string, where: string): EpisodeLabels | null {
   if (ep.subtasks === null || ep.subtasks.length === 0) return null;
   const stages = card.stages[card.tasks.indexOf(task)]!;
-  const l = frameLabels(ep.subtasks, ep.length, stages.map((s) => s.name), stages.map((s) => s.prior), `${where} episode ${ep.index}`);
+  const l = frameLabels(
+    ep.subtasks,
+    ep.length,
+    stages.map((s) => s.name),
+    stages.map((s) => s.prior),
+    `${where} episode ${ep.index}`,
+  );
   return { stage: l.stage, progress: l.progressSarm };
 }
 
 /** Rename a dataset frame set's views to the card's, optionally keeping each set in `keep`. */
-async function* cardFrames(sets: AsyncIterable<Record<string, RawImage>>, viewMap: Record<string, string>, keep: FrameSet[] | null): AsyncGenerator<FrameSet> {
+async function* cardFrames(
+  sets: AsyncIterable<Record<string, RawImage>>,
+  viewMap: Record<string, string>,
+  keep: FrameSet[] | null,
+): AsyncGenerator<FrameSet> {
   for await (const set of sets) {
     const frames: FrameSet = {};
     for (const [cardView, dsView] of Object.entries(viewMap)) frames[cardView] = set[dsView]!;
@@ -316,7 +342,12 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
     const run = engineRunner(engine, task, o.onStep);
     const reversedToo = scoresReversed(ep.success);
     const kept: FrameSet[] | null = reversedToo ? [] : null;
-    const sets = ds.frameSets(ep.index, { width: card.image.width, height: card.image.height, resize: card.image.resize, views: datasetViews });
+    const sets = ds.frameSets(ep.index, {
+      width: card.image.width,
+      height: card.image.height,
+      resize: card.image.resize,
+      views: datasetViews,
+    });
     const forward = await run(cardFrames(sets, viewMap, kept));
     const reversed = kept ? await run(kept.reverse()) : null;
     const row: EpisodeRow = {

@@ -96,8 +96,14 @@ export function plotName(result: EpisodeResult, datasets: number): string {
 async function plotEpisode(path: string, modelName: string, datasetName: string, r: EpisodeResult): Promise<void> {
   const row = r.row;
   const outcome = row.success === null ? 'outcome unknown' : row.success ? 'success' : 'failure';
-  const parts = [`VOC+ ${fmt(row.voc_plus)}`, `VOC- ${fmt(row.voc_minus)}`, `stage acc ${fmt(row.stage_accuracy)}`, `MAE ${fmt(row.progress_mae)}`];
-  if (row.grm_voc_plus !== null) parts.push(`GRM VOC+ ${fmt(row.grm_voc_plus)}`, `GRM VOC- ${fmt(row.grm_voc_minus)}`, `GRM MAE ${fmt(row.grm_progress_mae)}`);
+  const parts = [
+    `VOC+ ${fmt(row.voc_plus)}`,
+    `VOC- ${fmt(row.voc_minus)}`,
+    `stage acc ${fmt(row.stage_accuracy)}`,
+    `MAE ${fmt(row.progress_mae)}`,
+  ];
+  if (row.grm_voc_plus !== null)
+    parts.push(`GRM VOC+ ${fmt(row.grm_voc_plus)}`, `GRM VOC- ${fmt(row.grm_voc_minus)}`, `GRM MAE ${fmt(row.grm_progress_mae)}`);
   await writeEpisodePlot(path, {
     title: `${modelName} on ${datasetName}, episode ${row.episode} (${row.task}, ${outcome}, ${row.frames} frames)`,
     subtitle: parts.join(' | '),
@@ -122,7 +128,8 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
       return o.episodes ? o.episodes.filter((i) => all.includes(i)) : all;
     });
     selections.forEach((sel, k) => {
-      if (sel.length === 0) throw new StagewardError('SW_ERR_DATASET_EPISODE', `--episodes: none of the listed episodes is in ${datasets[k]!.root}`);
+      if (sel.length === 0)
+        throw new StagewardError('SW_ERR_DATASET_EPISODE', `--episodes: none of the listed episodes is in ${datasets[k]!.root}`);
     });
     hooks.onSetup?.({ card, providers: model.providers, datasets, selections, out });
 
@@ -133,7 +140,10 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
       for (let k = 0; k < datasets.length; k++) {
         const ds = datasets[k]!;
         const result = await evaluateModel({
-          model, dataset: ds, episodes: selections[k]!, datasetIndex: k,
+          model,
+          dataset: ds,
+          episodes: selections[k]!,
+          datasetIndex: k,
           ...(o.task !== undefined ? { task: o.task } : {}),
           ...(o.viewMap !== undefined ? { viewMap: o.viewMap } : {}),
           onStep: () => hooks.onStep?.(),
@@ -162,17 +172,31 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
         stageward_version: stagewardVersion(),
         node: process.version,
         model: {
-          dir: model.dir, name: card.name, version: card.version, tasks: card.tasks, views: card.views, image: card.image,
-          composition: card.composition, grm: card.grm, providers: model.providers, provenance: card.provenance,
+          dir: model.dir,
+          name: card.name,
+          version: card.version,
+          tasks: card.tasks,
+          views: card.views,
+          image: card.image,
+          composition: card.composition,
+          grm: card.grm,
+          providers: model.providers,
+          provenance: card.provenance,
         },
         datasets: datasets.map((ds, k) => ({
-          root: ds.root, fps: ds.fps, views: ds.views, stage_names: ds.stageNames, priors: ds.priors,
-          episodes: selections[k], view_map: Object.fromEntries(card.views.map((v) => [v, o.viewMap?.[v] ?? v])),
+          root: ds.root,
+          fps: ds.fps,
+          views: ds.views,
+          stage_names: ds.stageNames,
+          priors: ds.priors,
+          episodes: selections[k],
+          view_map: Object.fromEntries(card.views.map((v) => [v, o.viewMap?.[v] ?? v])),
         })),
         method: {
           path: 'RewardEngine episodes stepped frame by frame (causal), frames decoded at the model image size',
           progress: card.grm.present ? 'both heads: SARM progress and GRM fused progress (no goal frames)' : 'SARM',
-          labels: "per-frame stage and SARM progress from each dataset's subtask annotations (datasets/labels.ts) with the MODEL CARD's stage names and priors",
+          labels:
+            "per-frame stage and SARM progress from each dataset's subtask annotations (datasets/labels.ts) with the MODEL CARD's stage names and priors",
           voc: 'Spearman vs step index, mean over episodes not known to have failed; VOC- feeds the same frames reversed into a new episode',
           accuracy_mae: 'frame-weighted over annotated episodes',
           auroc: 'final progress, successful vs failed episodes (Mann-Whitney, ties 1/2)',

@@ -41,26 +41,38 @@ export interface AlignedProgress {
   unscoredEpisodes: number[];
 }
 
-const listSome = (xs: readonly number[], n = 10) => (xs.length > n ? `${xs.slice(0, n).join(', ')}, ... (${xs.length} in all)` : xs.join(', '));
+const listSome = (xs: readonly number[], n = 10) =>
+  xs.length > n ? `${xs.slice(0, n).join(', ')}, ... (${xs.length} in all)` : xs.join(', ');
 
 /** Read `path` and place each row's progress at (episode_index, frame_index) of the dataset's episodes. */
 export async function readProgress(path: string, episodes: readonly EpisodeExtent[], column: ProgressColumn): Promise<AlignedProgress> {
   try {
     await stat(path);
   } catch {
-    throw new StagewardError('SW_ERR_DATASET_NOT_FOUND', `progress file ${path} is missing; score the dataset first (stageward score writes ${PROGRESS_FILE} in its root) or pass --progress FILE`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_NOT_FOUND',
+      `progress file ${path} is missing; score the dataset first (stageward score writes ${PROGRESS_FILE} in its root) or pass --progress FILE`,
+    );
   }
   const table = await readParquetRows(path, { columns: ['index', 'episode_index', 'frame_index', column] });
   const required = ['episode_index', 'frame_index', column];
   const absent = required.filter((c) => !table.columns.includes(c));
   if (absent.length > 0) {
-    throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} lacks the column(s) ${absent.join(', ')} (it has ${table.columns.join(', ') || 'none'}); a progress file needs index, episode_index, frame_index and ${PROGRESS_COLUMNS.join(' or ')}`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_FORMAT',
+      `${path} lacks the column(s) ${absent.join(', ')} (it has ${table.columns.join(', ') || 'none'}); a progress file needs index, episode_index, frame_index and ${PROGRESS_COLUMNS.join(' or ')}`,
+    );
   }
   return alignProgress(table.rows, episodes, column, path);
 }
 
 /** The alignment of `readProgress`, on rows already read (int64 values may be bigint). */
-export function alignProgress(rows: readonly Record<string, unknown>[], episodes: readonly EpisodeExtent[], column: string, path: string): AlignedProgress {
+export function alignProgress(
+  rows: readonly Record<string, unknown>[],
+  episodes: readonly EpisodeExtent[],
+  column: string,
+  path: string,
+): AlignedProgress {
   const bad = (msg: string) => new StagewardError('SW_ERR_DATASET_FORMAT', `${path}: ${msg}`);
   const slot = new Map<number, number>(episodes.map((e, i) => [e.index, i]));
   const progress = episodes.map((e) => new Float64Array(e.length).fill(NaN));
@@ -70,7 +82,8 @@ export function alignProgress(rows: readonly Record<string, unknown>[], episodes
   rows.forEach((r, row) => {
     const ep = Number(r.episode_index);
     const t = Number(r.frame_index);
-    if (!Number.isInteger(ep) || !Number.isInteger(t)) throw bad(`row ${row} has episode_index ${String(r.episode_index)} and frame_index ${String(r.frame_index)}, not integers`);
+    if (!Number.isInteger(ep) || !Number.isInteger(t))
+      throw bad(`row ${row} has episode_index ${String(r.episode_index)} and frame_index ${String(r.frame_index)}, not integers`);
     const i = slot.get(ep);
     if (i === undefined) {
       unknown.add(ep);
@@ -81,7 +94,9 @@ export function alignProgress(rows: readonly Record<string, unknown>[], episodes
     if (seen[i]![t]) throw bad(`episode ${ep} frame ${t} appears twice`);
     seen[i]![t] = 1;
     if (hasIndex && r.index !== null && r.index !== undefined && Number(r.index) !== e.datasetFrom + t) {
-      throw bad(`row ${row}: index ${String(r.index)} for episode ${ep} frame ${t}, but the dataset has that frame at index ${e.datasetFrom + t} (a progress file of another dataset?)`);
+      throw bad(
+        `row ${row}: index ${String(r.index)} for episode ${ep} frame ${t}, but the dataset has that frame at index ${e.datasetFrom + t} (a progress file of another dataset?)`,
+      );
     }
     const raw = r[column];
     const v = raw === null || raw === undefined ? NaN : Number(raw);
@@ -90,7 +105,10 @@ export function alignProgress(rows: readonly Record<string, unknown>[], episodes
   });
   if (unknown.size > 0) {
     const known = episodes.map((e) => e.index);
-    throw new StagewardError('SW_ERR_DATASET_EPISODE', `${path} scores episode(s) ${listSome([...unknown].sort((a, b) => a - b))} that the dataset does not have (it has ${known.length} episodes, indices ${known[0] ?? '-'}..${known.at(-1) ?? '-'}); is it the progress file of another dataset?`);
+    throw new StagewardError(
+      'SW_ERR_DATASET_EPISODE',
+      `${path} scores episode(s) ${listSome([...unknown].sort((a, b) => a - b))} that the dataset does not have (it has ${known.length} episodes, indices ${known[0] ?? '-'}..${known.at(-1) ?? '-'}); is it the progress file of another dataset?`,
+    );
   }
   const unscoredEpisodes = episodes.filter((_, i) => !seen[i]!.some((s) => s === 1)).map((e) => e.index);
   return { episodes: [...episodes], progress, rows: rows.length, unscoredEpisodes };
@@ -116,15 +134,32 @@ export async function writeRabcWeights(path: string, episodes: readonly EpisodeE
       weight[k] = w[t]!;
     }
   });
-  const schema = schemaOf([scalarColumn('index', 'INT64'), scalarColumn('episode_index', 'INT64'), scalarColumn('frame_index', 'INT64'), scalarColumn('delta', 'DOUBLE'), scalarColumn('weight', 'DOUBLE')]);
-  const meta = { chunk: result.stats.chunk, kappa: result.stats.kappa, eps: result.stats.eps, mu: result.stats.mu, sigma: result.stats.sigma };
-  await writeParquetTable(path, schema, [
-    { name: 'index', data: index },
-    { name: 'episode_index', data: episode },
-    { name: 'frame_index', data: frame },
-    { name: 'delta', data: delta },
-    { name: 'weight', data: weight },
-  ], [{ key: 'stageward/rabc', value: JSON.stringify(meta) }]);
+  const schema = schemaOf([
+    scalarColumn('index', 'INT64'),
+    scalarColumn('episode_index', 'INT64'),
+    scalarColumn('frame_index', 'INT64'),
+    scalarColumn('delta', 'DOUBLE'),
+    scalarColumn('weight', 'DOUBLE'),
+  ]);
+  const meta = {
+    chunk: result.stats.chunk,
+    kappa: result.stats.kappa,
+    eps: result.stats.eps,
+    mu: result.stats.mu,
+    sigma: result.stats.sigma,
+  };
+  await writeParquetTable(
+    path,
+    schema,
+    [
+      { name: 'index', data: index },
+      { name: 'episode_index', data: episode },
+      { name: 'frame_index', data: frame },
+      { name: 'delta', data: delta },
+      { name: 'weight', data: weight },
+    ],
+    [{ key: 'stageward/rabc', value: JSON.stringify(meta) }],
+  );
 }
 
 export interface EpisodeWeights {
@@ -141,9 +176,11 @@ export async function readRabcWeights(path: string): Promise<Map<number, Episode
     if (!columns.includes(c)) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} lacks the column "${c}" of an RA-BC weights file`);
   }
   const lengths = new Map<number, number>();
-  for (const r of rows) lengths.set(Number(r.episode_index), Math.max(lengths.get(Number(r.episode_index)) ?? 0, Number(r.frame_index) + 1));
+  for (const r of rows)
+    lengths.set(Number(r.episode_index), Math.max(lengths.get(Number(r.episode_index)) ?? 0, Number(r.frame_index) + 1));
   const out = new Map<number, EpisodeWeights>();
-  for (const [ep, T] of lengths) out.set(ep, { index: new Float64Array(T).fill(NaN), delta: new Float64Array(T).fill(NaN), weight: new Float64Array(T).fill(1) });
+  for (const [ep, T] of lengths)
+    out.set(ep, { index: new Float64Array(T).fill(NaN), delta: new Float64Array(T).fill(NaN), weight: new Float64Array(T).fill(1) });
   for (const r of rows) {
     const e = out.get(Number(r.episode_index))!;
     const t = Number(r.frame_index);

@@ -42,7 +42,11 @@ export interface FilteredList {
 }
 
 /** The kept/dropped list written beside the dataset. `episodes[i]` is the episode of `result.weights[i]`. */
-export function filteredList(result: RabcResult, episodes: readonly EpisodeSpan[], source: { progressFile: string; column: string }): FilteredList {
+export function filteredList(
+  result: RabcResult,
+  episodes: readonly EpisodeSpan[],
+  source: { progressFile: string; column: string },
+): FilteredList {
   let kept = 0;
   let dropped = 0;
   const rows = episodes.map((ep, i): EpisodeFilter => {
@@ -69,7 +73,8 @@ export function filteredList(result: RabcResult, episodes: readonly EpisodeSpan[
   });
   return {
     format: 1,
-    about: 'RA-BC sample filter: kept = weight > 0, dropped = weight 0; ranges are inclusive [first, last] pairs of the global frame index (the data parquet column `index`); weights per frame are in rabc_weights.parquet',
+    about:
+      'RA-BC sample filter: kept = weight > 0, dropped = weight 0; ranges are inclusive [first, last] pairs of the global frame index (the data parquet column `index`); weights per frame are in rabc_weights.parquet',
     progress_file: source.progressFile,
     column: source.column,
     chunk: result.stats.chunk,
@@ -94,7 +99,9 @@ export function summaryLines(stats: RabcStats, filteredEpisodes: readonly number
     `  episodes filtered out entirely: ${filteredEpisodes.length === 0 ? 'none' : filteredEpisodes.join(', ')}`,
   ];
   if (stats.mean_weight !== null && (stats.mean_weight < 0.3 || stats.mean_weight > 0.8)) {
-    lines.push(`  note: mean weight ${fmt(stats.mean_weight)} is outside 0.3-0.8, the range LeRobot calls healthy; check the chunk length and the progress scores`);
+    lines.push(
+      `  note: mean weight ${fmt(stats.mean_weight)} is outside 0.3-0.8, the range LeRobot calls healthy; check the chunk length and the progress scores`,
+    );
   }
   return lines;
 }
@@ -128,7 +135,7 @@ export function rangeTicks(lo: number, hi: number, target = 8): number[] {
   const step = tickStep(hi - lo, target);
   const pow = 10 ** Math.floor(Math.log10(step));
   const out: number[] = [];
-  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Math.round(k * step / pow) * pow);
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) out.push(Math.round((k * step) / pow) * pow);
   return out;
 }
 
@@ -160,29 +167,43 @@ function panelSvg(box: Box, h: Histogram, title: string, color: (center: number)
   const parts: string[] = [`<text x="${box.left}" y="${box.top - 12}" font-size="14" font-weight="bold" fill="#111">${esc(title)}</text>`];
   for (const c of ticks) {
     parts.push(`<line x1="${box.left}" y1="${f1(y(c))}" x2="${box.left + box.width}" y2="${f1(y(c))}" stroke="${COLORS.grid}"/>`);
-    parts.push(`<text x="${box.left - 6}" y="${f1(y(c))}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${c}</text>`);
+    parts.push(
+      `<text x="${box.left - 6}" y="${f1(y(c))}" font-size="11" text-anchor="end" dominant-baseline="middle" fill="${COLORS.axis}">${c}</text>`,
+    );
   }
   h.counts.forEach((c, i) => {
     if (c === 0) return;
     const x0 = x(h.edges[i]!);
     const x1 = x(h.edges[i + 1]!);
     const center = (h.edges[i]! + h.edges[i + 1]!) / 2;
-    parts.push(`<rect x="${f1(x0 + 0.5)}" y="${f1(y(c))}" width="${f1(Math.max(x1 - x0 - 1, 0.5))}" height="${f1(box.top + box.height - y(c))}" fill="${color(center)}"/>`);
+    parts.push(
+      `<rect x="${f1(x0 + 0.5)}" y="${f1(y(c))}" width="${f1(Math.max(x1 - x0 - 1, 0.5))}" height="${f1(box.top + box.height - y(c))}" fill="${color(center)}"/>`,
+    );
   });
   for (const v of rangeTicks(lo, hi)) {
-    parts.push(`<line x1="${f1(x(v))}" y1="${box.top + box.height}" x2="${f1(x(v))}" y2="${box.top + box.height + 4}" stroke="${COLORS.axis}"/>`);
-    parts.push(`<text x="${f1(x(v))}" y="${box.top + box.height + 16}" font-size="11" text-anchor="middle" fill="${COLORS.axis}">${Number(v.toPrecision(6))}</text>`);
+    parts.push(
+      `<line x1="${f1(x(v))}" y1="${box.top + box.height}" x2="${f1(x(v))}" y2="${box.top + box.height + 4}" stroke="${COLORS.axis}"/>`,
+    );
+    parts.push(
+      `<text x="${f1(x(v))}" y="${box.top + box.height + 16}" font-size="11" text-anchor="middle" fill="${COLORS.axis}">${Number(v.toPrecision(6))}</text>`,
+    );
   }
-  parts.push(`<text x="${f1(box.left + box.width / 2)}" y="${box.top + box.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(xLabel)}</text>`);
+  parts.push(
+    `<text x="${f1(box.left + box.width / 2)}" y="${box.top + box.height + 34}" font-size="12" text-anchor="middle" fill="${COLORS.axis}">${esc(xLabel)}</text>`,
+  );
   const cy = f1(box.top + box.height / 2);
-  parts.push(`<text x="${box.left - 48}" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 ${box.left - 48} ${cy})" fill="${COLORS.axis}">samples</text>`);
+  parts.push(
+    `<text x="${box.left - 48}" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 ${box.left - 48} ${cy})" fill="${COLORS.axis}">samples</text>`,
+  );
   markers.forEach((m, i) => {
     if (!(m.at >= lo && m.at <= hi)) return;
     const mx = f1(x(m.at));
     const dash = m.dash ? ` stroke-dasharray="${m.dash}"` : '';
     parts.push(`<line x1="${mx}" y1="${box.top}" x2="${mx}" y2="${box.top + box.height}" stroke="${m.color}" stroke-width="1.5"${dash}/>`);
     const right = x(m.at) > box.left + box.width * 0.7; // label on the line's left near the right edge
-    parts.push(`<text x="${f1(x(m.at) + (right ? -4 : 4))}" y="${box.top + 14 + 14 * i}" font-size="11" text-anchor="${right ? 'end' : 'start'}" fill="${m.color}">${esc(m.label)}</text>`);
+    parts.push(
+      `<text x="${f1(x(m.at) + (right ? -4 : 4))}" y="${box.top + 14 + 14 * i}" font-size="11" text-anchor="${right ? 'end' : 'start'}" fill="${m.color}">${esc(m.label)}</text>`,
+    );
   });
   parts.push(`<rect x="${box.left}" y="${box.top}" width="${box.width}" height="${box.height}" fill="none" stroke="${COLORS.axis}"/>`);
   return parts.join('\n');
@@ -227,20 +248,36 @@ export function histogramSvg(p: HistogramPlot, size = { width: 960, height: 720 
     { at: stats.mu - 2 * stats.sigma, label: 'mu - 2 sigma (soft weight 0)', color: '#7f7f7f', dash: '2 3' },
     { at: stats.mu + 2 * stats.sigma, label: 'mu + 2 sigma (soft weight 1)', color: '#7f7f7f', dash: '2 3' },
   ];
-  const sub = `mean weight ${fmt(stats.mean_weight)} | dropped ${pct(stats.share_zero)} | down-weighted ${pct(stats.share_downweighted)} | ` +
+  const sub =
+    `mean weight ${fmt(stats.mean_weight)} | dropped ${pct(stats.share_zero)} | down-weighted ${pct(stats.share_downweighted)} | ` +
     `delta mean ${fmt(stats.delta_mean, 4)} std ${fmt(stats.delta_std, 4)} | ${stats.samples} samples, ${stats.missing} without progress`;
   const body = [
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="26" font-size="16" font-weight="bold" text-anchor="middle" fill="#111">${esc(p.title)}</text>`,
     `<text x="${width / 2}" y="48" font-size="12" text-anchor="middle" fill="#333">${esc(sub)}</text>`,
-    panelSvg({ left, top, width: plotWidth, height: panelHeight }, weightHist, 'RA-BC weight per sample', () => COLORS.weight, [], 'weight'),
-    panelSvg({ left, top: top + panelHeight + gap, width: plotWidth, height: panelHeight }, deltaHist,
-      `progress delta over the chunk (${stats.chunk} frames): red weight 0, orange soft, green weight 1`, deltaColor, markers, 'r = Phi(t + H) - Phi(t)'),
+    panelSvg(
+      { left, top, width: plotWidth, height: panelHeight },
+      weightHist,
+      'RA-BC weight per sample',
+      () => COLORS.weight,
+      [],
+      'weight',
+    ),
+    panelSvg(
+      { left, top: top + panelHeight + gap, width: plotWidth, height: panelHeight },
+      deltaHist,
+      `progress delta over the chunk (${stats.chunk} frames): red weight 0, orange soft, green weight 1`,
+      deltaColor,
+      markers,
+      'r = Phi(t + H) - Phi(t)',
+    ),
   ].join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${PLOT_FONT}">\n${body}\n</svg>\n`;
 }
 
 /** The histogram rasterised to PNG bytes. */
 export async function histogramPng(p: HistogramPlot): Promise<Buffer> {
-  return sharp(Buffer.from(histogramSvg(p))).png().toBuffer();
+  return sharp(Buffer.from(histogramSvg(p)))
+    .png()
+    .toBuffer();
 }

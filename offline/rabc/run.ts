@@ -13,8 +13,18 @@
 import { basename, join, resolve } from 'node:path';
 import { LeRobotDataset } from '../../datasets/reader.ts';
 import {
-  FILTERED_FILE, HISTOGRAM_FILE, PROGRESS_FILE, readProgress, STATS_FILE, WEIGHTS_FILE, writeFilteredList, writeHistogram, writeJson,
-  writeRabcWeights, type AlignedProgress, type ProgressColumn,
+  FILTERED_FILE,
+  HISTOGRAM_FILE,
+  PROGRESS_FILE,
+  readProgress,
+  STATS_FILE,
+  WEIGHTS_FILE,
+  writeFilteredList,
+  writeHistogram,
+  writeJson,
+  writeRabcWeights,
+  type AlignedProgress,
+  type ProgressColumn,
 } from './files.ts';
 import { filteredList, type FilteredList } from './report.ts';
 import { rabcWeights, resolveRabcOptions, type RabcResult } from './weights.ts';
@@ -76,7 +86,15 @@ export async function runRabc(o: RabcRunOptions, hooks: { onSetup?: (setup: Rabc
   const ds = await LeRobotDataset.open(o.dataset);
   const progressPath = resolve(o.progress ?? join(ds.root, PROGRESS_FILE));
   const out = resolve(o.out ?? `rabc-${basename(ds.root)}`);
-  const setup: RabcRunSetup = { root: ds.root, episodes: ds.episodes.length, column, progressPath, chunk: options.chunk, kappa: options.kappa, out };
+  const setup: RabcRunSetup = {
+    root: ds.root,
+    episodes: ds.episodes.length,
+    column,
+    progressPath,
+    chunk: options.chunk,
+    kappa: options.kappa,
+    out,
+  };
   hooks.onSetup?.(setup);
 
   const extents = ds.episodes.map((e) => ({ index: e.index, datasetFrom: e.datasetFrom, length: e.length }));
@@ -107,6 +125,17 @@ export async function runRabc(o: RabcRunOptions, hooks: { onSetup?: (setup: Rabc
     files: { weights: weightsPath, filtered: filteredPath, ...(histogramPath !== null ? { histogram: histogramPath } : {}) },
     created_at: new Date().toISOString(),
   });
-  if (histogramPath !== null) await writeHistogram(histogramPath, { title: `RA-BC on ${basename(ds.root)} (${column}, chunk ${options.chunk}, kappa ${options.kappa})`, result });
-  return { ...setup, aligned, result, list, stats, files: { weights: weightsPath, filtered: filteredPath, stats: statsPath, histogram: histogramPath } };
+  if (histogramPath !== null)
+    await writeHistogram(histogramPath, {
+      title: `RA-BC on ${basename(ds.root)} (${column}, chunk ${options.chunk}, kappa ${options.kappa})`,
+      result,
+    });
+  return {
+    ...setup,
+    aligned,
+    result,
+    list,
+    stats,
+    files: { weights: weightsPath, filtered: filteredPath, stats: statsPath, histogram: histogramPath },
+  };
 }

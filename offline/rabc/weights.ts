@@ -150,21 +150,31 @@ export function rabcWeights(progressByEpisode: readonly ArrayLike<number>[], opt
     weights,
     deltas,
     stats: {
-      samples, missing: samples - scored, scored, chunk, kappa, eps, mu, sigma,
+      samples,
+      missing: samples - scored,
+      scored,
+      chunk,
+      kappa,
+      eps,
+      mu,
+      sigma,
       delta_mean: scored > 0 ? mean : null,
       delta_std: scored > 0 ? std : null,
       mean_weight: share(weightSum),
       share_zero: share(zero),
       share_downweighted: share(down),
       share_filtered: share(zero + down),
-      negative, band, above_kappa: above,
+      negative,
+      band,
+      above_kappa: above,
     },
   };
 }
 
 /** The RA-BC batch loss: sum(w * loss) / (sum(w) + 1e-6). */
 export function weightedLoss(weights: ArrayLike<number>, losses: ArrayLike<number>): number {
-  if (weights.length !== losses.length) throw new StagewardError('SW_ERR_RABC_OPTION', `weightedLoss: ${weights.length} weights for ${losses.length} losses`);
+  if (weights.length !== losses.length)
+    throw new StagewardError('SW_ERR_RABC_OPTION', `weightedLoss: ${weights.length} weights for ${losses.length} losses`);
   let num = 0;
   let den = 0;
   for (let i = 0; i < weights.length; i++) {

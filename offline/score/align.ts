@@ -35,7 +35,8 @@ async function pull(it: AsyncIterator<TimedFrame>): Promise<TimedFrame | undefin
 }
 
 export async function* alignViews(streams: Record<string, AsyncIterable<TimedFrame>>, fps: number): AsyncGenerator<AlignedStep> {
-  if (!(fps > 0) || !Number.isFinite(fps)) throw new StagewardError('SW_ERR_BAD_OPTION', `the timeline fps must be a positive number, got ${fps}`);
+  if (!(fps > 0) || !Number.isFinite(fps))
+    throw new StagewardError('SW_ERR_BAD_OPTION', `the timeline fps must be a positive number, got ${fps}`);
   const views = Object.keys(streams);
   if (views.length === 0) throw new StagewardError('SW_ERR_VIEW_MISSING', 'no views to align');
   const its = views.map((v) => streams[v]![Symbol.asyncIterator]());
@@ -51,12 +52,14 @@ export async function* alignViews(streams: Record<string, AsyncIterable<TimedFra
     for (let k = 0; ; k++) {
       const t = t0 + k / fps;
       // Advance each view to its latest frame with pts <= t; views advance in parallel.
-      await Promise.all(cursors.map(async (c) => {
-        while (c.next !== undefined && c.next.ptsSeconds <= t + PTS_TOLERANCE_S) {
-          c.current = c.next;
-          c.next = await pull(c.it);
-        }
-      }));
+      await Promise.all(
+        cursors.map(async (c) => {
+          while (c.next !== undefined && c.next.ptsSeconds <= t + PTS_TOLERANCE_S) {
+            c.current = c.next;
+            c.next = await pull(c.it);
+          }
+        }),
+      );
       // A view that has ended stops the timeline once t passes its last frame.
       if (cursors.some((c) => c.next === undefined && t > c.current.ptsSeconds + PTS_TOLERANCE_S)) return;
       const frames: Record<string, RawImage> = {};

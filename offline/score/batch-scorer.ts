@@ -118,7 +118,8 @@ function resolve(model: ProgressModel, o: ScoreOptions): Resolved {
   if (!Number.isInteger(stride) || stride < 1) bad('`stride` must be an integer >= 1');
   if (!Number.isInteger(batchFrames) || batchFrames < 1 || batchFrames > 4096) bad('`batchFrames` must be an integer in [1, 4096]');
   const encodeBatchImages = o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES;
-  if (!Number.isInteger(encodeBatchImages) || encodeBatchImages < 1 || encodeBatchImages > 65536) bad('`encodeBatchImages` must be an integer in [1, 65536]');
+  if (!Number.isInteger(encodeBatchImages) || encodeBatchImages < 1 || encodeBatchImages > 65536)
+    bad('`encodeBatchImages` must be an integer in [1, 65536]');
   const source = o.progress ?? 'sarm';
   const dense = o.dense ?? false;
   if (dense && !model.card.grm.present) bad(`dense progress needs a GRM head, and model ${model.card.name} has none`);
@@ -126,9 +127,17 @@ function resolve(model: ProgressModel, o: ScoreOptions): Resolved {
   if (!SHAPING_MODES.includes(shaping)) bad(`\`shaping\` must be one of ${SHAPING_MODES.join(', ')}`);
   const gamma = o.gamma ?? 0.99;
   return {
-    task: o.task, stride, batchFrames, encodeBatchImages, source, dense, grm: dense || source !== 'sarm',
+    task: o.task,
+    stride,
+    batchFrames,
+    encodeBatchImages,
+    source,
+    dense,
+    grm: dense || source !== 'sarm',
     shaping: { mode: shaping, gamma, scale: 1, transform: { kind: 'identity' } },
-    composition: o.composition, limits: o.limits ?? DEFAULT_PREPROCESS_LIMITS, envReward: o.envReward ?? (() => 0),
+    composition: o.composition,
+    limits: o.limits ?? DEFAULT_PREPROCESS_LIMITS,
+    envReward: o.envReward ?? (() => 0),
   };
 }
 
@@ -138,11 +147,20 @@ interface Runner {
 }
 
 /** Score one episode's frame sets (views named as the card's, any size the engine accepts). */
-export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<FrameSet> | Iterable<FrameSet>, options: ScoreOptions): Promise<EpisodeScore> {
+export async function scoreFrames(
+  model: ProgressModel,
+  frames: AsyncIterable<FrameSet> | Iterable<FrameSet>,
+  options: ScoreOptions,
+): Promise<EpisodeScore> {
   const r = resolve(model, options);
   const card = model.card;
   const taskIndex = card.tasks.indexOf(r.task);
-  const startOptions = { task: r.task, gamma: r.shaping.gamma, shaping: r.shaping.mode, ...(r.composition ? { composition: r.composition } : {}) };
+  const startOptions = {
+    task: r.task,
+    gamma: r.shaping.gamma,
+    shaping: r.shaping.mode,
+    ...(r.composition ? { composition: r.composition } : {}),
+  };
   // The main episode gives progress and reward; a second one gives GRM progress when the main one's
   // source is SARM alone. Both replay the same batched results.
   const runners: Runner[] = [];
@@ -165,8 +183,18 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
   const zeros = new Float32Array(VD);
   const timing: ScoreTiming = { wait_ms: 0, preprocess_ms: 0, encode_ms: 0, heads_ms: 0, engine_ms: 0, encoded_frames: 0, sarm_windows: 0 };
   const out: EpisodeScore = {
-    frames: 0, task: r.task, stageNames: card.stages[taskIndex]!.map((s) => s.name), scored: [], progress: [], sparse: [],
-    dense: r.grm ? [] : null, stage: [], tau: [], envReward: [], reward: [], timing,
+    frames: 0,
+    task: r.task,
+    stageNames: card.stages[taskIndex]!.map((s) => s.name),
+    scored: [],
+    progress: [],
+    sparse: [],
+    dense: r.grm ? [] : null,
+    stage: [],
+    tau: [],
+    envReward: [],
+    reward: [],
+    timing,
   };
 
   const processChunk = async (chunk: FrameSet[], start: number, last: number | undefined): Promise<void> => {
@@ -179,8 +207,13 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
       if (frameNeeded(start + i, { stride: r.stride, spec: card.window, grm: r.grm, last })) needed.push(i);
     }
     const pixels = new Uint8Array(needed.length * V * imageBytes);
-    await Promise.all(needed.flatMap((i, j) => card.views.map((view, v) =>
-      preprocessInto(chunk[i]![view]!, card.image, pixels, (j * V + v) * imageBytes, r.limits, `frame ${start + i} view "${view}"`))));
+    await Promise.all(
+      needed.flatMap((i, j) =>
+        card.views.map((view, v) =>
+          preprocessInto(chunk[i]![view]!, card.image, pixels, (j * V + v) * imageBytes, r.limits, `frame ${start + i} view "${view}"`),
+        ),
+      ),
+    );
     let t1 = performance.now();
     timing.preprocess_ms += t1 - t0;
     // Whole time steps per call (at least one), at most encodeBatchImages images; all calls are
@@ -189,9 +222,11 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
     const calls: Promise<void>[] = [];
     for (let a = 0; a < needed.length; a += perCall) {
       const b = Math.min(needed.length, a + perCall);
-      calls.push(model.encode(pixels.subarray(a * V * imageBytes, b * V * imageBytes), (b - a) * V).then((features) => {
-        for (let j = a; j < b; j++) store.set(start + needed[j]!, features.subarray((j - a) * VD, (j - a + 1) * VD));
-      }));
+      calls.push(
+        model.encode(pixels.subarray(a * V * imageBytes, b * V * imageBytes), (b - a) * V).then((features) => {
+          for (let j = a; j < b; j++) store.set(start + needed[j]!, features.subarray((j - a) * VD, (j - a + 1) * VD));
+        }),
+      );
     }
     await Promise.all(calls);
     timing.encoded_frames += needed.length;
@@ -201,7 +236,11 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
     // 2. heads: SARM windows of the scored frames, GRM pairs of every frame (when wanted)
     const scored = Array.from({ length: n }, (_, i) => isScored(start + i, r.stride, last));
     const sarmRows = scored.reduce((a, s) => a + (s ? 1 : 0), 0);
-    const sarmBatch: SarmBatch = { features: new Float32Array(sarmRows * T * VD), valid: new Float32Array(sarmRows * T), task: new Array<number>(sarmRows).fill(taskIndex) };
+    const sarmBatch: SarmBatch = {
+      features: new Float32Array(sarmRows * T * VD),
+      valid: new Float32Array(sarmRows * T),
+      task: new Array<number>(sarmRows).fill(taskIndex),
+    };
     const sarmRowOf: number[] = [];
     let row = 0;
     for (let i = 0; i < n; i++) {
@@ -216,7 +255,13 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
     let grmBatch: GrmBatch | undefined;
     if (r.grm) {
       const rows = 2 * n; // (previous -> current), (start -> current); no goal frames offline
-      grmBatch = { start: new Float32Array(rows * VD), goal: new Float32Array(rows * VD), before: new Float32Array(rows * VD), after: new Float32Array(rows * VD), task: new Array<number>(rows).fill(taskIndex) };
+      grmBatch = {
+        start: new Float32Array(rows * VD),
+        goal: new Float32Array(rows * VD),
+        before: new Float32Array(rows * VD),
+        after: new Float32Array(rows * VD),
+        task: new Array<number>(rows).fill(taskIndex),
+      };
       for (let i = 0; i < n; i++) {
         const t = start + i;
         const current = mustHave(store, t);
@@ -245,7 +290,11 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
       const step: ReplayStep = { frame: t, features: store.get(t) ?? zeros };
       if (scored[i]) {
         const b = sarmRowOf[i]!;
-        step.sarm = { input: { batch: sarmBatch, row: b, rows: 1 }, stageLogits: sarmOut!.stageLogits.subarray(b * K, (b + 1) * K), tau: sarmOut!.tau[b]! };
+        step.sarm = {
+          input: { batch: sarmBatch, row: b, rows: 1 },
+          stageLogits: sarmOut!.stageLogits.subarray(b * K, (b + 1) * K),
+          tau: sarmOut!.tau[b]!,
+        };
       }
       if (grmBatch) step.grm = { input: { batch: grmBatch, row: 2 * i, rows: 2 }, hops: hops!.subarray(2 * i, 2 * i + 2) };
       return step;
@@ -264,7 +313,8 @@ export async function scoreFrames(model: ProgressModel, frames: AsyncIterable<Fr
     timing.engine_ms += performance.now() - t1;
   };
 
-  const it = (Symbol.asyncIterator in frames ? frames[Symbol.asyncIterator]() : (frames as Iterable<FrameSet>)[Symbol.iterator]()) as AsyncIterator<FrameSet> | Iterator<FrameSet>;
+  const it = (Symbol.asyncIterator in frames ? frames[Symbol.asyncIterator]() : (frames as Iterable<FrameSet>)[Symbol.iterator]()) as
+    AsyncIterator<FrameSet> | Iterator<FrameSet>;
   const buffer: FrameSet[] = [];
   let bufferStart = 0;
   let ended = false;
@@ -325,6 +375,12 @@ function finishStrided(out: EpisodeScore, r: Resolved): void {
   for (let t = 0; t < out.frames; t++) {
     // The same choice of source as the engine's (models/engine.ts): "both" is the mean of the heads.
     out.progress[t] = r.source === 'sarm' ? out.sparse[t]! : r.source === 'grm' ? out.dense![t]! : (out.sparse[t]! + out.dense![t]!) / 2;
-    out.reward[t] = t === 0 ? out.envReward[0]! : shapedReward({ phiBefore: out.progress[t - 1]!, phiAfter: out.progress[t]!, reward: out.envReward[t]!, terminated: false }, r.shaping);
+    out.reward[t] =
+      t === 0
+        ? out.envReward[0]!
+        : shapedReward(
+            { phiBefore: out.progress[t - 1]!, phiAfter: out.progress[t]!, reward: out.envReward[t]!, terminated: false },
+            r.shaping,
+          );
   }
 }

@@ -68,7 +68,8 @@ export async function scoreWithPackage(o: ScorePackageOptions, hooks: ScorePacka
   }
   const { model: dir, dataset, views, out: outOption, task, viewMap, episodes, fps, providers, threads, inferenceThread, ...scoring } = o;
   const model = await loadProgressModel(dir, inferenceThread ?? SCORE_DEFAULTS.inferenceThread, {
-    providers: providers ?? SCORE_DEFAULTS.providers, intraOpThreads: threads ?? SCORE_DEFAULTS.threads,
+    providers: providers ?? SCORE_DEFAULTS.providers,
+    intraOpThreads: threads ?? SCORE_DEFAULTS.threads,
   });
   try {
     const card = model.card;
@@ -81,16 +82,24 @@ export async function scoreWithPackage(o: ScorePackageOptions, hooks: ScorePacka
     if (dataset !== undefined) {
       const ds = await LeRobotDataset.open(dataset);
       const out = resolve(outOption ?? `score-${basename(ds.root)}`);
-      if (ds.fps !== card.fps) hooks.onWarning?.(`the dataset runs at ${ds.fps} fps and the model was trained at ${card.fps} fps; its window (stride ${card.window.strideFrames} frames) spans a different time here`);
+      if (ds.fps !== card.fps)
+        hooks.onWarning?.(
+          `the dataset runs at ${ds.fps} fps and the model was trained at ${card.fps} fps; its window (stride ${card.window.strideFrames} frames) spans a different time here`,
+        );
       const unknown = episodes?.filter((i) => !ds.episodes.some((e) => e.index === i)) ?? [];
-      if (unknown.length > 0 && unknown.length < (episodes?.length ?? 0)) hooks.onWarning?.(`the dataset has no episode ${unknown.join(', ')}; scoring the others`);
+      if (unknown.length > 0 && unknown.length < (episodes?.length ?? 0))
+        hooks.onWarning?.(`the dataset has no episode ${unknown.join(', ')}; scoring the others`);
       const selection = { ...(episodes ? { episodes } : {}), ...(viewMap ? { viewMap } : {}), ...(task !== undefined ? { task } : {}) };
       hooks.onSetup?.({ kind: 'dataset', card, root: ds.root, out });
       return await scoreDataset(model, ds, selection, { ...common, out });
     }
     const out = resolve(outOption ?? `score-${card.name}`);
     hooks.onSetup?.({ kind: 'videos', card, views: views!, fps: fps ?? card.fps, out });
-    return await scoreVideos(model, { views: views!, ...(fps !== undefined ? { fps } : {}), ...(task !== undefined ? { task } : {}) }, { ...common, out });
+    return await scoreVideos(
+      model,
+      { views: views!, ...(fps !== undefined ? { fps } : {}), ...(task !== undefined ? { task } : {}) },
+      { ...common, out },
+    );
   } finally {
     hooks.onScoringEnd?.();
     await model.close();

@@ -51,13 +51,18 @@ async function previousValues(path: string): Promise<Map<number, Values>> {
     return new Map();
   }
   const { rows, columns } = await readParquetRows(path, { columns: ['index', 'progress_sparse', 'progress_dense'] });
-  if (!columns.includes('index')) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} has no "index" column; move it away to write a new one`);
+  if (!columns.includes('index'))
+    throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} has no "index" column; move it away to write a new one`);
   const num = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v));
   return new Map(rows.map((r) => [Number(r.index), { sparse: num(r.progress_sparse), dense: num(r.progress_dense) }]));
 }
 
 /** Write (or update) `<dataset root>/sarm_progress.parquet` from this run's episodes. */
-export async function writeProgressParquet(ds: LeRobotDataset, scored: readonly ScoredEpisodeProgress[], dense: boolean): Promise<ProgressFileResult> {
+export async function writeProgressParquet(
+  ds: LeRobotDataset,
+  scored: readonly ScoredEpisodeProgress[],
+  dense: boolean,
+): Promise<ProgressFileResult> {
   const path = join(ds.root, SARM_PROGRESS_FILE);
   const previous = await previousValues(path);
   const byEpisode = new Map(scored.map((s) => [s.episode, s]));
@@ -94,7 +99,12 @@ export async function writeProgressParquet(ds: LeRobotDataset, scored: readonly 
     [scalarColumn('progress_sparse', 'FLOAT'), { name: 'progress_sparse', data: sparse }],
   ];
   // The column is there when asked for, or when the file had it (then this run's GRM values, if GRM ran, else null).
-  if (dense || [...previous.values()].some((v) => v.dense !== null)) columns.push([scalarColumn('progress_dense', 'FLOAT'), { name: 'progress_dense', data: denseCol }]);
-  await writeParquetTable(path, schemaOf(columns.map((c) => c[0])), columns.map((c) => c[1]));
+  if (dense || [...previous.values()].some((v) => v.dense !== null))
+    columns.push([scalarColumn('progress_dense', 'FLOAT'), { name: 'progress_dense', data: denseCol }]);
+  await writeParquetTable(
+    path,
+    schemaOf(columns.map((c) => c[0])),
+    columns.map((c) => c[1]),
+  );
   return { path, rows: index.length, scoredEpisodes: scored.length, keptEpisodes: kept };
 }

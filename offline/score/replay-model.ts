@@ -74,13 +74,15 @@ export class ReplayModel implements ProgressModel {
 
   #next(at: number, graph: string): ReplayStep {
     const step = this.#steps[at];
-    if (step === undefined) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine asked the ${graph} for a frame that was not computed`);
+    if (step === undefined)
+      throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine asked the ${graph} for a frame that was not computed`);
     return step;
   }
 
   async encode(_pixels: Uint8Array, n: number): Promise<Float32Array> {
     this.#checkOpen();
-    if (n !== this.card.views.length) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine encoded ${n} images, expected one per view`);
+    if (n !== this.card.views.length)
+      throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: the engine encoded ${n} images, expected one per view`);
     return this.#next(this.#encodeAt++, 'encoder').features;
   }
 
@@ -104,11 +106,13 @@ export class ReplayModel implements ProgressModel {
     this.#checkOpen();
     if (!this.card.grm.present) throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
     const step = this.#next(this.#grmAt++, 'GRM head');
-    if (step.grm === undefined) throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: GRM hops of frame ${step.frame} were not computed`);
+    if (step.grm === undefined)
+      throw new StagewardError('SW_ERR_INTERNAL', `offline scoring: GRM hops of frame ${step.frame} were not computed`);
     const { input, hops } = step.grm;
     const vd = this.card.views.length * this.card.featureDim;
     if (batch.task.length !== input.rows) mismatch(step.frame, 'GRM pair count');
-    for (const key of ['start', 'goal', 'before', 'after'] as const) same(batch[key], input.batch[key], input.row * vd, input.rows * vd, step.frame, `GRM ${key}`);
+    for (const key of ['start', 'goal', 'before', 'after'] as const)
+      same(batch[key], input.batch[key], input.row * vd, input.rows * vd, step.frame, `GRM ${key}`);
     return hops;
   }
 

@@ -87,7 +87,10 @@ export interface EpisodeReport {
 
 const mean = (xs: readonly number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
 
-export function scoredReport(base: { episode: number; label: string; success: boolean | null; wall_s: number }, s: EpisodeScore): EpisodeReport {
+export function scoredReport(
+  base: { episode: number; label: string; success: boolean | null; wall_s: number },
+  s: EpisodeScore,
+): EpisodeReport {
   return {
     ...base,
     status: 'scored',
@@ -102,11 +105,22 @@ export function scoredReport(base: { episode: number; label: string; success: bo
   };
 }
 
-export function failedReport(base: { episode: number; label: string; success: boolean | null; wall_s: number; task: string | null }, err: unknown): EpisodeReport {
+export function failedReport(
+  base: { episode: number; label: string; success: boolean | null; wall_s: number; task: string | null },
+  err: unknown,
+): EpisodeReport {
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'SW_ERR_INTERNAL';
   return {
-    ...base, status: 'failed', frames: 0, scored_frames: 0, final_progress: null, mean_progress: null, max_progress: null,
-    final_progress_dense: null, code, message: err instanceof Error ? err.message : String(err),
+    ...base,
+    status: 'failed',
+    frames: 0,
+    scored_frames: 0,
+    final_progress: null,
+    mean_progress: null,
+    max_progress: null,
+    final_progress_dense: null,
+    code,
+    message: err instanceof Error ? err.message : String(err),
   };
 }
 
@@ -116,13 +130,27 @@ export const episodeStem = (episode: number) => `episode-${String(episode).padSt
 export async function writeEpisodeFiles(
   out: string,
   s: EpisodeScore,
-  o: { episode: number; label: string; modelName: string; time: (t: number) => number; truth: { progress: ArrayLike<number> | null; stage: ArrayLike<number> | null }; plot: boolean; header: Record<string, unknown> },
+  o: {
+    episode: number;
+    label: string;
+    modelName: string;
+    time: (t: number) => number;
+    truth: { progress: ArrayLike<number> | null; stage: ArrayLike<number> | null };
+    plot: boolean;
+    header: Record<string, unknown>;
+  },
 ): Promise<{ csv: string; json: string; plot?: string }> {
   const stem = episodeStem(o.episode);
   const rows = frameRows(s, o.time, o.truth.progress);
-  const files: { csv: string; json: string; plot?: string } = { csv: join('episodes', `${stem}.csv`), json: join('episodes', `${stem}.json`) };
+  const files: { csv: string; json: string; plot?: string } = {
+    csv: join('episodes', `${stem}.csv`),
+    json: join('episodes', `${stem}.json`),
+  };
   await writeFileAtomic(join(out, files.csv), toCsv(rows));
-  await writeFileAtomic(join(out, files.json), `${JSON.stringify({ ...o.header, episode: o.episode, label: o.label, task: s.task, stage_names: s.stageNames, frames: rows })}\n`);
+  await writeFileAtomic(
+    join(out, files.json),
+    `${JSON.stringify({ ...o.header, episode: o.episode, label: o.label, task: s.task, stage_names: s.stageNames, frames: rows })}\n`,
+  );
   if (o.plot) {
     files.plot = join('plots', `${stem}.png`);
     const fin = s.progress.at(-1)!;
@@ -168,13 +196,22 @@ const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digi
 export function summaryTable(reports: readonly EpisodeReport[], totals: RunTotals): string[] {
   const head = ['ep', 'task', 'frames', 'final', 'mean', 'max', 'success', 'status'];
   const lines = reports.map((r) => [
-    String(r.episode), r.task ?? '-', String(r.frames), fmt(r.final_progress), fmt(r.mean_progress), fmt(r.max_progress),
-    r.success === null ? '?' : r.success ? 'yes' : 'no', r.status === 'scored' ? 'ok' : `FAILED ${r.code}`,
+    String(r.episode),
+    r.task ?? '-',
+    String(r.frames),
+    fmt(r.final_progress),
+    fmt(r.mean_progress),
+    fmt(r.max_progress),
+    r.success === null ? '?' : r.success ? 'yes' : 'no',
+    r.status === 'scored' ? 'ok' : `FAILED ${r.code}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const show = (cells: string[]) => `  ${cells.map((c, i) => (i === 1 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`.trimEnd();
+  const show = (cells: string[]) =>
+    `  ${cells.map((c, i) => (i === 1 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`.trimEnd();
   const out = [show(head), ...lines.map(show)];
-  out.push(`  total: ${totals.scored} of ${totals.episodes} episode(s) scored${totals.failed ? `, ${totals.failed} failed` : ''}; ${totals.frames} frames in ${totals.wall_s.toFixed(2)} s (${totals.fps_scored.toFixed(1)} frames/s)`);
+  out.push(
+    `  total: ${totals.scored} of ${totals.episodes} episode(s) scored${totals.failed ? `, ${totals.failed} failed` : ''}; ${totals.frames} frames in ${totals.wall_s.toFixed(2)} s (${totals.fps_scored.toFixed(1)} frames/s)`,
+  );
   for (const r of reports) if (r.status === 'failed') out.push(`  ${r.label}: ${r.code}: ${r.message}`);
   return out;
 }

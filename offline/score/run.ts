@@ -44,12 +44,24 @@ export interface RunResult {
 
 function optionsOf(o: RunOptions): Record<string, unknown> {
   return {
-    stride: o.stride ?? 1, batch_frames: o.batchFrames ?? DEFAULT_BATCH_FRAMES, encode_batch_images: o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES, progress: o.progress ?? 'sarm', dense: o.dense ?? false,
-    shaping: o.shaping ?? 'pbrs', gamma: o.gamma ?? 0.99, composition: o.composition ?? null,
+    stride: o.stride ?? 1,
+    batch_frames: o.batchFrames ?? DEFAULT_BATCH_FRAMES,
+    encode_batch_images: o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES,
+    progress: o.progress ?? 'sarm',
+    dense: o.dense ?? false,
+    shaping: o.shaping ?? 'pbrs',
+    gamma: o.gamma ?? 0.99,
+    composition: o.composition ?? null,
   };
 }
 
-async function scoreSources(model: ProgressModel, sources: ScoreSource[], o: RunOptions, header: Record<string, unknown>, keep?: (s: ScoreSource, score: EpisodeScore) => void): Promise<EpisodeReport[]> {
+async function scoreSources(
+  model: ProgressModel,
+  sources: ScoreSource[],
+  o: RunOptions,
+  header: Record<string, unknown>,
+  keep?: (s: ScoreSource, score: EpisodeScore) => void,
+): Promise<EpisodeReport[]> {
   const reports: EpisodeReport[] = [];
   for (const source of sources) {
     const t0 = performance.now();
@@ -60,11 +72,19 @@ async function scoreSources(model: ProgressModel, sources: ScoreSource[], o: Run
       task = source.task();
       await source.prepare();
       const score = await scoreFrames(model, source.frames(), {
-        ...o, task, ...(source.envReward ? { envReward: source.envReward } : {}), ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+        ...o,
+        task,
+        ...(source.envReward ? { envReward: source.envReward } : {}),
+        ...(o.onFrame ? { onFrame: o.onFrame } : {}),
       });
       const files = await writeEpisodeFiles(o.out, score, {
-        episode: source.episode, label: source.label, modelName: model.card.name, time: source.time, truth: source.truth(),
-        plot: o.plots ?? true, header,
+        episode: source.episode,
+        label: source.label,
+        modelName: model.card.name,
+        time: source.time,
+        truth: source.truth(),
+        plot: o.plots ?? true,
+        header,
       });
       keep?.(source, score);
       report = { ...scoredReport({ ...base, wall_s: (performance.now() - t0) / 1000 }, score), files };
@@ -77,7 +97,13 @@ async function scoreSources(model: ProgressModel, sources: ScoreSource[], o: Run
   return reports;
 }
 
-async function finish(out: string, reports: EpisodeReport[], wallS: number, summary: Record<string, unknown>, parquet: ProgressFileResult | null): Promise<RunResult> {
+async function finish(
+  out: string,
+  reports: EpisodeReport[],
+  wallS: number,
+  summary: Record<string, unknown>,
+  parquet: ProgressFileResult | null,
+): Promise<RunResult> {
   const totals = totalsOf(reports, wallS);
   const doc = { ...summary, totals, episodes: reports, ...(parquet ? { parquet } : {}) };
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(doc, null, 2)}\n`);
@@ -88,13 +114,25 @@ async function finish(out: string, reports: EpisodeReport[], wallS: number, summ
 function checkRunOptions(model: ProgressModel, o: RunOptions): void {
   const needsGrm = (o.dense ?? false) || (o.progress ?? 'sarm') !== 'sarm';
   if (needsGrm && !model.card.grm.present) {
-    throw new StagewardError('SW_ERR_BAD_OPTION', `${o.dense ? '--dense' : `progress "${o.progress}"`} needs a GRM head, and model ${model.card.name} has none`);
+    throw new StagewardError(
+      'SW_ERR_BAD_OPTION',
+      `${o.dense ? '--dense' : `progress "${o.progress}"`} needs a GRM head, and model ${model.card.name} has none`,
+    );
   }
 }
 
 function modelInfo(model: ProgressModel): Record<string, unknown> {
   const c = model.card;
-  return { name: c.name, version: c.version, views: c.views, image: c.image, fps: c.fps, window: c.window, grm: c.grm.present, providers: model.providers };
+  return {
+    name: c.name,
+    version: c.version,
+    views: c.views,
+    image: c.image,
+    fps: c.fps,
+    window: c.window,
+    grm: c.grm.present,
+    providers: model.providers,
+  };
 }
 
 /** Score a LeRobot v3.0 dataset's episodes; writes sarm_progress.parquet in its root unless `parquet` is false. */
@@ -107,15 +145,31 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
   const header = { model: model.card.name, source: basename(ds.root), fps: ds.fps, ...optionsOf(o) };
   const kept: ScoredEpisodeProgress[] = [];
   const reports = await scoreSources(model, sources, { ...o, out }, header, (s, score) => {
-    kept.push({ episode: s.episode, index: Array.from({ length: score.frames }, (_, t) => s.globalIndex!(t)), sparse: score.sparse, dense: score.dense });
+    kept.push({
+      episode: s.episode,
+      index: Array.from({ length: score.frames }, (_, t) => s.globalIndex!(t)),
+      sparse: score.sparse,
+      dense: score.dense,
+    });
   });
   const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;
-  return finish(out, reports, (performance.now() - t0) / 1000, {
-    model: modelInfo(model),
-    source: { kind: 'dataset', root: ds.root, fps: ds.fps, view_map: Object.fromEntries(model.card.views.map((v) => [v, sel.viewMap?.[v] ?? v])) },
-    options: optionsOf(o),
-    progress_dense: o.dense ? 'GRM head: fused incremental + forward-anchored progress (no goal frames)' : null,
-  }, parquet);
+  return finish(
+    out,
+    reports,
+    (performance.now() - t0) / 1000,
+    {
+      model: modelInfo(model),
+      source: {
+        kind: 'dataset',
+        root: ds.root,
+        fps: ds.fps,
+        view_map: Object.fromEntries(model.card.views.map((v) => [v, sel.viewMap?.[v] ?? v])),
+      },
+      options: optionsOf(o),
+      progress_dense: o.dense ? 'GRM head: fused incremental + forward-anchored progress (no goal frames)' : null,
+    },
+    parquet,
+  );
 }
 
 /** Score one set of videos (one file per model view), aligned by timestamp on a timeline at `sel.fps`. */
@@ -126,14 +180,30 @@ export async function scoreVideos(model: ProgressModel, sel: VideoSelection, o: 
   const fps = sel.fps ?? model.card.fps;
   const summary = {
     model: modelInfo(model),
-    source: { kind: 'videos', views: sel.views, fps, alignment: 'timeline t_k = t0 + k/fps; each view contributes its latest frame with pts <= t_k' },
+    source: {
+      kind: 'videos',
+      views: sel.views,
+      fps,
+      alignment: 'timeline t_k = t0 + k/fps; each view contributes its latest frame with pts <= t_k',
+    },
     options: optionsOf(o),
   };
   let source: ScoreSource;
   try {
     source = await videoSource(model.card, sel);
   } catch (err) {
-    const report = failedReport({ episode: 0, label: Object.entries(sel.views).map(([v, p]) => `${v}=${basename(p)}`).join(' '), success: null, wall_s: 0, task: null }, err);
+    const report = failedReport(
+      {
+        episode: 0,
+        label: Object.entries(sel.views)
+          .map(([v, p]) => `${v}=${basename(p)}`)
+          .join(' '),
+        success: null,
+        wall_s: 0,
+        task: null,
+      },
+      err,
+    );
     o.onSource?.(report, null);
     return finish(out, [report], (performance.now() - t0) / 1000, summary, null);
   }

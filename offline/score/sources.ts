@@ -52,14 +52,18 @@ export function float32Decimal(x: number): number {
 export function episodeTask(card: ModelCard, ep: EpisodeInfo, explicit?: string): string {
   const known = card.tasks.map((t) => `"${t}"`).join(', ');
   if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit)) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
+    if (!card.tasks.includes(explicit))
+      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
     return explicit;
   }
   const own = ep.tasks.find((t) => card.tasks.includes(t));
   if (own !== undefined) return own;
   const recorded = ep.meta?.task_id;
   if (typeof recorded === 'string' && card.tasks.includes(recorded)) return recorded;
-  throw new StagewardError('SW_ERR_TASK_UNKNOWN', `episode ${ep.index}'s task ${ep.tasks.map((t) => `"${t}"`).join(', ') || '(none)'} is not one of the model's tasks (${known}); pass --task to score it as one of them`);
+  throw new StagewardError(
+    'SW_ERR_TASK_UNKNOWN',
+    `episode ${ep.index}'s task ${ep.tasks.map((t) => `"${t}"`).join(', ') || '(none)'} is not one of the model's tasks (${known}); pass --task to score it as one of them`,
+  );
 }
 
 export interface DatasetSelection {
@@ -73,13 +77,21 @@ export interface DatasetSelection {
 export function datasetSources(ds: LeRobotDataset, card: ModelCard, sel: DatasetSelection = {}): ScoreSource[] {
   const viewMap = resolveViewMap(card, ds.views, sel.viewMap);
   if (sel.task !== undefined && !card.tasks.includes(sel.task)) {
-    throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${sel.task}" is not one of the model's tasks (${card.tasks.map((t) => `"${t}"`).join(', ')})`);
+    throw new StagewardError(
+      'SW_ERR_TASK_UNKNOWN',
+      `--task "${sel.task}" is not one of the model's tasks (${card.tasks.map((t) => `"${t}"`).join(', ')})`,
+    );
   }
   const all = ds.episodes.map((e) => e.index);
   const indices = sel.episodes ? sel.episodes.filter((i) => all.includes(i)) : all;
-  if (indices.length === 0) throw new StagewardError('SW_ERR_DATASET_EPISODE', `none of the listed episodes is in ${ds.root} (it has ${all.length}: ${all[0] ?? '-'}..${all.at(-1) ?? '-'})`);
+  if (indices.length === 0)
+    throw new StagewardError(
+      'SW_ERR_DATASET_EPISODE',
+      `none of the listed episodes is in ${ds.root} (it has ${all.length}: ${all[0] ?? '-'}..${all.at(-1) ?? '-'})`,
+    );
   const datasetViews = card.views.map((v) => viewMap[v]!);
-  const sameStages = (task: string) => card.stages[card.tasks.indexOf(task)]!.map((s) => s.name).join('\u0000') === ds.stageNames.join('\u0000');
+  const sameStages = (task: string) =>
+    card.stages[card.tasks.indexOf(task)]!.map((s) => s.name).join('\u0000') === ds.stageNames.join('\u0000');
   return indices.map((index) => {
     const ep = ds.episode(index);
     let data: Awaited<ReturnType<LeRobotDataset['episodeData']>> | undefined;
@@ -93,7 +105,12 @@ export function datasetSources(ds: LeRobotDataset, card: ModelCard, sel: Dataset
         data = await ds.episodeData(index);
       },
       frames: async function* () {
-        const sets = ds.frameSets(index, { width: card.image.width, height: card.image.height, resize: card.image.resize, views: datasetViews });
+        const sets = ds.frameSets(index, {
+          width: card.image.width,
+          height: card.image.height,
+          resize: card.image.resize,
+          views: datasetViews,
+        });
         for await (const set of sets) {
           const frames: FrameSet = {};
           for (const v of card.views) frames[v] = set[viewMap[v]!]!;
@@ -128,7 +145,8 @@ export interface VideoSelection {
 export function videoTask(card: ModelCard, explicit?: string): string {
   const known = card.tasks.map((t) => `"${t}"`).join(', ');
   if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit)) throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
+    if (!card.tasks.includes(explicit))
+      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
     return explicit;
   }
   if (card.tasks.length === 1) return card.tasks[0]!;
@@ -138,11 +156,15 @@ export function videoTask(card: ModelCard, explicit?: string): string {
 /** Check the view names against the card: every card view needs a video, and no other view may be named. */
 export function checkVideoViews(card: ModelCard, views: Record<string, string>): void {
   for (const v of Object.keys(views)) {
-    if (!card.views.includes(v)) throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `--view ${v}=...: "${v}" is not one of the model's views (${card.views.join(', ')})`);
+    if (!card.views.includes(v))
+      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `--view ${v}=...: "${v}" is not one of the model's views (${card.views.join(', ')})`);
   }
   const missing = card.views.filter((v) => views[v] === undefined);
   if (missing.length > 0) {
-    throw new StagewardError('SW_ERR_VIEW_MISSING', `no video for the model's view${missing.length > 1 ? 's' : ''} ${missing.map((v) => `"${v}"`).join(', ')}; give one per view: ${card.views.map((v) => `--view ${v}=FILE`).join(' ')}`);
+    throw new StagewardError(
+      'SW_ERR_VIEW_MISSING',
+      `no video for the model's view${missing.length > 1 ? 's' : ''} ${missing.map((v) => `"${v}"`).join(', ')}; give one per view: ${card.views.map((v) => `--view ${v}=FILE`).join(' ')}`,
+    );
   }
 }
 

@@ -33,11 +33,12 @@ const TAIL_LINES = 8;
 /** The ffmpeg filter chain: showinfo first (it sees the decoded frame), then the resize. */
 export function timedFilter(width: number, height: number, resize: ResizeMode): string {
   const size = `${width}:${height}`;
-  const scale = resize === 'stretch'
-    ? `scale=${size}:flags=area`
-    : resize === 'pad'
-      ? `scale=${size}:force_original_aspect_ratio=decrease:flags=area,pad=${size}:(ow-iw)/2:(oh-ih)/2:black`
-      : `scale=${size}:force_original_aspect_ratio=increase:flags=area,crop=${size}`;
+  const scale =
+    resize === 'stretch'
+      ? `scale=${size}:flags=area`
+      : resize === 'pad'
+        ? `scale=${size}:force_original_aspect_ratio=decrease:flags=area,pad=${size}:(ow-iw)/2:(oh-ih)/2:black`
+        : `scale=${size}:force_original_aspect_ratio=increase:flags=area,crop=${size}`;
   return `showinfo,${scale}`;
 }
 
@@ -63,10 +64,25 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
   const { width, height } = o;
   const major = Number(/^(\d+)\./.exec(bin.version)?.[1] ?? 0);
   const args = [
-    '-hide_banner', '-nostdin', '-nostats', '-loglevel', 'info', '-i', path, '-map', '0:v:0', '-an', '-sn',
-    '-vf', timedFilter(width, height, o.resize ?? 'stretch'),
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel',
+    'info',
+    '-i',
+    path,
+    '-map',
+    '0:v:0',
+    '-an',
+    '-sn',
+    '-vf',
+    timedFilter(width, height, o.resize ?? 'stretch'),
     ...(major >= 5 ? ['-fps_mode', 'passthrough'] : ['-vsync', '0']),
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
   ];
   const child = spawn(bin.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const pts: (number | null)[] = [];
@@ -95,7 +111,8 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
     wake?.();
   });
   const exit = exitOf(child);
-  const failure = (what: string) => new StagewardError('SW_ERR_FFMPEG', `${what} while decoding ${path}: ${tail.join(' | ') || '(no stderr output)'}`);
+  const failure = (what: string) =>
+    new StagewardError('SW_ERR_FFMPEG', `${what} while decoding ${path}: ${tail.join(' | ') || '(no stderr output)'}`);
   const frameBytes = width * height * 3;
   const rest = { bytes: 0 };
   let count = 0;
@@ -108,9 +125,12 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
       if (pts.length <= count) throw failure(`no timestamp for frame ${count}`);
       const raw = pts[count];
       // NOPTS (a raw elementary stream): the next frame time after the last one, at 1/25 s if unknown.
-      const seconds = raw === null || raw === undefined || timeBase === undefined
-        ? (count === 0 ? 0 : lastPts + 1 / 25)
-        : (raw * timeBase[0]) / timeBase[1];
+      const seconds =
+        raw === null || raw === undefined || timeBase === undefined
+          ? count === 0
+            ? 0
+            : lastPts + 1 / 25
+          : (raw * timeBase[0]) / timeBase[1];
       lastPts = seconds;
       count++;
       yield { ptsSeconds: seconds, image: { data, height, width, channels: 3 } };

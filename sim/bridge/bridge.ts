@@ -24,7 +24,15 @@ import { resolveBridgeOptions, type ResolvedBridgeOptions } from './options.ts';
 import { RenderPool } from './render-pool.ts';
 import { modelFreeReward, summarizeEpisode } from './returns.ts';
 import type { RewardService, RewardStream } from './reward-stream.ts';
-import { isModelRewardMode, REWARD_MODE_SPEC, type BridgeOptions, type EpisodeResult, type ModelFreeRewardMode, type Policy, type StepRecord } from './types.ts';
+import {
+  isModelRewardMode,
+  REWARD_MODE_SPEC,
+  type BridgeOptions,
+  type EpisodeResult,
+  type ModelFreeRewardMode,
+  type Policy,
+  type StepRecord,
+} from './types.ts';
 import { WsRewardService } from './ws-rewards.ts';
 
 /** One call of runEpisodes: the work queue shared by the environments, and the first failure. */
@@ -109,11 +117,18 @@ export class SimBridge {
     let service: RewardService | undefined;
     if (isModelRewardMode(o.reward)) {
       const settings = {
-        task: o.task, gamma: o.gamma, shaping: REWARD_MODE_SPEC[o.reward].shaping, scale: o.scale, model: o.model, providers: o.providers, envs: o.envs,
+        task: o.task,
+        gamma: o.gamma,
+        shaping: REWARD_MODE_SPEC[o.reward].shaping,
+        scale: o.scale,
+        model: o.model,
+        providers: o.providers,
+        envs: o.envs,
       };
-      service = o.transport === 'inprocess'
-        ? await EngineRewardService.load(settings)
-        : await WsRewardService.connect({ ...settings, url: o.url, apiKey: o.apiKey });
+      service =
+        o.transport === 'inprocess'
+          ? await EngineRewardService.load(settings)
+          : await WsRewardService.connect({ ...settings, url: o.url, apiKey: o.apiKey });
     }
     const envs: SimEnv[] = [];
     const streams: RewardStream[] = [];
@@ -169,7 +184,15 @@ export class SimBridge {
 
   async #run(seeds: readonly number[], policy: (i: number) => Policy): Promise<EpisodeResult[]> {
     this.#assertOpen();
-    const run: Run = { seeds: [...seeds], policy, next: 0, results: new Array(seeds.length), finishing: [], error: undefined, failed: false };
+    const run: Run = {
+      seeds: [...seeds],
+      policy,
+      next: 0,
+      results: new Array(seeds.length),
+      finishing: [],
+      error: undefined,
+      failed: false,
+    };
     const slots = Math.min(this.#envs.length, seeds.length);
     const loops = [];
     for (let slot = 0; slot < slots; slot++) loops.push(this.#runSlot(slot, run).catch((err: unknown) => fail(run, err)));
@@ -220,9 +243,13 @@ export class SimBridge {
       if (stream) {
         if (first) await stream.begin();
         else episode.push(track(issue(undefined, () => stream.reset())));
-        episode.push(track(issue(frames(obs), (f) => stream.step(f)).then((r) => {
-          phi0 = r.progress;
-        })));
+        episode.push(
+          track(
+            issue(frames(obs), (f) => stream.step(f)).then((r) => {
+              phi0 = r.progress;
+            }),
+          ),
+        );
       } else if (REWARD_MODE_SPEC[o.reward].potential === 'simulator') {
         phi0 = phi = env.info().trueProgress;
       }
@@ -244,10 +271,14 @@ export class SimBridge {
         success ||= out.info.success;
         if (stream) {
           const transition = { reward: out.reward, terminated: out.terminated, truncated: out.truncated };
-          episode.push(track(issue(frames(out.observation), (f) => stream.step(f, transition)).then((r) => {
-            rec.shaped = r.shaped;
-            rec.progress = r.progress;
-          })));
+          episode.push(
+            track(
+              issue(frames(out.observation), (f) => stream.step(f, transition)).then((r) => {
+                rec.shaped = r.shaped;
+                rec.progress = r.progress;
+              }),
+            ),
+          );
         } else {
           const transition = { phiBefore: phi, trueProgressAfter: out.info.trueProgress, reward: out.reward, terminated: out.terminated };
           const m = modelFreeReward(o.reward as ModelFreeRewardMode, transition, o.gamma, o.scale);
@@ -261,10 +292,13 @@ export class SimBridge {
         if (run.failed) return;
       }
       const last = steps[steps.length - 1]!;
-      if (stream) episode.push(track(issue(undefined, () => stream.end({ terminated: last.terminated, truncated: last.truncated, success }))));
-      run.finishing.push(Promise.all(episode).then(() => {
-        run.results[index] = summarizeEpisode(seed, steps, phi0, success, o.gamma);
-      }));
+      if (stream)
+        episode.push(track(issue(undefined, () => stream.end({ terminated: last.terminated, truncated: last.truncated, success }))));
+      run.finishing.push(
+        Promise.all(episode).then(() => {
+          run.results[index] = summarizeEpisode(seed, steps, phi0, success, o.gamma);
+        }),
+      );
       await this.#pace(inFlight, run);
     }
   }
@@ -293,7 +327,8 @@ function fail(run: Run, err: unknown): void {
 function checkSeeds(seeds: unknown): asserts seeds is number[] {
   if (!Array.isArray(seeds)) throw new StagewardError('SW_ERR_BAD_OPTION', '`seeds` must be a list of integers');
   for (const s of seeds) {
-    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) throw new StagewardError('SW_ERR_BAD_OPTION', `seed ${JSON.stringify(s)} is not an integer in [0, 2^32)`);
+    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff)
+      throw new StagewardError('SW_ERR_BAD_OPTION', `seed ${JSON.stringify(s)} is not an integer in [0, 2^32)`);
   }
 }
 

@@ -46,7 +46,14 @@ export interface EngineDemoHooks {
   onModel?: (m: { card: ModelCard; dir: string; trained: boolean; providers: Record<string, ExecutionProvider> }) => void;
   /** The engine episode and the simulator are ready. */
   onEpisodeStart?: (e: {
-    task: string; instruction: string; preset: ExpertPreset; seed: number; views: readonly string[]; size: number; shaping: ShapingMode; gamma: number;
+    task: string;
+    instruction: string;
+    preset: ExpertPreset;
+    seed: number;
+    views: readonly string[];
+    size: number;
+    shaping: ShapingMode;
+    gamma: number;
   }) => void;
   /** Each engine step, with the simulator's info of the state it scored. */
   onStep?: (r: StepResult, info: StepInfo) => void;

@@ -83,7 +83,12 @@ class EngineRewardStream implements RewardStream {
   step(frames: Record<string, RawImage>, t?: Transition): Promise<ModelReward> {
     // `then` callbacks of one promise run in registration order, so the steps reach the episode in call order.
     return this.#current().then(async (episode) => {
-      const r = await episode.step({ frames, reward: t?.reward ?? 0, terminated: t?.terminated ?? false, truncated: t?.truncated ?? false });
+      const r = await episode.step({
+        frames,
+        reward: t?.reward ?? 0,
+        terminated: t?.terminated ?? false,
+        truncated: t?.truncated ?? false,
+      });
       return { progress: r.progress, shaped: r.shaped };
     });
   }

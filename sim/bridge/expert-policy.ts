@@ -14,7 +14,11 @@ import type { Policy } from './types.ts';
 type BridgeFacts = Pick<SimBridge, 'task' | 'eeStepM'>;
 
 /** Policies for `seeds`: knobs drawn from `preset` per seed (as `stageward sim record` does), or a plan per seed. */
-export function expertPolicies(bridge: BridgeFacts, seeds: readonly number[], preset: ExpertPreset | ((seed: number) => ExpertPlan)): Policy[] {
+export function expertPolicies(
+  bridge: BridgeFacts,
+  seeds: readonly number[],
+  preset: ExpertPreset | ((seed: number) => ExpertPlan),
+): Policy[] {
   return seeds.map((seed) => {
     const plan = typeof preset === 'string' ? planEpisode(preset, seed) : preset(seed);
     const expert = new ScriptedExpert(bridge.task, plan, { stepM: bridge.eeStepM });

@@ -72,7 +72,8 @@ export function resolveBridgeOptions(o: BridgeOptions): ResolvedBridgeOptions {
   const imageSize = optionalInt('imageSize', o.imageSize, 8, 1024);
   const renderThreads = optionalInt('renderThreads', o.renderThreads, 0, MAX_RENDER_THREADS) ?? defaultRenderThreads();
   const maxInFlightSteps = optionalInt('maxInFlightSteps', o.maxInFlightSteps, 1, 4096) ?? DEFAULT_MAX_IN_FLIGHT_STEPS;
-  if (o.controlHz !== undefined && (typeof o.controlHz !== 'number' || !(o.controlHz > 0 && o.controlHz <= 500))) bad('`controlHz` must be a number in (0, 500]');
+  if (o.controlHz !== undefined && (typeof o.controlHz !== 'number' || !(o.controlHz > 0 && o.controlHz <= 500)))
+    bad('`controlHz` must be a number in (0, 500]');
   const providers = o.providers ?? ['cpu'];
   if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !EXECUTION_PROVIDERS.includes(p))) {
     bad(`\`providers\` must be a non-empty list of ${EXECUTION_PROVIDERS.join(', ')}`);

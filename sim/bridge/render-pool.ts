@@ -65,17 +65,23 @@ export class RenderPool {
     }
     const workers = Array.from({ length: threads }, () => new Worker(BOOT, { workerData: { entry: ENTRY } }));
     try {
-      await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-        const onMessage = (m: { type?: string }) => {
-          if (m.type !== 'ready') return;
-          w.off('message', onMessage);
-          w.off('error', onError);
-          resolve();
-        };
-        const onError = (err: Error) => reject(new StagewardError('SW_ERR_INTERNAL', `a render thread failed to start: ${err.message.split('\n')[0]}`));
-        w.on('message', onMessage);
-        w.once('error', onError);
-      })));
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve, reject) => {
+              const onMessage = (m: { type?: string }) => {
+                if (m.type !== 'ready') return;
+                w.off('message', onMessage);
+                w.off('error', onError);
+                resolve();
+              };
+              const onError = (err: Error) =>
+                reject(new StagewardError('SW_ERR_INTERNAL', `a render thread failed to start: ${err.message.split('\n')[0]}`));
+              w.on('message', onMessage);
+              w.once('error', onError);
+            }),
+        ),
+      );
     } catch (err) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw err;

@@ -25,7 +25,10 @@ const renderer = createRenderer();
 port.on('message', (req: Request) => {
   try {
     const frames: RawImage[] = req.views.map((v) => renderer.render(req.scene, v, req.width, req.height));
-    port.postMessage({ id: req.id, ok: true, frames }, frames.map((f) => f.data.buffer as ArrayBuffer));
+    port.postMessage(
+      { id: req.id, ok: true, frames },
+      frames.map((f) => f.data.buffer as ArrayBuffer),
+    );
   } catch (err) {
     const code = isStagewardError(err) ? err.code : 'SW_ERR_INTERNAL';
     port.postMessage({ id: req.id, ok: false, code, message: err instanceof Error ? err.message.split('\n')[0] : String(err) });

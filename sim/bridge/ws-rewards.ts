@@ -132,7 +132,10 @@ class WsRewardStream implements RewardStream {
   }
 
   async step(frames: Record<string, RawImage>, t?: Transition): Promise<ModelReward> {
-    const r = await this.#client.step(frames, t === undefined ? {} : { reward: t.reward, terminated: t.terminated, truncated: t.truncated });
+    const r = await this.#client.step(
+      frames,
+      t === undefined ? {} : { reward: t.reward, terminated: t.terminated, truncated: t.truncated },
+    );
     if (typeof r.progress !== 'number' || typeof r.shaped !== 'number') {
       throw new StagewardError('SW_ERR_PROTOCOL', 'a reward reply lacks `progress` or `shaped`');
     }

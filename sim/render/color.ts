@@ -31,11 +31,15 @@ export function resolveFrame(lin: Float32Array, width: number, height: number, s
   const norm = scale / (ss * ss);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      let r = 0, g = 0, b = 0;
+      let r = 0,
+        g = 0,
+        b = 0;
       for (let dy = 0; dy < ss; dy++) {
         let i = ((y * ss + dy) * sw + x * ss) * 3;
         for (let dx = 0; dx < ss; dx++, i += 3) {
-          r += lin[i]!; g += lin[i + 1]!; b += lin[i + 2]!;
+          r += lin[i]!;
+          g += lin[i + 1]!;
+          b += lin[i + 2]!;
         }
       }
       const o = (y * width + x) * 3;

@@ -9,11 +9,19 @@ export const IDENTITY: Mat3 = [1, 0, 0, 0, 1, 0, 0, 0, 1];
 /** Row-major rotation of `angle` radians about unit `axis`. */
 export function axisAngle(axis: Vec3, angle: number): Mat3 {
   const [x, y, z] = axis;
-  const c = Math.cos(angle), s = Math.sin(angle), k = 1 - c;
+  const c = Math.cos(angle),
+    s = Math.sin(angle),
+    k = 1 - c;
   return [
-    c + x * x * k, x * y * k - z * s, x * z * k + y * s,
-    y * x * k + z * s, c + y * y * k, y * z * k - x * s,
-    z * x * k - y * s, z * y * k + x * s, c + z * z * k,
+    c + x * x * k,
+    x * y * k - z * s,
+    x * z * k + y * s,
+    y * x * k + z * s,
+    c + y * y * k,
+    y * z * k - x * s,
+    z * x * k - y * s,
+    z * y * k + x * s,
+    c + z * z * k,
   ];
 }
 
@@ -31,9 +39,7 @@ export function camera(name: string, pos: Vec3, target: Vec3, fovyDeg = 45, up: 
   return { name, pos, mat: lookAt(pos, target, up), fovyDeg };
 }
 
-export function geom(
-  kind: RenderGeom['kind'], size: Vec3, pos: Vec3, rgba: RenderGeom['rgba'], mat: Mat3 = IDENTITY,
-): RenderGeom {
+export function geom(kind: RenderGeom['kind'], size: Vec3, pos: Vec3, rgba: RenderGeom['rgba'], mat: Mat3 = IDENTITY): RenderGeom {
   return { kind, size, pos, mat, rgba };
 }
 
@@ -54,7 +60,12 @@ export function tabletopScene(stage: CubeStage = 'table', phase = 0): SceneSnaps
   geoms.push(geom('plane', [0, 0, 0.25], [0, 0, 0], [0.35, 0.38, 0.42, 1]));
   // Table: top and four legs.
   geoms.push(geom('box', [0.4, 0.3, 0.02], [0, 0, TABLE_TOP_Z - 0.02], [0.45, 0.3, 0.18, 1]));
-  for (const [lx, ly] of [[-0.36, -0.26], [0.36, -0.26], [-0.36, 0.26], [0.36, 0.26]] as const) {
+  for (const [lx, ly] of [
+    [-0.36, -0.26],
+    [0.36, -0.26],
+    [-0.36, 0.26],
+    [0.36, 0.26],
+  ] as const) {
     geoms.push(geom('cylinder', [0.02, 0.19, 0], [lx, ly, 0.19], [0.3, 0.2, 0.12, 1]));
   }
   // Bowl: a flat base and eight wall slabs around it.
@@ -62,11 +73,15 @@ export function tabletopScene(stage: CubeStage = 'table', phase = 0): SceneSnaps
   geoms.push(geom('cylinder', [0.06, 0.005, 0], [bx, by, TABLE_TOP_Z + 0.005], [0.1, 0.35, 0.75, 1]));
   for (let k = 0; k < 8; k++) {
     const ang = (k * Math.PI) / 4;
-    geoms.push(geom(
-      'box', [0.004, 0.026, 0.025],
-      [bx + 0.062 * Math.cos(ang), by + 0.062 * Math.sin(ang), TABLE_TOP_Z + 0.025],
-      [0.1, 0.35, 0.75, 1], axisAngle([0, 0, 1], ang),
-    ));
+    geoms.push(
+      geom(
+        'box',
+        [0.004, 0.026, 0.025],
+        [bx + 0.062 * Math.cos(ang), by + 0.062 * Math.sin(ang), TABLE_TOP_Z + 0.025],
+        [0.1, 0.35, 0.75, 1],
+        axisAngle([0, 0, 1], ang),
+      ),
+    );
   }
   // Gripper: palm, two fingers, wrist capsule, arm links.
   const swing = 0.05 * Math.sin(phase);
@@ -85,19 +100,19 @@ export function tabletopScene(stage: CubeStage = 'table', phase = 0): SceneSnaps
   geoms.push(geom('sphere', [0.035, 0, 0], elbow, [0.2, 0.2, 0.22, 1]));
   geoms.push(geom('cylinder', [0.06, 0.03, 0], [-0.45, -0.2, TABLE_TOP_Z + 0.03], [0.2, 0.2, 0.22, 1]));
   // The red cube.
-  const cubePos: Vec3 = stage === 'table' ? [0.0, 0.05, TABLE_TOP_Z + CUBE_HALF]
-    : stage === 'held' ? [gx, gy, gz + 0.01]
-      : [bx, by, TABLE_TOP_Z + 0.01 + CUBE_HALF];
+  const cubePos: Vec3 =
+    stage === 'table'
+      ? [0.0, 0.05, TABLE_TOP_Z + CUBE_HALF]
+      : stage === 'held'
+        ? [gx, gy, gz + 0.01]
+        : [bx, by, TABLE_TOP_Z + 0.01 + CUBE_HALF];
   geoms.push(geom('box', [CUBE_HALF, CUBE_HALF, CUBE_HALF], cubePos, [0.8, 0.05, 0.05, 1], axisAngle([0, 0, 1], 0.3)));
   // Clutter on the table.
   geoms.push(geom('sphere', [0.025, 0, 0], [-0.25, 0.15, TABLE_TOP_Z + 0.025], [0.9, 0.8, 0.1, 1]));
-  geoms.push(geom('ellipsoid', [0.04, 0.025, 0.02], [0.28, -0.15, TABLE_TOP_Z + 0.02], [0.2, 0.7, 0.25, 1],
-    axisAngle([0, 0, 1], phase)));
-  geoms.push(geom('capsule', [0.015, 0.05, 0], [0.05, -0.2, TABLE_TOP_Z + 0.015], [0.6, 0.2, 0.7, 1],
-    axisAngle([0, 1, 0], Math.PI / 2)));
+  geoms.push(geom('ellipsoid', [0.04, 0.025, 0.02], [0.28, -0.15, TABLE_TOP_Z + 0.02], [0.2, 0.7, 0.25, 1], axisAngle([0, 0, 1], phase)));
+  geoms.push(geom('capsule', [0.015, 0.05, 0], [0.05, -0.2, TABLE_TOP_Z + 0.015], [0.6, 0.2, 0.7, 1], axisAngle([0, 1, 0], Math.PI / 2)));
   geoms.push(geom('cylinder', [0.03, 0.05, 0], [0.3, 0.2, TABLE_TOP_Z + 0.05], [0.9, 0.9, 0.9, 1]));
-  geoms.push(geom('box', [0.05, 0.03, 0.01], [-0.2, -0.18, TABLE_TOP_Z + 0.01], [0.1, 0.6, 0.6, 1],
-    axisAngle([0, 0, 1], -0.4)));
+  geoms.push(geom('box', [0.05, 0.03, 0.01], [-0.2, -0.18, TABLE_TOP_Z + 0.01], [0.1, 0.6, 0.6, 1], axisAngle([0, 0, 1], -0.4)));
   // A wall behind the table.
   geoms.push(geom('box', [1.0, 0.02, 0.6], [0, 0.8, 0.6], [0.7, 0.7, 0.65, 1]));
 
@@ -105,8 +120,22 @@ export function tabletopScene(stage: CubeStage = 'table', phase = 0): SceneSnaps
   return {
     geoms,
     lights: [
-      { pos: [0.3, -0.4, 1.5], dir: norm([-0.25, 0.3, -1]), directional: true, diffuse: [0.75, 0.75, 0.72], ambient: [0.2, 0.2, 0.22], castShadow: true },
-      { pos: [-0.8, -1.0, 1.2], dir: norm([0.8, 1.0, -1.0]), directional: false, diffuse: [0.25, 0.25, 0.28], ambient: [0.05, 0.05, 0.05], castShadow: false },
+      {
+        pos: [0.3, -0.4, 1.5],
+        dir: norm([-0.25, 0.3, -1]),
+        directional: true,
+        diffuse: [0.75, 0.75, 0.72],
+        ambient: [0.2, 0.2, 0.22],
+        castShadow: true,
+      },
+      {
+        pos: [-0.8, -1.0, 1.2],
+        dir: norm([0.8, 1.0, -1.0]),
+        directional: false,
+        diffuse: [0.25, 0.25, 0.28],
+        ambient: [0.05, 0.05, 0.05],
+        castShadow: false,
+      },
     ],
     cameras: [
       camera('front', [0, -1.0, 0.85], [0, 0, TABLE_TOP_Z], 45),
@@ -123,7 +152,8 @@ function segment(a: Vec3, b: Vec3, r: number, rgba: RenderGeom['rgba']): RenderG
   const z = norm(d);
   // Rotation taking local z to d: axis z_world x d.
   const axis = cross([0, 0, 1], z);
-  const s = Math.hypot(...axis), c = z[2];
+  const s = Math.hypot(...axis),
+    c = z[2];
   const mat = s < 1e-9 ? (c > 0 ? IDENTITY : axisAngle([1, 0, 0], Math.PI)) : axisAngle(norm(axis), Math.atan2(s, c));
   return geom('capsule', [r, len / 2, 0], [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2], rgba, mat);
 }

@@ -78,12 +78,23 @@ export class PackedGeoms {
       const [s0, s1, s2] = geom.size;
       let radius: number;
       switch (kind) {
-        case K_PLANE: radius = s0 > 0 && s1 > 0 ? Math.hypot(s0, s1) : Infinity; break;
-        case K_SPHERE: radius = s0; break;
-        case K_CAPSULE: radius = s0 + s1; break;
-        case K_CYLINDER: radius = Math.hypot(s0, s1); break;
-        case K_ELLIPSOID: radius = Math.max(s0, s1, s2); break;
-        default: radius = Math.hypot(s0, s1, s2);
+        case K_PLANE:
+          radius = s0 > 0 && s1 > 0 ? Math.hypot(s0, s1) : Infinity;
+          break;
+        case K_SPHERE:
+          radius = s0;
+          break;
+        case K_CAPSULE:
+          radius = s0 + s1;
+          break;
+        case K_CYLINDER:
+          radius = Math.hypot(s0, s1);
+          break;
+        case K_ELLIPSOID:
+          radius = Math.max(s0, s1, s2);
+          break;
+        default:
+          radius = Math.hypot(s0, s1, s2);
       }
       if (!Number.isFinite(radius) && kind !== K_PLANE) continue;
       if (kind !== K_PLANE && !(radius > 0)) continue;
@@ -93,12 +104,21 @@ export class PackedGeoms {
       g[b + G_INV + 2] = s2 > 0 ? 1 / s2 : 0;
       g[b + G_CELL] = kind === K_PLANE && s2 > 0 ? s2 : DEFAULT_PLANE_CELL_M;
       const h0 = s0;
-      let h1 = s1, h2 = s2;
-      if (kind === K_SPHERE) { h1 = s0; h2 = s0; }
-      else if (kind === K_CAPSULE) { h1 = s0; h2 = s1 + s0; }
-      else if (kind === K_CYLINDER) { h1 = s0; h2 = s1; }
-      else if (kind === K_PLANE) h2 = 0;
-      g[b + G_HALF] = h0; g[b + G_HALF + 1] = h1; g[b + G_HALF + 2] = h2;
+      let h1 = s1,
+        h2 = s2;
+      if (kind === K_SPHERE) {
+        h1 = s0;
+        h2 = s0;
+      } else if (kind === K_CAPSULE) {
+        h1 = s0;
+        h2 = s1 + s0;
+      } else if (kind === K_CYLINDER) {
+        h1 = s0;
+        h2 = s1;
+      } else if (kind === K_PLANE) h2 = 0;
+      g[b + G_HALF] = h0;
+      g[b + G_HALF + 1] = h1;
+      g[b + G_HALF + 2] = h2;
       this.source[n] = i;
       n++;
     }
@@ -117,8 +137,7 @@ export class PackedGeoms {
       // M = R^T * Rc: M[i][j] = sum_k R[k][i] * Rc[k][j].
       for (let row = 0; row < 3; row++) {
         for (let col = 0; col < 3; col++) {
-          g[b + G_CAM_M + row * 3 + col] =
-            g[r + row]! * cr[col]! + g[r + 3 + row]! * cr[3 + col]! + g[r + 6 + row]! * cr[6 + col]!;
+          g[b + G_CAM_M + row * 3 + col] = g[r + row]! * cr[col]! + g[r + 3 + row]! * cr[3 + col]! + g[r + 6 + row]! * cr[6 + col]!;
         }
       }
       const dx = cp[0]! - g[b + G_POS]!;
@@ -140,24 +159,59 @@ export function clamp01(x: number): number {
  * so slightly drifted matrices still give unit normals and rigid transforms.
  */
 export function orthonormalInto(m: ArrayLike<number>, out: Float64Array, o: number): void {
-  let ax = m[0]!, ay = m[3]!, az = m[6]!;
-  let bx = m[1]!, by = m[4]!, bz = m[7]!;
+  let ax = m[0]!,
+    ay = m[3]!,
+    az = m[6]!;
+  let bx = m[1]!,
+    by = m[4]!,
+    bz = m[7]!;
   let la = Math.hypot(ax, ay, az);
-  if (!(la > 1e-12)) { ax = 1; ay = 0; az = 0; la = 1; }
-  ax /= la; ay /= la; az /= la;
+  if (!(la > 1e-12)) {
+    ax = 1;
+    ay = 0;
+    az = 0;
+    la = 1;
+  }
+  ax /= la;
+  ay /= la;
+  az /= la;
   const dab = ax * bx + ay * by + az * bz;
-  bx -= dab * ax; by -= dab * ay; bz -= dab * az;
+  bx -= dab * ax;
+  by -= dab * ay;
+  bz -= dab * az;
   let lb = Math.hypot(bx, by, bz);
   if (!(lb > 1e-12)) {
     // Any unit vector perpendicular to a.
-    if (Math.abs(ax) < 0.9) { bx = 0; by = -az; bz = ay; } else { bx = az; by = 0; bz = -ax; }
+    if (Math.abs(ax) < 0.9) {
+      bx = 0;
+      by = -az;
+      bz = ay;
+    } else {
+      bx = az;
+      by = 0;
+      bz = -ax;
+    }
     lb = Math.hypot(bx, by, bz);
   }
-  bx /= lb; by /= lb; bz /= lb;
-  let cx = ay * bz - az * by, cy = az * bx - ax * bz, cz = ax * by - ay * bx;
+  bx /= lb;
+  by /= lb;
+  bz /= lb;
+  let cx = ay * bz - az * by,
+    cy = az * bx - ax * bz,
+    cz = ax * by - ay * bx;
   // Keep the handedness the input had (a reflected matrix stays reflected).
-  if (cx * m[2]! + cy * m[5]! + cz * m[8]! < 0) { cx = -cx; cy = -cy; cz = -cz; }
-  out[o] = ax; out[o + 1] = bx; out[o + 2] = cx;
-  out[o + 3] = ay; out[o + 4] = by; out[o + 5] = cy;
-  out[o + 6] = az; out[o + 7] = bz; out[o + 8] = cz;
+  if (cx * m[2]! + cy * m[5]! + cz * m[8]! < 0) {
+    cx = -cx;
+    cy = -cy;
+    cz = -cz;
+  }
+  out[o] = ax;
+  out[o + 1] = bx;
+  out[o + 2] = cx;
+  out[o + 3] = ay;
+  out[o + 4] = by;
+  out[o + 5] = cy;
+  out[o + 6] = az;
+  out[o + 7] = bz;
+  out[o + 8] = cz;
 }

@@ -53,8 +53,18 @@ export class PackedLights {
       d[b + L_DIRECTIONAL] = l.directional ? 1 : 0;
       let [x, y, z] = l.dir;
       const len = Math.hypot(x, y, z);
-      if (len > 1e-12) { x /= len; y /= len; z /= len; } else { x = 0; y = 0; z = -1; }
-      d[b + L_DIR] = x; d[b + L_DIR + 1] = y; d[b + L_DIR + 2] = z;
+      if (len > 1e-12) {
+        x /= len;
+        y /= len;
+        z /= len;
+      } else {
+        x = 0;
+        y = 0;
+        z = -1;
+      }
+      d[b + L_DIR] = x;
+      d[b + L_DIR + 1] = y;
+      d[b + L_DIR + 2] = z;
       for (let k = 0; k < 3; k++) {
         d[b + L_POS + k] = l.pos[k]!;
         d[b + L_DIFFUSE + k] = l.diffuse[k]!;
@@ -65,10 +75,16 @@ export class PackedLights {
     this.count = lights.length;
   }
 
-  isDirectional(i: number): boolean { return this.data[i * L_STRIDE + L_DIRECTIONAL] === 1; }
-  castsShadow(i: number): boolean { return this.data[i * L_STRIDE + L_SHADOW] === 1; }
+  isDirectional(i: number): boolean {
+    return this.data[i * L_STRIDE + L_DIRECTIONAL] === 1;
+  }
+  castsShadow(i: number): boolean {
+    return this.data[i * L_STRIDE + L_SHADOW] === 1;
+  }
   /** Record offset of light i, for the L_* accessors below. */
-  base(i: number): number { return i * L_STRIDE; }
+  base(i: number): number {
+    return i * L_STRIDE;
+  }
 }
 
 export const LIGHT_POS = L_POS;
@@ -80,11 +96,15 @@ export const LIGHT_DIRECTIONAL = L_DIRECTIONAL;
 export class ShadowGrid {
   private directional = true;
   /** Light position (point lights) and projection frame: e1, e2 across, w along. */
-  private px = 0; private py = 0; private pz = 0;
+  private px = 0;
+  private py = 0;
+  private pz = 0;
   private e1 = new Float64Array(3);
   private e2 = new Float64Array(3);
   private w = new Float64Array(3);
-  private x0 = 0; private y0 = 0; private invCell = 0;
+  private x0 = 0;
+  private y0 = 0;
+  private invCell = 0;
   private cellCount = new Int32Array(GRID_N * GRID_N);
   private cells = new Int32Array(0);
   private cap = 0;
@@ -117,38 +137,65 @@ export class ShadowGrid {
       this.cap = n;
       this.cells = new Int32Array(GRID_N * GRID_N * n);
     }
-    const ld = lights.data, lb = lights.base(light);
+    const ld = lights.data,
+      lb = lights.base(light);
     this.directional = lights.isDirectional(light);
-    this.px = ld[lb + L_POS]!; this.py = ld[lb + L_POS + 1]!; this.pz = ld[lb + L_POS + 2]!;
+    this.px = ld[lb + L_POS]!;
+    this.py = ld[lb + L_POS + 1]!;
+    this.pz = ld[lb + L_POS + 2]!;
     const w = this.w;
     // Directional: w points toward the light. Point: w is the direction the light points.
     const sgn = this.directional ? -1 : 1;
-    w[0] = sgn * ld[lb + L_DIR]!; w[1] = sgn * ld[lb + L_DIR + 1]!; w[2] = sgn * ld[lb + L_DIR + 2]!;
+    w[0] = sgn * ld[lb + L_DIR]!;
+    w[1] = sgn * ld[lb + L_DIR + 1]!;
+    w[2] = sgn * ld[lb + L_DIR + 2]!;
     perpendicularBasis(w, this.e1, this.e2);
-    const e1 = this.e1, e2 = this.e2, c = this.corners;
+    const e1 = this.e1,
+      e2 = this.e2,
+      c = this.corners;
     this.alwaysCount = 0;
     this.finiteCount = 0;
-    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    let minX = Infinity,
+      minY = Infinity,
+      maxX = -Infinity,
+      maxY = -Infinity;
     let binned = 0;
     for (let j = 0; j < n; j++) {
       const b = j * G_STRIDE;
       const r = g[b + G_RADIUS]!;
       // A plane blocks light only from its front side; skip it when the light is in front.
       if (g[b + G_KIND] === K_PLANE && this.lightInFront(g, b)) continue;
-      if (r === Infinity) { this.always[this.alwaysCount++] = j; continue; }
+      if (r === Infinity) {
+        this.always[this.alwaysCount++] = j;
+        continue;
+      }
       this.finite[this.finiteCount++] = j;
       boxCornersWorld(g, b, c);
-      let lo1 = Infinity, hi1 = -Infinity, lo2 = Infinity, hi2 = -Infinity, top = -Infinity;
+      let lo1 = Infinity,
+        hi1 = -Infinity,
+        lo2 = Infinity,
+        hi2 = -Infinity,
+        top = -Infinity;
       let straddles = false;
       for (let k = 0; k < 24; k += 3) {
-        let x = c[k]!, y = c[k + 1]!, z = c[k + 2]!;
-        if (!this.directional) { x -= this.px; y -= this.py; z -= this.pz; }
+        let x = c[k]!,
+          y = c[k + 1]!,
+          z = c[k + 2]!;
+        if (!this.directional) {
+          x -= this.px;
+          y -= this.py;
+          z -= this.pz;
+        }
         const along = x * w[0]! + y * w[1]! + z * w[2]!;
         let u1 = x * e1[0]! + y * e1[1]! + z * e1[2]!;
         let u2 = x * e2[0]! + y * e2[1]! + z * e2[2]!;
         if (!this.directional) {
-          if (along <= 1e-6) { straddles = true; break; }
-          u1 /= along; u2 /= along;
+          if (along <= 1e-6) {
+            straddles = true;
+            break;
+          }
+          u1 /= along;
+          u2 /= along;
         }
         if (along > top) top = along;
         if (u1 < lo1) lo1 = u1;
@@ -159,12 +206,20 @@ export class ShadowGrid {
       if (this.directional) {
         this.reach[j] = top;
       } else {
-        const dx = g[b + G_POS]! - this.px, dy = g[b + G_POS + 1]! - this.py, dz = g[b + G_POS + 2]! - this.pz;
+        const dx = g[b + G_POS]! - this.px,
+          dy = g[b + G_POS + 1]! - this.py,
+          dz = g[b + G_POS + 2]! - this.pz;
         this.reach[j] = Math.sqrt(dx * dx + dy * dy + dz * dz) - r;
-        if (straddles) { this.always[this.alwaysCount++] = j; continue; }
+        if (straddles) {
+          this.always[this.alwaysCount++] = j;
+          continue;
+        }
       }
       const q = 4 * binned;
-      this.ranges[q] = lo1; this.ranges[q + 1] = hi1; this.ranges[q + 2] = lo2; this.ranges[q + 3] = hi2;
+      this.ranges[q] = lo1;
+      this.ranges[q + 1] = hi1;
+      this.ranges[q + 2] = lo2;
+      this.ranges[q + 3] = hi2;
       this.binned[binned++] = j;
       if (lo1 < minX) minX = lo1;
       if (hi1 > maxX) maxX = hi1;
@@ -172,15 +227,22 @@ export class ShadowGrid {
       if (hi2 > maxY) maxY = hi2;
     }
     this.cellCount.fill(0);
-    if (binned === 0) { this.invCell = 0; return; }
+    if (binned === 0) {
+      this.invCell = 0;
+      return;
+    }
     const span = Math.max(maxX - minX, maxY - minY, 1e-9);
-    this.x0 = minX; this.y0 = minY; this.invCell = GRID_N / (span * (1 + 1e-9));
+    this.x0 = minX;
+    this.y0 = minY;
+    this.invCell = GRID_N / (span * (1 + 1e-9));
     const cap = this.cap;
     for (let k = 0; k < binned; k++) {
       const j = this.binned[k]!;
       const q = 4 * k;
-      const cx0 = this.cellOf(this.ranges[q]! - this.x0), cx1 = this.cellOf(this.ranges[q + 1]! - this.x0);
-      const cy0 = this.cellOf(this.ranges[q + 2]! - this.y0), cy1 = this.cellOf(this.ranges[q + 3]! - this.y0);
+      const cx0 = this.cellOf(this.ranges[q]! - this.x0),
+        cx1 = this.cellOf(this.ranges[q + 1]! - this.x0);
+      const cy0 = this.cellOf(this.ranges[q + 2]! - this.y0),
+        cy1 = this.cellOf(this.ranges[q + 3]! - this.y0);
       for (let gy = cy0; gy <= cy1; gy++) {
         for (let gx = cx0; gx <= cx1; gx++) {
           const cell = gy * GRID_N + gx;
@@ -194,7 +256,9 @@ export class ShadowGrid {
   /** Whether the light lies on plane record b's visible (+z) side: then the plane casts no shadow. */
   private lightInFront(g: Float64Array, b: number): boolean {
     const R = b + G_ROT;
-    const nx = g[R + 2]!, ny = g[R + 5]!, nz = g[R + 8]!;
+    const nx = g[R + 2]!,
+      ny = g[R + 5]!,
+      nz = g[R + 8]!;
     if (this.directional) return nx * this.w[0]! + ny * this.w[1]! + nz * this.w[2]! >= 0;
     return nx * (this.px - g[b + G_POS]!) + ny * (this.py - g[b + G_POS + 1]!) + nz * (this.pz - g[b + G_POS + 2]!) >= 0;
   }
@@ -214,15 +278,21 @@ export class ShadowGrid {
       const j = this.always[k]!;
       if (j !== self && this.hits(g, j, ray)) return true;
     }
-    const x = ray[RAY_O]!, y = ray[RAY_O + 1]!, z = ray[RAY_O + 2]!;
-    const w = this.w, e1 = this.e1, e2 = this.e2;
+    const x = ray[RAY_O]!,
+      y = ray[RAY_O + 1]!,
+      z = ray[RAY_O + 2]!;
+    const w = this.w,
+      e1 = this.e1,
+      e2 = this.e2;
     let u1: number, u2: number, h: number;
     if (this.directional) {
       u1 = x * e1[0]! + y * e1[1]! + z * e1[2]!;
       u2 = x * e2[0]! + y * e2[1]! + z * e2[2]!;
       h = x * w[0]! + y * w[1]! + z * w[2]!;
     } else {
-      const rx = x - this.px, ry = y - this.py, rz = z - this.pz;
+      const rx = x - this.px,
+        ry = y - this.py,
+        rz = z - this.pz;
       const depth = rx * w[0]! + ry * w[1]! + rz * w[2]!;
       h = ray[RAY_TMAX]!;
       if (depth <= 1e-6) {
@@ -237,9 +307,12 @@ export class ShadowGrid {
       u2 = (rx * e2[0]! + ry * e2[1]! + rz * e2[2]!) / depth;
     }
     if (this.invCell === 0) return false;
-    const c1 = Math.floor((u1 - this.x0) * this.invCell), c2 = Math.floor((u2 - this.y0) * this.invCell);
+    const c1 = Math.floor((u1 - this.x0) * this.invCell),
+      c2 = Math.floor((u2 - this.y0) * this.invCell);
     if (c1 < 0 || c2 < 0 || c1 >= GRID_N || c2 >= GRID_N) return false;
-    const cell = c2 * GRID_N + c1, base = cell * this.cap, cnt = this.cellCount[cell]!;
+    const cell = c2 * GRID_N + c1,
+      base = cell * this.cap,
+      cnt = this.cellCount[cell]!;
     const dir = this.directional;
     for (let k = 0; k < cnt; k++) {
       const j = this.cells[base + k]!;
@@ -253,9 +326,15 @@ export class ShadowGrid {
 
   /** Whether world ray `ray` enters geom j within its distance range. */
   private hits(g: Float64Array, j: number, ray: Float64Array): boolean {
-    const b = j * G_STRIDE, r = b + G_ROT, l = this.local;
-    const qx = ray[0]! - g[b + G_POS]!, qy = ray[1]! - g[b + G_POS + 1]!, qz = ray[2]! - g[b + G_POS + 2]!;
-    const lx = ray[3]!, ly = ray[4]!, lz = ray[5]!;
+    const b = j * G_STRIDE,
+      r = b + G_ROT,
+      l = this.local;
+    const qx = ray[0]! - g[b + G_POS]!,
+      qy = ray[1]! - g[b + G_POS + 1]!,
+      qz = ray[2]! - g[b + G_POS + 2]!;
+    const lx = ray[3]!,
+      ly = ray[4]!,
+      lz = ray[5]!;
     l[0] = g[r]! * qx + g[r + 3]! * qy + g[r + 6]! * qz;
     l[1] = g[r + 1]! * qx + g[r + 4]! * qy + g[r + 7]! * qz;
     l[2] = g[r + 2]! * qx + g[r + 5]! * qy + g[r + 8]! * qz;
@@ -271,9 +350,13 @@ export class ShadowGrid {
 /** World corners of geom b's local bounding box into out[0..23]. */
 function boxCornersWorld(g: Float64Array, b: number, out: Float64Array): void {
   const R = b + G_ROT;
-  const h0 = g[b + G_HALF]!, h1 = g[b + G_HALF + 1]!, h2 = g[b + G_HALF + 2]!;
+  const h0 = g[b + G_HALF]!,
+    h1 = g[b + G_HALF + 1]!,
+    h2 = g[b + G_HALF + 2]!;
   for (let k = 0; k < 8; k++) {
-    const s0 = k & 1 ? h0 : -h0, s1 = k & 2 ? h1 : -h1, s2 = k & 4 ? h2 : -h2;
+    const s0 = k & 1 ? h0 : -h0,
+      s1 = k & 2 ? h1 : -h1,
+      s2 = k & 4 ? h2 : -h2;
     for (let a = 0; a < 3; a++) {
       out[3 * k + a] = g[b + G_POS + a]! + g[R + 3 * a]! * s0 + g[R + 3 * a + 1]! * s1 + g[R + 3 * a + 2]! * s2;
     }
@@ -282,11 +365,27 @@ function boxCornersWorld(g: Float64Array, b: number, out: Float64Array): void {
 
 /** Unit vectors e1, e2 completing unit w to an orthonormal frame. */
 function perpendicularBasis(w: Float64Array, e1: Float64Array, e2: Float64Array): void {
-  const wx = w[0]!, wy = w[1]!, wz = w[2]!;
+  const wx = w[0]!,
+    wy = w[1]!,
+    wz = w[2]!;
   let ax: number, ay: number, az: number;
-  if (Math.abs(wx) < 0.9) { ax = 0; ay = -wz; az = wy; } else { ax = wz; ay = 0; az = -wx; }
+  if (Math.abs(wx) < 0.9) {
+    ax = 0;
+    ay = -wz;
+    az = wy;
+  } else {
+    ax = wz;
+    ay = 0;
+    az = -wx;
+  }
   const la = Math.hypot(ax, ay, az);
-  ax /= la; ay /= la; az /= la;
-  e1[0] = ax; e1[1] = ay; e1[2] = az;
-  e2[0] = wy * az - wz * ay; e2[1] = wz * ax - wx * az; e2[2] = wx * ay - wy * ax;
+  ax /= la;
+  ay /= la;
+  az /= la;
+  e1[0] = ax;
+  e1[1] = ay;
+  e1[2] = az;
+  e2[0] = wy * az - wz * ay;
+  e2[1] = wz * ax - wx * az;
+  e2[2] = wx * ay - wy * ax;
 }

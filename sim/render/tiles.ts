@@ -28,11 +28,9 @@ export class TileBins {
    * Bins `geoms` for a camera at `cp` with orthonormal rotation `cr` (row-major, columns x, y, z),
    * image `width` x `height`, tanX / tanY the half-extent slopes of the view.
    */
-  build(
-    geoms: PackedGeoms, cp: ArrayLike<number>, cr: ArrayLike<number>,
-    tanX: number, tanY: number, width: number, height: number,
-  ): void {
-    const n = geoms.count, g = geoms.g;
+  build(geoms: PackedGeoms, cp: ArrayLike<number>, cr: ArrayLike<number>, tanX: number, tanY: number, width: number, height: number): void {
+    const n = geoms.count,
+      g = geoms.g;
     this.tilesX = Math.ceil(width / TILE_PX);
     this.tilesY = Math.ceil(height / TILE_PX);
     const tiles = this.tilesX * this.tilesY;
@@ -41,29 +39,44 @@ export class TileBins {
     if (this.rect.length < 4 * n) this.rect = new Int32Array(4 * n);
     this.cap = n;
     this.counts.fill(0, 0, tiles);
-    const sxScale = width / (2 * tanX), syScale = height / (2 * tanY);
+    const sxScale = width / (2 * tanX),
+      syScale = height / (2 * tanY);
     for (let j = 0; j < n; j++) {
       const b = j * G_STRIDE;
       const q = 4 * j;
       const r = g[b + G_RADIUS]!;
       // Centre in camera space: Rc^T (pos - cp); depth = -z.
-      const wx = g[b + G_POS]! - cp[0]!, wy = g[b + G_POS + 1]! - cp[1]!, wz = g[b + G_POS + 2]! - cp[2]!;
+      const wx = g[b + G_POS]! - cp[0]!,
+        wy = g[b + G_POS + 1]! - cp[1]!,
+        wz = g[b + G_POS + 2]! - cp[2]!;
       const x = cr[0]! * wx + cr[3]! * wy + cr[6]! * wz;
       const y = cr[1]! * wx + cr[4]! * wy + cr[7]! * wz;
       const d = -(cr[2]! * wx + cr[5]! * wy + cr[8]! * wz);
       // Rays only enter geoms, so one holding the camera (or a plane seen from below) is invisible.
       const o = b + G_CAM_O;
-      if (d + r <= NEAR_M || containsLocal(g, b, g[o]!, g[o + 1]!, g[o + 2]!)) { this.cull(q); continue; }
+      if (d + r <= NEAR_M || containsLocal(g, b, g[o]!, g[o + 1]!, g[o + 2]!)) {
+        this.cull(q);
+        continue;
+      }
       // Slope ranges (x/d, y/d) of the bounds; full view when the sphere reaches the camera plane.
-      let lox = -Infinity, hix = Infinity, loy = -Infinity, hiy = Infinity;
+      let lox = -Infinity,
+        hix = Infinity,
+        loy = -Infinity,
+        hiy = Infinity;
       if (r !== Infinity && d - r > NEAR_M) {
         const den = d * d - r * r;
-        const kx = r * Math.sqrt(x * x + den), ky = r * Math.sqrt(y * y + den);
-        lox = (x * d - kx) / den; hix = (x * d + kx) / den;
-        loy = (y * d - ky) / den; hiy = (y * d + ky) / den;
+        const kx = r * Math.sqrt(x * x + den),
+          ky = r * Math.sqrt(y * y + den);
+        lox = (x * d - kx) / den;
+        hix = (x * d + kx) / den;
+        loy = (y * d - ky) / den;
+        hiy = (y * d + ky) / den;
       }
       if (r !== Infinity) {
-        if (!this.projectBox(g, b, cr, x, y, d)) { this.cull(q); continue; }
+        if (!this.projectBox(g, b, cr, x, y, d)) {
+          this.cull(q);
+          continue;
+        }
         const e = this.extent;
         if (e[0]! > lox) lox = e[0]!;
         if (e[1]! < hix) hix = e[1]!;
@@ -76,9 +89,13 @@ export class TileBins {
       const x1 = Math.min(width - 1, Math.ceil(hix * sxScale + width / 2 - 0.5) + 1);
       const y0 = Math.max(0, Math.floor(height / 2 - hiy * syScale - 0.5) - 1);
       const y1 = Math.min(height - 1, Math.ceil(height / 2 - loy * syScale - 0.5) + 1);
-      this.rect[q] = x0; this.rect[q + 1] = y0; this.rect[q + 2] = x1; this.rect[q + 3] = y1;
+      this.rect[q] = x0;
+      this.rect[q + 1] = y0;
+      this.rect[q + 2] = x1;
+      this.rect[q + 3] = y1;
       if (x0 > x1 || y0 > y1) continue;
-      const tx1 = Math.floor(x1 / TILE_PX), ty1 = Math.floor(y1 / TILE_PX);
+      const tx1 = Math.floor(x1 / TILE_PX),
+        ty1 = Math.floor(y1 / TILE_PX);
       for (let ty = Math.floor(y0 / TILE_PX); ty <= ty1; ty++) {
         for (let tx = Math.floor(x0 / TILE_PX); tx <= tx1; tx++) {
           const t = ty * this.tilesX + tx;
@@ -90,7 +107,10 @@ export class TileBins {
   }
 
   private cull(q: number): void {
-    this.rect[q] = 1; this.rect[q + 1] = 1; this.rect[q + 2] = 0; this.rect[q + 3] = 0;
+    this.rect[q] = 1;
+    this.rect[q + 1] = 1;
+    this.rect[q + 2] = 0;
+    this.rect[q + 3] = 0;
   }
 
   /**
@@ -98,26 +118,36 @@ export class TileBins {
    * near plane (centre x, y, depth d in camera space); false when none of it is in front.
    */
   private projectBox(g: Float64Array, b: number, cr: ArrayLike<number>, x: number, y: number, d: number): boolean {
-    const R = b + G_ROT, a = this.axis, c = this.corners;
+    const R = b + G_ROT,
+      a = this.axis,
+      c = this.corners;
     // Geom axis k in camera space (x, y, depth), scaled by its half-size: Rc^T * (column k of R).
     for (let k = 0; k < 3; k++) {
       const h = g[b + G_HALF + k]!;
-      const vx = g[R + k]!, vy = g[R + 3 + k]!, vz = g[R + 6 + k]!;
+      const vx = g[R + k]!,
+        vy = g[R + 3 + k]!,
+        vz = g[R + 6 + k]!;
       a[3 * k] = (cr[0]! * vx + cr[3]! * vy + cr[6]! * vz) * h;
       a[3 * k + 1] = (cr[1]! * vx + cr[4]! * vy + cr[7]! * vz) * h;
       a[3 * k + 2] = -(cr[2]! * vx + cr[5]! * vy + cr[8]! * vz) * h;
     }
     for (let k = 0; k < 8; k++) {
-      const sx = k & 1 ? 1 : -1, sy = k & 2 ? 1 : -1, sz = k & 4 ? 1 : -1;
+      const sx = k & 1 ? 1 : -1,
+        sy = k & 2 ? 1 : -1,
+        sz = k & 4 ? 1 : -1;
       c[3 * k] = x + sx * a[0]! + sy * a[3]! + sz * a[6]!;
       c[3 * k + 1] = y + sx * a[1]! + sy * a[4]! + sz * a[7]!;
       c[3 * k + 2] = d + sx * a[2]! + sy * a[5]! + sz * a[8]!;
     }
-    let lox = Infinity, hix = -Infinity, loy = Infinity, hiy = -Infinity;
+    let lox = Infinity,
+      hix = -Infinity,
+      loy = Infinity,
+      hiy = -Infinity;
     for (let k = 0; k < 8; k++) {
       const dk = c[3 * k + 2]!;
       if (dk >= NEAR_M) {
-        const u = c[3 * k]! / dk, v = c[3 * k + 1]! / dk;
+        const u = c[3 * k]! / dk,
+          v = c[3 * k + 1]! / dk;
         if (u < lox) lox = u;
         if (u > hix) hix = u;
         if (v < loy) loy = v;
@@ -126,8 +156,9 @@ export class TileBins {
       // Edges to the neighbours along each axis that cross the near plane.
       for (let bit = 1; bit < 8; bit <<= 1) {
         if (k & bit) continue;
-        const n = k | bit, dn = c[3 * n + 2]!;
-        if ((dk >= NEAR_M) === (dn >= NEAR_M)) continue;
+        const n = k | bit,
+          dn = c[3 * n + 2]!;
+        if (dk >= NEAR_M === dn >= NEAR_M) continue;
         const f = (NEAR_M - dk) / (dn - dk);
         const u = (c[3 * k]! + f * (c[3 * n]! - c[3 * k]!)) / NEAR_M;
         const v = (c[3 * k + 1]! + f * (c[3 * n + 1]! - c[3 * k + 1]!)) / NEAR_M;
@@ -138,8 +169,10 @@ export class TileBins {
       }
     }
     const e = this.extent;
-    e[0] = lox; e[1] = hix; e[2] = loy; e[3] = hiy;
+    e[0] = lox;
+    e[1] = hix;
+    e[2] = loy;
+    e[3] = hiy;
     return lox <= hix;
   }
 }
-

@@ -89,11 +89,7 @@ export interface AppearanceDefaults {
 }
 
 /** Draw an appearance: the defaults, perturbed by each knob's strength. */
-export function sampleAppearance(
-  rng: SeededRandom,
-  s: RandomizationStrengths,
-  d: AppearanceDefaults,
-): SceneAppearance {
+export function sampleAppearance(rng: SeededRandom, s: RandomizationStrengths, d: AppearanceDefaults): SceneAppearance {
   // Each knob has its own stream, so turning one on does not move the others' draws.
   const rc = rng.fork(1);
   const rl = rng.fork(2);
@@ -105,22 +101,24 @@ export function sampleAppearance(
   const cameras: Record<string, CameraPose> = {};
   for (const [name, cam] of Object.entries(d.cameras)) {
     const j = s.cameraJitter;
-    cameras[name] = j > 0
-      ? {
-          pos: add(cam.pos, [rk.range(-1, 1) * 0.03 * j, rk.range(-1, 1) * 0.03 * j, rk.range(-1, 1) * 0.03 * j]),
-          target: add(cam.target, [rk.range(-1, 1) * 0.02 * j, rk.range(-1, 1) * 0.02 * j, rk.range(-1, 1) * 0.01 * j]),
-          fovyDeg: cam.fovyDeg + rk.range(-2, 2) * j,
-        }
-      : cam;
+    cameras[name] =
+      j > 0
+        ? {
+            pos: add(cam.pos, [rk.range(-1, 1) * 0.03 * j, rk.range(-1, 1) * 0.03 * j, rk.range(-1, 1) * 0.03 * j]),
+            target: add(cam.target, [rk.range(-1, 1) * 0.02 * j, rk.range(-1, 1) * 0.02 * j, rk.range(-1, 1) * 0.01 * j]),
+            fovyDeg: cam.fovyDeg + rk.range(-2, 2) * j,
+          }
+        : cam;
   }
   const w = s.cameraJitter;
-  const wrist = w > 0
-    ? {
-        pos: add(d.wrist.pos, [rk.range(-1, 1) * 0.004 * w, rk.range(-1, 1) * 0.004 * w, 0]),
-        dir: add(normalize(d.wrist.dir), [rk.range(-1, 1) * 0.05 * w, rk.range(-1, 1) * 0.05 * w, 0]),
-        fovyDeg: d.wrist.fovyDeg + rk.range(-2, 2) * w,
-      }
-    : d.wrist;
+  const wrist =
+    w > 0
+      ? {
+          pos: add(d.wrist.pos, [rk.range(-1, 1) * 0.004 * w, rk.range(-1, 1) * 0.004 * w, 0]),
+          dir: add(normalize(d.wrist.dir), [rk.range(-1, 1) * 0.05 * w, rk.range(-1, 1) * 0.05 * w, 0]),
+          fovyDeg: d.wrist.fovyDeg + rk.range(-2, 2) * w,
+        }
+      : d.wrist;
   const count = Math.min(8, Math.round(3 * s.distractors));
   return { colors, lights, cameras, wrist, distractors: sampleDistractors(rd, count, d.distractorArea) };
 }
@@ -158,7 +156,8 @@ function sampleDistractors(rng: SeededRandom, count: number, area: AppearanceDef
     if (out.some((o) => Math.hypot(o.pos[0] - x, o.pos[1] - y) < 0.08)) continue;
     const kind = rng.pick(kinds);
     const r = rng.range(0.012, 0.025);
-    const size = kind === 'box' ? [r, rng.range(0.012, 0.025), rng.range(0.01, 0.025)] : kind === 'sphere' ? [r] : [r, rng.range(0.01, 0.03)];
+    const size =
+      kind === 'box' ? [r, rng.range(0.012, 0.025), rng.range(0.01, 0.025)] : kind === 'sphere' ? [r] : [r, rng.range(0.01, 0.03)];
     // Every primitive stands upright, resting on the table.
     const halfHeight = kind === 'sphere' ? r : kind === 'box' ? size[2]! : kind === 'cylinder' ? size[1]! : size[1]! + r;
     const [cr, cg, cb] = hsvToRgb(rng.next(), rng.range(0.3, 0.9), rng.range(0.4, 0.95));
@@ -216,6 +215,13 @@ function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
   const p = v * (1 - s);
   const q = v * (1 - f * s);
   const t = v * (1 - (1 - f) * s);
-  const table: [number, number, number][] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]];
+  const table: [number, number, number][] = [
+    [v, t, p],
+    [q, v, p],
+    [p, v, t],
+    [p, q, v],
+    [t, p, v],
+    [v, p, q],
+  ];
   return table[i]!;
 }

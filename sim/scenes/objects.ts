@@ -45,10 +45,22 @@ export function bowlXml(name: string, xy: [number, number], color: Rgba): string
   const wallZ = baseTop + wallHalfH;
   const c = rgba(color);
   const walls: [Vec3, Vec3][] = [
-    [[innerHalf + t, 0, wallZ], [t, outer, wallHalfH]],
-    [[-(innerHalf + t), 0, wallZ], [t, outer, wallHalfH]],
-    [[0, innerHalf + t, wallZ], [innerHalf, t, wallHalfH]],
-    [[0, -(innerHalf + t), wallZ], [innerHalf, t, wallHalfH]],
+    [
+      [innerHalf + t, 0, wallZ],
+      [t, outer, wallHalfH],
+    ],
+    [
+      [-(innerHalf + t), 0, wallZ],
+      [t, outer, wallHalfH],
+    ],
+    [
+      [0, innerHalf + t, wallZ],
+      [innerHalf, t, wallHalfH],
+    ],
+    [
+      [0, -(innerHalf + t), wallZ],
+      [innerHalf, t, wallHalfH],
+    ],
   ];
   return `<body name="${name}" pos="${f(xy[0])} ${f(xy[1])} ${f(TABLE_TOP_Z)}">
       <geom name="${name}_base" type="box" size="${f(outer)} ${f(outer)} ${f(baseTop / 2)}" pos="0 0 ${f(baseTop / 2)}" rgba="${c}"/>

@@ -70,8 +70,22 @@ export function workcellAppearanceDefaults(objectColors: Record<string, Rgba>): 
       ...objectColors,
     },
     lights: [
-      { pos: [0.5, -0.6, 1.8], dir: norm([-0.5, 0.6, -1.4]), diffuse: [0.75, 0.75, 0.72], ambient: [0.3, 0.3, 0.32], directional: true, castShadow: true },
-      { pos: [-0.6, 0.5, 1.4], dir: norm([0.6, -0.5, -1.0]), diffuse: [0.3, 0.3, 0.33], ambient: [0, 0, 0], directional: false, castShadow: false },
+      {
+        pos: [0.5, -0.6, 1.8],
+        dir: norm([-0.5, 0.6, -1.4]),
+        diffuse: [0.75, 0.75, 0.72],
+        ambient: [0.3, 0.3, 0.32],
+        directional: true,
+        castShadow: true,
+      },
+      {
+        pos: [-0.6, 0.5, 1.4],
+        dir: norm([0.6, -0.5, -1.0]),
+        diffuse: [0.3, 0.3, 0.33],
+        ambient: [0, 0, 0],
+        directional: false,
+        castShadow: false,
+      },
     ],
     cameras: {
       front: { pos: [0.6, 0, TABLE_TOP_Z + 0.42], target: LOOK_AT, fovyDeg: 50 },
@@ -98,11 +112,22 @@ export function workcellXml(o: WorkcellOptions): string {
   const hand = o.handStart ?? HAND_START;
   const c = (role: string): string => rgba(a.colors[role] ?? [0.5, 0.5, 0.5, 1]);
   const [tx, ty] = TABLE_HALF;
-  const legs = [[1, 1], [1, -1], [-1, 1], [-1, -1]]
-    .map(([sx, sy]) => `<geom class="visual" type="box" size="0.025 0.025 ${f((TABLE_TOP_Z - 0.04) / 2)}" pos="${f(sx! * (tx - 0.05))} ${f(sy! * (ty - 0.05))} ${f((TABLE_TOP_Z - 0.04) / 2)}" rgba="${c('table')}"/>`)
+  const legs = [
+    [1, 1],
+    [1, -1],
+    [-1, 1],
+    [-1, -1],
+  ]
+    .map(
+      ([sx, sy]) =>
+        `<geom class="visual" type="box" size="0.025 0.025 ${f((TABLE_TOP_Z - 0.04) / 2)}" pos="${f(sx! * (tx - 0.05))} ${f(sy! * (ty - 0.05))} ${f((TABLE_TOP_Z - 0.04) / 2)}" rgba="${c('table')}"/>`,
+    )
     .join('\n    ');
   const lights = a.lights
-    .map((l, i) => `<light name="light${i}" type="${l.directional ? 'directional' : 'point'}" pos="${v(l.pos)}" dir="${v(l.dir)}" diffuse="${v(l.diffuse)}" ambient="${v(l.ambient)}" specular="0.1 0.1 0.1" castshadow="${l.castShadow}"/>`)
+    .map(
+      (l, i) =>
+        `<light name="light${i}" type="${l.directional ? 'directional' : 'point'}" pos="${v(l.pos)}" dir="${v(l.dir)}" diffuse="${v(l.diffuse)}" ambient="${v(l.ambient)}" specular="0.1 0.1 0.1" castshadow="${l.castShadow}"/>`,
+    )
     .join('\n    ');
   const cams = Object.entries(a.cameras)
     .map(([name, cam]) => {
@@ -113,7 +138,10 @@ export function workcellXml(o: WorkcellOptions): string {
   // Wrist camera: fingers left and right in the image, forward (+x) up.
   const [wx, wy] = cameraXyAxes(a.wrist.dir);
   const distractors = a.distractors
-    .map((d, i) => `<geom name="distractor${i}" class="visual" type="${d.kind}" size="${d.size.map(f).join(' ')}" pos="${v(d.pos)}" rgba="${rgba(d.rgba)}"/>`)
+    .map(
+      (d, i) =>
+        `<geom name="distractor${i}" class="visual" type="${d.kind}" size="${d.size.map(f).join(' ')}" pos="${v(d.pos)}" rgba="${rgba(d.rgba)}"/>`,
+    )
     .join('\n    ');
   return `<mujoco model="${o.name}">
   <compiler angle="radian" autolimits="true"/>

@@ -66,7 +66,11 @@ export class StackThreeTask implements SimTask {
   sceneXml(req: SceneRequest): string {
     const rng = new SeededRandom(req.seed);
     const layout = rng.fork(10);
-    const [base, a, b] = sampleSeparated(() => layout.next(), 3, [0.12, 0.16], 0.12) as [[number, number], [number, number], [number, number]];
+    const [base, a, b] = sampleSeparated(() => layout.next(), 3, [0.12, 0.16], 0.12) as [
+      [number, number],
+      [number, number],
+      [number, number],
+    ];
     const hand = rng.fork(30);
     const appearance = sampleAppearance(rng.fork(20), req.randomization, workcellAppearanceDefaults(COLORS));
     const c = appearance.colors;
@@ -97,17 +101,32 @@ export class StackThreeTask implements SimTask {
       // Second half: B onto A. Distances are scaled by the start layout (A on the base, B where it began).
       const aSpot = stackSpot(s.base, BASE_HALF, STACK_CUBE_HALF);
       const spot = stackSpot(a, STACK_CUBE_HALF, STACK_CUBE_HALF);
-      return this.moveStage(w, b, 3, spot, travelDistance(aSpot, s.cube_b.pos), travelDistance([aSpot[0], aSpot[1], aSpot[2] + 0.1], s.cube_b.pos));
+      return this.moveStage(
+        w,
+        b,
+        3,
+        spot,
+        travelDistance(aSpot, s.cube_b.pos),
+        travelDistance([aSpot[0], aSpot[1], aSpot[2] + 0.1], s.cube_b.pos),
+      );
     }
     if (aOnBase) return estimate(p, 2, 0.95);
     const spot = stackSpot(base, BASE_HALF, STACK_CUBE_HALF);
-    return this.moveStage(w, a, 0, spot, travelDistance(stackSpot(s.base, BASE_HALF, STACK_CUBE_HALF), s.cube_a.pos), travelDistance(ctx.start.ee, s.cube_a.pos));
+    return this.moveStage(
+      w,
+      a,
+      0,
+      spot,
+      travelDistance(stackSpot(s.base, BASE_HALF, STACK_CUBE_HALF), s.cube_a.pos),
+      travelDistance(ctx.start.ee, s.cube_a.pos),
+    );
   }
 
   /** reach / grasp / stack for one cube; `first` is the reach stage's index. */
   private moveStage(w: WorldState, cube: ObjectState, first: number, spot: Vec3, carryFrom: number, reachFrom: number): StageEstimate {
     const p = this.stagePriors;
-    if (cube.grasped && liftOf(cube, STACK_CUBE_HALF) > LIFTED_M) return estimate(p, first + 2, closeness(travelDistance(cube.pos, spot), carryFrom));
+    if (cube.grasped && liftOf(cube, STACK_CUBE_HALF) > LIFTED_M)
+      return estimate(p, first + 2, closeness(travelDistance(cube.pos, spot), carryFrom));
     if (touched(cube) || gripAround(w.ee, cube, STACK_CUBE_HALF)) {
       return estimate(p, first + 1, 0.8 * closure(w.opening, STACK_CUBE_HALF) + (cube.grasped ? 0.2 : 0));
     }
@@ -116,7 +135,9 @@ export class StackThreeTask implements SimTask {
 
   isSuccess(w: WorldState): boolean {
     const { base, cube_a: a, cube_b: b } = objects(w);
-    const standing = restsOn(a, STACK_CUBE_HALF, base, BASE_HALF, 0.7 * BASE_HALF) && restsOn(b, STACK_CUBE_HALF, a, STACK_CUBE_HALF, 0.7 * STACK_CUBE_HALF);
+    const standing =
+      restsOn(a, STACK_CUBE_HALF, base, BASE_HALF, 0.7 * BASE_HALF) &&
+      restsOn(b, STACK_CUBE_HALF, a, STACK_CUBE_HALF, 0.7 * STACK_CUBE_HALF);
     const released = !touched(a) && !touched(b);
     const clear = w.ee[2] - (b.pos[2] + STACK_CUBE_HALF) >= RETREAT_CLEARANCE_M;
     return standing && released && clear && a.speed < SETTLED_MPS && b.speed < SETTLED_MPS;

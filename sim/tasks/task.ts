@@ -196,17 +196,13 @@ export function offTable(o: { pos: Vec3 }): boolean {
 }
 
 /** Sample `n` table positions inside `half` extents, pairwise at least `minDist` apart. */
-export function sampleSeparated(
-  next: () => number,
-  n: number,
-  half: [number, number],
-  minDist: number,
-): [number, number][] {
+export function sampleSeparated(next: () => number, n: number, half: [number, number], minDist: number): [number, number][] {
   for (let attempt = 0; attempt < 1000; attempt++) {
     const pts: [number, number][] = [];
     for (let i = 0; i < n; i++) pts.push([(next() * 2 - 1) * half[0], (next() * 2 - 1) * half[1]]);
     let ok = true;
-    for (let i = 0; i < n && ok; i++) for (let j = i + 1; j < n && ok; j++) ok = Math.hypot(pts[i]![0] - pts[j]![0], pts[i]![1] - pts[j]![1]) >= minDist;
+    for (let i = 0; i < n && ok; i++)
+      for (let j = i + 1; j < n && ok; j++) ok = Math.hypot(pts[i]![0] - pts[j]![0], pts[i]![1] - pts[j]![1]) >= minDist;
     if (ok) return pts;
   }
   throw new Error(`could not place ${n} objects ${minDist} m apart`);

@@ -56,7 +56,12 @@ describe('layers', () => {
     const doc = readFileSync(join(REPO_ROOT, 'ARCHITECTURE.md'), 'utf8');
     const line = doc.split('\n').find((l) => l.startsWith('Layer order:'));
     expect(line, 'ARCHITECTURE.md has a line "Layer order: core -> models -> ..."').toBeDefined();
-    expect(line!.replace('Layer order:', '').split('->').map((s) => s.trim().replace(/`/g, ''))).toEqual([...LAYERS]);
+    expect(
+      line!
+        .replace('Layer order:', '')
+        .split('->')
+        .map((s) => s.trim().replace(/`/g, '')),
+    ).toEqual([...LAYERS]);
   });
 
   it('imports only from the same or an earlier layer', () => {
@@ -73,7 +78,12 @@ describe('layers', () => {
 
   it('keeps each CLI verb on its own: verbs import library code, never another verb', () => {
     const verbs = sources.filter((f) => f.startsWith('cli/commands/'));
-    const against = verbs.flatMap((f) => graph.get(f)!.filter((t) => t.startsWith('cli/commands/')).map((t) => `${f} -> ${t}`));
+    const against = verbs.flatMap((f) =>
+      graph
+        .get(f)!
+        .filter((t) => t.startsWith('cli/commands/'))
+        .map((t) => `${f} -> ${t}`),
+    );
     expect(against).toEqual([]);
   });
 
@@ -113,7 +123,11 @@ describe('layers', () => {
   });
 
   it('resolves every relative import to a file that exists', () => {
-    const missing = [...graph].flatMap(([f, ts]) => ts.filter((t) => !graph.has(t) && !t.startsWith('models/train/') && !t.startsWith('test/fixtures/')).map((t) => `${f} -> ${relative(REPO_ROOT, join(REPO_ROOT, t))}`));
+    const missing = [...graph].flatMap(([f, ts]) =>
+      ts
+        .filter((t) => !graph.has(t) && !t.startsWith('models/train/') && !t.startsWith('test/fixtures/'))
+        .map((t) => `${f} -> ${relative(REPO_ROOT, join(REPO_ROOT, t))}`),
+    );
     expect(missing).toEqual([]);
   });
 });

@@ -68,7 +68,9 @@ describe('stageward serve / start', () => {
     expect(r.code).toBe(0);
     const episodes = r.stdout.split('\n').filter((l) => l.startsWith('episode'));
     expect(episodes).toHaveLength(2);
-    expect(episodes[0]).toMatch(/episode\s+0\s+expert .* steps\s+progress \d\.\d{3}\s+success yes\s+shaped return\s+-?\d\.\d{3}\s+latency p50 [\d.]+ ms p99 [\d.]+ ms/);
+    expect(episodes[0]).toMatch(
+      /episode\s+0\s+expert .* steps\s+progress \d\.\d{3}\s+success yes\s+shaped return\s+-?\d\.\d{3}\s+latency p50 [\d.]+ ms p99 [\d.]+ ms/,
+    );
     expect(episodes[1]).toMatch(/episode\s+1\s+failed .*success no/);
     expect(r.stdout).toMatch(/native\s+ws:\/\/127\.0\.0\.1:\d+\/v1\/stream/);
   });

@@ -83,7 +83,13 @@ async function recordedReplay(ref: ProgressModel, script: readonly ProbeCall[], 
   const features: Float32Array[] = [];
   if (encodes.length > 0) {
     const n = encodes.reduce((a, c) => a + c.n, 0);
-    const all = await ref.encode(concat(encodes.map((c) => c.pixels), (m) => new Uint8Array(m)), n);
+    const all = await ref.encode(
+      concat(
+        encodes.map((c) => c.pixels),
+        (m) => new Uint8Array(m),
+      ),
+      n,
+    );
     let o = 0;
     for (const c of encodes) {
       features.push(all.subarray(o * D, (o + c.n) * D));
@@ -93,8 +99,14 @@ async function recordedReplay(ref: ProgressModel, script: readonly ProbeCall[], 
   const sarm: NonNullable<ReplayStep['sarm']>[] = [];
   if (windows.length > 0) {
     const batch: SarmBatch = {
-      features: concat(windows.map((w) => w.features), (m) => new Float32Array(m)),
-      valid: concat(windows.map((w) => w.valid), (m) => new Float32Array(m)),
+      features: concat(
+        windows.map((w) => w.features),
+        (m) => new Float32Array(m),
+      ),
+      valid: concat(
+        windows.map((w) => w.valid),
+        (m) => new Float32Array(m),
+      ),
       task: windows.flatMap((w) => w.task),
     };
     const out = await ref.sarm(batch);
@@ -109,8 +121,22 @@ async function recordedReplay(ref: ProgressModel, script: readonly ProbeCall[], 
   if (pairs.length > 0 && card.grm.present) {
     const f32 = (m: number) => new Float32Array(m);
     const batch: GrmBatch = {
-      start: concat(pairs.map((p) => p.start), f32), goal: concat(pairs.map((p) => p.goal), f32),
-      before: concat(pairs.map((p) => p.before), f32), after: concat(pairs.map((p) => p.after), f32),
+      start: concat(
+        pairs.map((p) => p.start),
+        f32,
+      ),
+      goal: concat(
+        pairs.map((p) => p.goal),
+        f32,
+      ),
+      before: concat(
+        pairs.map((p) => p.before),
+        f32,
+      ),
+      after: concat(
+        pairs.map((p) => p.after),
+        f32,
+      ),
       task: pairs.flatMap((p) => p.task),
     };
     const hops = await ref.grm(batch);
@@ -123,12 +149,14 @@ async function recordedReplay(ref: ProgressModel, script: readonly ProbeCall[], 
   }
   const replay = new ReplayModel(card, usesGrm);
   const steps = Math.max(features.length, sarm.length, grm.length);
-  replay.push(...Array.from({ length: steps }, (_, i): ReplayStep => ({
-    frame: i,
-    features: features[i] ?? new Float32Array(card.views.length * D),
-    ...(sarm[i] ? { sarm: sarm[i] } : {}),
-    ...(grm[i] ? { grm: grm[i] } : {}),
-  })));
+  replay.push(
+    ...Array.from({ length: steps }, (_, i): ReplayStep => ({
+      frame: i,
+      features: features[i] ?? new Float32Array(card.views.length * D),
+      ...(sarm[i] ? { sarm: sarm[i] } : {}),
+      ...(grm[i] ? { grm: grm[i] } : {}),
+    })),
+  );
   return replay;
 }
 
@@ -144,38 +172,56 @@ const SMALL_BATCHES: BatchingOptions = { maxBatch: 3, maxBatchWaitMs: 1, maxConc
 const base = { card: CARD, cardWithoutGrm: CARD_WITHOUT_GRM, rows: 'any', batchTolerance: 0, stateless: true } as const;
 
 const SUBJECTS: [string, ProgressModelSubject][] = [
-  ['OnnxProgressModel (ONNX Runtime in process)', {
-    ...base,
-    open: async (_s, { grm }) => OnnxProgressModel.load(await packageDir(grm), quiet),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
-  ['WorkerProgressModel (worker thread)', {
-    ...base,
-    open: async (_s, { grm }) => WorkerProgressModel.load(await packageDir(grm), quiet),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
-  ['BatchingProgressModel over OnnxProgressModel (one batch per turn)', {
-    ...base,
-    open: async (_s, { grm }) => new BatchingProgressModel(await OnnxProgressModel.load(await packageDir(grm), quiet), MERGE_ALL),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
-  ['BatchingProgressModel over WorkerProgressModel (maxBatch 3, two batches at once)', {
-    ...base,
-    open: async (_s, { grm }) => new BatchingProgressModel(await WorkerProgressModel.load(await packageDir(grm), quiet), SMALL_BATCHES),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
-  ['ReplayModel (offline scoring, recorded from OnnxProgressModel)', {
-    ...base,
-    stateless: false,
-    rows: 'per-step',
-    open: async (script, { grm }) => recordedReplay(await reference(grm), script, grm),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
-  ['FakeProgressModel (server tests)', {
-    ...base,
-    open: async (_s, { grm }) => (grm ? new FakeProgressModel() : new FakeWithoutGrm()),
-    closedCode: 'SW_ERR_SHUTTING_DOWN',
-  }],
+  [
+    'OnnxProgressModel (ONNX Runtime in process)',
+    {
+      ...base,
+      open: async (_s, { grm }) => OnnxProgressModel.load(await packageDir(grm), quiet),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
+  [
+    'WorkerProgressModel (worker thread)',
+    {
+      ...base,
+      open: async (_s, { grm }) => WorkerProgressModel.load(await packageDir(grm), quiet),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
+  [
+    'BatchingProgressModel over OnnxProgressModel (one batch per turn)',
+    {
+      ...base,
+      open: async (_s, { grm }) => new BatchingProgressModel(await OnnxProgressModel.load(await packageDir(grm), quiet), MERGE_ALL),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
+  [
+    'BatchingProgressModel over WorkerProgressModel (maxBatch 3, two batches at once)',
+    {
+      ...base,
+      open: async (_s, { grm }) => new BatchingProgressModel(await WorkerProgressModel.load(await packageDir(grm), quiet), SMALL_BATCHES),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
+  [
+    'ReplayModel (offline scoring, recorded from OnnxProgressModel)',
+    {
+      ...base,
+      stateless: false,
+      rows: 'per-step',
+      open: async (script, { grm }) => recordedReplay(await reference(grm), script, grm),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
+  [
+    'FakeProgressModel (server tests)',
+    {
+      ...base,
+      open: async (_s, { grm }) => (grm ? new FakeProgressModel() : new FakeWithoutGrm()),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
 ];
 
 for (const [name, subject] of SUBJECTS) progressModelContract(name, subject);

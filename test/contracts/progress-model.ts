@@ -18,9 +18,7 @@ import { ERROR_CODES, isStagewardError, type ErrorCode } from '../../core/errors
 import { SeededRandom } from '../../core/random.ts';
 
 export type ProbeCall =
-  | { graph: 'encode'; pixels: Uint8Array; n: number }
-  | { graph: 'sarm'; batch: SarmBatch }
-  | { graph: 'grm'; batch: GrmBatch };
+  { graph: 'encode'; pixels: Uint8Array; n: number } | { graph: 'sarm'; batch: SarmBatch } | { graph: 'grm'; batch: GrmBatch };
 
 export type ProbeResult = Float32Array | { stageLogits: Float32Array; tau: Float32Array };
 
@@ -102,7 +100,10 @@ export class Probes {
   /** `p` GRM pairs, tasks in turn. */
   grm(p: number): ProbeCall & { graph: 'grm' } {
     const f = () => Float32Array.from({ length: p * this.V * this.D }, () => this.#rng.normal());
-    return { graph: 'grm', batch: { start: f(), goal: f(), before: f(), after: f(), task: Array.from({ length: p }, (_, i) => i % this.card.tasks.length) } };
+    return {
+      graph: 'grm',
+      batch: { start: f(), goal: f(), before: f(), after: f(), task: Array.from({ length: p }, (_, i) => i % this.card.tasks.length) },
+    };
   }
 }
 
@@ -127,16 +128,27 @@ export function rowOf(call: ProbeCall, r: number, card: ModelCard): ProbeCall {
   if (call.graph === 'sarm') {
     const t = card.window.length;
     const b = call.batch;
-    return { graph: 'sarm', batch: { features: b.features.slice(r * t * vd, (r + 1) * t * vd), valid: b.valid.slice(r * t, (r + 1) * t), task: [b.task[r]!] } };
+    return {
+      graph: 'sarm',
+      batch: { features: b.features.slice(r * t * vd, (r + 1) * t * vd), valid: b.valid.slice(r * t, (r + 1) * t), task: [b.task[r]!] },
+    };
   }
   const b = call.batch;
   const part = (a: Float32Array) => a.slice(r * vd, (r + 1) * vd);
-  return { graph: 'grm', batch: { start: part(b.start), goal: part(b.goal), before: part(b.before), after: part(b.after), task: [b.task[r]!] } };
+  return {
+    graph: 'grm',
+    batch: { start: part(b.start), goal: part(b.goal), before: part(b.before), after: part(b.after), task: [b.task[r]!] },
+  };
 }
 
 /** The output arrays of a result, named. */
 function arraysOf(result: ProbeResult): [string, Float32Array][] {
-  return result instanceof Float32Array ? [['output', result]] : [['stageLogits', result.stageLogits], ['tau', result.tau]];
+  return result instanceof Float32Array
+    ? [['output', result]]
+    : [
+        ['stageLogits', result.stageLogits],
+        ['tau', result.tau],
+      ];
 }
 
 /** Row `r` of a result, given each output's values per row. */
@@ -159,14 +171,18 @@ const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer.slice(a.byteOffset,
 export function expectSame(got: ProbeResult, want: ProbeResult, tolerance: number, what: string): void {
   const g = arraysOf(got);
   const w = arraysOf(want);
-  expect(g.map(([n, a]) => [n, a.length]), `${what}: output sizes`).toEqual(w.map(([n, a]) => [n, a.length]));
+  expect(
+    g.map(([n, a]) => [n, a.length]),
+    `${what}: output sizes`,
+  ).toEqual(w.map(([n, a]) => [n, a.length]));
   g.forEach(([name, a], j) => {
     const b = w[j]![1];
     const ab = bitsOf(a);
     const bb = bitsOf(b);
     for (let i = 0; i < a.length; i++) {
       const ok = tolerance === 0 ? ab[i] === bb[i] : Math.abs(a[i]! - b[i]!) <= tolerance;
-      if (!ok) expect.fail(`${what}: ${name}[${i}] is ${a[i]}, expected ${b[i]}${tolerance === 0 ? ' (bit-identical)' : ` within ${tolerance}`}`);
+      if (!ok)
+        expect.fail(`${what}: ${name}[${i}] is ${a[i]}, expected ${b[i]}${tolerance === 0 ? ' (bit-identical)' : ` within ${tolerance}`}`);
     }
   });
 }
@@ -260,37 +276,51 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       });
     });
 
-    test('batching', `gives each row of a batch what single-row calls give (${subject.batchTolerance === 0 ? 'bit-identical' : `within ${subject.batchTolerance}`})`, async () => {
-      const p = probes(3);
-      // 'per-step' subjects: a batch of time steps or windows is refused; GRM pairs still batch.
-      const batches: ProbeCall[] = perStep ? [p.grm(4)] : [p.encode(2 * V), p.sarm([0, 2, 5, 11]), p.grm(4)];
-      const refused: ProbeCall[] = perStep ? [p.encode(2 * V), p.sarm([0, 5])] : [];
-      const singles = (b: ProbeCall) => Array.from({ length: rowsOf(b) }, (_, r) => rowOf(b, r, card));
-      // each batch, then its rows one at a time, then its rows all at once (a batching model merges those)
-      const script = [...batches.flatMap((b) => [b, ...singles(b), ...singles(b)]), ...refused];
-      await withModel(script, async (m) => {
-        for (const batch of batches) {
-          const whole = snapshot(await runCall(m, batch));
-          const rows = singles(batch);
-          const oneByOne: ProbeResult[] = [];
-          for (const row of rows) oneByOne.push(snapshot(await runCall(m, row)));
-          const together = await Promise.all(rows.map((row) => runCall(m, row)));
-          rows.forEach((row, r) => {
-            const want = resultRow(whole, r, card, batch.graph);
-            expectShape(oneByOne[r]!, row, card);
-            expectSame(oneByOne[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called alone`);
-            expectSame(together[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called with the others at once`);
-          });
-          // the rows differ from one another, so the comparison above could tell them apart
-          const [a, b] = [arraysOf(resultRow(whole, 0, card, batch.graph))[0]![1], arraysOf(resultRow(whole, 1, card, batch.graph))[0]![1]];
-          expect(Array.from(bitsOf(a)), `${batch.graph}: rows 0 and 1 give different outputs`).not.toEqual(Array.from(bitsOf(b)));
-        }
-        for (const call of refused) {
-          const err = await errorOf(() => runCall(m, call));
-          expect(isStagewardError(err), `${call.graph} of ${rowsOf(call)} rows: refused with a StagewardError, got ${String(err)}`).toBe(true);
-        }
-      });
-    });
+    test(
+      'batching',
+      `gives each row of a batch what single-row calls give (${subject.batchTolerance === 0 ? 'bit-identical' : `within ${subject.batchTolerance}`})`,
+      async () => {
+        const p = probes(3);
+        // 'per-step' subjects: a batch of time steps or windows is refused; GRM pairs still batch.
+        const batches: ProbeCall[] = perStep ? [p.grm(4)] : [p.encode(2 * V), p.sarm([0, 2, 5, 11]), p.grm(4)];
+        const refused: ProbeCall[] = perStep ? [p.encode(2 * V), p.sarm([0, 5])] : [];
+        const singles = (b: ProbeCall) => Array.from({ length: rowsOf(b) }, (_, r) => rowOf(b, r, card));
+        // each batch, then its rows one at a time, then its rows all at once (a batching model merges those)
+        const script = [...batches.flatMap((b) => [b, ...singles(b), ...singles(b)]), ...refused];
+        await withModel(script, async (m) => {
+          for (const batch of batches) {
+            const whole = snapshot(await runCall(m, batch));
+            const rows = singles(batch);
+            const oneByOne: ProbeResult[] = [];
+            for (const row of rows) oneByOne.push(snapshot(await runCall(m, row)));
+            const together = await Promise.all(rows.map((row) => runCall(m, row)));
+            rows.forEach((row, r) => {
+              const want = resultRow(whole, r, card, batch.graph);
+              expectShape(oneByOne[r]!, row, card);
+              expectSame(oneByOne[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called alone`);
+              expectSame(
+                together[r]!,
+                want,
+                subject.batchTolerance,
+                `${batch.graph} row ${r} of ${rows.length}, called with the others at once`,
+              );
+            });
+            // the rows differ from one another, so the comparison above could tell them apart
+            const [a, b] = [
+              arraysOf(resultRow(whole, 0, card, batch.graph))[0]![1],
+              arraysOf(resultRow(whole, 1, card, batch.graph))[0]![1],
+            ];
+            expect(Array.from(bitsOf(a)), `${batch.graph}: rows 0 and 1 give different outputs`).not.toEqual(Array.from(bitsOf(b)));
+          }
+          for (const call of refused) {
+            const err = await errorOf(() => runCall(m, call));
+            expect(isStagewardError(err), `${call.graph} of ${rowsOf(call)} rows: refused with a StagewardError, got ${String(err)}`).toBe(
+              true,
+            );
+          }
+        });
+      },
+    );
 
     test('close', `fails every call after close() with ${subject.closedCode}`, async () => {
       const p = probes(4);
@@ -304,19 +334,23 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       for (const call of script) await expectStagewardCode(() => runCall(m, call), subject.closedCode, `${call.graph} after close()`);
     });
 
-    test('missing-grm', `fails GRM calls with ${MISSING_GRM_CODE} when the card has no GRM head, and still encodes and runs SARM`, async () => {
-      const p = new Probes(subject.cardWithoutGrm, 5);
-      const script: ProbeCall[] = [p.encode(V), p.sarm([2]), p.grm(1)];
-      const m = await subject.open(script, { grm: false });
-      try {
-        expect(m.card.grm.present).toBe(false);
-        expect(m.card).toEqual(subject.cardWithoutGrm);
-        for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm);
-        await expectStagewardCode(() => runCall(m, script[2]!), MISSING_GRM_CODE, 'grm without a GRM head');
-      } finally {
-        await m.close();
-      }
-    });
+    test(
+      'missing-grm',
+      `fails GRM calls with ${MISSING_GRM_CODE} when the card has no GRM head, and still encodes and runs SARM`,
+      async () => {
+        const p = new Probes(subject.cardWithoutGrm, 5);
+        const script: ProbeCall[] = [p.encode(V), p.sarm([2]), p.grm(1)];
+        const m = await subject.open(script, { grm: false });
+        try {
+          expect(m.card.grm.present).toBe(false);
+          expect(m.card).toEqual(subject.cardWithoutGrm);
+          for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm);
+          await expectStagewardCode(() => runCall(m, script[2]!), MISSING_GRM_CODE, 'grm without a GRM head');
+        } finally {
+          await m.close();
+        }
+      },
+    );
 
     afterAll(async () => {
       if (shared) await (await shared).close();

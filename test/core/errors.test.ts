@@ -8,7 +8,9 @@ describe('error codes', () => {
   it('ERRORS.md documents every code with its close code, and no code that does not exist', async () => {
     const doc = await readFile(join(REPO_ROOT, 'ERRORS.md'), 'utf8');
     const documented = [...doc.matchAll(/^\| `(SW_ERR_[A-Z_]+)` \| ([0-9]+|—) \|/gm)].map((m) => [m[1], m[2]]);
-    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(Object.entries(ERROR_CODES).map(([k, v]) => [k, v.close === null ? '—' : String(v.close)])));
+    expect(Object.fromEntries(documented)).toEqual(
+      Object.fromEntries(Object.entries(ERROR_CODES).map(([k, v]) => [k, v.close === null ? '—' : String(v.close)])),
+    );
   });
 
   it('an error knows its close code and carries no stack in its message', () => {

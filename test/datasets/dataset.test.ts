@@ -47,15 +47,31 @@ function pixels(e: number, v: number, t: number): Uint8Array {
 }
 
 const SPANS: SubtaskSpan[][] = [
-  [{ name: 'reach', start: 0, end: 3 }, { name: 'grasp', start: 4, end: 6 }, { name: 'lift', start: 7, end: 9 }],
-  [{ name: 'reach', start: 2, end: 5 }, { name: 'grasp', start: 8, end: 10 }], // before-first, a gap, after-last
-  [{ name: 'reach', start: 0, end: 5 }, { name: 'grasp', start: 6, end: 6 }, { name: 'lift', start: 7, end: 17 }],
+  [
+    { name: 'reach', start: 0, end: 3 },
+    { name: 'grasp', start: 4, end: 6 },
+    { name: 'lift', start: 7, end: 9 },
+  ],
+  [
+    { name: 'reach', start: 2, end: 5 },
+    { name: 'grasp', start: 8, end: 10 },
+  ], // before-first, a gap, after-last
+  [
+    { name: 'reach', start: 0, end: 5 },
+    { name: 'grasp', start: 6, end: 6 },
+    { name: 'lift', start: 7, end: 17 },
+  ],
 ];
 const LENGTHS = [10, 14, 18];
 
 function episode(e: number): RecordedEpisode {
   const T = LENGTHS[e]!;
-  const frames = Object.fromEntries(SPEC.views.map((view, v) => [view, Array.from({ length: T }, (_, t) => ({ data: pixels(e, v, t), height: S, width: S, channels: 3 as const }))]));
+  const frames = Object.fromEntries(
+    SPEC.views.map((view, v) => [
+      view,
+      Array.from({ length: T }, (_, t) => ({ data: pixels(e, v, t), height: S, width: S, channels: 3 as const })),
+    ]),
+  );
   return {
     task: e === 2 ? 'put the blue cube in the bowl' : 'put the red cube in the bowl',
     frames,
@@ -86,7 +102,10 @@ async function failure(p: Promise<unknown>): Promise<ErrorCode | string> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function writeDataset(dir: string, count = 3): Promise<void> {
@@ -118,7 +137,11 @@ describe('round trip', () => {
     expect(ds.episodes.map((e) => e.subtasks)).toEqual(SPANS);
     expect(ds.episodes.map((e) => e.success)).toEqual([true, false, true]);
     expect(ds.episodes[1]!.meta).toEqual({ seed: 101, preset: 'drop' });
-    expect(ds.episodes.map((e) => [e.datasetFrom, e.datasetTo])).toEqual([[0, 10], [10, 24], [24, 42]]);
+    expect(ds.episodes.map((e) => [e.datasetFrom, e.datasetTo])).toEqual([
+      [0, 10],
+      [10, 24],
+      [24, 42],
+    ]);
     expect(ds.episodes[2]!.videos.front).toMatchObject({ fromSeconds: 2.4, toSeconds: 4.2, chunkIndex: 0, fileIndex: 0 });
     expect(ds.stageNames).toEqual(SPEC.stageNames);
     expect(ds.views).toEqual(SPEC.views);
@@ -142,7 +165,7 @@ describe('round trip', () => {
     }
   });
 
-  it('decodes each episode\'s frames from its range of the concatenated video, close to the originals', async () => {
+  it("decodes each episode's frames from its range of the concatenated video, close to the originals", async () => {
     for (let e = 0; e < 3; e++) {
       let t = 0;
       for await (const set of ds.frameSets(e)) {
@@ -168,13 +191,27 @@ describe('files a LeRobot user sees', () => {
     expect(Object.keys(ours)).toEqual(Object.keys(real));
     expect(ours.data_path).toBe(real.data_path);
     expect(ours.video_path).toBe(real.video_path);
-    expect(ours).toMatchObject({ codebase_version: 'v3.0', robot_type: SPEC.robotType, total_episodes: 3, total_frames: 42, total_tasks: 2, chunks_size: 1000, fps: 10, splits: { train: '0:3' } });
+    expect(ours).toMatchObject({
+      codebase_version: 'v3.0',
+      robot_type: SPEC.robotType,
+      total_episodes: 3,
+      total_frames: 42,
+      total_tasks: 2,
+      chunks_size: 1000,
+      fps: 10,
+      splits: { train: '0:3' },
+    });
     const realVideo = real.features['observation.images.external'];
     for (const view of SPEC.views) {
       const f = ours.features[`observation.images.${view}`];
       expect(Object.keys(f)).toEqual(Object.keys(realVideo));
       expect(Object.keys(f.info).sort()).toEqual(Object.keys(realVideo.info).sort());
-      expect(f).toMatchObject({ dtype: 'video', shape: [S, S, 3], names: realVideo.names, info: { 'video.codec': 'h264', 'video.pix_fmt': 'yuv420p', 'video.fps': 10, 'video.height': S, 'video.width': S } });
+      expect(f).toMatchObject({
+        dtype: 'video',
+        shape: [S, S, 3],
+        names: realVideo.names,
+        info: { 'video.codec': 'h264', 'video.pix_fmt': 'yuv420p', 'video.fps': 10, 'video.height': S, 'video.width': S },
+      });
     }
     for (const key of ['action', 'observation.state', 'timestamp', 'frame_index', 'episode_index', 'index', 'task_index']) {
       expect(Object.keys(ours.features[key])).toEqual(Object.keys(real.features[key]));
@@ -186,19 +223,47 @@ describe('files a LeRobot user sees', () => {
 
   it('puts every file where the templates say', async () => {
     for (const view of SPEC.views) {
-      expect(await exists(join(root, formatTemplate(ds.info.video_path!, { video_key: `observation.images.${view}`, chunk_index: 0, file_index: 0 })))).toBe(true);
+      expect(
+        await exists(
+          join(root, formatTemplate(ds.info.video_path!, { video_key: `observation.images.${view}`, chunk_index: 0, file_index: 0 })),
+        ),
+      ).toBe(true);
     }
-    for (const f of ['data/chunk-000/file-000.parquet', 'meta/episodes/chunk-000/file-000.parquet', 'meta/tasks.parquet', 'meta/stats.json', 'meta/temporal_proportions_sparse.json']) {
+    for (const f of [
+      'data/chunk-000/file-000.parquet',
+      'meta/episodes/chunk-000/file-000.parquet',
+      'meta/tasks.parquet',
+      'meta/stats.json',
+      'meta/temporal_proportions_sparse.json',
+    ]) {
       expect(await exists(join(root, f))).toBe(true);
     }
     expect((await readdir(work)).filter((n) => n.includes('.partial-'))).toEqual([]);
   });
 
-  it('meta/episodes has LeRobot\'s columns and the SARM annotation lists', async () => {
+  it("meta/episodes has LeRobot's columns and the SARM annotation lists", async () => {
     const { columns, rows } = await readParquetRows(join(root, 'meta/episodes/chunk-000/file-000.parquet'));
-    for (const c of ['episode_index', 'tasks', 'length', 'dataset_from_index', 'dataset_to_index', 'data/chunk_index', 'data/file_index', 'meta/episodes/chunk_index', 'meta/episodes/file_index', 'success',
-      'sparse_subtask_names', 'sparse_subtask_start_frames', 'sparse_subtask_end_frames', 'sparse_subtask_start_times', 'sparse_subtask_end_times']) expect(columns).toContain(c);
-    for (const view of SPEC.views) for (const part of ['chunk_index', 'file_index', 'from_timestamp', 'to_timestamp']) expect(columns).toContain(`videos/observation.images.${view}/${part}`);
+    for (const c of [
+      'episode_index',
+      'tasks',
+      'length',
+      'dataset_from_index',
+      'dataset_to_index',
+      'data/chunk_index',
+      'data/file_index',
+      'meta/episodes/chunk_index',
+      'meta/episodes/file_index',
+      'success',
+      'sparse_subtask_names',
+      'sparse_subtask_start_frames',
+      'sparse_subtask_end_frames',
+      'sparse_subtask_start_times',
+      'sparse_subtask_end_times',
+    ])
+      expect(columns).toContain(c);
+    for (const view of SPEC.views)
+      for (const part of ['chunk_index', 'file_index', 'from_timestamp', 'to_timestamp'])
+        expect(columns).toContain(`videos/observation.images.${view}/${part}`);
     expect(rows[1]!.sparse_subtask_names).toEqual(['reach', 'grasp']);
     expect(rows[1]!.sparse_subtask_start_frames).toEqual([2n, 8n]);
     expect(rows[1]!.sparse_subtask_end_times).toEqual([0.5, 1.0]);
@@ -206,20 +271,25 @@ describe('files a LeRobot user sees', () => {
 
   it('tasks.parquet maps task strings to task_index, with pandas metadata making the string the index', async () => {
     const { rows, metadata } = await readParquetRows(join(root, 'meta/tasks.parquet'));
-    expect(rows).toEqual([{ task_index: 0n, task: 'put the red cube in the bowl' }, { task_index: 1n, task: 'put the blue cube in the bowl' }]);
+    expect(rows).toEqual([
+      { task_index: 0n, task: 'put the red cube in the bowl' },
+      { task_index: 1n, task: 'put the blue cube in the bowl' },
+    ]);
     const pandas = JSON.parse(metadata.key_value_metadata!.find((kv) => kv.key === 'pandas')!.value!);
     expect(pandas.index_columns).toEqual(['task']);
   });
 
   it('stats.json has min/max/mean/std/count per feature, images per channel on [0, 1] as [3, 1, 1]', async () => {
     const stats = JSON.parse(await readFile(join(root, 'meta/stats.json'), 'utf8'));
-    for (const key of ['action', 'observation.state', 'observation.images.front', 'timestamp', 'index']) expect(Object.keys(stats[key]).sort()).toEqual(['count', 'max', 'mean', 'min', 'std']);
+    for (const key of ['action', 'observation.state', 'observation.images.front', 'timestamp', 'index'])
+      expect(Object.keys(stats[key]).sort()).toEqual(['count', 'max', 'mean', 'min', 'std']);
     const img = stats['observation.images.front'];
     expect(img.mean.length).toBe(3);
-    for (const m of ['min', 'max', 'mean', 'std']) for (const c of img[m]) {
-      expect(c[0][0]).toBeGreaterThanOrEqual(0);
-      expect(c[0][0]).toBeLessThanOrEqual(1);
-    }
+    for (const m of ['min', 'max', 'mean', 'std'])
+      for (const c of img[m]) {
+        expect(c[0][0]).toBeGreaterThanOrEqual(0);
+        expect(c[0][0]).toBeLessThanOrEqual(1);
+      }
     expect(img.count).toEqual([42]);
     expect(stats['observation.state'].max).toEqual([8.5, 2, 1]);
     expect(stats['observation.state'].mean[1]).toBeCloseTo((10 * 0 + 14 * 1 + 18 * 2) / 42, 6);
@@ -251,7 +321,12 @@ describe('never a half dataset', () => {
     const ep = episode(1);
     const frame = ep.frames.front![5]!;
     let reads = 0;
-    Object.defineProperty(frame, 'data', { get: () => { if (++reads > 2) throw new Error('renderer crashed'); return pixels(1, 0, 5); } });
+    Object.defineProperty(frame, 'data', {
+      get: () => {
+        if (++reads > 2) throw new Error('renderer crashed');
+        return pixels(1, 0, 5);
+      },
+    });
     expect(await failure(w.addEpisode(ep))).toMatch(/renderer crashed/);
     expect(await failure(w.finish())).toBe('SW_ERR_DATASET_STATE');
     expect(await exists(dir)).toBe(false);
@@ -303,25 +378,43 @@ describe('reading other datasets', () => {
     expect(await failure(partial.frames(0, 'wrist').next())).toBe('SW_ERR_DATASET_NOT_FOUND');
   });
 
-  it('reads a dataset without stageward\'s extra columns, as LeRobot writes them', async () => {
+  it("reads a dataset without stageward's extra columns, as LeRobot writes them", async () => {
     const plain = join(work, 'plain');
     await cp(root, plain, { recursive: true });
     await rm(join(plain, 'meta/temporal_proportions_sparse.json'));
     const epPath = join(plain, 'meta/episodes/chunk-000/file-000.parquet');
     const { rows } = await readParquetRows(epPath);
-    const keep = ['episode_index', 'length', 'dataset_from_index', 'dataset_to_index', ...SPEC.views.flatMap((v) => ['chunk_index', 'file_index'].map((p) => `videos/observation.images.${v}/${p}`))];
+    const keep = [
+      'episode_index',
+      'length',
+      'dataset_from_index',
+      'dataset_to_index',
+      ...SPEC.views.flatMap((v) => ['chunk_index', 'file_index'].map((p) => `videos/observation.images.${v}/${p}`)),
+    ];
     const floats = SPEC.views.flatMap((v) => ['from_timestamp', 'to_timestamp'].map((p) => `videos/observation.images.${v}/${p}`));
-    await writeParquetTable(epPath, schemaOf([listColumn('tasks', 'STRING'), ...keep.map((c) => scalarColumn(c, 'INT64')), ...floats.map((c) => scalarColumn(c, 'DOUBLE'))]), [
-      { name: 'tasks', data: rows.map((r) => r.tasks) },
-      ...keep.map((c) => ({ name: c, data: BigInt64Array.from(rows.map((r) => r[c] as bigint)) })),
-      ...floats.map((c) => ({ name: c, data: Float64Array.from(rows.map((r) => r[c] as number)) })),
-    ]);
+    await writeParquetTable(
+      epPath,
+      schemaOf([
+        listColumn('tasks', 'STRING'),
+        ...keep.map((c) => scalarColumn(c, 'INT64')),
+        ...floats.map((c) => scalarColumn(c, 'DOUBLE')),
+      ]),
+      [
+        { name: 'tasks', data: rows.map((r) => r.tasks) },
+        ...keep.map((c) => ({ name: c, data: BigInt64Array.from(rows.map((r) => r[c] as bigint)) })),
+        ...floats.map((c) => ({ name: c, data: Float64Array.from(rows.map((r) => r[c] as number)) })),
+      ],
+    );
     const info = JSON.parse(await readFile(join(plain, 'meta/info.json'), 'utf8'));
     delete info.features['annotation.true_stage'];
     delete info.features['annotation.true_progress'];
     await writeFile(join(plain, 'meta/info.json'), JSON.stringify(info));
     const other = await LeRobotDataset.open(plain);
-    expect(other.episodes.map((e) => [e.subtasks, e.success, e.meta])).toEqual([[null, null, null], [null, null, null], [null, null, null]]);
+    expect(other.episodes.map((e) => [e.subtasks, e.success, e.meta])).toEqual([
+      [null, null, null],
+      [null, null, null],
+      [null, null, null],
+    ]);
     expect(other.stageNames).toEqual([]);
     let n = 0;
     for await (const _ of other.frames(2, 'front')) n++;
@@ -334,7 +427,7 @@ describe('reading other datasets', () => {
     expect(progress.data[10 + 7]).toBeCloseTo(7 / 13, 6);
   });
 
-  it('decodes AV1 videos (LeRobot\'s default codec)', async () => {
+  it("decodes AV1 videos (LeRobot's default codec)", async () => {
     const bin = await ffmpeg();
     const encoders = await run(bin.path, ['-hide_banner', '-encoders']);
     // The ffmpeg stageward ships (@ffmpeg-installer) encodes AV1 with libaom, so the test can make its input.
@@ -343,7 +436,29 @@ describe('reading other datasets', () => {
     await cp(root, av1, { recursive: true });
     for (const view of SPEC.views) {
       const file = join(av1, `videos/observation.images.${view}/chunk-000/file-000.mp4`);
-      await run(bin.path, ['-hide_banner', '-loglevel', 'error', '-i', file, '-c:v', 'libaom-av1', '-strict', 'experimental', '-cpu-used', '8', '-crf', '12', '-b:v', '0', '-g', '2', '-pix_fmt', 'yuv420p', '-y', join(dirname(file), 'av1.mp4')]);
+      await run(bin.path, [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        file,
+        '-c:v',
+        'libaom-av1',
+        '-strict',
+        'experimental',
+        '-cpu-used',
+        '8',
+        '-crf',
+        '12',
+        '-b:v',
+        '0',
+        '-g',
+        '2',
+        '-pix_fmt',
+        'yuv420p',
+        '-y',
+        join(dirname(file), 'av1.mp4'),
+      ]);
       await rm(file);
       await cp(join(dirname(file), 'av1.mp4'), file);
       await rm(join(dirname(file), 'av1.mp4'));
@@ -373,7 +488,14 @@ describe('training bundle', () => {
     const step = 2 * S * S * 3;
     const n = 24 + 5; // episode 2, frame 5
     expect(mae(frames.data.subarray(n * step + S * S * 3, (n + 1) * step) as Uint8Array, pixels(2, 1, 5))).toBeLessThan(6);
-    for (const [name, dtype] of [['episode_index', 'int64'], ['frame_index', 'int64'], ['stage', 'int64'], ['tau', 'float32'], ['progress_sarm', 'float32'], ['progress_step', 'float32']] as const) {
+    for (const [name, dtype] of [
+      ['episode_index', 'int64'],
+      ['frame_index', 'int64'],
+      ['stage', 'int64'],
+      ['tau', 'float32'],
+      ['progress_sarm', 'float32'],
+      ['progress_step', 'float32'],
+    ] as const) {
       const a = await readNpy(join(bundle, `${name}.npy`));
       expect([a.dtype, a.shape]).toEqual([dtype, [42]]);
     }
@@ -385,13 +507,23 @@ describe('training bundle', () => {
     const header = JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8'));
     const priors = header.stages.map((s: { prior: number }) => s.prior);
     expect(header.stages.map((s: { name: string }) => s.name)).toEqual(SPEC.stageNames);
-    expect(header).toMatchObject({ format: 1, views: SPEC.views, task: 'put the red cube in the bowl', task_id: 0, fps: 10, image: { height: S, width: S }, priors_source: 'dataset' });
+    expect(header).toMatchObject({
+      format: 1,
+      views: SPEC.views,
+      task: 'put the red cube in the bowl',
+      task_id: 0,
+      fps: 10,
+      image: { height: S, width: S },
+      priors_source: 'dataset',
+    });
     expect(header.episodes).toEqual([
       { index: 0, length: 10, success: true, offset: 0, task_index: 0 },
       { index: 1, length: 14, success: false, offset: 10, task_index: 0 },
       { index: 2, length: 18, success: true, offset: 24, task_index: 1 },
     ]);
-    const [stage, tau, sarm, step, ep, fi] = await Promise.all(['stage', 'tau', 'progress_sarm', 'progress_step', 'episode_index', 'frame_index'].map((n) => readNpy(join(bundle, `${n}.npy`))));
+    const [stage, tau, sarm, step, ep, fi] = await Promise.all(
+      ['stage', 'tau', 'progress_sarm', 'progress_step', 'episode_index', 'frame_index'].map((n) => readNpy(join(bundle, `${n}.npy`))),
+    );
     for (let e = 0; e < 3; e++) {
       const want = frameLabels(SPANS[e]!, LENGTHS[e]!, SPEC.stageNames, priors);
       const off = header.episodes[e].offset;
@@ -412,7 +544,10 @@ describe('training bundle', () => {
   it('exports chosen episodes at another size, and refuses to overwrite a bundle', async () => {
     const out = join(work, 'bundle-small');
     const header = await exportBundle(root, out, { size: 16, episodes: [2, 0], views: ['wrist'] });
-    expect(header.episodes.map((e) => [e.index, e.offset])).toEqual([[2, 0], [0, 18]]);
+    expect(header.episodes.map((e) => [e.index, e.offset])).toEqual([
+      [2, 0],
+      [0, 18],
+    ]);
     expect((await readNpy(join(out, 'frames.npy'))).shape).toEqual([28, 1, 16, 16, 3]);
     expect(await failure(exportBundle(root, out, { size: 16 }))).toBe('SW_ERR_DATASET_EXISTS');
   });

@@ -76,7 +76,10 @@ describe('locating ffmpeg', () => {
     const pathDir = join(dir, 'bin');
     await mkdir(pathDir);
     await symlink(bin.path, join(pathDir, 'ffmpeg'));
-    const viaPath = await locateFfmpeg({ env: { PATH: pathDir, FFMPEG_PATH: '/nonexistent/ffmpeg' }, skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] });
+    const viaPath = await locateFfmpeg({
+      env: { PATH: pathDir, FFMPEG_PATH: '/nonexistent/ffmpeg' },
+      skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'],
+    });
     expect(viaPath.source).toBe('PATH');
     const viaEnv = await locateFfmpeg({ env: { PATH: '', FFMPEG_PATH: bin.path }, skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] });
     expect(viaEnv).toMatchObject({ source: 'FFMPEG_PATH', path: bin.path });
@@ -85,7 +88,9 @@ describe('locating ffmpeg', () => {
   it('names all four sources when none works, and rejects a binary that is not ffmpeg', async () => {
     const fake = join(dir, 'not-ffmpeg');
     await writeFile(fake, '#!/bin/sh\necho hello\n', { mode: 0o755 });
-    const err = await rejection(locateFfmpeg({ env: { PATH: '', FFMPEG_PATH: fake }, skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] }));
+    const err = await rejection(
+      locateFfmpeg({ env: { PATH: '', FFMPEG_PATH: fake }, skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] }),
+    );
     expect(isStagewardError(err, 'SW_ERR_FFMPEG_NOT_FOUND')).toBe(true);
     const message = (err as Error).message;
     for (const source of ['ffmpeg-static', '@ffmpeg-installer/ffmpeg', 'PATH', 'FFMPEG_PATH']) expect(message).toContain(source);
@@ -134,34 +139,48 @@ describe('encoding and decoding', () => {
       '  Duration: 00:00:04.50, start: 0.000000, bitrate: 95 kb/s',
       '    Stream #0:0(und): Video: av1 (libdav1d) (Main) (av01 / 0x31307661), yuv420p(tv, bt709, progressive), 640x480 [SAR 1:1 DAR 4:3], 93 kb/s, 30 fps, 30 tbr, 15360 tbn (default)',
     ].join('\n');
-    expect(parseFfmpegInfo(stderr)).toEqual({ codec: 'av1', width: 640, height: 480, pixFmt: 'yuv420p', fps: 30, durationSeconds: 4.5, frames: 135 });
+    expect(parseFfmpegInfo(stderr)).toEqual({
+      codec: 'av1',
+      width: 640,
+      height: 480,
+      pixFmt: 'yuv420p',
+      fps: 30,
+      durationSeconds: 4.5,
+      frames: 135,
+    });
   });
 });
 
 describe('failures', () => {
-  it('an encoder that cannot write its file fails with ffmpeg\'s last stderr lines', async () => {
+  it("an encoder that cannot write its file fails with ffmpeg's last stderr lines", async () => {
     const enc = await H264Encoder.open(join(dir, 'no', 'such', 'dir', 'x.mp4'), { width: W, height: H, fps: FPS });
-    const err = await rejection((async () => {
-      for (let t = 0; t < 5; t++) await enc.write(frame(t));
-      await enc.close();
-    })());
+    const err = await rejection(
+      (async () => {
+        for (let t = 0; t < 5; t++) await enc.write(frame(t));
+        await enc.close();
+      })(),
+    );
     expect(isStagewardError(err, 'SW_ERR_FFMPEG')).toBe(true);
     expect((err as Error).message).toMatch(/No such file or directory/);
   });
 
   it('refuses odd frame sizes and frames of the wrong length', async () => {
-    expect(isStagewardError(await rejection(H264Encoder.open(join(dir, 'odd.mp4'), { width: 31, height: 32, fps: FPS })), 'SW_ERR_DATASET_SPEC')).toBe(true);
+    expect(
+      isStagewardError(await rejection(H264Encoder.open(join(dir, 'odd.mp4'), { width: 31, height: 32, fps: FPS })), 'SW_ERR_DATASET_SPEC'),
+    ).toBe(true);
     const enc = await H264Encoder.open(join(dir, 'short.mp4'), { width: W, height: H, fps: FPS });
     expect(isStagewardError(await rejection(enc.write(new Uint8Array(10))), 'SW_ERR_DATASET_EPISODE')).toBe(true);
     await enc.abort();
   });
 
-  it('decoding a file that is not a video fails with ffmpeg\'s message', async () => {
+  it("decoding a file that is not a video fails with ffmpeg's message", async () => {
     const junk = join(dir, 'junk.mp4');
     await writeFile(junk, 'not a video at all');
-    const err = await rejection((async () => {
-      for await (const _ of decodeVideo(junk, { width: W, height: H })) void _;
-    })());
+    const err = await rejection(
+      (async () => {
+        for await (const _ of decodeVideo(junk, { width: W, height: H })) void _;
+      })(),
+    );
     expect(isStagewardError(err, 'SW_ERR_FFMPEG')).toBe(true);
     expect((err as Error).message).toMatch(/junk\.mp4/);
   });

@@ -30,7 +30,9 @@ const vectors = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'lab
 
 const within = (actual: ArrayLike<number>, expected: number[], what: string) => {
   expect(actual.length, what).toBe(expected.length);
-  expected.forEach((v, i) => expect(Math.abs(actual[i]! - v), `${what}[${i}]: got ${actual[i]}, want ${v}`).toBeLessThanOrEqual(vectors.tolerance));
+  expected.forEach((v, i) =>
+    expect(Math.abs(actual[i]! - v), `${what}[${i}]: got ${actual[i]}, want ${v}`).toBeLessThanOrEqual(vectors.tolerance),
+  );
 };
 
 describe('shared label vectors (datasets/labels.ts)', () => {
@@ -48,6 +50,7 @@ describe('shared label vectors (datasets/labels.ts)', () => {
   });
 
   it('hop targets follow Robo-Dopamine (0 where the denominator is 0)', () => {
-    for (const h of vectors.hops) expect(Math.abs(hopBetween(h.before, h.after) - h.hop), `${h.before} -> ${h.after}`).toBeLessThanOrEqual(vectors.tolerance);
+    for (const h of vectors.hops)
+      expect(Math.abs(hopBetween(h.before, h.after) - h.hop), `${h.before} -> ${h.after}`).toBeLessThanOrEqual(vectors.tolerance);
   });
 });

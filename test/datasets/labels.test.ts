@@ -4,7 +4,14 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  AFTER_LAST_TAU, frameLabels, sarmProgressOf, sarmTargets, stepProgressOf, temporalProportions, validateSpans, wholeEpisodeSpan,
+  AFTER_LAST_TAU,
+  frameLabels,
+  sarmProgressOf,
+  sarmTargets,
+  stepProgressOf,
+  temporalProportions,
+  validateSpans,
+  wholeEpisodeSpan,
 } from '../../datasets/labels.ts';
 import { isStagewardError, type ErrorCode } from '../../core/errors.ts';
 import type { SubtaskSpan } from '../../datasets/types.ts';
@@ -27,7 +34,7 @@ const close = (actual: ArrayLike<number>, expected: number[]) => {
 };
 
 describe('SARM stage and tau per frame', () => {
-  it('inside spans: tau = (t - s) / (e - s), stage = the span name\'s index', () => {
+  it("inside spans: tau = (t - s) / (e - s), stage = the span name's index", () => {
     const spans: SubtaskSpan[] = [
       { name: 'reach', start: 0, end: 4 },
       { name: 'grasp', start: 5, end: 7 },
@@ -85,8 +92,14 @@ describe('validation fails fast', () => {
       [{ name: 'reach', start: 0, end: 10 }],
       [{ name: 'reach', start: -1, end: 3 }],
       [{ name: 'reach', start: 4, end: 3 }],
-      [{ name: 'reach', start: 0, end: 5 }, { name: 'grasp', start: 4, end: 8 }],
-      [{ name: 'grasp', start: 5, end: 8 }, { name: 'reach', start: 0, end: 4 }],
+      [
+        { name: 'reach', start: 0, end: 5 },
+        { name: 'grasp', start: 4, end: 8 },
+      ],
+      [
+        { name: 'grasp', start: 5, end: 8 },
+        { name: 'reach', start: 0, end: 4 },
+      ],
       [{ name: 'reach', start: 0.5, end: 3 }],
     ];
     for (const spans of bad) expect(code(() => validateSpans(spans, 10, STAGES, 'ep'))).toBe('SW_ERR_ANNOTATION_INVALID');
@@ -110,8 +123,20 @@ describe('priors', () => {
   it('are the mean of per-episode duration shares, renormalised to sum to 1', () => {
     const priors = temporalProportions(
       [
-        { spans: [{ name: 'a', start: 0, end: 1 }, { name: 'b', start: 2, end: 9 }], length: 10 }, // 0.2, 0.8
-        { spans: [{ name: 'a', start: 0, end: 5 }, { name: 'b', start: 6, end: 9 }], length: 10 }, // 0.6, 0.4
+        {
+          spans: [
+            { name: 'a', start: 0, end: 1 },
+            { name: 'b', start: 2, end: 9 },
+          ],
+          length: 10,
+        }, // 0.2, 0.8
+        {
+          spans: [
+            { name: 'a', start: 0, end: 5 },
+            { name: 'b', start: 6, end: 9 },
+          ],
+          length: 10,
+        }, // 0.6, 0.4
       ],
       ['a', 'b'],
     );
@@ -155,6 +180,8 @@ describe('progress', () => {
 
   it('refuses priors that do not match the stages or do not sum to 1', () => {
     expect(code(() => frameLabels(spans, 10, STAGES, [0.5, 0.5]))).toBe('SW_ERR_ANNOTATION_INVALID');
-    expect(code(() => sarmProgressOf({ stage: Int32Array.from([0]), tau: Float32Array.from([0]) }, [0.5, 0.2]))).toBe('SW_ERR_ANNOTATION_INVALID');
+    expect(code(() => sarmProgressOf({ stage: Int32Array.from([0]), tau: Float32Array.from([0]) }, [0.5, 0.2]))).toBe(
+      'SW_ERR_ANNOTATION_INVALID',
+    );
   });
 });

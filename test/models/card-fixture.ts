@@ -14,8 +14,11 @@ export function baseCardJson(): Record<string, unknown> {
     tasks: ['pick_place', 'stack_three'],
     stages: {
       pick_place: [
-        { name: 'reach', prior: 0.2 }, { name: 'grasp', prior: 0.1 }, { name: 'lift', prior: 0.2 },
-        { name: 'carry', prior: 0.3 }, { name: 'place', prior: 0.2 },
+        { name: 'reach', prior: 0.2 },
+        { name: 'grasp', prior: 0.1 },
+        { name: 'lift', prior: 0.2 },
+        { name: 'carry', prior: 0.3 },
+        { name: 'place', prior: 0.2 },
       ],
       stack_three: Array.from({ length: 7 }, (_, i) => ({ name: `s${i}`, prior: 1 / 7 })),
     },

@@ -28,7 +28,14 @@ async function runEpisode(opts: EpisodeOptions, fs: FrameSet[], end: 'terminated
   const out: StepResult[] = [];
   for (let t = 0; t < fs.length; t++) {
     const last = t === fs.length - 1;
-    out.push(await ep.step({ frames: fs[t]!, reward: t % 4 === 0 ? 0.1 : 0, terminated: last && end === 'terminated', truncated: last && end === 'truncated' }));
+    out.push(
+      await ep.step({
+        frames: fs[t]!,
+        reward: t % 4 === 0 ? 0.1 : 0,
+        terminated: last && end === 'terminated',
+        truncated: last && end === 'truncated',
+      }),
+    );
   }
   return out;
 }
@@ -61,7 +68,10 @@ describe('episode engine', () => {
     let sum = 0;
     for (let t = 1; t < rs.length; t++) sum += base.gamma ** (t - 1) * (rs[t]!.shaped - rs[t]!.reward);
     const phis = rs.map((r) => r.progress);
-    expect(sum).toBeCloseTo(telescopedShaping(phis, true, { mode: 'pbrs', gamma: base.gamma, scale: 1, transform: { kind: 'identity' } }), 9);
+    expect(sum).toBeCloseTo(
+      telescopedShaping(phis, true, { mode: 'pbrs', gamma: base.gamma, scale: 1, transform: { kind: 'identity' } }),
+      9,
+    );
     expect(sum).toBeCloseTo(-phis[0]!, 9);
   });
 
@@ -81,7 +91,7 @@ describe('episode engine', () => {
     expect(first!.shaped).toBe(first!.reward);
   });
 
-  it('a new episode clears state: its steps equal a fresh engine\'s, whatever ran before', async () => {
+  it("a new episode clears state: its steps equal a fresh engine's, whatever ran before", async () => {
     const fs = frames(8, 3);
     const fresh = await runEpisode({ ...base, progress: 'both' }, fs);
     await runEpisode({ ...base, progress: 'both' }, frames(20, 9)); // a different episode in between
@@ -153,7 +163,11 @@ describe('episode engine', () => {
     await expectCode(engine.start({ ...base, shaping: 'dense' as 'pbrs' }), 'SW_ERR_BAD_OPTION', 'shaping');
     await expectCode(engine.start({ ...base, progress: 'vlm' as 'sarm' }), 'SW_ERR_BAD_OPTION', 'progress');
     await expectCode(engine.start({ ...base, scale: Number.POSITIVE_INFINITY }), 'SW_ERR_BAD_OPTION', 'scale');
-    await expectCode(engine.start({ ...base, transform: { kind: 'sigmoid', center: 0.5, temperature: 0 } }), 'SW_ERR_BAD_OPTION', 'transform');
+    await expectCode(
+      engine.start({ ...base, transform: { kind: 'sigmoid', center: 0.5, temperature: 0 } }),
+      'SW_ERR_BAD_OPTION',
+      'transform',
+    );
     await expectCode(engine.start({ ...base, progress: 'grm', goal: { top: frames(1)[0]!.front! } }), 'SW_ERR_VIEW_UNKNOWN', 'top');
     await expectCode(engine.start({ ...base, views: ['front', 'side'] }), 'SW_ERR_VIEW_MISSING', 'wrist');
     await expectCode(engine.start({ ...base, views: ['front', 'side', 'wrist', 'top'] }), 'SW_ERR_VIEW_UNKNOWN', 'top');

@@ -80,7 +80,11 @@ describe('model package loading', () => {
     ['image width', (c) => (c.image.width = 32), '`image.width`'],
     ['view count', (c) => (c.views = ['front', 'wrist']), '`views`'],
     ['window length', (c) => (c.window.length = 9), '`window.length`'],
-    ['stage count', (c) => (c.stages.stack_three = c.stages.stack_three.slice(0, 5).map((s: any) => ({ ...s, prior: 0.2 }))), '`stages (largest stage count)`'],
+    [
+      'stage count',
+      (c) => (c.stages.stack_three = c.stages.stack_three.slice(0, 5).map((s: any) => ({ ...s, prior: 0.2 }))),
+      '`stages (largest stage count)`',
+    ],
   ];
   for (const [what, edit, field] of mismatches) {
     it(`refuses a card whose ${what} disagrees with the graphs`, async () => {

@@ -35,14 +35,18 @@ describe('graph parity with torch', () => {
 
   it('GRM hops', async () => {
     const hop = await model.grm({
-      start: await f32('grm_start'), goal: await f32('grm_goal'), before: await f32('grm_before'), after: await f32('grm_after'), task: await ints('grm_task'),
+      start: await f32('grm_start'),
+      goal: await f32('grm_goal'),
+      before: await f32('grm_before'),
+      after: await f32('grm_after'),
+      task: await ints('grm_task'),
     });
     expect(maxAbsDiff(hop, await f32('grm_hop'))).toBeLessThan(tol);
   });
 });
 
 describe('engine parity with torch over a recorded episode', () => {
-  it('every step: stage probabilities, tau and the three GRM hops match the exporter\'s causal reference', async () => {
+  it("every step: stage probabilities, tau and the three GRM hops match the exporter's causal reference", async () => {
     const manifest = await parityManifest();
     const frames = await parityArray('ep_frames');
     const goal = await parityArray('ep_goal');
@@ -50,10 +54,19 @@ describe('engine parity with torch over a recorded episode', () => {
     const card = model.card;
     const size = h * w * 3;
     const frameSet = (data: Uint8Array, base: number): FrameSet =>
-      Object.fromEntries(card.views.map((v, i) => [v, { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const }]));
+      Object.fromEntries(
+        card.views.map((v, i) => [
+          v,
+          { data: data.subarray(base + i * size, base + (i + 1) * size), height: h, width: w, channels: 3 as const },
+        ]),
+      );
     const engine = new RewardEngine(model);
     const episode = await engine.start({
-      task: card.tasks[manifest.task_index]!, gamma: 0.99, shaping: 'pbrs', progress: 'both', goal: frameSet(goal.data as Uint8Array, 0),
+      task: card.tasks[manifest.task_index]!,
+      gamma: 0.99,
+      shaping: 'pbrs',
+      progress: 'both',
+      goal: frameSet(goal.data as Uint8Array, 0),
     });
     const logits = await f32('ep_stage_logits');
     const tau = await f32('ep_tau');

@@ -21,7 +21,9 @@ function halves(width = 40, height = 20): RawImage {
 }
 
 const encode = (img: RawImage, format: 'jpeg' | 'png') =>
-  sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })[format]().toBuffer();
+  sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
+    [format]()
+    .toBuffer();
 
 async function run(img: Parameters<typeof preprocessInto>[0], resize: 'stretch' | 'pad' | 'crop' = 'stretch', h = 10, w = 10) {
   const out = new Uint8Array(h * w * 3);
@@ -31,7 +33,10 @@ async function run(img: Parameters<typeof preprocessInto>[0], resize: 'stretch' 
 const px = (out: Uint8Array, x: number, y: number, w = 10) => Array.from(out.subarray((y * w + x) * 3, (y * w + x) * 3 + 3));
 
 async function expectCode(p: Promise<unknown>, code: string) {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(isStagewardError(err), `expected a StagewardError, got ${String(err)}`).toBe(true);
   expect((err as { code: string }).code).toBe(code);
 }
@@ -109,8 +114,12 @@ describe('preprocessing', () => {
     const card = parseCard(baseCardJson());
     const frame = () => ({ data: new Uint8Array(64 * 64 * 3), height: 64, width: 64, channels: 3 as const });
 
-    it("orders views as the card does, whatever the order they arrive in", async () => {
-      const views = { wrist: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(3) }, front: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(1) }, side: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(2) } };
+    it('orders views as the card does, whatever the order they arrive in', async () => {
+      const views = {
+        wrist: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(3) },
+        front: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(1) },
+        side: { ...frame(), data: new Uint8Array(64 * 64 * 3).fill(2) },
+      };
       const out = await preprocessFrames(views, card, DEFAULT_PREPROCESS_LIMITS);
       const size = 64 * 64 * 3;
       expect([out[0], out[size], out[2 * size]]).toEqual([1, 2, 3]);
@@ -121,7 +130,10 @@ describe('preprocessing', () => {
     });
 
     it('refuses an unknown view with SW_ERR_VIEW_UNKNOWN', async () => {
-      await expectCode(preprocessFrames({ front: frame(), side: frame(), wrist: frame(), top: frame() }, card, DEFAULT_PREPROCESS_LIMITS), 'SW_ERR_VIEW_UNKNOWN');
+      await expectCode(
+        preprocessFrames({ front: frame(), side: frame(), wrist: frame(), top: frame() }, card, DEFAULT_PREPROCESS_LIMITS),
+        'SW_ERR_VIEW_UNKNOWN',
+      );
     });
   });
 });

@@ -30,7 +30,7 @@ describe('SARM composition', () => {
     expect(cumulativePriors(priors)).toEqual([0, 0.1, 0.4, 0.6000000000000001]);
   });
 
-  it('stage probabilities use only the task\'s own stages and sum to 1', () => {
+  it("stage probabilities use only the task's own stages and sum to 1", () => {
     const p = stageProbabilities([1, 2, 3, 1000, 1000], 3);
     expect(p).toHaveLength(3);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
@@ -39,15 +39,19 @@ describe('SARM composition', () => {
 
   it('progress stays in [0, 1] and is monotone in tau within a stage', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -30, max: 30, noNaN: true }), { minLength: 4, maxLength: 4 }), fc.double({ min: 0, max: 1, noNaN: true }), (logits, tau) => {
-        const probs = stageProbabilities(logits, 4);
-        for (const c of ['argmax', 'expected'] as const) {
-          const phi = sarmProgress(probs, tau, priors, c);
-          expect(phi).toBeGreaterThanOrEqual(0);
-          expect(phi).toBeLessThanOrEqual(1);
-          expect(sarmProgress(probs, Math.min(1, tau + 0.1), priors, c)).toBeGreaterThanOrEqual(phi - 1e-12);
-        }
-      }),
+      fc.property(
+        fc.array(fc.double({ min: -30, max: 30, noNaN: true }), { minLength: 4, maxLength: 4 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (logits, tau) => {
+          const probs = stageProbabilities(logits, 4);
+          for (const c of ['argmax', 'expected'] as const) {
+            const phi = sarmProgress(probs, tau, priors, c);
+            expect(phi).toBeGreaterThanOrEqual(0);
+            expect(phi).toBeLessThanOrEqual(1);
+            expect(sarmProgress(probs, Math.min(1, tau + 0.1), priors, c)).toBeGreaterThanOrEqual(phi - 1e-12);
+          }
+        },
+      ),
     );
   });
 });
@@ -83,17 +87,27 @@ describe('GRM fusion', () => {
 
   it('stays in [0, 1] for any hops, over whole random episodes', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.double({ min: -1.5, max: 1.5, noNaN: true }), fc.double({ min: -1.5, max: 1.5, noNaN: true }), fc.double({ min: -1.5, max: 1.5, noNaN: true })), { minLength: 1, maxLength: 50 }), (hops) => {
-        let inc = 0;
-        for (const [i, f, b] of hops) {
-          const r = fuseGrm(inc, { incremental: i, forward: f, backward: b });
-          expect(r.progress).toBeGreaterThanOrEqual(0);
-          expect(r.progress).toBeLessThanOrEqual(1);
-          expect(r.incremental).toBeGreaterThanOrEqual(0);
-          expect(r.incremental).toBeLessThanOrEqual(1);
-          inc = r.incremental;
-        }
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.double({ min: -1.5, max: 1.5, noNaN: true }),
+            fc.double({ min: -1.5, max: 1.5, noNaN: true }),
+            fc.double({ min: -1.5, max: 1.5, noNaN: true }),
+          ),
+          { minLength: 1, maxLength: 50 },
+        ),
+        (hops) => {
+          let inc = 0;
+          for (const [i, f, b] of hops) {
+            const r = fuseGrm(inc, { incremental: i, forward: f, backward: b });
+            expect(r.progress).toBeGreaterThanOrEqual(0);
+            expect(r.progress).toBeLessThanOrEqual(1);
+            expect(r.incremental).toBeGreaterThanOrEqual(0);
+            expect(r.incremental).toBeLessThanOrEqual(1);
+            inc = r.incremental;
+          }
+        },
+      ),
     );
   });
 });

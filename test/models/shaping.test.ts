@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { potential, shapedReward, telescopedShaping, type ShapingConfig } from '../../models/shaping.ts';
 
-const cfg = (over: Partial<ShapingConfig> = {}): ShapingConfig => ({ mode: 'pbrs', gamma: 0.99, scale: 1, transform: { kind: 'identity' }, ...over });
+const cfg = (over: Partial<ShapingConfig> = {}): ShapingConfig => ({
+  mode: 'pbrs',
+  gamma: 0.99,
+  scale: 1,
+  transform: { kind: 'identity' },
+  ...over,
+});
 
 /** Discounted sum of shaping terms (shaped minus env reward) over an episode of potentials. */
 function discountedShaping(phis: number[], rewards: number[], terminated: boolean, c: ShapingConfig): number {
@@ -17,8 +23,11 @@ function discountedShaping(phis: number[], rewards: number[], terminated: boolea
 }
 
 describe('potential-based shaping', () => {
-  it('pbrs: r + lambda (gamma Phi(s\') - Phi(s))', () => {
-    expect(shapedReward({ phiBefore: 0.2, phiAfter: 0.5, reward: 1, terminated: false }, cfg({ scale: 2 }))).toBeCloseTo(1 + 2 * (0.99 * 0.5 - 0.2), 12);
+  it("pbrs: r + lambda (gamma Phi(s') - Phi(s))", () => {
+    expect(shapedReward({ phiBefore: 0.2, phiAfter: 0.5, reward: 1, terminated: false }, cfg({ scale: 2 }))).toBeCloseTo(
+      1 + 2 * (0.99 * 0.5 - 0.2),
+      12,
+    );
   });
 
   it('on termination the next potential is 0', () => {
@@ -42,7 +51,12 @@ describe('potential-based shaping', () => {
         fc.constantFrom('pbrs' as const, 'delta' as const),
         fc.boolean(),
         (phis, terminated, gamma, scale, mode, sigmoid) => {
-          const c = cfg({ gamma, scale, mode, transform: sigmoid ? { kind: 'sigmoid', center: 0.5, temperature: 0.15 } : { kind: 'identity' } });
+          const c = cfg({
+            gamma,
+            scale,
+            mode,
+            transform: sigmoid ? { kind: 'sigmoid', center: 0.5, temperature: 0.15 } : { kind: 'identity' },
+          });
           const rewards = phis.map((_, i) => (i % 3 === 0 ? 0.5 : 0));
           const got = discountedShaping(phis, rewards, terminated, c);
           expect(got).toBeCloseTo(telescopedShaping(phis, terminated, c), 9);

@@ -14,15 +14,48 @@ describe('stageward train (PyTorch)', () => {
   it('trains on a tiny bundle and exports a package the server loads', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'stageward-train-'));
     const bundle = join(dir, 'bundle');
-    expect(runTrainer(['-m', 'stageward_train.synthetic', '--out', bundle, '--size', '32', '--episodes', '6'], { capture: true }).status).toBe(0);
+    expect(
+      runTrainer(['-m', 'stageward_train.synthetic', '--out', bundle, '--size', '32', '--episodes', '6'], { capture: true }).status,
+    ).toBe(0);
     const config = join(dir, 'tiny.json');
-    expect(runTrainer(['-c', `import json, sys; from stageward_train.make_fixture import TINY_CONFIG as c; c["image"] = {"height": 32, "width": 32, "resize": "stretch"}; json.dump(c, open(sys.argv[1], "w"))`, config]).status).toBe(0);
+    expect(
+      runTrainer([
+        '-c',
+        `import json, sys; from stageward_train.make_fixture import TINY_CONFIG as c; c["image"] = {"height": 32, "width": 32, "resize": "stretch"}; json.dump(c, open(sys.argv[1], "w"))`,
+        config,
+      ]).status,
+    ).toBe(0);
     const out = join(dir, 'model');
-    await trainCommand().exitOverride().parseAsync(
-      ['--bundle', bundle, '--out', out, '--config', config, '--work-dir', join(dir, 'work'), '--time-budget-min', '0.5', '--epochs', '1', '--head-epochs', '1', '--heldout-frac', '0.34', '--name', 'tiny-trained'],
-      { from: 'user' },
-    );
-    const card = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { tasks: string[]; metrics: { split: { by: string } }; provenance: { commands: string[] } };
+    await trainCommand()
+      .exitOverride()
+      .parseAsync(
+        [
+          '--bundle',
+          bundle,
+          '--out',
+          out,
+          '--config',
+          config,
+          '--work-dir',
+          join(dir, 'work'),
+          '--time-budget-min',
+          '0.5',
+          '--epochs',
+          '1',
+          '--head-epochs',
+          '1',
+          '--heldout-frac',
+          '0.34',
+          '--name',
+          'tiny-trained',
+        ],
+        { from: 'user' },
+      );
+    const card = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as {
+      tasks: string[];
+      metrics: { split: { by: string } };
+      provenance: { commands: string[] };
+    };
     expect(card.tasks).toEqual(['pick_place']);
     expect(card.metrics.split.by).toBe('episode');
     expect(card.provenance.commands[0]).toContain(`--bundle ${bundle}`);

@@ -28,7 +28,9 @@ describe('causal window', () => {
       for (let t = 0; t < 60; t++) {
         // Frames (other than frame 0) that step t+1 reads from the cache: its window's past slots,
         // and frame t for GRM's incremental perspective. The cache holds frames t-keep+1..t.
-        const needed = windowIndices(t + 1, s).filter((f) => f > 0 && f <= t).concat(t > 0 ? [t] : []);
+        const needed = windowIndices(t + 1, s)
+          .filter((f) => f > 0 && f <= t)
+          .concat(t > 0 ? [t] : []);
         for (const f of needed) expect(t - f).toBeLessThan(keep);
       }
     }

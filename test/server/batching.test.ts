@@ -19,7 +19,13 @@ function pixels(n: number, seed: number): Uint8Array {
 }
 
 function batching(fake: FakeProgressModel, o: Partial<BatchingOptions> = {}, events: BatchEvent[] = []) {
-  return new BatchingProgressModel(fake, { maxBatch: 32, maxBatchWaitMs: 5, maxConcurrentBatches: 1, onBatch: (e) => events.push(e), ...o });
+  return new BatchingProgressModel(fake, {
+    maxBatch: 32,
+    maxBatchWaitMs: 5,
+    maxConcurrentBatches: 1,
+    onBatch: (e) => events.push(e),
+    ...o,
+  });
 }
 
 let toClose: { close(): Promise<void> }[] = [];
@@ -40,7 +46,11 @@ describe('dynamic batching', () => {
     merged.forEach((m, i) => expect(Array.from(m)).toEqual(Array.from(alone[i]!)));
     expect(events[0]).toMatchObject({ graph: 'encoder', rows: 12, requests: 4, ok: true });
 
-    const windows = [0, 1, 2].map((s) => ({ features: new Float32Array(T * V * D).fill(s / 10), valid: new Float32Array(T).fill(1), task: [s % 2] }));
+    const windows = [0, 1, 2].map((s) => ({
+      features: new Float32Array(T * V * D).fill(s / 10),
+      valid: new Float32Array(T).fill(1),
+      task: [s % 2],
+    }));
     const sarm = await Promise.all(windows.map((w) => model.sarm(w)));
     const sarmAlone = await Promise.all(windows.map((w) => new FakeProgressModel().sarm(w)));
     expect(fake.calls.filter((c) => c.graph === 'sarm')).toEqual([{ graph: 'sarm', rows: 3 }]);
@@ -49,7 +59,13 @@ describe('dynamic batching', () => {
       expect(Array.from(r.tau)).toEqual(Array.from(sarmAlone[i]!.tau));
     });
 
-    const pair = (x: number, rows: number) => ({ start: new Float32Array(rows * V * D), goal: new Float32Array(rows * V * D), before: new Float32Array(rows * V * D), after: new Float32Array(rows * V * D).fill(x), task: new Array(rows).fill(0) });
+    const pair = (x: number, rows: number) => ({
+      start: new Float32Array(rows * V * D),
+      goal: new Float32Array(rows * V * D),
+      before: new Float32Array(rows * V * D),
+      after: new Float32Array(rows * V * D).fill(x),
+      task: new Array(rows).fill(0),
+    });
     const hops = await Promise.all([model.grm(pair(0.1, 2)), model.grm(pair(0.5, 3))]);
     expect(fake.calls.filter((c) => c.graph === 'grm')).toEqual([{ graph: 'grm', rows: 5 }]);
     expect(hops.map((h) => h.length)).toEqual([2, 3]);
@@ -110,8 +126,18 @@ describe('dynamic batching', () => {
       const fs = await Promise.all([0, 1, 2].map((e) => framesAt(t, e)));
       const ra = await Promise.all(a.map((ep, e) => ep.step({ frames: fs[e]! })));
       const rb = await Promise.all(b.map((ep, e) => ep.step({ frames: fs[e]! })));
-      expect(maxAbsDiff(ra.map((r) => r.progress), rb.map((r) => r.progress))).toBeLessThan(1e-5);
-      expect(maxAbsDiff(ra.map((r) => r.shaped), rb.map((r) => r.shaped))).toBeLessThan(1e-5);
+      expect(
+        maxAbsDiff(
+          ra.map((r) => r.progress),
+          rb.map((r) => r.progress),
+        ),
+      ).toBeLessThan(1e-5);
+      expect(
+        maxAbsDiff(
+          ra.map((r) => r.shaped),
+          rb.map((r) => r.shaped),
+        ),
+      ).toBeLessThan(1e-5);
     }
   });
 });
@@ -132,7 +158,10 @@ describe('batching in the server', () => {
     const replies = await Promise.all(clients.map((c) => c.step(frames)));
     expect(replies.every((r) => r.type === 'reward' && r.step === 0)).toBe(true);
     // Four sessions' steps: one encoder call of 4 x 3 images and one SARM call of 4 windows.
-    expect(fake.calls).toEqual([{ graph: 'encoder', rows: 12 }, { graph: 'sarm', rows: 4 }]);
+    expect(fake.calls).toEqual([
+      { graph: 'encoder', rows: 12 },
+      { graph: 'sarm', rows: 4 },
+    ]);
     expect(server.metrics.render()).toMatch(/stageward_batch_rows_bucket\{graph="encoder",le="16"\} 1/);
     await Promise.all(clients.map((c) => c.close()));
   });

@@ -14,18 +14,43 @@ const bytes = (...parts: (number | string)[]) =>
 const python = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 const b = (s: string) => Buffer.from(s);
 function pyArray(dtype: string, shape: number[], data: Uint8Array) {
-  return new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), data], [b('dtype'), dtype], [b('shape'), shape]]);
+  return new Map<Buffer, unknown>([
+    [b('__ndarray__'), true],
+    [b('data'), data],
+    [b('dtype'), dtype],
+    [b('shape'), shape],
+  ]);
 }
 
 describe('openpi numpy encoding', () => {
   it('decodes the exact bytes Python msgpack writes for {"img": np.zeros((1, 2, 3), np.uint8)}', () => {
     const wire = bytes(
-      0x81, 0xa3, 'img',
+      0x81,
+      0xa3,
+      'img',
       0x84,
-      0xc4, 11, '__ndarray__', 0xc3,
-      0xc4, 4, 'data', 0xc4, 6, '\0\0\0\0\0\0',
-      0xc4, 5, 'dtype', 0xa3, '|u1',
-      0xc4, 5, 'shape', 0x93, 1, 2, 3,
+      0xc4,
+      11,
+      '__ndarray__',
+      0xc3,
+      0xc4,
+      4,
+      'data',
+      0xc4,
+      6,
+      '\0\0\0\0\0\0',
+      0xc4,
+      5,
+      'dtype',
+      0xa3,
+      '|u1',
+      0xc4,
+      5,
+      'shape',
+      0x93,
+      1,
+      2,
+      3,
     );
     // msgpackr with binary Map keys writes the same bytes, so tests may build messages with it.
     expect(Buffer.from(python.pack({ img: pyArray('|u1', [1, 2, 3], new Uint8Array(6)) }))).toEqual(wire);
@@ -38,7 +63,12 @@ describe('openpi numpy encoding', () => {
   });
 
   it('decodes numpy scalars (__npgeneric__) to plain numbers and booleans', () => {
-    const g = (dtype: string, data: unknown) => new Map<Buffer, unknown>([[b('__npgeneric__'), true], [b('data'), data], [b('dtype'), dtype]]);
+    const g = (dtype: string, data: unknown) =>
+      new Map<Buffer, unknown>([
+        [b('__npgeneric__'), true],
+        [b('data'), data],
+        [b('dtype'), dtype],
+      ]);
     const out = decode(python.pack({ reward: g('<f4', 0.5), terminated: g('|b1', true), step: g('<i8', 7) })) as Record<string, unknown>;
     expect(out).toEqual({ reward: 0.5, terminated: true, step: 7 });
   });
@@ -53,7 +83,15 @@ describe('openpi numpy encoding', () => {
   });
 
   it('checks shape x itemsize against the bytes before building anything', async () => {
-    const arr = (shape: unknown[], n: number) => python.pack({ a: new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), new Uint8Array(n)], [b('dtype'), '<f4'], [b('shape'), shape]]) });
+    const arr = (shape: unknown[], n: number) =>
+      python.pack({
+        a: new Map<Buffer, unknown>([
+          [b('__ndarray__'), true],
+          [b('data'), new Uint8Array(n)],
+          [b('dtype'), '<f4'],
+          [b('shape'), shape],
+        ]),
+      });
     await expectCode(() => decode(arr([2, 3], 23)), 'SW_ERR_NDARRAY', 'more than the 23 bytes');
     await expectCode(() => decode(arr([2, 3], 25)), 'SW_ERR_NDARRAY', 'needs 24 bytes');
     await expectCode(() => decode(arr([-1, 6], 24)), 'SW_ERR_NDARRAY');
@@ -70,13 +108,27 @@ describe('openpi numpy encoding', () => {
     expect(img.data).toBe(data);
     await expectCode(() => toRawImage(new NdArray('|u1', [3, 4, 5], new Uint8Array(60)), 1000, 'v'), 'SW_ERR_NDARRAY', 'HWC');
     await expectCode(() => toRawImage(new NdArray('<f4', [2, 2, 3], new Uint8Array(48)), 1000, 'v'), 'SW_ERR_NDARRAY', 'uint8');
-    await expectCode(() => toRawImage(new NdArray('|u1', [40, 50, 3], new Uint8Array(6000)), 1000, 'v'), 'SW_ERR_IMAGE_SIZE', 'maxImagePixels');
+    await expectCode(
+      () => toRawImage(new NdArray('|u1', [40, 50, 3], new Uint8Array(6000)), 1000, 'v'),
+      'SW_ERR_IMAGE_SIZE',
+      'maxImagePixels',
+    );
   });
 });
 
 describe('strict MessagePack decoder', () => {
   it('round-trips the value types of the protocol', () => {
-    const value = { type: 'step', seq: 3, neg: -5, big: 2 ** 40, f: 0.25, ok: true, none: null, list: [1, 'a', [2]], bin: new Uint8Array([1, 2]) };
+    const value = {
+      type: 'step',
+      seq: 3,
+      neg: -5,
+      big: 2 ** 40,
+      f: 0.25,
+      ok: true,
+      none: null,
+      list: [1, 'a', [2]],
+      bin: new Uint8Array([1, 2]),
+    };
     // bin values come back as views of the payload (a Buffer when the payload is one)
     expect(decodeMsgpack(encodeMsgpack(value), { maxNestingDepth: 8 })).toEqual({ ...value, bin: Buffer.from([1, 2]) });
   });
@@ -120,7 +172,9 @@ describe('strict MessagePack decoder', () => {
 
 describe('JSON text frames', () => {
   it('decode numpy maps with base64 data, and encode replies as JSON', () => {
-    const msg = JSON.stringify({ a: { __ndarray__: true, data: Buffer.from([1, 2, 3]).toString('base64'), dtype: '|u1', shape: [1, 1, 3] } });
+    const msg = JSON.stringify({
+      a: { __ndarray__: true, data: Buffer.from([1, 2, 3]).toString('base64'), dtype: '|u1', shape: [1, 1, 3] },
+    });
     const out = decodeFrame(Buffer.from(msg), 'text', LIMITS) as { a: NdArray };
     expect(Array.from(out.a.data)).toEqual([1, 2, 3]);
     expect(encodeFrame({ type: 'x', v: 1 }, 'text')).toBe('{"type":"x","v":1}');
@@ -129,7 +183,11 @@ describe('JSON text frames', () => {
 
   it('refuses invalid JSON, bad base64 and deep nesting with their codes', async () => {
     await expectCode(() => decodeFrame(Buffer.from('{"type":'), 'text', LIMITS), 'SW_ERR_PROTOCOL', 'JSON');
-    await expectCode(() => decodeFrame(Buffer.from('{"a":{"__ndarray__":true,"data":"!!","dtype":"|u1","shape":[1]}}'), 'text', LIMITS), 'SW_ERR_PROTOCOL', 'base64');
+    await expectCode(
+      () => decodeFrame(Buffer.from('{"a":{"__ndarray__":true,"data":"!!","dtype":"|u1","shape":[1]}}'), 'text', LIMITS),
+      'SW_ERR_PROTOCOL',
+      'base64',
+    );
     await expectCode(() => decodeFrame(Buffer.from('['.repeat(40) + ']'.repeat(40)), 'text', LIMITS), 'SW_ERR_LIMIT');
   });
 });

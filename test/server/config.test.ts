@@ -35,7 +35,12 @@ describe('server configuration', () => {
 
   it('file < env < flags, each overriding the one before', async () => {
     const file = await configFile({ port: 9001, limits: { maxSessions: 3 }, batching: { maxBatchWaitMs: 2 } });
-    const env = { STAGEWARD_PORT: '9002', STAGEWARD_MAX_BATCH_WAIT_MS: '0.5', STAGEWARD_API_KEYS: `${KEY}, other-key-0123456789`, STAGEWARD_OPENPI_TASK: 'pick_place' };
+    const env = {
+      STAGEWARD_PORT: '9002',
+      STAGEWARD_MAX_BATCH_WAIT_MS: '0.5',
+      STAGEWARD_API_KEYS: `${KEY}, other-key-0123456789`,
+      STAGEWARD_OPENPI_TASK: 'pick_place',
+    };
     const c = loadConfig({ file, env, flags: { port: 9003 } });
     expect(c.port).toBe(9003);
     expect(c.limits.maxSessions).toBe(3);
@@ -47,15 +52,35 @@ describe('server configuration', () => {
   });
 
   it('errors name the field and where its value came from', async () => {
-    await expectCode(() => loadConfig({ env: { STAGEWARD_MAX_SESSIONS: 'lots' } }), 'SW_ERR_CONFIG', '`limits.maxSessions` (env STAGEWARD_MAX_SESSIONS) must be an integer');
-    await expectCode(async () => loadConfig({ file: await configFile({ limits: { maxPayloadBytes: 10 } }) }), 'SW_ERR_CONFIG', '`limits.maxPayloadBytes` (config file');
-    await expectCode(async () => loadConfig({ file: await configFile({ limits: { maxSesions: 4 } }) }), 'SW_ERR_CONFIG', '`limits.maxSesions`');
+    await expectCode(
+      () => loadConfig({ env: { STAGEWARD_MAX_SESSIONS: 'lots' } }),
+      'SW_ERR_CONFIG',
+      '`limits.maxSessions` (env STAGEWARD_MAX_SESSIONS) must be an integer',
+    );
+    await expectCode(
+      async () => loadConfig({ file: await configFile({ limits: { maxPayloadBytes: 10 } }) }),
+      'SW_ERR_CONFIG',
+      '`limits.maxPayloadBytes` (config file',
+    );
+    await expectCode(
+      async () => loadConfig({ file: await configFile({ limits: { maxSesions: 4 } }) }),
+      'SW_ERR_CONFIG',
+      '`limits.maxSesions`',
+    );
     await expectCode(async () => loadConfig({ file: await configFile({ prot: 1 }) }), 'SW_ERR_CONFIG', '`prot`');
     await expectCode(async () => loadConfig({ file: await configFile('{ nope') }), 'SW_ERR_CONFIG', 'not valid JSON');
     await expectCode(() => loadConfig({ file: '/nonexistent/c.json' }), 'SW_ERR_CONFIG', 'cannot be read');
-    await expectCode(() => loadConfig({ flags: { 'runtime.providers': ['tpu'] } }), 'SW_ERR_CONFIG', '`runtime.providers` (flag --provider)');
+    await expectCode(
+      () => loadConfig({ flags: { 'runtime.providers': ['tpu'] } }),
+      'SW_ERR_CONFIG',
+      '`runtime.providers` (flag --provider)',
+    );
     await expectCode(() => loadConfig({ flags: { apiKeys: ['short'] } }), 'SW_ERR_CONFIG', 'at least 16 characters');
-    await expectCode(() => loadConfig({ overrides: { 'limits.maxQueuedMessages': 2, 'limits.maxInFlightSteps': 4 } }), 'SW_ERR_CONFIG', 'maxQueuedMessages');
+    await expectCode(
+      () => loadConfig({ overrides: { 'limits.maxQueuedMessages': 2, 'limits.maxInFlightSteps': 4 } }),
+      'SW_ERR_CONFIG',
+      'maxQueuedMessages',
+    );
     await expectCode(() => loadConfig({ overrides: { 'openpi.shaping': 'best' } }), 'SW_ERR_CONFIG', 'openpi.shaping');
   });
 

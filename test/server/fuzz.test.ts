@@ -30,7 +30,12 @@ const b = (s: string) => Buffer.from(s);
 const ext = new Packr({ useRecords: true, moreTypes: true });
 
 function nd(dtype: unknown, shape: unknown, data: Uint8Array): Map<Buffer, unknown> {
-  return new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), data], [b('dtype'), dtype], [b('shape'), shape]]);
+  return new Map<Buffer, unknown>([
+    [b('__ndarray__'), true],
+    [b('data'), data],
+    [b('dtype'), dtype],
+    [b('shape'), shape],
+  ]);
 }
 
 interface Case {
@@ -51,27 +56,100 @@ function generators(valid: Buffer): Gen[] {
     () => ({ kind: 'truncated', expect: ['SW_ERR_PROTOCOL'], data: valid.subarray(0, int(valid.length - 1)) }),
     () => ({ kind: 'trailing', expect: ['SW_ERR_PROTOCOL'], data: Buffer.concat([valid, randomBytes(1 + int(8))]) }),
     () => ({ kind: 'bit flip', expect: ['SW_ERR_PROTOCOL', 'SW_ERR_LIMIT'], data: flipHeader(valid) }),
-    () => ({ kind: 'ext type', expect: ['SW_ERR_PROTOCOL'], data: ext.pack({ type: 'step', frames: { front: new Float32Array(4) }, when: new Date() }) }),
-    () => ({ kind: 'huge length', expect: ['SW_ERR_PROTOCOL'], data: Buffer.from([pick([0xdd, 0xdf, 0xc6, 0xdb]), 0xff, 0xff, 0xff, 0xf0, 1, 2, 3]) }),
-    () => ({ kind: 'json garbage', expect: ['SW_ERR_PROTOCOL', 'SW_ERR_LIMIT'], data: pick(['{', '[1,', 'null', '"step"', '{"type":5}', '[['.repeat(40), '{"type":"step","frames":{"front":"%%%"}}']) }),
+    () => ({
+      kind: 'ext type',
+      expect: ['SW_ERR_PROTOCOL'],
+      data: ext.pack({ type: 'step', frames: { front: new Float32Array(4) }, when: new Date() }),
+    }),
+    () => ({
+      kind: 'huge length',
+      expect: ['SW_ERR_PROTOCOL'],
+      data: Buffer.from([pick([0xdd, 0xdf, 0xc6, 0xdb]), 0xff, 0xff, 0xff, 0xf0, 1, 2, 3]),
+    }),
+    () => ({
+      kind: 'json garbage',
+      expect: ['SW_ERR_PROTOCOL', 'SW_ERR_LIMIT'],
+      data: pick(['{', '[1,', 'null', '"step"', '{"type":5}', '[['.repeat(40), '{"type":"step","frames":{"front":"%%%"}}']),
+    }),
     () => bin('not a map', ['SW_ERR_PROTOCOL'], pick([1, 'step', [1, 2], null, true, 2.5])),
     (seq) => bin('wrong type field', ['SW_ERR_PROTOCOL'], { type: pick([5, 'sstep', null, ['step']]), seq }),
     (seq) => bin('unknown field', ['SW_ERR_PROTOCOL'], step(seq, { [`x${int(100)}`]: 1 })),
     (seq) => bin('bad seq', ['SW_ERR_PROTOCOL'], step(seq, { seq: pick(['1', -1, 1.5, [1]]) })),
     (seq) => bin('bad frames', ['SW_ERR_VIEW_MISSING', 'SW_ERR_PROTOCOL'], step(seq, { frames: pick([5, 'x', [], null, true]) })),
-    (seq) => bin('bad image value', ['SW_ERR_IMAGE_DECODE'], step(seq, { frames: { ...frames, front: pick([5, true, [1, 2], { a: 1 }]) } })),
+    (seq) =>
+      bin('bad image value', ['SW_ERR_IMAGE_DECODE'], step(seq, { frames: { ...frames, front: pick([5, true, [1, 2], { a: 1 }]) } })),
     (seq) => bin('missing view', ['SW_ERR_VIEW_MISSING'], step(seq, { frames: { front: frames.front } })),
     (seq) => bin('unknown view', ['SW_ERR_VIEW_UNKNOWN'], step(seq, { frames: { ...frames, [`cam${int(9)}`]: frames.front } })),
-    (seq) => bin('too many views', ['SW_ERR_LIMIT'], step(seq, { frames: Object.fromEntries([...Array(9).keys()].map((i) => [`v${i}`, frames.front])) })),
+    (seq) =>
+      bin(
+        'too many views',
+        ['SW_ERR_LIMIT'],
+        step(seq, { frames: Object.fromEntries([...Array(9).keys()].map((i) => [`v${i}`, frames.front])) }),
+      ),
     (seq) => bin('non-finite reward', ['SW_ERR_BAD_VALUE'], step(seq, { reward: pick([NaN, Infinity, -Infinity, 'one', [1]]) })),
     (seq) => bin('bad flag', ['SW_ERR_BAD_VALUE'], step(seq, { [pick(['terminated', 'truncated'])]: pick([1, 'yes', 0.5, [true]]) })),
-    (seq) => bin('bad dtype', ['SW_ERR_NDARRAY'], step(seq, { frames: { ...frames, side: nd(pick(['>u1', '|O', '<c8', 'uint8', 7, null]), [4, 4, 3], new Uint8Array(48)) } })),
-    (seq) => bin('bad shape', ['SW_ERR_NDARRAY'], step(seq, { frames: { ...frames, side: nd('|u1', pick([[-4, 4, 3], [2 ** 31, 2 ** 31, 3], [4.5, 4, 3], 'x', [4, 4, 3, 1, 1, 1, 1, 1, 1], [4, 4, 3]]), new Uint8Array(int(47))) } })),
-    (seq) => bin('bad image layout', ['SW_ERR_NDARRAY', 'SW_ERR_IMAGE_SIZE'], step(seq, { frames: { ...frames, side: pick([nd('|u1', [3, 4, 5], new Uint8Array(60)), nd('<f4', [2, 2, 3], new Uint8Array(48)), nd('|u1', [48], new Uint8Array(48)), nd('|u1', [0, 4, 3], new Uint8Array(0))]) } })),
-    (seq) => bin('image over maxImagePixels', ['SW_ERR_IMAGE_SIZE'], step(seq, { frames: { ...frames, side: nd('|u1', [300, 300], new Uint8Array(90_000)) } })),
+    (seq) =>
+      bin(
+        'bad dtype',
+        ['SW_ERR_NDARRAY'],
+        step(seq, { frames: { ...frames, side: nd(pick(['>u1', '|O', '<c8', 'uint8', 7, null]), [4, 4, 3], new Uint8Array(48)) } }),
+      ),
+    (seq) =>
+      bin(
+        'bad shape',
+        ['SW_ERR_NDARRAY'],
+        step(seq, {
+          frames: {
+            ...frames,
+            side: nd(
+              '|u1',
+              pick([[-4, 4, 3], [2 ** 31, 2 ** 31, 3], [4.5, 4, 3], 'x', [4, 4, 3, 1, 1, 1, 1, 1, 1], [4, 4, 3]]),
+              new Uint8Array(int(47)),
+            ),
+          },
+        }),
+      ),
+    (seq) =>
+      bin(
+        'bad image layout',
+        ['SW_ERR_NDARRAY', 'SW_ERR_IMAGE_SIZE'],
+        step(seq, {
+          frames: {
+            ...frames,
+            side: pick([
+              nd('|u1', [3, 4, 5], new Uint8Array(60)),
+              nd('<f4', [2, 2, 3], new Uint8Array(48)),
+              nd('|u1', [48], new Uint8Array(48)),
+              nd('|u1', [0, 4, 3], new Uint8Array(0)),
+            ]),
+          },
+        }),
+      ),
+    (seq) =>
+      bin(
+        'image over maxImagePixels',
+        ['SW_ERR_IMAGE_SIZE'],
+        step(seq, { frames: { ...frames, side: nd('|u1', [300, 300], new Uint8Array(90_000)) } }),
+      ),
     (seq) => bin('JPEG bomb header', ['SW_ERR_IMAGE_SIZE'], step(seq, { frames: { ...frames, front: jpegBomb(frames.front!) } })),
-    (seq) => bin('bad numpy map', ['SW_ERR_NDARRAY'], step(seq, { reward: new Map<Buffer, unknown>([[b('__npgeneric__'), true], [b('data'), pick(['x', null])], [b('dtype'), '<f8']]) })),
-    (seq) => bin('corrupt JPEG', ['SW_ERR_IMAGE_DECODE', 'SW_ERR_IMAGE_SIZE'], step(seq, { frames: { ...frames, wrist: corruptJpeg(frames.wrist!) } })),
+    (seq) =>
+      bin(
+        'bad numpy map',
+        ['SW_ERR_NDARRAY'],
+        step(seq, {
+          reward: new Map<Buffer, unknown>([
+            [b('__npgeneric__'), true],
+            [b('data'), pick(['x', null])],
+            [b('dtype'), '<f8'],
+          ]),
+        }),
+      ),
+    (seq) =>
+      bin(
+        'corrupt JPEG',
+        ['SW_ERR_IMAGE_DECODE', 'SW_ERR_IMAGE_SIZE'],
+        step(seq, { frames: { ...frames, wrist: corruptJpeg(frames.wrist!) } }),
+      ),
     (seq) => bin('not an image', ['SW_ERR_IMAGE_DECODE'], step(seq, { frames: { ...frames, wrist: randomBytes(1 + int(64)) } })),
     () => bin('hello again', ['SW_ERR_PROTOCOL'], HELLO),
   ];

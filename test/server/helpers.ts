@@ -40,7 +40,8 @@ export class FakeProgressModel implements ProgressModel {
 
   async #call(graph: FakeCall['graph'], rows: number): Promise<void> {
     if (this.closed) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the fake model is closed');
-    if (graph === 'grm' && this.card.graphs.grm === undefined) throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
+    if (graph === 'grm' && this.card.graphs.grm === undefined)
+      throw new StagewardError('SW_ERR_BAD_OPTION', `model ${this.card.name} has no GRM head`);
     this.calls.push({ graph, rows });
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failGraph === graph) {
@@ -100,7 +101,14 @@ export function fixtureModel(): Promise<OnnxProgressModel> {
 
 /** Wrap a model so that a server's shutdown does not close it (it is shared by the file's tests). */
 export function keepOpen(model: ProgressModel): ProgressModel {
-  return { card: model.card, providers: model.providers, encode: (p, n) => model.encode(p, n), sarm: (b) => model.sarm(b), grm: (b) => model.grm(b), close: async () => {} };
+  return {
+    card: model.card,
+    providers: model.providers,
+    encode: (p, n) => model.encode(p, n),
+    sarm: (b) => model.sarm(b),
+    grm: (b) => model.grm(b),
+    close: async () => {},
+  };
 }
 
 export function testConfig(overrides: Record<string, unknown> = {}): ServerConfig {
@@ -126,7 +134,10 @@ export class Peer {
   private constructor(ws: WebSocket) {
     this.ws = ws;
     ws.on('message', (data: Buffer, binary: boolean) => {
-      const r: Received = { data: binary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : safeJson(data.toString('utf8')), binary };
+      const r: Received = {
+        data: binary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : safeJson(data.toString('utf8')),
+        binary,
+      };
       const w = this.#waiters.shift();
       if (w) w(r);
       else this.#queue.push(r);
@@ -195,14 +206,20 @@ export async function jpeg(width = 96, height = 96, r = 120, g = 80, b = 40): Pr
   const key = `${width}x${height}:${r},${g},${b}`;
   let out = jpegCache.get(key);
   if (!out) {
-    out = await sharp({ create: { width, height, channels: 3, background: { r, g, b } } }).jpeg({ quality: 85 }).toBuffer();
+    out = await sharp({ create: { width, height, channels: 3, background: { r, g, b } } })
+      .jpeg({ quality: 85 })
+      .toBuffer();
     jpegCache.set(key, out);
   }
   return out;
 }
 
 export async function jpegFrames(shade = 0): Promise<Record<string, Buffer>> {
-  return { front: await jpeg(96, 96, 120 + shade, 80, 40), side: await jpeg(96, 96, 60, 120 + shade, 40), wrist: await jpeg(96, 96, 40, 60, 120 + shade) };
+  return {
+    front: await jpeg(96, 96, 120 + shade, 80, 40),
+    side: await jpeg(96, 96, 60, 120 + shade, 40),
+    wrist: await jpeg(96, 96, 40, 60, 120 + shade),
+  };
 }
 
 export const HELLO = { type: 'hello', protocol: 1, task: 'pick_place', views: [...VIEWS], gamma: 0.99, shaping: 'pbrs' };

@@ -147,7 +147,9 @@ describe('backpressure', () => {
     clearInterval(watch);
     expect(replies.map((r) => r.seq)).toEqual([...Array(n).keys()]);
     expect(replies.every((r) => r.type === 'reward' || r.code === 'SW_ERR_BUSY')).toBe(true);
-    expect(replies.filter((r) => r.type === 'reward').map((r) => r.step)).toEqual([...Array(replies.filter((r) => r.type === 'reward').length).keys()]);
+    expect(replies.filter((r) => r.type === 'reward').map((r) => r.step)).toEqual([
+      ...Array(replies.filter((r) => r.type === 'reward').length).keys(),
+    ]);
     expect(most).toBeLessThanOrEqual(4);
     await peer.close();
   });

@@ -18,16 +18,40 @@ const python = new Packr({ useRecords: false, moreTypes: false, variableMapSize:
 const b = (s: string) => Buffer.from(s);
 function npImage(h: number, w: number, seed: number): Map<Buffer, unknown> {
   const data = new Uint8Array(h * w * 3).map((_, i) => (i * 7 + seed) % 256);
-  return new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), data], [b('dtype'), '|u1'], [b('shape'), [h, w, 3]]]);
+  return new Map<Buffer, unknown>([
+    [b('__ndarray__'), true],
+    [b('data'), data],
+    [b('dtype'), '|u1'],
+    [b('shape'), [h, w, 3]],
+  ]);
 }
-const npBool = (v: boolean) => new Map<Buffer, unknown>([[b('__npgeneric__'), true], [b('data'), v], [b('dtype'), '|b1']]);
-const npFloat = (v: number) => new Map<Buffer, unknown>([[b('__npgeneric__'), true], [b('data'), v], [b('dtype'), '<f8']]);
+const npBool = (v: boolean) =>
+  new Map<Buffer, unknown>([
+    [b('__npgeneric__'), true],
+    [b('data'), v],
+    [b('dtype'), '|b1'],
+  ]);
+const npFloat = (v: number) =>
+  new Map<Buffer, unknown>([
+    [b('__npgeneric__'), true],
+    [b('data'), v],
+    [b('dtype'), '<f8'],
+  ]);
 
 describe('native protocol (/v1/stream), MessagePack', () => {
   it('hello -> ready, reset -> episode, step -> reward, end -> summary, then a second episode', async () => {
     const peer = await Peer.open(`${server.url}/v1/stream`);
     const ready = await peer.request(HELLO);
-    expect(ready).toMatchObject({ type: 'ready', protocol: 1, model: { name: 'tiny-fixture', views: [...VIEWS], stages: ['reach', 'grasp', 'lift', 'carry', 'place'], image: { height: 64, width: 64 } } });
+    expect(ready).toMatchObject({
+      type: 'ready',
+      protocol: 1,
+      model: {
+        name: 'tiny-fixture',
+        views: [...VIEWS],
+        stages: ['reach', 'grasp', 'lift', 'carry', 'place'],
+        image: { height: 64, width: 64 },
+      },
+    });
     expect(ready.limits).toMatchObject({ maxPayloadBytes: 16 * 1024 * 1024, maxInFlightSteps: 8 });
     expect(await peer.request({ type: 'reset' })).toEqual({ type: 'episode', episode: 0 });
     const r0 = await peer.request({ type: 'step', seq: 0, t: 0, frames });
@@ -37,12 +61,34 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     expect(r0.stage.probs).toHaveLength(5);
     expect(Object.keys(r0.timing)).toEqual(['queue_ms', 'infer_ms', 'total_ms']);
     // Raw uint8 HWC arrays in openpi's numpy encoding, built as Python's msgpack writes them.
-    peer.sendRaw(python.pack({ type: 'step', seq: 1, t: 1, frames: { front: npImage(48, 80, 1), side: npImage(48, 80, 2), wrist: npImage(64, 64, 3) }, reward: 0.5, state: new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), new Uint8Array(8)], [b('dtype'), '<f4'], [b('shape'), [2]]]) }));
+    peer.sendRaw(
+      python.pack({
+        type: 'step',
+        seq: 1,
+        t: 1,
+        frames: { front: npImage(48, 80, 1), side: npImage(48, 80, 2), wrist: npImage(64, 64, 3) },
+        reward: 0.5,
+        state: new Map<Buffer, unknown>([
+          [b('__ndarray__'), true],
+          [b('data'), new Uint8Array(8)],
+          [b('dtype'), '<f4'],
+          [b('shape'), [2]],
+        ]),
+      }),
+    );
     const r1 = await peer.reply();
     expect(r1).toMatchObject({ type: 'reward', seq: 1, step: 1, reward: 0.5 });
     expect(r1.shaped).toBeCloseTo(0.5 + 0.99 * r1.progress - r0.progress, 6);
     const summary = await peer.request({ type: 'end', success: false });
-    expect(summary).toMatchObject({ type: 'summary', episode: 0, steps: 2, env_return: 0.5, terminated: false, truncated: false, success: false });
+    expect(summary).toMatchObject({
+      type: 'summary',
+      episode: 0,
+      steps: 2,
+      env_return: 0.5,
+      terminated: false,
+      truncated: false,
+      success: false,
+    });
     expect(summary.final_progress).toBe(r1.progress);
     expect(await peer.request({ type: 'reset', episode: 'run-7/ep-2' })).toEqual({ type: 'episode', episode: 'run-7/ep-2' });
     expect(await peer.request({ type: 'step', seq: 2, frames })).toMatchObject({ episode: 'run-7/ep-2', step: 0 });
@@ -60,13 +106,15 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     await peer.request({ type: 'reset' });
     const n = 24;
     for (let seq = 0; seq < n; seq++) {
-      if (seq === 7) peer.send({ type: 'step', seq, frames: { front: frames.front } }); // missing views
-      else if (seq === 13) peer.sendRaw(Buffer.from([0x92, 0x01])); // truncated MessagePack
+      if (seq === 7)
+        peer.send({ type: 'step', seq, frames: { front: frames.front } }); // missing views
+      else if (seq === 13)
+        peer.sendRaw(Buffer.from([0x92, 0x01])); // truncated MessagePack
       else peer.send({ type: 'step', seq, frames });
     }
     const replies = [];
     for (let i = 0; i < n; i++) replies.push(await peer.reply());
-    expect(replies.map((r) => r.type === 'reward' ? r.seq : r.code)).toEqual(
+    expect(replies.map((r) => (r.type === 'reward' ? r.seq : r.code))).toEqual(
       [...Array(n).keys()].map((s) => (s === 7 ? 'SW_ERR_VIEW_MISSING' : s === 13 ? 'SW_ERR_PROTOCOL' : s)),
     );
     expect(replies[7]!.seq).toBe(7);
@@ -83,7 +131,10 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     expect(await peer.request({ ...HELLO, gamma: 2 })).toMatchObject({ code: 'SW_ERR_BAD_OPTION' });
     expect(await peer.request({ ...HELLO, task: 'fold_shirt' })).toMatchObject({ code: 'SW_ERR_TASK_UNKNOWN' });
     expect(await peer.request({ ...HELLO, views: ['front', 'side', 'top'] })).toMatchObject({ code: 'SW_ERR_VIEW_UNKNOWN' });
-    expect(await peer.request({ ...HELLO, shapping: 'pbrs' })).toMatchObject({ code: 'SW_ERR_PROTOCOL', message: expect.stringContaining('shapping') });
+    expect(await peer.request({ ...HELLO, shapping: 'pbrs' })).toMatchObject({
+      code: 'SW_ERR_PROTOCOL',
+      message: expect.stringContaining('shapping'),
+    });
     expect(await peer.request({ ...HELLO, model: 'other-model' })).toMatchObject({ code: 'SW_ERR_MODEL_UNAVAILABLE' });
     expect(await peer.request({ ...HELLO, model: 'tiny-fixture@0.0.1', progress: 'both' })).toMatchObject({ type: 'ready' });
     expect(await peer.request(HELLO)).toMatchObject({ code: 'SW_ERR_PROTOCOL', message: expect.stringContaining('already') });
@@ -96,8 +147,12 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     expect(r.heads.grm).toBeTypeOf('number');
     expect(await peer.request({ type: 'step', seq: 3, frames, reward: 'a lot' })).toMatchObject({ seq: 3, code: 'SW_ERR_BAD_VALUE' });
     expect(await peer.request({ type: 'step', seq: 4, frames, terminated: 1 })).toMatchObject({ seq: 4, code: 'SW_ERR_BAD_VALUE' });
-    expect(await peer.request({ type: 'step', seq: 5, frames: { ...frames, top: frames.front } })).toMatchObject({ code: 'SW_ERR_VIEW_UNKNOWN' });
-    expect(await peer.request({ type: 'step', seq: 6, frames: { ...frames, front: Buffer.from('not an image') } })).toMatchObject({ code: 'SW_ERR_IMAGE_DECODE' });
+    expect(await peer.request({ type: 'step', seq: 5, frames: { ...frames, top: frames.front } })).toMatchObject({
+      code: 'SW_ERR_VIEW_UNKNOWN',
+    });
+    expect(await peer.request({ type: 'step', seq: 6, frames: { ...frames, front: Buffer.from('not an image') } })).toMatchObject({
+      code: 'SW_ERR_IMAGE_DECODE',
+    });
     expect(await peer.request({ type: 'dance' })).toMatchObject({ code: 'SW_ERR_PROTOCOL' });
     expect(await peer.request({ type: 'step', seq: 7, frames })).toMatchObject({ type: 'reward', seq: 7, step: 1 });
     await peer.close();
@@ -119,7 +174,11 @@ describe('native protocol, JSON text frames', () => {
     expect(await send({ type: 'step', seq: 0, frames: b64 })).toMatchObject({ type: 'reward', seq: 0, step: 0 });
     const raw = { __ndarray__: true, data: Buffer.alloc(8 * 8 * 3, 90).toString('base64'), dtype: '|u1', shape: [8, 8, 3] };
     expect(await send({ type: 'step', seq: 1, frames: { ...b64, side: raw } })).toMatchObject({ type: 'reward', step: 1 });
-    expect(await send({ type: 'step', seq: 2, frames: { ...b64, side: '***' } })).toMatchObject({ type: 'error', seq: 2, code: 'SW_ERR_PROTOCOL' });
+    expect(await send({ type: 'step', seq: 2, frames: { ...b64, side: '***' } })).toMatchObject({
+      type: 'error',
+      seq: 2,
+      code: 'SW_ERR_PROTOCOL',
+    });
     peer.sendRaw('{"type": "step", ');
     expect((await peer.next()).data).toMatchObject({ type: 'error', code: 'SW_ERR_PROTOCOL' });
     await peer.close();
@@ -133,7 +192,11 @@ describe('TypeScript client', () => {
     expect(ready.model.stages).toHaveLength(7);
     await client.reset(undefined, { episode: 5 });
     const raw = { data: new Uint8Array(32 * 40 * 3).fill(77), height: 32, width: 40, channels: 3 as const };
-    const replies = await Promise.all([...Array(10).keys()].map((t) => client.step(t % 2 ? frames : { ...frames, wrist: raw }, { reward: t === 9 ? 1 : 0, terminated: t === 9 })));
+    const replies = await Promise.all(
+      [...Array(10).keys()].map((t) =>
+        client.step(t % 2 ? frames : { ...frames, wrist: raw }, { reward: t === 9 ? 1 : 0, terminated: t === 9 }),
+      ),
+    );
     expect(replies.map((r) => [r.seq, r.step, r.episode])).toEqual([...Array(10).keys()].map((t) => [t, t, 5]));
     expect(replies[9]!.done).toBe(true);
     await expectCode(client.step(frames), 'SW_ERR_EPISODE_ENDED');
@@ -158,7 +221,12 @@ describe('openpi-compatible endpoint (/openpi and /)', () => {
     'observation/image': npImage(224, 224, seed),
     'observation/side_image': npImage(96, 96, seed + 1),
     'observation/wrist_image': npImage(224, 224, seed + 2),
-    'observation/state': new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), new Uint8Array(32)], [b('dtype'), '<f8'], [b('shape'), [4]]]),
+    'observation/state': new Map<Buffer, unknown>([
+      [b('__ndarray__'), true],
+      [b('data'), new Uint8Array(32)],
+      [b('dtype'), '<f8'],
+      [b('shape'), [4]],
+    ]),
     prompt: 'pick_place',
     ...extra,
   });
@@ -168,7 +236,12 @@ describe('openpi-compatible endpoint (/openpi and /)', () => {
       const peer = await Peer.open(`${server.url}${path}`);
       const meta = await peer.next();
       expect(meta.binary).toBe(true);
-      expect(meta.data).toMatchObject({ server: 'stageward', protocol: 'openpi', model: { name: 'tiny-fixture', tasks: ['pick_place', 'stack_three'] }, observation_keys: { 'observation/image': 'front' } });
+      expect(meta.data).toMatchObject({
+        server: 'stageward',
+        protocol: 'openpi',
+        model: { name: 'tiny-fixture', tasks: ['pick_place', 'stack_three'] },
+        observation_keys: { 'observation/image': 'front' },
+      });
       peer.sendRaw(python.pack(obs()));
       const r0 = (await peer.next()).data as Record<string, any>;
       expect(r0).toMatchObject({ episode: 0, step: 0, new_episode: true, done: false, reward: 0 });
@@ -199,12 +272,33 @@ describe('openpi-compatible endpoint (/openpi and /)', () => {
     peer.sendRaw(python.pack(partial));
     const err = await peer.next();
     expect(err.binary).toBe(false);
-    expect(err.data).toMatchObject({ type: 'error', code: 'SW_ERR_VIEW_MISSING', message: expect.stringContaining('observation/side_image') });
+    expect(err.data).toMatchObject({
+      type: 'error',
+      code: 'SW_ERR_VIEW_MISSING',
+      message: expect.stringContaining('observation/side_image'),
+    });
     peer.sendRaw(python.pack(obs({ prompt: 'juggle' })));
     expect((await peer.next()).data).toMatchObject({ code: 'SW_ERR_TASK_UNKNOWN' });
-    peer.sendRaw(python.pack({ ...obs(), 'observation/image': new Map<Buffer, unknown>([[b('__ndarray__'), true], [b('data'), new Uint8Array(10)], [b('dtype'), '|u1'], [b('shape'), [224, 224, 3]]]) }));
+    peer.sendRaw(
+      python.pack({
+        ...obs(),
+        'observation/image': new Map<Buffer, unknown>([
+          [b('__ndarray__'), true],
+          [b('data'), new Uint8Array(10)],
+          [b('dtype'), '|u1'],
+          [b('shape'), [224, 224, 3]],
+        ]),
+      }),
+    );
     expect((await peer.next()).data).toMatchObject({ code: 'SW_ERR_NDARRAY' });
-    peer.sendRaw(JSON.stringify({ prompt: 'pick_place', 'observation/image': (await jpeg()).toString('base64'), 'observation/side_image': (await jpeg()).toString('base64'), 'observation/wrist_image': (await jpeg()).toString('base64') }));
+    peer.sendRaw(
+      JSON.stringify({
+        prompt: 'pick_place',
+        'observation/image': (await jpeg()).toString('base64'),
+        'observation/side_image': (await jpeg()).toString('base64'),
+        'observation/wrist_image': (await jpeg()).toString('base64'),
+      }),
+    );
     const ok = await peer.next();
     expect(ok.binary).toBe(false);
     expect(ok.data).toMatchObject({ step: 0, new_episode: true });
@@ -224,9 +318,16 @@ describe('HTTP routes', () => {
     const metrics = await fetch(`${http}/metrics`);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     const text = await metrics.text();
-    for (const series of ['stageward_steps_total', 'stageward_errors_total{code="SW_ERR_VIEW_MISSING"}', 'stageward_sessions{endpoint="native"}',
-      'stageward_step_seconds_bucket{le="0.01"}', 'stageward_batch_rows_bucket{graph="encoder",le="4"}', 'stageward_batch_queue_depth{graph="sarm"} 0',
-      'stageward_in_flight_messages', 'stageward_model_info{name="tiny-fixture",version="0.0.1"} 1']) {
+    for (const series of [
+      'stageward_steps_total',
+      'stageward_errors_total{code="SW_ERR_VIEW_MISSING"}',
+      'stageward_sessions{endpoint="native"}',
+      'stageward_step_seconds_bucket{le="0.01"}',
+      'stageward_batch_rows_bucket{graph="encoder",le="4"}',
+      'stageward_batch_queue_depth{graph="sarm"} 0',
+      'stageward_in_flight_messages',
+      'stageward_model_info{name="tiny-fixture",version="0.0.1"} 1',
+    ]) {
       expect(text).toContain(series);
     }
     expect(Number(/^stageward_steps_total (\d+)$/m.exec(text)![1])).toBeGreaterThan(10);

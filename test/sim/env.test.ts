@@ -91,7 +91,8 @@ describe('SimEnv episodes', () => {
       const env = await SimEnv.create({ task: 'pick_place', seed: 11 });
       const rng = new SeededRandom(5);
       const out = [env.observation.state];
-      for (let i = 0; i < 40; i++) out.push(env.step([rng.range(-1, 1), rng.range(-1, 1), rng.range(-1, 1), rng.range(-1, 1)]).observation.state);
+      for (let i = 0; i < 40; i++)
+        out.push(env.step([rng.range(-1, 1), rng.range(-1, 1), rng.range(-1, 1), rng.range(-1, 1)]).observation.state);
       env.close();
       return out;
     };
@@ -153,12 +154,16 @@ describe('SimEnv episodes', () => {
     expectCode(() => env.reset(-1), 'SW_ERR_BAD_OPTION');
     env.close();
     await expect(SimEnv.create({ task: 'juggle' })).rejects.toSatisfy((e) => isStagewardError(e, 'SW_ERR_TASK_UNKNOWN'));
-    await expect(SimEnv.create({ task: 'pick_place', views: ['top'] })).rejects.toSatisfy((e) => isStagewardError(e, 'SW_ERR_VIEW_UNKNOWN'));
+    await expect(SimEnv.create({ task: 'pick_place', views: ['top'] })).rejects.toSatisfy((e) =>
+      isStagewardError(e, 'SW_ERR_VIEW_UNKNOWN'),
+    );
     await expect(SimEnv.create({ task: 'pick_place', maxSteps: 0 })).rejects.toSatisfy((e) => isStagewardError(e, 'SW_ERR_BAD_OPTION'));
-    await expect(SimEnv.create({ task: 'pick_place', randomization: { lights: -1 } })).rejects.toSatisfy((e) => isStagewardError(e, 'SW_ERR_BAD_OPTION'));
-    await expect(
-      SimEnv.create({ task: 'pick_place', randomization: { fog: true } as Record<string, boolean> }),
-    ).rejects.toSatisfy((e) => isStagewardError(e, 'SW_ERR_BAD_OPTION'));
+    await expect(SimEnv.create({ task: 'pick_place', randomization: { lights: -1 } })).rejects.toSatisfy((e) =>
+      isStagewardError(e, 'SW_ERR_BAD_OPTION'),
+    );
+    await expect(SimEnv.create({ task: 'pick_place', randomization: { fog: true } as Record<string, boolean> })).rejects.toSatisfy((e) =>
+      isStagewardError(e, 'SW_ERR_BAD_OPTION'),
+    );
   });
 
   it('describes its state, actions and stages for datasets', async () => {
@@ -228,7 +233,11 @@ describe('SimEnv frames and snapshots', () => {
 
   it('randomises looks by seed when asked, and distractors do not change the physics', async () => {
     const plain = await SimEnv.create({ task: 'pick_place', seed: 5 });
-    const rand = await SimEnv.create({ task: 'pick_place', seed: 5, randomization: { lights: true, colors: true, cameraJitter: true, distractors: 2 } });
+    const rand = await SimEnv.create({
+      task: 'pick_place',
+      seed: 5,
+      randomization: { lights: true, colors: true, cameraJitter: true, distractors: 2 },
+    });
     const a = plain.snapshot();
     const b = rand.snapshot();
     expect(b.geoms.length).toBe(a.geoms.length + 6);

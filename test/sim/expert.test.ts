@@ -40,7 +40,10 @@ describe('scripted expert on pick_place', () => {
     expect(wrong.success).toBe(false);
     const s = wrong.last!.observation.state;
     const names = env.stateNames;
-    const dxy = Math.hypot(s[names.indexOf('cube_x')]! - s[names.indexOf('bowl_x')]!, s[names.indexOf('cube_y')]! - s[names.indexOf('bowl_y')]!);
+    const dxy = Math.hypot(
+      s[names.indexOf('cube_x')]! - s[names.indexOf('bowl_x')]!,
+      s[names.indexOf('cube_y')]! - s[names.indexOf('bowl_y')]!,
+    );
     expect(dxy).toBeGreaterThan(0.09);
     expect(s[names.indexOf('cube_grasped')]).toBe(0);
     const early = rolloutExpert(env, custom(8, { stopEarly: true }), 8, { maxIdleSteps: 10 });
@@ -50,7 +53,12 @@ describe('scripted expert on pick_place', () => {
 
   it('slow, hesitant, noisy and regrasping experts still succeed, taking longer', () => {
     const clean = rolloutExpert(env, 'expert', 3).length;
-    for (const knobs of [{ speed: 0.5 }, { hesitation: { probability: 0.15, maxSteps: 6 } }, { regrasp: true }, { actionNoise: 0.15 }] satisfies Partial<ExpertKnobs>[]) {
+    for (const knobs of [
+      { speed: 0.5 },
+      { hesitation: { probability: 0.15, maxSteps: 6 } },
+      { regrasp: true },
+      { actionNoise: 0.15 },
+    ] satisfies Partial<ExpertKnobs>[]) {
       const r = rolloutExpert(env, custom(3, knobs), 3);
       expect(r.success, JSON.stringify(knobs)).toBe(true);
       expect(r.length, JSON.stringify(knobs)).toBeGreaterThanOrEqual(clean);

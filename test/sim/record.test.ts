@@ -25,8 +25,11 @@ function meanAbsDiff(a: RawImage, b: RawImage): number {
 describe('recording demonstrations', () => {
   it('turns a per-frame stage sequence into subtask spans, regressions included', () => {
     expect(spansFromStages([0, 0, 1, 1, 2, 1, 2, 2], ['a', 'b', 'c'])).toEqual([
-      { name: 'a', start: 0, end: 1 }, { name: 'b', start: 2, end: 3 }, { name: 'c', start: 4, end: 4 },
-      { name: 'b', start: 5, end: 5 }, { name: 'c', start: 6, end: 7 },
+      { name: 'a', start: 0, end: 1 },
+      { name: 'b', start: 2, end: 3 },
+      { name: 'c', start: 4, end: 4 },
+      { name: 'b', start: 5, end: 5 },
+      { name: 'c', start: 6, end: 7 },
     ]);
   });
 

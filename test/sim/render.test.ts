@@ -33,13 +33,24 @@ function pixel(img: RawImage, x: number, y: number): number[] {
 
 /** Bounding box and centroid of the pixels that are not the background. */
 function silhouette(img: RawImage) {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity, sx = 0, sy = 0, n = 0;
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity,
+    sx = 0,
+    sy = 0,
+    n = 0;
   for (let y = 0; y < img.height; y++) {
     for (let x = 0; x < img.width; x++) {
       const [r, g, b] = pixel(img, x, y);
       if (r === BG_PIXEL[0] && g === BG_PIXEL[1] && b === BG_PIXEL[2]) continue;
-      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-      sx += x; sy += y; n++;
+      x0 = Math.min(x0, x);
+      x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+      sx += x;
+      sy += y;
+      n++;
     }
   }
   return { width: x1 - x0 + 1, height: y1 - y0 + 1, cx: sx / n, cy: sy / n, count: n };
@@ -69,7 +80,13 @@ describe('renderer orientation and colour', () => {
     expect(cr).toBeGreaterThan(150);
     expect(cg).toBeLessThan(90);
     expect(cb).toBeLessThan(90);
-    for (const [x, y] of [[0, 0], [63, 0], [0, 63], [63, 63]] as const) expect(pixel(img, x, y)).toEqual(BG_PIXEL);
+    for (const [x, y] of [
+      [0, 0],
+      [63, 0],
+      [0, 63],
+      [63, 63],
+    ] as const)
+      expect(pixel(img, x, y)).toEqual(BG_PIXEL);
   });
 
   it('puts world -x on the image left and world +z at the top (row 0)', () => {
@@ -89,7 +106,12 @@ describe('renderer orientation and colour', () => {
   it('lights faces by Lambert: a face turned from the light is darker than one facing it', () => {
     const lights = [sun([0, 1, 0], false, 0.1)];
     const facing = r.render(scene([geom('box', [1, 0.1, 1], [0, 0, 0], [0.8, 0.8, 0.8, 1])], frontCamera(), lights), 'cam', 32, 32);
-    const turned = r.render(scene([geom('box', [1, 0.1, 1], [0, 0, 0], [0.8, 0.8, 0.8, 1], axisAngle([0, 0, 1], 1.0))], frontCamera(), lights), 'cam', 32, 32);
+    const turned = r.render(
+      scene([geom('box', [1, 0.1, 1], [0, 0, 0], [0.8, 0.8, 0.8, 1], axisAngle([0, 0, 1], 1.0))], frontCamera(), lights),
+      'cam',
+      32,
+      32,
+    );
     expect(pixel(turned, 16, 16)[0]!).toBeLessThan(pixel(facing, 16, 16)[0]! - 20);
   });
 });
@@ -102,7 +124,8 @@ describe('renderer geometry', () => {
     const flat = r.render(scene([geom('box', long, [0, 0, 0], red)]), 'cam', 64, 64);
     const turned = r.render(scene([geom('box', long, [0, 0, 0], red, axisAngle([0, 1, 0], Math.PI / 2))]), 'cam', 64, 64);
     expect(Buffer.compare(flat.data, turned.data)).not.toBe(0);
-    const a = silhouette(flat), b = silhouette(turned);
+    const a = silhouette(flat),
+      b = silhouette(turned);
     expect(a.width).toBeGreaterThan(3 * a.height);
     expect(b.height).toBeGreaterThan(3 * b.width);
   });
@@ -162,12 +185,18 @@ describe('renderer shading of the ground', () => {
 
   it('casts a darker shadow on the plane under an object than on the lit plane beside it', () => {
     const img = createRenderer({ background: BG }).render(scene([floor, ball], cam, [sun([0, 0, -1], true, 0.2)]), 'cam', 96, 96);
-    const dark = pixel(img, ...shadowed), bright = pixel(img, ...lit);
+    const dark = pixel(img, ...shadowed),
+      bright = pixel(img, ...lit);
     expect(dark[0]!).toBeLessThan(bright[0]! - 40);
   });
 
   it('draws no shadow with shadows off', () => {
-    const img = createRenderer({ background: BG, shadows: false }).render(scene([floor, ball], cam, [sun([0, 0, -1], true, 0.2)]), 'cam', 96, 96);
+    const img = createRenderer({ background: BG, shadows: false }).render(
+      scene([floor, ball], cam, [sun([0, 0, -1], true, 0.2)]),
+      'cam',
+      96,
+      96,
+    );
     expect(Math.abs(pixel(img, ...shadowed)[0]! - pixel(img, ...lit)[0]!)).toBeLessThanOrEqual(2);
   });
 
@@ -179,7 +208,14 @@ describe('renderer shading of the ground', () => {
   });
 
   it('shadows from a point light too', () => {
-    const lamp: RenderLight = { pos: [0.1, 0.1, 2], dir: [0, 0, -1], directional: false, diffuse: [1, 1, 1], ambient: [0.2, 0.2, 0.2], castShadow: true };
+    const lamp: RenderLight = {
+      pos: [0.1, 0.1, 2],
+      dir: [0, 0, -1],
+      directional: false,
+      diffuse: [1, 1, 1],
+      ambient: [0.2, 0.2, 0.2],
+      castShadow: true,
+    };
     const img = createRenderer({ background: BG }).render(scene([floor, ball], cam, [lamp]), 'cam', 96, 96);
     expect(pixel(img, ...shadowed)[0]!).toBeLessThan(pixel(img, ...lit)[0]! - 40);
   });
@@ -205,7 +241,11 @@ describe('renderer on the tabletop scene', () => {
 
   it('tells the cube on the table, held in the gripper and in the bowl apart', () => {
     const views = ['table', 'held', 'bowl'].map((st) => r.render(tabletopScene(st as 'table'), 'front', 96, 96));
-    for (const [i, j] of [[0, 1], [0, 2], [1, 2]] as const) {
+    for (const [i, j] of [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ] as const) {
       let diff = 0;
       for (let k = 0; k < views[i]!.data.length; k += 3) if (views[i]!.data[k] !== views[j]!.data[k]) diff++;
       expect(diff).toBeGreaterThan(40);
@@ -236,7 +276,11 @@ describe('renderer errors', () => {
     const r = createRenderer();
     const s = tabletopScene();
     const code = (fn: () => unknown) => {
-      try { fn(); } catch (err) { return isStagewardError(err) ? err.code : 'other'; }
+      try {
+        fn();
+      } catch (err) {
+        return isStagewardError(err) ? err.code : 'other';
+      }
       return 'none';
     };
     expect(code(() => r.render(s, 'nope', 96, 96))).toBe('SW_ERR_VIEW_UNKNOWN');

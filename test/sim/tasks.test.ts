@@ -53,7 +53,8 @@ describe('task registry', () => {
     for (const id of TASK_IDS) {
       const xml = getTask(id).sceneXml({ seed: 1, randomization: { lights: 0, colors: 0, cameraJitter: 0, distractors: 0 } });
       const types = new Set([...xml.matchAll(/\stype="(\w+)"/g)].map((m) => m[1]));
-      for (const t of types) expect(['plane', 'sphere', 'capsule', 'ellipsoid', 'cylinder', 'box', 'directional', 'point', 'slide']).toContain(t);
+      for (const t of types)
+        expect(['plane', 'sphere', 'capsule', 'ellipsoid', 'cylinder', 'box', 'directional', 'point', 'slide']).toContain(t);
       for (const cam of ['front', 'side', 'wrist']) expect(xml).toContain(`<camera name="${cam}"`);
       expect(xml).toContain('<light');
       expect(xml).toContain('cone="elliptic" impratio="10"');
@@ -63,7 +64,12 @@ describe('task registry', () => {
 
   it('encodes and decodes observation.state by its names', () => {
     const task = getTask('pick_place');
-    const w: WorldState = { ee: [0.1, 0.2, 0.6], opening: 0.05, objects: { cube: obj([0, 0.1, T + 0.02], 'both') }, fixtures: { bowl: [0.05, -0.1, T] } };
+    const w: WorldState = {
+      ee: [0.1, 0.2, 0.6],
+      opening: 0.05,
+      objects: { cube: obj([0, 0.1, T + 0.02], 'both') },
+      fixtures: { bowl: [0.05, -0.1, T] },
+    };
     const s = encodeState(task, w);
     expect(s.length).toBe(stateNames(task).length);
     const d = decodeState(task, s);
@@ -131,7 +137,12 @@ describe('stack_three annotator (pure)', () => {
     fixtures: {},
   };
   const ctx: EpisodeContext = { start };
-  const w = (ee: Vec3, a: ObjectState, b: ObjectState, opening = 0.106): WorldState => ({ ee, opening, objects: { base: obj(base), cube_a: a, cube_b: b }, fixtures: {} });
+  const w = (ee: Vec3, a: ObjectState, b: ObjectState, opening = 0.106): WorldState => ({
+    ee,
+    opening,
+    objects: { base: obj(base), cube_a: a, cube_b: b },
+    fixtures: {},
+  });
   const stage = (s: WorldState): string => task.stageNames[task.annotate(s, ctx).stage]!;
   const bStart = obj([-0.1, 0.1, T + 0.02]);
 
@@ -165,7 +176,10 @@ describe('annotator on simulated episodes', () => {
       for (const seed of [0, 1]) {
         const r = rolloutExpert(env, 'expert', seed);
         expect(r.success, `${id} seed ${seed}`).toBe(true);
-        expect(runs(r.stageAfter).map((k) => env.task.stageNames[k]), `${id} seed ${seed}`).toEqual([...env.task.stageNames]);
+        expect(
+          runs(r.stageAfter).map((k) => env.task.stageNames[k]),
+          `${id} seed ${seed}`,
+        ).toEqual([...env.task.stageNames]);
         expect(r.progressAfter.every((p) => p >= 0 && p <= 1)).toBe(true);
         expect(r.progressAfter.at(-1)).toBe(1);
         // Progress climbs: it ends far above where it starts, and never falls by more than 0.02 a step.

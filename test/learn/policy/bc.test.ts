@@ -34,7 +34,7 @@ describe('fitBehaviourCloning', () => {
   const truth = randomWeights(11);
   const samples: BcSample[] = states.map((s) => ({ state: s, action: linearAction(truth, s), weight: 1 }));
 
-  it("recovers a known linear policy from its own actions: zero residual, the same actions on new states", () => {
+  it('recovers a known linear policy from its own actions: zero residual, the same actions on new states', () => {
     const fit = fitBehaviourCloning('pick_place', samples, { ridge: 0 });
     expect(fit).toMatchObject({ samples: 1200, used: 1200, weightSum: 1200 });
     expect(fit.residualRms).toBeLessThan(1e-6);
@@ -65,7 +65,8 @@ describe('fitBehaviourCloning', () => {
     const towardA = fitBehaviourCloning('pick_place', [...a.map((x) => ({ ...x, weight: 20 })), ...b], { ridge: 0 }).policy.params();
     const towardB = fitBehaviourCloning('pick_place', [...a, ...b.map((x) => ({ ...x, weight: 20 }))], { ridge: 0 }).policy.params();
     const probe = pickPlaceStates(100, 10);
-    const gap = (w: Float64Array, target: Float64Array) => probe.reduce((acc, s) => acc + dist(linearAction(w, s), linearAction(target, s)), 0) / probe.length;
+    const gap = (w: Float64Array, target: Float64Array) =>
+      probe.reduce((acc, s) => acc + dist(linearAction(w, s), linearAction(target, s)), 0) / probe.length;
     // uniform: halfway; weight 20 vs 1: 1/21 of the way from A to B
     expect(gap(uniform, truth)).toBeCloseTo(gap(uniform, other), 6);
     expect(gap(towardA, truth)).toBeLessThan(gap(uniform, truth) / 5);
@@ -78,6 +79,10 @@ describe('fitBehaviourCloning', () => {
     await expectCode(() => fitBehaviourCloning('pick_place', [{ state: s, action: [0, 0, 0, 0], weight: -1 }]), 'SW_ERR_POLICY');
     await expectCode(() => fitBehaviourCloning('pick_place', [{ state: s, action: [0, 0, 0, 0], weight: NaN }]), 'SW_ERR_POLICY');
     await expectCode(() => fitBehaviourCloning('pick_place', [{ state: s, action: [0, 0, 0], weight: 1 }]), 'SW_ERR_POLICY');
-    await expectCode(() => fitBehaviourCloning('pick_place', [{ state: s, action: [0, 0, 0, 0], weight: 0 }]), 'SW_ERR_POLICY', 'no sample has a positive weight');
+    await expectCode(
+      () => fitBehaviourCloning('pick_place', [{ state: s, action: [0, 0, 0, 0], weight: 0 }]),
+      'SW_ERR_POLICY',
+      'no sample has a positive weight',
+    );
   });
 });

@@ -24,7 +24,23 @@ let lengths: number[];
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stageward-bc-'));
   dataset = join(dir, 'pp');
-  const r = await cli(['sim', 'record', '--task', 'pick_place', '--episodes', '3', '--size', '32', '--preset', 'expert', '--seed', String(RECORD_SEED), '--out', dataset, '--no-progress']);
+  const r = await cli([
+    'sim',
+    'record',
+    '--task',
+    'pick_place',
+    '--episodes',
+    '3',
+    '--size',
+    '32',
+    '--preset',
+    'expert',
+    '--seed',
+    String(RECORD_SEED),
+    '--out',
+    dataset,
+    '--no-progress',
+  ]);
   expect(r.code, r.stderr).toBe(0);
   lengths = (await LeRobotDataset.open(dataset)).episodes.map((e) => e.length);
 }, 60_000);
@@ -35,7 +51,10 @@ afterEach(() => vi.restoreAllMocks());
 async function weightsFile(name: string, perEpisode: number[], episodes = [0, 1, 2]): Promise<string> {
   const ds = await LeRobotDataset.open(dataset);
   const eps = episodes.map((i) => ({ index: i, datasetFrom: ds.episode(i).datasetFrom, length: ds.episode(i).length }));
-  const result = rabcWeights(eps.map((e) => new Float64Array(e.length)), { chunk: 1 });
+  const result = rabcWeights(
+    eps.map((e) => new Float64Array(e.length)),
+    { chunk: 1 },
+  );
   result.weights = eps.map((e, i) => new Float64Array(e.length).fill(perEpisode[i]!));
   const path = join(dir, name);
   await writeRabcWeights(path, eps, result);
@@ -56,25 +75,56 @@ describe('stageward sim train-bc', () => {
 
     const { policy, provenance } = await GatedLinearPolicy.load(out);
     expect(provenance).toMatchObject({
-      trainer: 'stageward sim train-bc', dataset, weights, ridge: 1e-3, samples: total, used_samples: total - lengths[1]!,
-      episodes: [0, 1, 2], dataset_seed_range: [RECORD_SEED * 100_000, RECORD_SEED * 100_000 + 2],
+      trainer: 'stageward sim train-bc',
+      dataset,
+      weights,
+      ridge: 1e-3,
+      samples: total,
+      used_samples: total - lengths[1]!,
+      episodes: [0, 1, 2],
+      dataset_seed_range: [RECORD_SEED * 100_000, RECORD_SEED * 100_000 + 2],
     });
     expect(typeof provenance.created_at).toBe('string');
 
     const subset = join(dir, 'subset.json');
-    const s = await cli(['sim', 'train-bc', '--dataset', dataset, '--uniform', '--episodes', '0,2', '--ridge', '1e-3', '--out', subset, '--no-progress']);
+    const s = await cli([
+      'sim',
+      'train-bc',
+      '--dataset',
+      dataset,
+      '--uniform',
+      '--episodes',
+      '0,2',
+      '--ridge',
+      '1e-3',
+      '--out',
+      subset,
+      '--no-progress',
+    ]);
     expect(s.code, s.stderr).toBe(0);
     expect(Array.from((await GatedLinearPolicy.load(subset)).policy.params())).toEqual(Array.from(policy.params()));
 
     // and a weighting differs from plain BC on the same frames
     const uniform = join(dir, 'uniform.json');
-    expect((await cli(['sim', 'train-bc', '--dataset', dataset, '--uniform', '--ridge', '1e-3', '--out', uniform, '--no-progress'])).code).toBe(0);
+    expect(
+      (await cli(['sim', 'train-bc', '--dataset', dataset, '--uniform', '--ridge', '1e-3', '--out', uniform, '--no-progress'])).code,
+    ).toBe(0);
     expect(Array.from((await GatedLinearPolicy.load(uniform)).policy.params())).not.toEqual(Array.from(policy.params()));
   });
 
   it('gives frames the weights file lacks weight 1', async () => {
     const weights = await weightsFile('partial.parquet', [0.5], [0]);
-    const r = await cli(['sim', 'train-bc', '--dataset', dataset, '--weights', weights, '--out', join(dir, 'partial.json'), '--no-progress']);
+    const r = await cli([
+      'sim',
+      'train-bc',
+      '--dataset',
+      dataset,
+      '--weights',
+      weights,
+      '--out',
+      join(dir, 'partial.json'),
+      '--no-progress',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const total = lengths.reduce((a, b) => a + b, 0);
     expect(JSON.parse(r.stdout.at(-1)!)).toMatchObject({ used: total, weight_sum: total - lengths[0]! / 2 });
@@ -110,14 +160,23 @@ describe('stageward sim train-bc', () => {
 
     const ds = await LeRobotDataset.open(dataset);
     const write = async (name: string, eps: { index: number; datasetFrom: number; length: number }[]) => {
-      await writeRabcWeights(join(dir, name), eps, rabcWeights(eps.map((e) => new Float64Array(e.length)), { chunk: 1 }));
+      await writeRabcWeights(
+        join(dir, name),
+        eps,
+        rabcWeights(
+          eps.map((e) => new Float64Array(e.length)),
+          { chunk: 1 },
+        ),
+      );
       return cli(['sim', 'train-bc', '--dataset', dataset, '--weights', join(dir, name), '--out', join(dir, 'x.json'), '--no-progress']);
     };
     const unknownEpisode = await write('foreign.parquet', [{ index: 7, datasetFrom: 0, length: 3 }]);
     expect(unknownEpisode.code).toBe(2);
     expect(unknownEpisode.stderr).toContain('SW_ERR_DATASET_FORMAT');
     expect(unknownEpisode.stderr).toContain('episode(s) 7');
-    const shifted = await write('shifted.parquet', [{ index: 0, datasetFrom: ds.episode(0).datasetFrom + 5, length: ds.episode(0).length }]);
+    const shifted = await write('shifted.parquet', [
+      { index: 0, datasetFrom: ds.episode(0).datasetFrom + 5, length: ds.episode(0).length },
+    ]);
     expect(shifted.code).toBe(2);
     expect(shifted.stderr).toContain('SW_ERR_DATASET_FORMAT');
     expect(shifted.stderr).toContain('another dataset');
@@ -129,7 +188,21 @@ describe('stageward sim eval-policy', () => {
     const policy = join(dir, 'eval-me.json');
     expect((await cli(['sim', 'train-bc', '--dataset', dataset, '--uniform', '--out', policy, '--no-progress'])).code).toBe(0);
     const json = join(dir, 'eval.json');
-    const r = await cli(['sim', 'eval-policy', '--policy', policy, '--episodes', '3', '--seed', '5', '--max-steps', '60', '--json', json, '--no-progress']);
+    const r = await cli([
+      'sim',
+      'eval-policy',
+      '--policy',
+      policy,
+      '--episodes',
+      '3',
+      '--seed',
+      '5',
+      '--max-steps',
+      '60',
+      '--json',
+      json,
+      '--no-progress',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const last = JSON.parse(r.stdout.at(-1)!) as Record<string, unknown>;
@@ -145,9 +218,21 @@ describe('stageward sim eval-policy', () => {
     for (const o of doc.outcomes) expect(o.steps).toBeLessThanOrEqual(60);
   });
 
-  it('warns when the evaluation seeds are the training data\'s, and refuses a bad policy file with SW_ERR_POLICY', async () => {
+  it("warns when the evaluation seeds are the training data's, and refuses a bad policy file with SW_ERR_POLICY", async () => {
     const policy = join(dir, 'eval-me.json');
-    const r = await cli(['sim', 'eval-policy', '--policy', policy, '--episodes', '1', '--seed', String(RECORD_SEED), '--max-steps', '5', '--no-progress']);
+    const r = await cli([
+      'sim',
+      'eval-policy',
+      '--policy',
+      policy,
+      '--episodes',
+      '1',
+      '--seed',
+      String(RECORD_SEED),
+      '--max-steps',
+      '5',
+      '--no-progress',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('not a held-out evaluation');
     await writeFile(join(dir, 'junk.json'), 'not json');

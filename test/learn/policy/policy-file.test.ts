@@ -33,7 +33,10 @@ describe('wilsonInterval', () => {
 describe('GatedLinearPolicy files', () => {
   it('round-trips through save/load: the same actions and the provenance', async () => {
     const r = rng(5);
-    const policy = new GatedLinearPolicy('pick_place', Float64Array.from({ length: GATED_FEATURE_DIM * ACTION_DIM }, () => r() - 0.5));
+    const policy = new GatedLinearPolicy(
+      'pick_place',
+      Float64Array.from({ length: GATED_FEATURE_DIM * ACTION_DIM }, () => r() - 0.5),
+    );
     const path = join(await mkdtemp(join(tmpdir(), 'stageward-policy-')), 'p.json');
     await policy.save(path, { dataset: 'pp-demo', weights: 'uniform', samples: 42 });
     const { policy: back, provenance } = await GatedLinearPolicy.load(path);
@@ -42,7 +45,13 @@ describe('GatedLinearPolicy files', () => {
     expect(Array.from(back.params())).toEqual(Array.from(policy.params()));
     for (const s of pickPlaceStates(20, 1)) expect(back.act(s)).toEqual(policy.act(s));
     const doc = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    expect(doc).toMatchObject({ format: POLICY_FORMAT, kind: 'gated-linear', task: 'pick_place', featureDim: GATED_FEATURE_DIM, actionDim: ACTION_DIM });
+    expect(doc).toMatchObject({
+      format: POLICY_FORMAT,
+      kind: 'gated-linear',
+      task: 'pick_place',
+      featureDim: GATED_FEATURE_DIM,
+      actionDim: ACTION_DIM,
+    });
   });
 
   it('refuses a missing file, bad JSON, another format and another feature map with SW_ERR_POLICY', async () => {

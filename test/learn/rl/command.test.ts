@@ -14,7 +14,11 @@ import { runCli } from '../../helpers.ts';
 
 const cli = runCli;
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 let dir: string;
 beforeAll(async () => {
@@ -22,7 +26,21 @@ beforeAll(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-const TINY = ['--task', 'pick_place', '--episodes-per-iteration', '8', '--max-steps', '40', '--eval-episodes', '4', '--eval-every', '1', '--envs', '2', '--no-progress'];
+const TINY = [
+  '--task',
+  'pick_place',
+  '--episodes-per-iteration',
+  '8',
+  '--max-steps',
+  '40',
+  '--eval-episodes',
+  '4',
+  '--eval-every',
+  '1',
+  '--envs',
+  '2',
+  '--no-progress',
+];
 
 describe('stageward rl', () => {
   it('trains with pbrs-true on a tiny budget and writes the curve, summary and policy; the last line is the run JSON', async () => {
@@ -31,12 +49,24 @@ describe('stageward rl', () => {
     expect(r.code, r.stderr).toBe(0);
 
     const last = JSON.parse(r.stdout.at(-1)!) as Record<string, unknown>;
-    expect(Object.keys(last).slice(0, 8)).toEqual(['reward', 'rollouts', 'seed', 'start_success', 'final_success', 'final_ci95', 'hover_share', 'wall_s']);
+    expect(Object.keys(last).slice(0, 8)).toEqual([
+      'reward',
+      'rollouts',
+      'seed',
+      'start_success',
+      'final_success',
+      'final_ci95',
+      'hover_share',
+      'wall_s',
+    ]);
     // 20 rollouts hold two whole iterations of 2 x 4 episodes
     expect(last).toMatchObject({ reward: 'pbrs-true', rollouts: 16, seed: 3 });
     expect(last.final_ci95).toHaveLength(2);
 
-    const csv = (await readFile(join(out, 'curve.csv'), 'utf8')).trim().split('\n').map((l) => l.split(','));
+    const csv = (await readFile(join(out, 'curve.csv'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','));
     expect(csv[0]).toEqual([...CURVE_COLUMNS]);
     const col = (name: (typeof CURVE_COLUMNS)[number]) => CURVE_COLUMNS.indexOf(name);
     expect(csv.slice(1).map((row) => Number(row[col('rollouts')]))).toEqual([0, 8, 16]);
@@ -52,8 +82,20 @@ describe('stageward rl', () => {
     expect(png.width).toBeGreaterThan(400);
 
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as Record<string, any>;
-    expect(summary).toMatchObject({ reward: 'pbrs-true', rollouts: 16, iterations: 2, final_success: last.final_success, hover_share: last.hover_share });
-    expect(summary.options).toMatchObject({ rollouts_budget: 20, episodes_per_iteration: 8, max_steps: 40, eval_episodes: 4, eval_seeds: [4_000_000_000, 4_000_000_003] });
+    expect(summary).toMatchObject({
+      reward: 'pbrs-true',
+      rollouts: 16,
+      iterations: 2,
+      final_success: last.final_success,
+      hover_share: last.hover_share,
+    });
+    expect(summary.options).toMatchObject({
+      rollouts_budget: 20,
+      episodes_per_iteration: 8,
+      max_steps: 40,
+      eval_episodes: 4,
+      eval_seeds: [4_000_000_000, 4_000_000_003],
+    });
     expect(summary.eval_curve.map((p: { rollouts: number }) => p.rollouts)).toEqual([0, 8, 16]);
     expect(summary.env_steps).toBeGreaterThan(0);
 
@@ -74,7 +116,18 @@ describe('stageward rl', () => {
     expect(short.stderr).toContain('SW_ERR_POLICY');
     expect(short.stderr).toContain('less than one iteration');
 
-    const url = await cli(['rl', '--reward', 'pbrs', '--transport', 'inprocess', '--url', 'ws://127.0.0.1:1', '--out', out, '--no-progress']);
+    const url = await cli([
+      'rl',
+      '--reward',
+      'pbrs',
+      '--transport',
+      'inprocess',
+      '--url',
+      'ws://127.0.0.1:1',
+      '--out',
+      out,
+      '--no-progress',
+    ]);
     expect(url.code).toBe(2);
     expect(url.stderr).toContain('SW_ERR_BAD_OPTION');
     expect(await exists(out)).toBe(false);

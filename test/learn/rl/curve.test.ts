@@ -5,8 +5,23 @@
 import { describe, expect, it } from 'vitest';
 import { CURVE_COLUMNS, curveCsv, curveSvg, rangeTicks, type CurveRow } from '../../../learn/rl/curve.ts';
 
-const train = { successRate: 0.25, meanReturn: -0.125, meanEnvReturn: 0.25, meanLength: 120.5, meanFinalTrueProgress: 0.5, hoverShare: 0.125 };
-const evalPoint = { episodes: 10, successes: 3, successRate: 0.3, ci95: [0.1077, 0.6032] as [number, number], meanLength: 130, hoverShare: 0.1, meanFinalTrueProgress: 0.61 };
+const train = {
+  successRate: 0.25,
+  meanReturn: -0.125,
+  meanEnvReturn: 0.25,
+  meanLength: 120.5,
+  meanFinalTrueProgress: 0.5,
+  hoverShare: 0.125,
+};
+const evalPoint = {
+  episodes: 10,
+  successes: 3,
+  successRate: 0.3,
+  ci95: [0.1077, 0.6032] as [number, number],
+  meanLength: 130,
+  hoverShare: 0.1,
+  meanFinalTrueProgress: 0.61,
+};
 const ROWS: CurveRow[] = [
   { rollouts: 0, iteration: 0, train: null, eval: evalPoint, wallS: 1.5 },
   { rollouts: 16, iteration: 1, train, eval: null, wallS: 3 },

@@ -10,7 +10,14 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ModelCard } from '../../../models/card.ts';
 import {
-  aggregate, evaluateModel, plannedSteps, resolveTask, resolveViewMap, scoreEpisode, type EpisodeRow, type ProgressTrace,
+  aggregate,
+  evaluateModel,
+  plannedSteps,
+  resolveTask,
+  resolveViewMap,
+  scoreEpisode,
+  type EpisodeRow,
+  type ProgressTrace,
 } from '../../../offline/eval/evaluate.ts';
 import { OnnxProgressModel, type GrmBatch, type ProgressModel, type SarmBatch } from '../../../models/package.ts';
 import { episodePlotSvg } from '../../../offline/eval/episode-plot.ts';
@@ -24,9 +31,24 @@ import { createRenderer } from '../../../sim/render/index.ts';
 import { expectCode, FIXTURE_MODEL_DIR } from '../../helpers.ts';
 
 const METRIC_KEYS = [
-  'episodes', 'frames', 'successful', 'failed', 'unknown_outcome', 'voc_plus', 'voc_minus', 'stage_accuracy', 'progress_mae', 'auroc',
-  'label_voc_plus', 'voc_plus_monotone', 'voc_minus_monotone', 'monotone_episodes',
-  'grm_voc_plus', 'grm_voc_minus', 'grm_progress_mae', 'grm_auroc',
+  'episodes',
+  'frames',
+  'successful',
+  'failed',
+  'unknown_outcome',
+  'voc_plus',
+  'voc_minus',
+  'stage_accuracy',
+  'progress_mae',
+  'auroc',
+  'label_voc_plus',
+  'voc_plus_monotone',
+  'voc_minus_monotone',
+  'monotone_episodes',
+  'grm_voc_plus',
+  'grm_voc_minus',
+  'grm_progress_mae',
+  'grm_auroc',
 ];
 
 let root: string;
@@ -107,7 +129,10 @@ describe('evaluateModel (the engine over dataset episodes)', () => {
     const seen: number[] = [];
     let steps = 0;
     const { rows, metrics } = await evaluateModel({
-      model: fixture, dataset: mixed, onStep: () => steps++, onEpisode: (r) => void seen.push(r.forward.sarm.length),
+      model: fixture,
+      dataset: mixed,
+      onStep: () => steps++,
+      onEpisode: (r) => void seen.push(r.forward.sarm.length),
     });
     expect(rows).toHaveLength(2);
     expect(steps).toBe(plannedSteps(mixed));
@@ -133,7 +158,12 @@ describe('evaluateModel (the engine over dataset episodes)', () => {
   });
 
   it('feeds VOC- the reversed frames in a new episode: a current-frame model mirrors, an "always more" model fails', async () => {
-    const mirror = await evaluateModel({ model: fakeModel(fixture.card, 'current-frame'), dataset: mixed, task: 'pick_place', episodes: [0] });
+    const mirror = await evaluateModel({
+      model: fakeModel(fixture.card, 'current-frame'),
+      dataset: mixed,
+      task: 'pick_place',
+      episodes: [0],
+    });
     const row = mirror.rows[0]!;
     expect(Math.abs(row.voc_plus)).toBeGreaterThan(0.05); // brightness changes over the episode
     expect(row.voc_minus!).toBeCloseTo(-row.voc_plus, 10);
@@ -167,11 +197,25 @@ describe('scoring and aggregation (pure)', () => {
   it('scores a perfect predictor VOC+ 1, VOC- -1, accuracy 1, MAE 0', () => {
     const up = [0, 0.25, 0.5, 0.75, 1];
     const s = scoreEpisode(trace(up, up), trace([...up].reverse(), [...up].reverse()), { stage: [0, 0, 1, 1, 1], progress: up });
-    expect(s).toMatchObject({ voc_plus: 1, voc_minus: -1, stage_accuracy: 1, progress_mae: 0, final_progress: 1, grm_voc_plus: 1, grm_voc_minus: -1, grm_progress_mae: 0 });
-    expect(scoreEpisode(trace([0.3, 0.3, 0.3]), null, null)).toMatchObject({ voc_plus: 0, voc_minus: null, stage_accuracy: null, grm_voc_plus: null });
+    expect(s).toMatchObject({
+      voc_plus: 1,
+      voc_minus: -1,
+      stage_accuracy: 1,
+      progress_mae: 0,
+      final_progress: 1,
+      grm_voc_plus: 1,
+      grm_voc_minus: -1,
+      grm_progress_mae: 0,
+    });
+    expect(scoreEpisode(trace([0.3, 0.3, 0.3]), null, null)).toMatchObject({
+      voc_plus: 0,
+      voc_minus: null,
+      stage_accuracy: null,
+      grm_voc_plus: null,
+    });
   });
 
-  it('measures the labels\' own VOC, the ceiling of VOC+ on an episode whose progress goes back (a drop)', () => {
+  it("measures the labels' own VOC, the ceiling of VOC+ on an episode whose progress goes back (a drop)", () => {
     const dropped = [0, 0.3, 0.5, 0.2, 0.4, 0.7, 1];
     const s = scoreEpisode(trace(dropped), null, { stage: [0, 1, 2, 1, 1, 2, 2], progress: dropped });
     expect(s.voc_plus).toBeCloseTo(s.label_voc_plus!, 12);
@@ -182,10 +226,22 @@ describe('scoring and aggregation (pure)', () => {
 
   it('averages VOC over non-failed episodes, weights accuracy/MAE by frames, AUROC over final progress', () => {
     const row = (success: boolean | null, frames: number, voc: number, acc: number | null, final: number): EpisodeRow => ({
-      dataset: 0, episode: 0, task: 't', success, frames, voc_plus: voc, voc_minus: success === false ? null : -voc,
-      label_voc_plus: acc === null ? null : 1, labels_monotone: acc === null ? null : acc === 1,
-      stage_accuracy: acc, progress_mae: acc === null ? null : 1 - acc, final_progress: final,
-      grm_voc_plus: null, grm_voc_minus: null, grm_progress_mae: null, grm_final_progress: null,
+      dataset: 0,
+      episode: 0,
+      task: 't',
+      success,
+      frames,
+      voc_plus: voc,
+      voc_minus: success === false ? null : -voc,
+      label_voc_plus: acc === null ? null : 1,
+      labels_monotone: acc === null ? null : acc === 1,
+      stage_accuracy: acc,
+      progress_mae: acc === null ? null : 1 - acc,
+      final_progress: final,
+      grm_voc_plus: null,
+      grm_voc_minus: null,
+      grm_progress_mae: null,
+      grm_final_progress: null,
     });
     const m = aggregate([row(true, 10, 1, 1, 0.9), row(null, 30, 0.5, 0.5, 0.2), row(false, 60, -1, 0, 0.1), row(true, 5, 0, null, 0.1)]);
     expect(m).toMatchObject({ episodes: 4, frames: 105, successful: 2, failed: 1, unknown_outcome: 1 });
@@ -201,7 +257,15 @@ describe('scoring and aggregation (pure)', () => {
   });
 
   it('draws a plot SVG with both panels, a legend and escaped text', () => {
-    const svg = episodePlotSvg({ title: 'a <b> & c', stageNames: ['reach', 'grasp'], sarm: [0, 1], stage: [0, 1], grm: null, trueProgress: [0, 1], trueStage: [0, 1] });
+    const svg = episodePlotSvg({
+      title: 'a <b> & c',
+      stageNames: ['reach', 'grasp'],
+      sarm: [0, 1],
+      stage: [0, 1],
+      grm: null,
+      trueProgress: [0, 1],
+      trueStage: [0, 1],
+    });
     expect(svg).toContain('a &lt;b&gt; &amp; c');
     expect(svg).toContain('label (annotations)');
     expect(svg).not.toContain('GRM (fused)');
@@ -216,7 +280,23 @@ describe('stageward eval', () => {
     const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void logs.push(a.join(' ')));
     try {
       const program = new Command('stageward').exitOverride().addCommand(evalCommand());
-      await program.parseAsync(['eval', '--model', FIXTURE_MODEL_DIR, '--dataset', mixedDir, '--dataset', failedDir, '--out', out, '--no-progress', '--view-map', 'front=observation.images.front'], { from: 'user' });
+      await program.parseAsync(
+        [
+          'eval',
+          '--model',
+          FIXTURE_MODEL_DIR,
+          '--dataset',
+          mixedDir,
+          '--dataset',
+          failedDir,
+          '--out',
+          out,
+          '--no-progress',
+          '--view-map',
+          'front=observation.images.front',
+        ],
+        { from: 'user' },
+      );
     } finally {
       log.mockRestore();
     }
@@ -234,7 +314,11 @@ describe('stageward eval', () => {
     const last = JSON.parse(logs.at(-1)!) as Record<string, unknown>;
     expect(Object.keys(last).sort()).toEqual([...METRIC_KEYS].sort());
     expect(last.voc_plus).toBe(report.voc_plus);
-    expect(report.per_episode.map((r: { plot: string }) => r.plot)).toEqual(['plots/d0-episode-0000.png', 'plots/d0-episode-0001.png', 'plots/d1-episode-0000.png']);
+    expect(report.per_episode.map((r: { plot: string }) => r.plot)).toEqual([
+      'plots/d0-episode-0000.png',
+      'plots/d0-episode-0001.png',
+      'plots/d1-episode-0000.png',
+    ]);
     const meta = await sharp(join(out, 'plots', 'd1-episode-0000.png')).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width).toBe(960);

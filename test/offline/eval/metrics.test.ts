@@ -2,7 +2,15 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  accuracy, auroc, averageRanks, mean, meanAbsoluteError, pearson, spearman, valueOrderCorrelation, weightedMean,
+  accuracy,
+  auroc,
+  averageRanks,
+  mean,
+  meanAbsoluteError,
+  pearson,
+  spearman,
+  valueOrderCorrelation,
+  weightedMean,
 } from '../../../offline/eval/metrics.ts';
 import { mulberry32 } from '../../../core/random.ts';
 
@@ -41,7 +49,12 @@ describe('Spearman rank correlation', () => {
   it('is invariant to monotone transforms and symmetric', () => {
     const a = [0.3, 0.1, 0.8, 0.5, 0.9, 0.2];
     const b = [3, 2, 1, 6, 5, 4];
-    expect(spearman(a.map((x) => x ** 3), b)).toBeCloseTo(spearman(a, b), 12);
+    expect(
+      spearman(
+        a.map((x) => x ** 3),
+        b,
+      ),
+    ).toBeCloseTo(spearman(a, b), 12);
     expect(spearman(b, a)).toBeCloseTo(spearman(a, b), 12);
   });
 

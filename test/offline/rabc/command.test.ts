@@ -43,13 +43,23 @@ function episode(e: number): RecordedEpisode {
   const T = LENGTHS[e]!;
   return {
     task: 'put the red cube in the bowl',
-    frames: { front: Array.from({ length: T }, (_, t) => ({ data: new Uint8Array(S * S * 3).fill((t * 13 + e * 50) % 255), height: S, width: S, channels: 3 as const })) },
+    frames: {
+      front: Array.from({ length: T }, (_, t) => ({
+        data: new Uint8Array(S * S * 3).fill((t * 13 + e * 50) % 255),
+        height: S,
+        width: S,
+        channels: 3 as const,
+      })),
+    },
     state: Array.from({ length: T }, (_, t) => Float32Array.from([t])),
     action: Array.from({ length: T }, () => Float32Array.from([0.1])),
     reward: Array.from({ length: T }, () => 0),
     trueStage: Array.from({ length: T }, (_, t) => (t < T / 2 ? 0 : 1)),
     trueProgress: Array.from({ length: T }, (_, t) => t / (T - 1)),
-    subtasks: [{ name: 'reach', start: 0, end: Math.floor(T / 2) - 1 }, { name: 'place', start: Math.floor(T / 2), end: T - 1 }],
+    subtasks: [
+      { name: 'reach', start: 0, end: Math.floor(T / 2) - 1 },
+      { name: 'place', start: Math.floor(T / 2), end: T - 1 },
+    ],
     success: e !== 1,
     meta: {},
   };
@@ -65,15 +75,22 @@ interface Row {
 
 function progressRows(): Row[] {
   const rows: Row[] = [];
-  PROGRESS.forEach((p, e) => p.forEach((v, t) => {
-    if (e === ABSENT.episode && t === ABSENT.frame) return;
-    rows.push({ index: FROM[e]! + t, episode_index: e, frame_index: t, progress_sparse: e === 2 && t === 5 ? null : v });
-  }));
+  PROGRESS.forEach((p, e) =>
+    p.forEach((v, t) => {
+      if (e === ABSENT.episode && t === ABSENT.frame) return;
+      rows.push({ index: FROM[e]! + t, episode_index: e, frame_index: t, progress_sparse: e === 2 && t === 5 ? null : v });
+    }),
+  );
   return rows;
 }
 
 async function writeProgress(path: string, rows: Row[], dense = false): Promise<void> {
-  const cols = [scalarColumn('index', 'INT64'), scalarColumn('episode_index', 'INT64'), scalarColumn('frame_index', 'INT64'), scalarColumn('progress_sparse', 'FLOAT')];
+  const cols = [
+    scalarColumn('index', 'INT64'),
+    scalarColumn('episode_index', 'INT64'),
+    scalarColumn('frame_index', 'INT64'),
+    scalarColumn('progress_sparse', 'FLOAT'),
+  ];
   const data = [
     { name: 'index', data: BigInt64Array.from(rows, (r) => BigInt(r.index)) },
     { name: 'episode_index', data: BigInt64Array.from(rows, (r) => BigInt(r.episode_index)) },
@@ -125,9 +142,21 @@ describe('stageward rabc', () => {
     expect(r.code).toBe(0);
 
     // the in-memory math on the same scores (the absent row and the null value are missing)
-    const expected = rabcWeights(PROGRESS.map((p, e) => p.map((v, t) => ((e === 2 && (t === ABSENT.frame || t === 5)) ? NaN : Math.fround(v)))), { chunk: CHUNK });
+    const expected = rabcWeights(
+      PROGRESS.map((p, e) => p.map((v, t) => (e === 2 && (t === ABSENT.frame || t === 5) ? NaN : Math.fround(v)))),
+      { chunk: CHUNK },
+    );
     const stats = JSON.parse(r.stdout.at(-1)!) as Record<string, number>;
-    expect(stats).toMatchObject({ samples: 116, missing: 4, chunk: CHUNK, kappa: 0.01, episodes: 3, filtered_episodes: 1, column: 'progress_sparse', progress_rows: 115 });
+    expect(stats).toMatchObject({
+      samples: 116,
+      missing: 4,
+      chunk: CHUNK,
+      kappa: 0.01,
+      episodes: 3,
+      filtered_episodes: 1,
+      column: 'progress_sparse',
+      progress_rows: 115,
+    });
     expect(stats.mean_weight).toBeCloseTo(expected.stats.mean_weight!, 9);
     expect(stats.mu).toBeCloseTo(expected.stats.mu, 9);
     expect(stats.sigma).toBeCloseTo(expected.stats.sigma, 9);
@@ -166,8 +195,26 @@ describe('stageward rabc', () => {
   it('reads another progress file and its dense column with --progress and --column', async () => {
     const path = join(dir, 'scores.parquet');
     // dense progress: episode 1 now progresses too
-    await writeProgress(path, progressRows().map((r) => ({ ...r, progress_dense: r.episode_index === 1 ? 0.1 * r.frame_index : (r.progress_sparse ?? 0) })), true);
-    const r = await rabc(['--dataset', dataset, '--progress', path, '--column', 'progress_dense', '--chunk', '3', '--kappa', '0.05', '--out', join(dir, 'dense'), '--no-plot']);
+    await writeProgress(
+      path,
+      progressRows().map((r) => ({ ...r, progress_dense: r.episode_index === 1 ? 0.1 * r.frame_index : (r.progress_sparse ?? 0) })),
+      true,
+    );
+    const r = await rabc([
+      '--dataset',
+      dataset,
+      '--progress',
+      path,
+      '--column',
+      'progress_dense',
+      '--chunk',
+      '3',
+      '--kappa',
+      '0.05',
+      '--out',
+      join(dir, 'dense'),
+      '--no-plot',
+    ]);
     expect(r.code).toBe(0);
     const stats = JSON.parse(r.stdout.at(-1)!);
     expect(stats).toMatchObject({ column: 'progress_dense', chunk: 3, kappa: 0.05, filtered_episodes: 0 });
@@ -187,7 +234,10 @@ describe('stageward rabc', () => {
     await check(['--chunk', '2', '--column', 'progress_dense'], 'SW_ERR_DATASET_FORMAT', 'progress_dense');
     await writeProgress(other, [...progressRows(), { index: 116, episode_index: 7, frame_index: 0, progress_sparse: 0.5 }]);
     await check(['--chunk', '2', '--progress', other], 'SW_ERR_DATASET_EPISODE', 'episode(s) 7');
-    await writeProgress(other, progressRows().map((r) => ({ ...r, index: r.index + 1 })));
+    await writeProgress(
+      other,
+      progressRows().map((r) => ({ ...r, index: r.index + 1 })),
+    );
     await check(['--chunk', '2', '--progress', other], 'SW_ERR_DATASET_FORMAT', 'another dataset');
     await writeProgress(other, [...progressRows(), { index: 4, episode_index: 0, frame_index: 4, progress_sparse: 0.5 }]);
     await check(['--chunk', '2', '--progress', other], 'SW_ERR_DATASET_FORMAT', 'appears twice');

@@ -6,7 +6,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { filteredList, histogram, histogramSvg } from '../../../offline/rabc/report.ts';
-import { indexRanges, progressDeltas, rabcWeights, resolveRabcOptions, weightedLoss, type RabcResult } from '../../../offline/rabc/weights.ts';
+import {
+  indexRanges,
+  progressDeltas,
+  rabcWeights,
+  resolveRabcOptions,
+  weightedLoss,
+  type RabcResult,
+} from '../../../offline/rabc/weights.ts';
 import { expectCode } from '../../helpers.ts';
 
 describe('RA-BC weights', () => {
@@ -33,7 +40,17 @@ describe('RA-BC weights', () => {
     expect(w[3]).toBeCloseTo(w[2]!, 12);
     expect(w[4]).toBeCloseTo(soft(0), 10);
     expect(w[4]).toBeCloseTo(0.43832, 4);
-    expect(stats).toMatchObject({ samples: 5, missing: 0, scored: 5, negative: 1, band: 3, above_kappa: 1, chunk: 1, kappa: 0.01, eps: 1e-6 });
+    expect(stats).toMatchObject({
+      samples: 5,
+      missing: 0,
+      scored: 5,
+      negative: 1,
+      band: 3,
+      above_kappa: 1,
+      chunk: 1,
+      kappa: 0.01,
+      eps: 1e-6,
+    });
     expect(stats.share_zero).toBeCloseTo(0.2, 12);
     expect(stats.share_downweighted).toBeCloseTo(0.6, 12);
     expect(stats.share_filtered).toBeCloseTo(0.8, 12);
@@ -57,14 +74,20 @@ describe('RA-BC weights', () => {
     expect(flat.weights[0]![0]).toBeCloseTo(2e-6 / (4e-6 + 1e-6), 12); // (0 - (0 - 2 eps)) / (4 eps + eps)
   });
 
-  it('the chunk horizon looks H frames ahead and clamps at the episode\'s last frame', () => {
+  it("the chunk horizon looks H frames ahead and clamps at the episode's last frame", () => {
     const p = [0, 0.1, 0.2, 0.3];
     const close = (a: Float64Array, b: number[]) => b.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 12));
     close(progressDeltas(p, 1), [0.1, 0.1, 0.1, 0]);
     close(progressDeltas(p, 2), [0.2, 0.2, 0.1, 0]);
     close(progressDeltas(p, 10), [0.3, 0.2, 0.1, 0]);
     // episodes never look into each other: the second episode's start is not the first one's future
-    const two = rabcWeights([[0, 0.5], [0.9, 1]], { chunk: 3 });
+    const two = rabcWeights(
+      [
+        [0, 0.5],
+        [0.9, 1],
+      ],
+      { chunk: 3 },
+    );
     close(two.deltas[0]!, [0.5, 0]);
     close(two.deltas[1]!, [0.1, 0]);
   });
@@ -125,8 +148,14 @@ describe('RA-BC loss and reports', () => {
 
   it('index ranges are inclusive runs offset to the global index', () => {
     const w = [1, 0.5, 0, 0, 1, 0];
-    expect(indexRanges(w.length, (t) => w[t]! > 0, 100)).toEqual([[100, 101], [104, 104]]);
-    expect(indexRanges(w.length, (t) => w[t] === 0, 100)).toEqual([[102, 103], [105, 105]]);
+    expect(indexRanges(w.length, (t) => w[t]! > 0, 100)).toEqual([
+      [100, 101],
+      [104, 104],
+    ]);
+    expect(indexRanges(w.length, (t) => w[t] === 0, 100)).toEqual([
+      [102, 103],
+      [105, 105],
+    ]);
     expect(indexRanges(0, () => true)).toEqual([]);
   });
 
@@ -136,11 +165,29 @@ describe('RA-BC loss and reports', () => {
       deltas: [Float64Array.from([0.1, -0.1, 0.005]), Float64Array.from([-0.2, -0.1]), Float64Array.from([NaN])],
       stats: rabcWeights([[0]], { chunk: 4 }).stats,
     };
-    const list = filteredList(result, [{ index: 0, datasetFrom: 0 }, { index: 1, datasetFrom: 3 }, { index: 5, datasetFrom: 5 }], { progressFile: 'p.parquet', column: 'progress_sparse' });
+    const list = filteredList(
+      result,
+      [
+        { index: 0, datasetFrom: 0 },
+        { index: 1, datasetFrom: 3 },
+        { index: 5, datasetFrom: 5 },
+      ],
+      { progressFile: 'p.parquet', column: 'progress_sparse' },
+    );
     expect(list.filtered_episodes).toEqual([1]);
     expect(list.kept_samples).toBe(3);
     expect(list.dropped_samples).toBe(3);
-    expect(list.episodes[0]).toEqual({ episode_index: 0, frames: 3, missing: 0, mean_weight: 0.5, kept: [[0, 0], [2, 2]], dropped: [[1, 1]] });
+    expect(list.episodes[0]).toEqual({
+      episode_index: 0,
+      frames: 3,
+      missing: 0,
+      mean_weight: 0.5,
+      kept: [
+        [0, 0],
+        [2, 2],
+      ],
+      dropped: [[1, 1]],
+    });
     expect(list.episodes[1]).toMatchObject({ episode_index: 1, mean_weight: 0, kept: [], dropped: [[3, 4]] });
     expect(list.episodes[2]).toMatchObject({ episode_index: 5, missing: 1, kept: [[5, 5]], dropped: [] });
   });

@@ -71,10 +71,17 @@ afterAll(async () => {
 describe('scoring a recorded dataset', () => {
   it('gives the same per-frame progress, stage, tau and shaped reward as stepping the engine directly', async () => {
     const ds = await LeRobotDataset.open(root);
-    const run = await scoreDataset(model, ds, {}, { out: join(work, 'full'), progress: 'both', dense: true, batchFrames: 7, encodeBatchImages: 6, plots: false });
+    const run = await scoreDataset(
+      model,
+      ds,
+      {},
+      { out: join(work, 'full'), progress: 'both', dense: true, batchFrames: 7, encodeBatchImages: 6, plots: false },
+    );
     expect(run.totals).toMatchObject({ episodes: 3, scored: 3, failed: 0 });
     for (const [e, results] of direct.entries()) {
-      const doc = JSON.parse(await readFile(join(work, 'full', run.reports[e]!.files!.json), 'utf8')) as { frames: Record<string, number>[] };
+      const doc = JSON.parse(await readFile(join(work, 'full', run.reports[e]!.files!.json), 'utf8')) as {
+        frames: Record<string, number>[];
+      };
       expect(doc.frames.length).toBe(results.length);
       expect(doc.frames.map((f) => f.progress)).toEqual(results.map((r) => r.progress));
       expect(doc.frames.map((f) => f.progress_sparse)).toEqual(results.map((r) => r.heads.sarm));
@@ -87,11 +94,12 @@ describe('scoring a recorded dataset', () => {
     }
   });
 
-  it('--stride N: scored frames keep the full run\'s exact values, the rest are interpolated, and fewer frames are encoded', async () => {
+  it("--stride N: scored frames keep the full run's exact values, the rest are interpolated, and fewer frames are encoded", async () => {
     const ds = await LeRobotDataset.open(root);
     const run = await scoreDataset(model, ds, { episodes: [1] }, { out: join(work, 'strided'), stride: 4, plots: false, parquet: false });
     const report = run.reports[0]!;
-    const frames = (JSON.parse(await readFile(join(work, 'strided', report.files!.json), 'utf8')) as { frames: Record<string, number>[] }).frames;
+    const frames = (JSON.parse(await readFile(join(work, 'strided', report.files!.json), 'utf8')) as { frames: Record<string, number>[] })
+      .frames;
     const full = direct[1]!;
     const last = full.length - 1;
     const scored = frames.flatMap((f, t) => (f.scored ? [t] : []));
@@ -115,11 +123,17 @@ describe('scoring a recorded dataset', () => {
 });
 
 describe('sarm_progress.parquet', () => {
-  it('has LeRobot\'s columns and reads back the scored values (float32), one row per dataset frame', async () => {
+  it("has LeRobot's columns and reads back the scored values (float32), one row per dataset frame", async () => {
     const ds = await LeRobotDataset.open(root);
     await scoreDataset(model, ds, {}, { out: join(work, 'pq'), dense: true, plots: false, batchFrames: 16 });
     const { schema, rows } = await readTable(join(root, 'sarm_progress.parquet'));
-    expect(schema).toEqual([['index', 'INT64'], ['episode_index', 'INT64'], ['frame_index', 'INT64'], ['progress_sparse', 'FLOAT'], ['progress_dense', 'FLOAT']]);
+    expect(schema).toEqual([
+      ['index', 'INT64'],
+      ['episode_index', 'INT64'],
+      ['frame_index', 'INT64'],
+      ['progress_sparse', 'FLOAT'],
+      ['progress_dense', 'FLOAT'],
+    ]);
     expect(rows.length).toBe(ds.episodes.reduce((a, e) => a + e.length, 0));
     let i = 0;
     for (const ep of ds.episodes) {
@@ -171,12 +185,29 @@ describe('stageward score --dataset', () => {
     const err = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
     try {
       const out = join(work, 'cli');
-      expect(await main(['score', '--model', MODEL_DIR, '--dataset', root, '--episodes', '0,2', '--out', out, '--inference-thread', 'main', '--no-progress'])).toBe(0);
+      expect(
+        await main([
+          'score',
+          '--model',
+          MODEL_DIR,
+          '--dataset',
+          root,
+          '--episodes',
+          '0,2',
+          '--out',
+          out,
+          '--inference-thread',
+          'main',
+          '--no-progress',
+        ]),
+      ).toBe(0);
       expect(lines.join('\n')).toMatch(/ep\s+task\s+frames\s+final\s+mean\s+max\s+success\s+status/);
       expect(lines.join('\n')).toContain('2 of 2 episode(s) scored');
       const png = await readFile(join(out, 'plots', 'episode-0002.png'));
       expect(png.subarray(1, 4).toString()).toBe('PNG');
-      expect(await main(['score', '--model', MODEL_DIR, '--dataset', root, '--task', 'fold the shirt', '--out', out, '--no-progress'])).toBe(2);
+      expect(
+        await main(['score', '--model', MODEL_DIR, '--dataset', root, '--task', 'fold the shirt', '--out', out, '--no-progress']),
+      ).toBe(2);
       expect(lines.join('\n')).toContain('SW_ERR_TASK_UNKNOWN');
     } finally {
       log.mockRestore();

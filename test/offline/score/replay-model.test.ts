@@ -15,7 +15,18 @@ const card = parseCard(JSON.parse(readFileSync(join(FIXTURE_MODEL_DIR, 'model.js
 const V = card.views.length;
 const D = card.featureDim;
 const T = card.window.length;
-const frame = () => Object.fromEntries(card.views.map((v) => [v, { data: new Uint8Array(card.image.width * card.image.height * 3), width: card.image.width, height: card.image.height, channels: 3 as const }]));
+const frame = () =>
+  Object.fromEntries(
+    card.views.map((v) => [
+      v,
+      {
+        data: new Uint8Array(card.image.width * card.image.height * 3),
+        width: card.image.width,
+        height: card.image.height,
+        channels: 3 as const,
+      },
+    ]),
+  );
 
 function sarmInput(t: number, features: (f: number) => Float32Array) {
   const batch = { features: new Float32Array(T * V * D), valid: new Float32Array(T), task: [0] };
@@ -34,7 +45,12 @@ describe('ReplayModel', () => {
   it('answers the engine with the batched outputs, which the engine turns into progress', async () => {
     const replay = new ReplayModel(card, false);
     const episode = await new RewardEngine(replay).start({ task: 'pick_place', gamma: 1, shaping: 'delta' });
-    for (let t = 0; t < 3; t++) replay.push({ frame: t, features: feats(t), sarm: { input: { batch: sarmInput(t, feats), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 } });
+    for (let t = 0; t < 3; t++)
+      replay.push({
+        frame: t,
+        features: feats(t),
+        sarm: { input: { batch: sarmInput(t, feats), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 },
+      });
     for (let t = 0; t < 3; t++) {
       const r = await episode.step({ frames: frame() });
       expect(r.stage.index).toBe(1);
@@ -47,9 +63,17 @@ describe('ReplayModel', () => {
   it('refuses a window that differs from the batched one', async () => {
     const replay = new ReplayModel(card, false);
     const episode = await new RewardEngine(replay).start({ task: 'pick_place', gamma: 1, shaping: 'delta' });
-    replay.push({ frame: 0, features: feats(0), sarm: { input: { batch: sarmInput(0, feats), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 } });
+    replay.push({
+      frame: 0,
+      features: feats(0),
+      sarm: { input: { batch: sarmInput(0, feats), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 },
+    });
     const wrong = (f: number) => new Float32Array(V * D).fill(f + 2); // batched from other features
-    replay.push({ frame: 1, features: feats(1), sarm: { input: { batch: sarmInput(1, wrong), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 } });
+    replay.push({
+      frame: 1,
+      features: feats(1),
+      sarm: { input: { batch: sarmInput(1, wrong), row: 0, rows: 1 }, stageLogits: logits, tau: 0.5 },
+    });
     await episode.step({ frames: frame() });
     await expectCode(episode.step({ frames: frame() }), 'SW_ERR_INTERNAL', 'SARM window features for frame 1');
   });

@@ -15,22 +15,33 @@ describe('frames scored and encoded', () => {
   });
 
   it('encodes exactly the frames some scored window reads (and all of them when GRM runs)', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 2, max: 9 }), fc.boolean(),
-      (stride, frames, strideFrames, length, includeInitial) => {
-        const spec = { length, strideFrames, includeInitial };
-        const last = frames - 1;
-        const read = new Set<number>();
-        for (let s = 0; s <= last; s++) if (isScored(s, stride, last)) for (const f of windowIndices(s, spec)) if (f >= 0) read.add(f);
-        for (let f = 0; f <= last; f++) {
-          expect(frameNeeded(f, { stride, spec, grm: false, last })).toBe(read.has(f));
-          expect(frameNeeded(f, { stride, spec, grm: true, last })).toBe(true);
-        }
-      }), { seed: 7, numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 120 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 2, max: 9 }),
+        fc.boolean(),
+        (stride, frames, strideFrames, length, includeInitial) => {
+          const spec = { length, strideFrames, includeInitial };
+          const last = frames - 1;
+          const read = new Set<number>();
+          for (let s = 0; s <= last; s++) if (isScored(s, stride, last)) for (const f of windowIndices(s, spec)) if (f >= 0) read.add(f);
+          for (let f = 0; f <= last; f++) {
+            expect(frameNeeded(f, { stride, spec, grm: false, last })).toBe(read.has(f));
+            expect(frameNeeded(f, { stride, spec, grm: true, last })).toBe(true);
+          }
+        },
+      ),
+      { seed: 7, numRuns: 200 },
+    );
   });
 
   it('with the bundled window and --stride 5, about one frame in five is encoded', () => {
     const last = 599;
-    const encoded = Array.from({ length: 600 }, (_, f) => frameNeeded(f, { stride: 5, spec: SPEC, grm: false, last })).filter(Boolean).length;
+    const encoded = Array.from({ length: 600 }, (_, f) => frameNeeded(f, { stride: 5, spec: SPEC, grm: false, last })).filter(
+      Boolean,
+    ).length;
     expect(encoded).toBeLessThan(130);
     expect(windowLookback(SPEC)).toBe(35);
   });

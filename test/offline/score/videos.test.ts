@@ -62,10 +62,42 @@ beforeAll(async () => {
   fileA = join(dir, 'a.mp4');
   fileB = join(dir, 'b.mp4');
   fileB_av1 = join(dir, 'b-av1.mkv');
-  await encode(fileA, 64, 48, 20, Array.from({ length: 21 }, (_, i) => flat(64, 48, redA(i), 100)));
-  await encode(fileB, 32, 32, 10, Array.from({ length: 11 }, (_, i) => flat(32, 32, redB(i), 200)));
+  await encode(
+    fileA,
+    64,
+    48,
+    20,
+    Array.from({ length: 21 }, (_, i) => flat(64, 48, redA(i), 100)),
+  );
+  await encode(
+    fileB,
+    32,
+    32,
+    10,
+    Array.from({ length: 11 }, (_, i) => flat(32, 32, redB(i), 200)),
+  );
   const bin = await ffmpeg();
-  await run(bin.path, ['-hide_banner', '-loglevel', 'error', '-i', fileB, '-c:v', 'libaom-av1', '-strict', 'experimental', '-cpu-used', '8', '-crf', '10', '-b:v', '0', '-pix_fmt', 'yuv420p', '-y', fileB_av1]);
+  await run(bin.path, [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-i',
+    fileB,
+    '-c:v',
+    'libaom-av1',
+    '-strict',
+    'experimental',
+    '-cpu-used',
+    '8',
+    '-crf',
+    '10',
+    '-b:v',
+    '0',
+    '-pix_fmt',
+    'yuv420p',
+    '-y',
+    fileB_av1,
+  ]);
 });
 
 afterAll(async () => {
@@ -73,14 +105,14 @@ afterAll(async () => {
 });
 
 describe('timestamps', () => {
-  it('reads the time base and each frame\'s pts from showinfo lines', () => {
+  it("reads the time base and each frame's pts from showinfo lines", () => {
     expect(parseShowinfo('[Parsed_showinfo_0 @ 0x1] config in time_base: 1/15360, frame_rate: 15/1')).toEqual({ timeBase: [1, 15360] });
     expect(parseShowinfo('[Parsed_showinfo_0 @ 0x1] n:   3 pts:   3072 pts_time:0.2 pos: 48 fmt:yuv420p')).toEqual({ n: 3, pts: 3072 });
     expect(parseShowinfo('[Parsed_showinfo_0 @ 0x1] n:   0 pts:NOPTS pts_time:NOPTS')).toEqual({ n: 0, pts: null });
     expect(parseShowinfo('Stream #0:0 -> #0:0 (h264 (native) -> rawvideo (native))')).toBeNull();
   });
 
-  it('decodes H.264 and AV1 at the requested size with each frame\'s presentation time', async () => {
+  it("decodes H.264 and AV1 at the requested size with each frame's presentation time", async () => {
     for (const file of [fileB, fileB_av1]) {
       const frames: TimedFrame[] = [];
       for await (const f of decodeTimed(file, { width: 16, height: 16 })) frames.push(f);
@@ -94,16 +126,21 @@ describe('timestamps', () => {
     const junk = join(dir, 'junk.mp4');
     await writeFile(junk, Buffer.alloc(4096, 7));
     for (const file of [junk, join(dir, 'missing.mp4')]) {
-      await expect((async () => {
-        for await (const _ of decodeTimed(file, { width: 16, height: 16 })) { /* drain */ }
-      })()).rejects.toMatchObject({ code: 'SW_ERR_FFMPEG' });
+      await expect(
+        (async () => {
+          for await (const _ of decodeTimed(file, { width: 16, height: 16 })) {
+            /* drain */
+          }
+        })(),
+      ).rejects.toMatchObject({ code: 'SW_ERR_FFMPEG' });
     }
   });
 });
 
 describe('aligning views by timestamp', () => {
   async function* synthetic(times: number[], tag: number): AsyncGenerator<TimedFrame> {
-    for (const [i, t] of times.entries()) yield { ptsSeconds: t, image: { data: Uint8Array.of(tag, i, 0), width: 1, height: 1, channels: 3 } };
+    for (const [i, t] of times.entries())
+      yield { ptsSeconds: t, image: { data: Uint8Array.of(tag, i, 0), width: 1, height: 1, channels: 3 } };
   }
 
   it('gives each view its latest frame with pts <= t, from the latest first frame to the earliest last one', async () => {
@@ -115,7 +152,10 @@ describe('aligning views by timestamp', () => {
     expect(steps.at(-1)!.timeSeconds).toBeLessThanOrEqual(wrist.at(-1)! + 1e-9);
     expect(steps.length).toBe(Math.floor((wrist.at(-1)! - 0.04) * 10 + 1e-9) + 1);
     for (const s of steps) {
-      for (const [view, times] of [['front', front], ['wrist', wrist]] as const) {
+      for (const [view, times] of [
+        ['front', front],
+        ['wrist', wrist],
+      ] as const) {
         const latest = times.filter((p) => p <= s.timeSeconds + 1e-9).at(-1)!;
         expect(s.pts[view]).toBe(latest);
         expect(s.frames[view]!.data[1]).toBe(times.indexOf(latest));
@@ -136,7 +176,7 @@ describe('aligning views by timestamp', () => {
     const fast = [];
     for await (const s of alignViews({ a: decodeTimed(fileA, size), b: decodeTimed(fileB, size) }, 20)) fast.push(s);
     expect(fast.length).toBe(21);
-    expect(fast.map((s) => Math.round((s.pts.b! * 10)))).toEqual(Array.from({ length: 21 }, (_, k) => Math.floor(k / 2)));
+    expect(fast.map((s) => Math.round(s.pts.b! * 10))).toEqual(Array.from({ length: 21 }, (_, k) => Math.floor(k / 2)));
   });
 });
 
@@ -154,7 +194,8 @@ describe('scoring videos', () => {
     const size = { width: card.image.width, height: card.image.height };
     const files = { front: fileA, side: fileB_av1, wrist: fileB };
     const aligned = async function* (): AsyncGenerator<FrameSet> {
-      for await (const s of alignViews(Object.fromEntries(Object.entries(files).map(([v, f]) => [v, decodeTimed(f, size)])), 20)) yield s.frames;
+      for await (const s of alignViews(Object.fromEntries(Object.entries(files).map(([v, f]) => [v, decodeTimed(f, size)])), 20))
+        yield s.frames;
     };
     const episode = await new RewardEngine(model).start({ task: 'stack_three', gamma: 0.9, shaping: 'pbrs', progress: 'both' });
     const ref = [];
@@ -176,7 +217,11 @@ describe('scoring videos', () => {
     });
     const sarmOnly = await OnnxProgressModel.load(dir2);
     try {
-      await expectCode(scoreVideos(sarmOnly, { views: { front: fileA, side: fileB, wrist: fileB } }, { out: join(dir, 'no-grm'), dense: true }), 'SW_ERR_BAD_OPTION', 'needs a GRM head');
+      await expectCode(
+        scoreVideos(sarmOnly, { views: { front: fileA, side: fileB, wrist: fileB } }, { out: join(dir, 'no-grm'), dense: true }),
+        'SW_ERR_BAD_OPTION',
+        'needs a GRM head',
+      );
     } finally {
       await sarmOnly.close();
     }
@@ -188,7 +233,18 @@ describe('scoring videos', () => {
     try {
       const out = join(dir, 'out');
       const views = ['--view', `front=${fileA}`, '--view', `side=${fileB_av1}`, '--view', `wrist=${fileB}`];
-      const common = ['score', '--model', FIXTURE_MODEL_DIR, '--task', 'pick_place', '--fps', '20', '--inference-thread', 'main', '--no-progress'];
+      const common = [
+        'score',
+        '--model',
+        FIXTURE_MODEL_DIR,
+        '--task',
+        'pick_place',
+        '--fps',
+        '20',
+        '--inference-thread',
+        'main',
+        '--no-progress',
+      ];
       expect(await main([...common, ...views, '--out', out])).toBe(0);
       const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
       expect(summary.totals).toMatchObject({ episodes: 1, scored: 1, failed: 0, frames: 21 });

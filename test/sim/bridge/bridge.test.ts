@@ -97,7 +97,12 @@ describe('SimBridge with the sparse reward', () => {
 
 describe('SimBridge options', () => {
   it('fills in the defaults', () => {
-    const o = resolveBridgeOptions({ task: 'pick_place', reward: 'pbrs', envs: undefined as unknown as number, gamma: undefined as unknown as number });
+    const o = resolveBridgeOptions({
+      task: 'pick_place',
+      reward: 'pbrs',
+      envs: undefined as unknown as number,
+      gamma: undefined as unknown as number,
+    });
     expect(o).toMatchObject({ gamma: DEFAULT_GAMMA, envs: 1, scale: 1, transport: 'inprocess', needsModel: true });
     expect(o.model).toMatch(/models[\\/]zoo[\\/]pick_place$/);
     expect(defaultRenderThreads(1)).toBe(0);
@@ -118,7 +123,10 @@ describe('SimBridge options', () => {
       const still: Policy = () => Float32Array.from([0, 0, 0, -1]);
       await expectCode(() => bridge.runEpisodes([1, 2], [still]), 'SW_ERR_BAD_OPTION', '2 policies');
       await expectCode(() => bridge.runEpisodes([-1], still), 'SW_ERR_BAD_OPTION', 'seed');
-      await expectCode(bridge.runEpisodes([1], () => Float32Array.from([0, 0])), 'SW_ERR_BAD_VALUE');
+      await expectCode(
+        bridge.runEpisodes([1], () => Float32Array.from([0, 0])),
+        'SW_ERR_BAD_VALUE',
+      );
       // A failed run leaves the bridge usable.
       expect((await bridge.runEpisodes([1], still))[0]!.length).toBe(bridge.maxSteps);
     } finally {

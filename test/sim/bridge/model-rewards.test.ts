@@ -25,7 +25,11 @@ function expectIdentical(a: EpisodeResult[], b: EpisodeResult[]): void {
   a.forEach((ea, i) => {
     const eb = b[i]!;
     expect(eb.length).toBe(ea.length);
-    const pairs: [number, number][] = [[ea.phi0, eb.phi0], [ea.shapedReturn, eb.shapedReturn], [ea.finalProgress, eb.finalProgress]];
+    const pairs: [number, number][] = [
+      [ea.phi0, eb.phi0],
+      [ea.shapedReturn, eb.shapedReturn],
+      [ea.finalProgress, eb.finalProgress],
+    ];
     ea.steps.forEach((s, t) => {
       pairs.push([s.shaped, eb.steps[t]!.shaped], [s.progress, eb.steps[t]!.progress]);
     });
@@ -43,14 +47,22 @@ describe('SimBridge with the reward model', () => {
     await inprocess?.close();
   });
 
-  it('renders the model\'s views at its resolution', () => {
+  it("renders the model's views at its resolution", () => {
     expect(inprocess.views).toEqual(['front', 'side', 'wrist']);
     expect(inprocess.image).toEqual({ height: 96, width: 96 });
   });
 
   it('gives the same rewards over WebSocket (main-thread rendering) as in process (render threads)', async () => {
     const seeds = [21, 22];
-    const ws = await SimBridge.create({ task: 'pick_place', reward: 'pbrs', gamma: GAMMA, envs: 2, maxSteps: 40, transport: 'ws', renderThreads: 0 });
+    const ws = await SimBridge.create({
+      task: 'pick_place',
+      reward: 'pbrs',
+      gamma: GAMMA,
+      envs: 2,
+      maxSteps: 40,
+      transport: 'ws',
+      renderThreads: 0,
+    });
     let overWs: EpisodeResult[];
     try {
       overWs = await ws.runEpisodes(seeds, expertPolicies(ws, seeds, 'mixed'));
@@ -71,7 +83,15 @@ describe('SimBridge with the reward model', () => {
     const config = loadConfig({ flags: { model: MODEL, port: 0 }, overrides: { 'limits.idleTimeoutMs': 1000 } });
     const { server } = await startServer(config, () => {});
     try {
-      const bridge = await SimBridge.create({ task: 'pick_place', reward: 'pbrs', gamma: GAMMA, envs: 2, maxSteps: 10, transport: 'ws', url: server.url });
+      const bridge = await SimBridge.create({
+        task: 'pick_place',
+        reward: 'pbrs',
+        gamma: GAMMA,
+        envs: 2,
+        maxSteps: 10,
+        transport: 'ws',
+        url: server.url,
+      });
       try {
         const before = await bridge.runEpisodes([1, 2], expertPolicies(bridge, [1, 2], 'expert'));
         await new Promise((resolve) => setTimeout(resolve, 1600));
@@ -85,8 +105,11 @@ describe('SimBridge with the reward model', () => {
     }
   });
 
-  it('telescopes PBRS over the model\'s progress on a terminated and on a truncated episode', async () => {
-    const [finish, hover] = await inprocess.runEpisodes([7, 7], [...expertPolicies(inprocess, [7], 'expert'), ...hoverPolicies(inprocess, [7])]);
+  it("telescopes PBRS over the model's progress on a terminated and on a truncated episode", async () => {
+    const [finish, hover] = await inprocess.runEpisodes(
+      [7, 7],
+      [...expertPolicies(inprocess, [7], 'expert'), ...hoverPolicies(inprocess, [7])],
+    );
     expect(finish!.terminated).toBe(true);
     expect(hover!.truncated && hover!.length === MAX_STEPS).toBe(true);
     for (const e of [finish!, hover!]) {

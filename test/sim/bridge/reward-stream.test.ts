@@ -24,11 +24,15 @@ const IMPLEMENTATIONS: [string, (s: StreamSettings) => Promise<RewardService>][]
 /** Seeded noise frames of the model's views. */
 function frameSets(n: number, seed: number, views: readonly string[], size: { height: number; width: number }): Record<string, RawImage>[] {
   const rng = new SeededRandom(seed);
-  return Array.from({ length: n }, () => Object.fromEntries(views.map((v) => {
-    const data = new Uint8Array(size.height * size.width * 3);
-    for (let i = 0; i < data.length; i++) data[i] = rng.int(0, 255);
-    return [v, { data, height: size.height, width: size.width, channels: 3 as const }];
-  })));
+  return Array.from({ length: n }, () =>
+    Object.fromEntries(
+      views.map((v) => {
+        const data = new Uint8Array(size.height * size.width * 3);
+        for (let i = 0; i < data.length; i++) data[i] = rng.int(0, 255);
+        return [v, { data, height: size.height, width: size.width, channels: 3 as const }];
+      }),
+    ),
+  );
 }
 
 describe.each(IMPLEMENTATIONS)('reward stream contract: %s', (_name, open) => {

@@ -11,7 +11,10 @@ const SEED = 3;
 async function finishVersusHover(reward: RewardMode) {
   const bridge = await SimBridge.create({ task: 'pick_place', reward, gamma: 0.99, envs: 2, maxSteps: 80 });
   try {
-    const [finish, hover] = await bridge.runEpisodes([SEED, SEED], [...expertPolicies(bridge, [SEED], 'expert'), ...hoverPolicies(bridge, [SEED])]);
+    const [finish, hover] = await bridge.runEpisodes(
+      [SEED, SEED],
+      [...expertPolicies(bridge, [SEED], 'expert'), ...hoverPolicies(bridge, [SEED])],
+    );
     expect(finish!.success && finish!.terminated).toBe(true);
     expect(!hover!.success && hover!.truncated).toBe(true);
     return { finish: finish!.shapedReturn, hover: hover!.shapedReturn };
@@ -26,7 +29,7 @@ describe('the semantic trap on the simulator', () => {
     expect(r.hover).toBeGreaterThan(r.finish + 1);
   });
 
-  it('PBRS over the model\'s progress: finishing out-earns hovering', async () => {
+  it("PBRS over the model's progress: finishing out-earns hovering", async () => {
     const r = await finishVersusHover('pbrs');
     expect(r.finish).toBeGreaterThan(r.hover + 0.05);
   });
