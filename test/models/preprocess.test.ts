@@ -20,10 +20,10 @@ function halves(width = 40, height = 20): RawImage {
   return { data, height, width, channels: 3 };
 }
 
-const encode = (img: RawImage, format: 'jpeg' | 'png') =>
-  sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
-    [format]()
-    .toBuffer();
+const encode = (img: RawImage, format: 'jpeg' | 'png') => {
+  const raw = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+  return (format === 'jpeg' ? raw.jpeg() : raw.png()).toBuffer();
+};
 
 async function run(img: Parameters<typeof preprocessInto>[0], resize: 'stretch' | 'pad' | 'crop' = 'stretch', h = 10, w = 10) {
   const out = new Uint8Array(h * w * 3);
