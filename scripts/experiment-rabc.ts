@@ -26,6 +26,7 @@ import { readRabcWeights, writeJson, writeRabcWeights } from '../offline/rabc/fi
 import { rabcWeights, type RabcStats } from '../offline/rabc/weights.ts';
 import { readBcDataset, type BcDataset } from '../learn/policy/dataset-samples.ts';
 import { wilsonInterval } from '../learn/policy/evaluate.ts';
+import type { PolicyEvalSummary } from '../learn/policy/evaluate-file.ts';
 import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
 const ARMS = ['bc', 'rabc', 'rabc_true'] as const;
@@ -46,15 +47,7 @@ interface Flags {
   minFlawedShare: number;
 }
 
-interface EvalSummary {
-  success_rate: number;
-  ci95_low: number;
-  ci95_high: number;
-  episodes: number;
-  successes: number;
-  mean_steps: number;
-  failures_by_stage: Record<string, number>;
-}
+type EvalSummary = PolicyEvalSummary;
 
 interface SeedResult {
   record_seed: number;

@@ -14,7 +14,7 @@
 import { join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { DEFAULT_GAMMA, MAX_ENVS, REWARD_MODES, REWARD_TRANSPORTS, type RewardTransport } from '../../sim/bridge/index.ts';
+import { DEFAULT_GAMMA, MAX_ENVS, REWARD_MODES, REWARD_TRANSPORTS } from '../../sim/bridge/index.ts';
 import { DEFAULT_EVAL_SEED } from '../../learn/policy/evaluate.ts';
 import { HOVER_PROGRESS, RL_DEFAULTS } from '../../learn/rl/power.ts';
 import {
@@ -31,34 +31,11 @@ import {
 } from '../../learn/rl/run.ts';
 import { WEAK_START_DEMOS } from '../../learn/rl/start.ts';
 import { TASK_IDS } from '../../sim/tasks/index.ts';
-import type { TaskId } from '../../sim/tasks/task.ts';
 import { choiceOption, intOption, numberOption } from '../options.ts';
 import { SEEDS_PER_RUN } from '../../sim/record.ts';
 
-interface RlFlags {
-  task: TaskId;
-  reward: string;
-  rollouts: number;
-  seed: number;
-  out: string;
-  start: string;
-  startSeed: number;
-  envs: number;
-  transport?: RewardTransport;
-  url?: string;
-  apiKey?: string;
-  model?: string;
-  gamma: number;
-  scale: number;
-  evalEpisodes: number;
-  evalEvery: number;
-  evalSeed: number;
-  maxSteps?: number;
-  episodesPerIteration?: number;
-  noise?: number;
-  temperature?: number;
-  horizonDecay?: number;
-  ridge?: number;
+/** What commander hands the action: the run's options (defaults filled in by the flags) and the bar switch. */
+interface RlFlags extends RlRunOptions {
   progress: boolean;
 }
 
