@@ -6,7 +6,7 @@
 // which frame carries an error.
 
 import { performance } from 'node:perf_hooks';
-import type { StagewardError } from '../core/errors.ts';
+import { StagewardError } from '../core/errors.ts';
 import type { ModelCard } from '../models/card.ts';
 import type { Episode, EpisodeOptions, RewardEngine, StepInput, StepResult } from '../models/engine.ts';
 import type { ServerLimits } from './config.ts';
@@ -107,7 +107,7 @@ export class SessionEpisode {
    */
   async step(input: StepInput, ctx: MessageContext): Promise<{ result: StepResult; fields: Record<string, unknown> }> {
     const episode = this.#episode;
-    if (episode === undefined) throw new Error('SessionEpisode.step with no running episode');
+    if (episode === undefined) throw new StagewardError('SW_ERR_INTERNAL', 'a step reached the session with no running episode');
     const result = await episode.step(input);
     const timing: StepTiming = {
       queueMs: ctx.startedAt - ctx.receivedAt,
