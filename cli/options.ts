@@ -75,3 +75,8 @@ export function viewMapOption(value: string, previous: Record<string, string> | 
   }
   return out;
 }
+
+/** A repeatable flag (`--bundle a --bundle b`): the values in order. */
+export function repeatOption(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

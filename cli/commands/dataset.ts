@@ -6,17 +6,7 @@
 import { Command } from 'commander';
 import { exportBundle } from '../../datasets/bundle.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
-import { intOption } from '../options.ts';
-
-function episodeList(value: string): number[] {
-  const out: number[] = [];
-  for (const part of value.split(',')) {
-    const [a, b] = part.split('-').map(Number);
-    if (!Number.isInteger(a) || (b !== undefined && !Number.isInteger(b))) throw new Error(`--episodes: "${part}" is not N or N-M`);
-    for (let i = a!; i <= (b ?? a!); i++) out.push(i);
-  }
-  return out;
-}
+import { episodeListOption, intOption } from '../options.ts';
 
 export function datasetCommand(): Command {
   const ds = new Command('dataset').description('LeRobot v3.0 datasets: inspect, export training bundles');
@@ -45,7 +35,7 @@ export function datasetCommand(): Command {
     .requiredOption('--dataset <dir>', 'dataset folder')
     .requiredOption('--out <dir>', 'bundle folder to create (written atomically)')
     .option('--size <px>', 'square frame size in the bundle', intOption(8, 1024), 96)
-    .option('--episodes <list>', 'episode indices, e.g. 0-9,12', episodeList)
+    .option('--episodes <list>', 'episode indices, e.g. 0-9,12', episodeListOption)
     .option('--overwrite', 'replace an existing bundle')
     .action(async (f: { dataset: string; out: string; size: number; episodes?: number[]; overwrite?: boolean }) => {
       const header = await exportBundle(f.dataset, f.out, {

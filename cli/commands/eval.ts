@@ -16,8 +16,7 @@ import { Command } from 'commander';
 import type { EpisodeRow } from '../../offline/eval/evaluate.ts';
 import { DEFAULT_EVAL_PROVIDERS, evaluateDatasets } from '../../offline/eval/run.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
-import { providersOption } from '../options.ts';
-import { episodeListOption, viewMapOption } from '../options.ts';
+import { episodeListOption, providersOption, repeatOption, viewMapOption } from '../options.ts';
 
 interface EvalFlags {
   model: string;
@@ -31,17 +30,13 @@ interface EvalFlags {
   progress: boolean;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export function evalCommand(): Command {
   return new Command('eval')
     .description(
       'evaluate a model on annotated LeRobot datasets through the engine: VOC+/VOC-, stage accuracy, progress MAE, success AUROC (SARM and GRM), plots per episode',
     )
     .requiredOption('--model <dir>', 'model package folder')
-    .requiredOption('--dataset <dir>', 'LeRobot v3.0 dataset folder; repeat to evaluate several together', collect)
+    .requiredOption('--dataset <dir>', 'LeRobot v3.0 dataset folder; repeat to evaluate several together', repeatOption)
     .option(
       '--task <id>',
       "the model card's task for every episode (default: from each episode's recorded task id, the card's only task, or matching stage names)",

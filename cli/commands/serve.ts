@@ -10,7 +10,7 @@
 
 import { Command } from 'commander';
 import { configFromFlags, describeServer, shutdownOnSignals, startServer, type ServeFlags } from '../../server/run.ts';
-import { intOption, providersOption } from '../options.ts';
+import { intOption, providersOption, repeatOption } from '../options.ts';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -19,7 +19,7 @@ export function serveCommand(): Command {
     .option('--port <n>', 'TCP port (0: any free port)', intOption(0, 65535))
     .option('--host <addr>', 'address to listen on (non-loopback needs --api-key or --insecure-public)')
     .option('--config <file>', 'JSON config file (see configs/README.md)')
-    .option('--api-key <key>', 'accepted API key (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--api-key <key>', 'accepted API key (repeat for several)', repeatOption)
     .option('--insecure-public', 'allow a non-loopback address without API keys')
     .option('--provider <list>', 'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)', providersOption)
     .action(async (o: ServeFlags) => {

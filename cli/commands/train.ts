@@ -11,7 +11,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { runTrainer } from '../../models/python.ts';
-import { intOption, numberOption } from '../options.ts';
+import { intOption, numberOption, repeatOption } from '../options.ts';
 
 export interface TrainFlags {
   bundle: string[];
@@ -30,8 +30,6 @@ export interface TrainFlags {
   version?: string;
   keepAllTasks?: boolean;
 }
-
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** The trainer's argv (after `python3`) for these flags, every path made absolute against `cwd`. */
 export function trainerArgs(f: TrainFlags, cwd = process.cwd()): string[] {
@@ -58,17 +56,17 @@ export function trainerArgs(f: TrainFlags, cwd = process.cwd()): string[] {
 export function trainCommand(): Command {
   return new Command('train')
     .description('train a reward model (encoder, SARM and GRM heads) from training bundles and export a model package')
-    .requiredOption('--bundle <dir>', 'training bundle from `stageward dataset export` (repeat for several)', collect)
+    .requiredOption('--bundle <dir>', 'training bundle from `stageward dataset export` (repeat for several)', repeatOption)
     .requiredOption('--out <dir>', 'model package folder to write (replaced atomically)')
     .option('--config <file>', 'model config JSON (default: models/train/configs/default.json)')
-    .option('--task <id>', 'config task of the bundles: once for all or once per --bundle (default: matched by stage names)', collect)
+    .option('--task <id>', 'config task of the bundles: once for all or once per --bundle (default: matched by stage names)', repeatOption)
     .option('--seed <n>', 'seed for the split, sampling and initialisation', intOption(0, 2 ** 31 - 1))
     .option('--time-budget-min <min>', 'wall-clock budget of the whole run (default 30)', numberOption(0.1, 24 * 60))
     .option('--resume <ckpt>', 'continue from a checkpoint (<work dir>/last.pt) with the same bundles and seed')
     .option('--epochs <n>', 'encoder (phase 1) epochs at most (default: fill the budget)', intOption(1, 10_000))
     .option('--head-epochs <n>', 'SARM/GRM head (phase 2) epochs at most', intOption(1, 100_000))
     .option('--heldout-frac <f>', "episodes held out per bundle for the card's metrics (default 0.15)", numberOption(0, 0.9))
-    .option('--eval-bundle <dir>', 'extra bundle evaluated at the end, e.g. a randomised held-out set (repeat)', collect)
+    .option('--eval-bundle <dir>', 'extra bundle evaluated at the end, e.g. a randomised held-out set (repeat)', repeatOption)
     .option('--work-dir <dir>', 'checkpoints and log.jsonl (default: models/train/runs/<out name>)')
     .option('--name <name>', "model name in the card (default: the config's)")
     .option('--version <version>', "model version in the card (default: the config's)")
