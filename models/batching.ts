@@ -213,7 +213,13 @@ function split(data: Float32Array, rows: number[], width: number): Float32Array[
   });
 }
 
-const f32 = (n: number) => new Float32Array(n);
+/** One float field of every request, end to end. */
+function joined<R, K extends keyof R>(reqs: R[], key: K): Float32Array {
+  return concat(
+    reqs.map((r) => r[key] as Float32Array),
+    (n) => new Float32Array(n),
+  );
+}
 
 export class BatchingProgressModel implements ProgressModel {
   readonly card: ModelCard;
@@ -243,14 +249,8 @@ export class BatchingProgressModel implements ProgressModel {
     });
     this.#sarm = new BatchQueue('sarm', options, async (reqs, rows) => {
       const out = await inner.sarm({
-        features: concat(
-          reqs.map((r) => r.features),
-          f32,
-        ),
-        valid: concat(
-          reqs.map((r) => r.valid),
-          f32,
-        ),
+        features: joined(reqs, 'features'),
+        valid: joined(reqs, 'valid'),
         task: reqs.flatMap((r) => r.task),
       });
       const logits = split(out.stageLogits, rows, k);
@@ -259,22 +259,10 @@ export class BatchingProgressModel implements ProgressModel {
     });
     this.#grm = new BatchQueue('grm', options, async (reqs, rows) => {
       const hop = await inner.grm({
-        start: concat(
-          reqs.map((r) => r.start),
-          f32,
-        ),
-        goal: concat(
-          reqs.map((r) => r.goal),
-          f32,
-        ),
-        before: concat(
-          reqs.map((r) => r.before),
-          f32,
-        ),
-        after: concat(
-          reqs.map((r) => r.after),
-          f32,
-        ),
+        start: joined(reqs, 'start'),
+        goal: joined(reqs, 'goal'),
+        before: joined(reqs, 'before'),
+        after: joined(reqs, 'after'),
         task: reqs.flatMap((r) => r.task),
       });
       return split(hop, rows, 1);
