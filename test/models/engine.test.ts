@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
+import { sarmProgress } from '../../models/progress.ts';
 import { telescopedShaping } from '../../models/shaping.ts';
 import { demoEpisode } from '../../bench/demo-episode.ts';
 import { expectCode, fixtureCopy, FIXTURE_MODEL_DIR } from '../helpers.ts';
@@ -41,6 +42,39 @@ async function runEpisode(opts: EpisodeOptions, fs: FrameSet[], end: 'terminated
 }
 
 describe('episode engine', () => {
+  it('scales the shaping term by lambda (`scale`) and leaves the env reward alone', async () => {
+    const fs = frames(8);
+    const one = await runEpisode({ ...base, scale: 1 }, fs);
+    const quarter = await runEpisode({ ...base, scale: 0.25 }, fs);
+    let moved = 0;
+    for (let t = 1; t < fs.length; t++) {
+      const term1 = one[t]!.shaped - one[t]!.reward;
+      const termQ = quarter[t]!.shaped - quarter[t]!.reward;
+      expect(quarter[t]!.reward).toBe(one[t]!.reward);
+      expect(termQ).toBeCloseTo(0.25 * term1, 12);
+      if (Math.abs(term1) > 1e-6) moved++;
+    }
+    expect(moved).toBeGreaterThan(0); // the potential changes over the episode, so the scale is visible
+  });
+
+  it('composes SARM progress as the episode asks (`composition`), whatever the card says', async () => {
+    const fs = frames(6);
+    const priors = model.card.stages[model.card.tasks.indexOf('pick_place')]!.map((s) => s.prior);
+    const byComposition = {
+      argmax: await runEpisode({ ...base, composition: 'argmax' }, fs),
+      expected: await runEpisode({ ...base, composition: 'expected' }, fs),
+    };
+    let differ = 0;
+    for (let t = 0; t < fs.length; t++) {
+      for (const c of ['argmax', 'expected'] as const) {
+        const r = byComposition[c][t]!;
+        expect(r.heads.sarm).toBeCloseTo(sarmProgress(r.stage.probs, r.tau, priors, c), 12);
+      }
+      if (Math.abs(byComposition.argmax[t]!.heads.sarm - byComposition.expected[t]!.heads.sarm) > 1e-6) differ++;
+    }
+    expect(differ).toBeGreaterThan(0);
+  });
+
   it('is deterministic: the same inputs give the same outputs', async () => {
     const fs = frames(12);
     const a = await runEpisode({ ...base, progress: 'both' }, fs);

@@ -1,10 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyHop, cumulativePriors, fuseGrm, hopBetween, sarmProgress, stageProbabilities } from '../../models/progress.ts';
+import { applyHop, argmax, cumulativePriors, fuseGrm, hopBetween, sarmProgress, stageProbabilities } from '../../models/progress.ts';
 
 const priors = [0.1, 0.3, 0.2, 0.4];
 
 describe('SARM composition', () => {
+  it('argmax: a tie goes to the first (earliest) stage, so progress is never overstated on a tie', () => {
+    expect(argmax([0.5, 0.5, 0])).toBe(0);
+    expect(argmax([0.1, 0.4, 0.4, 0.1])).toBe(1);
+    expect(sarmProgress([0.1, 0.4, 0.4, 0.1], 0.5, priors, 'argmax')).toBeCloseTo(0.1 + 0.3 * 0.5, 12);
+  });
+
   it('argmax: Phi = P_k + a_k * tau', () => {
     const probs = [0.1, 0.2, 0.6, 0.1];
     expect(sarmProgress(probs, 0.5, priors, 'argmax')).toBeCloseTo(0.1 + 0.3 + 0.2 * 0.5, 12);

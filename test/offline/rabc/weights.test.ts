@@ -11,12 +11,29 @@ import {
   progressDeltas,
   rabcWeights,
   resolveRabcOptions,
+  sampleWeight,
   weightedLoss,
   type RabcResult,
 } from '../../../offline/rabc/weights.ts';
 import { expectCode } from '../../helpers.ts';
 
 describe('RA-BC weights', () => {
+  it('gives a delta exactly at kappa the soft weight and only a delta above kappa full weight (r > kappa, not >=)', () => {
+    const mu = 0.004;
+    const sigma = 0.05;
+    const soft = (0.01 - (mu - 2 * sigma)) / (4 * sigma + 1e-6); // 0.5299..., well below 1
+    expect(sampleWeight(0.01, mu, sigma, 0.01)).toBeCloseTo(soft, 12);
+    expect(sampleWeight(0.01, mu, sigma, 0.01)).toBeLessThan(0.6);
+    expect(sampleWeight(0.01 + 1e-12, mu, sigma, 0.01)).toBe(1);
+    expect(sampleWeight(0, mu, sigma, 0)).toBeCloseTo((0 - (mu - 2 * sigma)) / (4 * sigma + 1e-6), 12);
+    // the same boundary through rabcWeights: deltas 0.25, 0.25, 0, 0.5, 0 (exact in binary) with kappa 0.25
+    const { weights } = rabcWeights([[0, 0.25, 0.5, 0.5, 1]], { chunk: 1, kappa: 0.25 });
+    const w = Array.from(weights[0]!);
+    expect(w[0]).toBeLessThan(1);
+    expect(w[1]).toBe(w[0]);
+    expect(w[3]).toBe(1);
+  });
+
   // chunk 1: deltas 0.1, -0.05, 0.005, 0.005, 0 (the last frame looks ahead to itself)
   const phi = [0, 0.1, 0.05, 0.055, 0.06];
 
