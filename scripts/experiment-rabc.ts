@@ -59,8 +59,10 @@ interface SeedResult {
   rabc_model: RabcStats & Record<string, unknown>;
   rabc_true: RabcStats;
   /** Of the frames true-progress RA-BC drops (weight 0), the share the model's weights drop too, and vice versa. */
-  dropped_recall: number;
-  dropped_precision: number;
+  /** Share of the true-progress weights' dropped frames the model's weights drop too; null when they drop none. */
+  dropped_recall: number | null;
+  /** Share of the model's dropped frames the true-progress weights drop too; null when the model drops none. */
+  dropped_precision: number | null;
   train: Record<Arm, Record<string, unknown>>;
   eval: Record<Arm, EvalSummary>;
   seconds: Record<string, number>;
@@ -105,14 +107,24 @@ function parseFlags(argv: string[]): Flags {
   return f;
 }
 
-/** Run `stageward <args>` (output in `log`); its last stdout line parsed as JSON, or {} when it is not JSON. */
+/**
+ * Run `stageward <args>` (output in `log`) and parse its last stdout line, which every verb prints as
+ * one JSON object. Anything else is an error naming the log, never an empty result.
+ */
 async function stageward(args: string[], log: string): Promise<Record<string, unknown>> {
   const last = (await runStageward(args, log)).trim().split('\n').at(-1) ?? '';
+  let parsed: unknown;
   try {
-    return JSON.parse(last) as Record<string, unknown>;
+    parsed = JSON.parse(last);
   } catch {
-    return {};
+    parsed = undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(
+      `stageward ${args.slice(0, 2).join(' ')}: the last output line is not a JSON object (log: ${log}): ${last.slice(0, 200)}`,
+    );
+  }
+  return parsed as Record<string, unknown>;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -296,8 +308,8 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
     flaws,
     rabc_model: modelStats,
     rabc_true: trueResult.stats,
-    dropped_recall: trueDropped ? bothDropped / trueDropped : 1,
-    dropped_precision: modelDropped ? bothDropped / modelDropped : 1,
+    dropped_recall: trueDropped ? bothDropped / trueDropped : null,
+    dropped_precision: modelDropped ? bothDropped / modelDropped : null,
     train,
     eval: evals,
     seconds,
@@ -348,7 +360,7 @@ function report(
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     lines.push(
-      `| ${r.record_seed} | ${r.demos} | ${pct(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${pct(r.rabc_model.share_zero ?? 0)} | ${pct(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${pct(r.rabc_true.share_zero ?? 0)} | ${pct(r.dropped_recall)} | ${pct(r.dropped_precision)} |`,
+      `| ${r.record_seed} | ${r.demos} | ${pct(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${pct(r.rabc_model.share_zero ?? 0)} | ${pct(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${pct(r.rabc_true.share_zero ?? 0)} | ${r.dropped_recall === null ? '-' : pct(r.dropped_recall)} | ${r.dropped_precision === null ? '-' : pct(r.dropped_precision)} |`,
     );
   }
   lines.push('');

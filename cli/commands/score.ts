@@ -214,5 +214,6 @@ async function runScore(f: ScoreFlags): Promise<void> {
       `  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`,
     );
   console.log(`  wrote ${resolve(result.out, 'summary.json')}`);
+  console.log(JSON.stringify({ ...result.totals, out: resolve(result.out), progress_file: result.parquet?.path ?? null }));
   assertScored(result);
 }

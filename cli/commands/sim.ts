@@ -5,6 +5,7 @@
 //   stageward sim record --task pick_place --episodes 20 --preset mixed --seed 1 --out pp-demo
 //   stageward sim record --task stack_three --episodes 10 --preset expert --seed 2 --out st-demo --size 128 --randomize all
 
+import { resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { EXPERT_PRESETS, type ExpertPreset } from '../../sim/expert.ts';
@@ -91,6 +92,9 @@ async function record(f: RecordFlags): Promise<void> {
     bar?.stop();
     console.log(
       `wrote ${f.out}: ${f.episodes} episodes (${succeeded} succeeded), ${frames} frames, views ${rec.spec.views.join('/')} at ${rec.size}x${rec.size}, ${f.hz} fps`,
+    );
+    console.log(
+      JSON.stringify({ out: resolve(f.out), episodes: f.episodes, succeeded, frames, views: rec.spec.views, size: rec.size, fps: f.hz }),
     );
   } catch (err) {
     bar?.stop();
