@@ -104,7 +104,7 @@ export function scoreCommand(): Command {
       '--head <head>',
       "which head gives the `progress` column and the reward: sarm, grm, or both (their mean), as the engine's `progress` option",
       choiceOption(PROGRESS_SOURCES),
-      d.head,
+      d.progress,
     )
     .option(
       '--shaping <mode>',

@@ -109,23 +109,31 @@ interface Resolved {
   envReward: (t: number) => number;
 }
 
+/** What a scoring run assumes for an option it is not given (offline scoring's one set of defaults). */
+export const SCORE_OPTION_DEFAULTS = {
+  stride: 1,
+  progress: 'sarm' as ProgressSource,
+  shaping: 'pbrs' as ShapingMode,
+  gamma: 0.99,
+};
+
 function resolve(model: ProgressModel, o: ScoreOptions): Resolved {
   const bad = (m: string): never => {
     throw new StagewardError('SW_ERR_BAD_OPTION', m);
   };
-  const stride = o.stride ?? 1;
+  const stride = o.stride ?? SCORE_OPTION_DEFAULTS.stride;
   const batchFrames = o.batchFrames ?? DEFAULT_BATCH_FRAMES;
   if (!Number.isInteger(stride) || stride < 1) bad('`stride` must be an integer >= 1');
   if (!Number.isInteger(batchFrames) || batchFrames < 1 || batchFrames > 4096) bad('`batchFrames` must be an integer in [1, 4096]');
   const encodeBatchImages = o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES;
   if (!Number.isInteger(encodeBatchImages) || encodeBatchImages < 1 || encodeBatchImages > 65536)
     bad('`encodeBatchImages` must be an integer in [1, 65536]');
-  const source = o.progress ?? 'sarm';
+  const source = o.progress ?? SCORE_OPTION_DEFAULTS.progress;
   const dense = o.dense ?? false;
   if (dense && !model.card.grm.present) bad(`dense progress needs a GRM head, and model ${model.card.name} has none`);
-  const shaping = o.shaping ?? 'pbrs';
+  const shaping = o.shaping ?? SCORE_OPTION_DEFAULTS.shaping;
   if (!SHAPING_MODES.includes(shaping)) bad(`\`shaping\` must be one of ${SHAPING_MODES.join(', ')}`);
-  const gamma = o.gamma ?? 0.99;
+  const gamma = o.gamma ?? SCORE_OPTION_DEFAULTS.gamma;
   return {
     task: o.task,
     stride,

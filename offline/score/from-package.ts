@@ -9,18 +9,14 @@ import { basename, resolve } from 'node:path';
 import { ERROR_CODES, StagewardError, type ErrorCode } from '../../core/errors.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
 import type { ModelCard } from '../../models/card.ts';
-import type { ProgressSource } from '../../models/engine.ts';
 import { loadProgressModel, type InferenceThread } from '../../models/load.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
-import type { ShapingMode } from '../../models/shaping.ts';
+import { SCORE_OPTION_DEFAULTS } from './batch-scorer.ts';
 import { scoreDataset, scoreVideos, type RunOptions, type RunResult } from './run.ts';
 
-/** Defaults of a scoring run (the same as run.ts and the batch scorer assume when an option is absent). */
+/** Defaults of a scoring run: the batch scorer's, and where and how the model runs. */
 export const SCORE_DEFAULTS = {
-  stride: 1,
-  head: 'sarm' as ProgressSource,
-  shaping: 'pbrs' as ShapingMode,
-  gamma: 0.99,
+  ...SCORE_OPTION_DEFAULTS,
   providers: ['cpu'] as ExecutionProvider[],
   /** ONNX Runtime intra-op threads (0: one per core). */
   threads: 1,

@@ -13,7 +13,14 @@ import { StagewardError } from '../../core/errors.ts';
 import type { ProgressModel } from '../../models/package.ts';
 import type { LeRobotDataset } from '../../datasets/reader.ts';
 import { writeFileAtomic } from '../../core/files.ts';
-import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES, scoreFrames, type EpisodeScore, type ScoreOptions } from './batch-scorer.ts';
+import {
+  DEFAULT_BATCH_FRAMES,
+  DEFAULT_ENCODE_BATCH_IMAGES,
+  SCORE_OPTION_DEFAULTS,
+  scoreFrames,
+  type EpisodeScore,
+  type ScoreOptions,
+} from './batch-scorer.ts';
 import { writeProgressParquet, type ProgressFileResult, type ScoredEpisodeProgress } from './progress-parquet.ts';
 import { failedReport, scoredReport, totalsOf, writeEpisodeFiles, type EpisodeReport, type RunTotals } from './report.ts';
 import { datasetSources, videoSource, type DatasetSelection, type ScoreSource, type VideoSelection } from './sources.ts';
@@ -44,13 +51,13 @@ export interface RunResult {
 
 function optionsOf(o: RunOptions): Record<string, unknown> {
   return {
-    stride: o.stride ?? 1,
+    stride: o.stride ?? SCORE_OPTION_DEFAULTS.stride,
     batch_frames: o.batchFrames ?? DEFAULT_BATCH_FRAMES,
     encode_batch_images: o.encodeBatchImages ?? DEFAULT_ENCODE_BATCH_IMAGES,
-    progress: o.progress ?? 'sarm',
+    progress: o.progress ?? SCORE_OPTION_DEFAULTS.progress,
     dense: o.dense ?? false,
-    shaping: o.shaping ?? 'pbrs',
-    gamma: o.gamma ?? 0.99,
+    shaping: o.shaping ?? SCORE_OPTION_DEFAULTS.shaping,
+    gamma: o.gamma ?? SCORE_OPTION_DEFAULTS.gamma,
     composition: o.composition ?? null,
   };
 }
@@ -112,7 +119,7 @@ async function finish(
 
 /** Options every episode would fail on are refused once, up front. */
 function checkRunOptions(model: ProgressModel, o: RunOptions): void {
-  const needsGrm = (o.dense ?? false) || (o.progress ?? 'sarm') !== 'sarm';
+  const needsGrm = (o.dense ?? false) || (o.progress ?? SCORE_OPTION_DEFAULTS.progress) !== 'sarm';
   if (needsGrm && !model.card.grm.present) {
     throw new StagewardError(
       'SW_ERR_BAD_OPTION',
