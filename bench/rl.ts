@@ -17,6 +17,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { SimBridge, expertPolicies, type BridgeOptions, type EpisodeResult } from '../sim/bridge/index.ts';
 import type { TaskId } from '../sim/tasks/task.ts';
 import { median } from '../core/stats.ts';
+import { round1 } from '../core/format.ts';
 
 export const RL_BENCH_DEFAULTS = { task: 'pick_place', episodes: 16, repeats: 3 };
 
@@ -50,8 +51,6 @@ const SETUPS: Setup[] = [
     options: { reward: 'pbrs-true', envs: 8 },
   },
 ];
-
-const r1 = (x: number) => Math.round(x * 10) / 10;
 
 function identical(a: EpisodeResult[], b: EpisodeResult[]): boolean {
   return (
@@ -109,7 +108,7 @@ export async function benchRl(o: Options): Promise<void> {
     bar.stop();
   }
   const figures: Record<string, unknown> = {};
-  for (const setup of SETUPS) figures[setup.key] = r1(median(rates[setup.key]!));
+  for (const setup of SETUPS) figures[setup.key] = round1(median(rates[setup.key]!));
   Object.assign(figures, {
     ws_rewards_identical:
       identical(results.env_steps_per_s_inprocess!, results.env_steps_per_s_ws!) &&

@@ -33,6 +33,7 @@ import { scoreVideos } from '../offline/score/run.ts';
 import { decodeTimed } from '../offline/score/timed-decode.ts';
 import { median } from '../core/stats.ts';
 import { loadProgressModel, type InferenceThread } from '../models/load.ts';
+import { round1 } from '../core/format.ts';
 
 export interface ScoreBenchOptions {
   model?: string;
@@ -57,7 +58,6 @@ export const SCORE_BENCH_DEFAULTS: ScoreBenchOptions = {
 const FPS = 30;
 const TARGET_FPS = 600;
 const MAX_IN_FLIGHT = 8;
-const r1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Record expert episodes at 30 Hz until `steps` frames, written as one H.264 mp4 per view. */
 async function makeEpisode(dir: string, steps: number, views: readonly string[]): Promise<Record<string, string>> {
@@ -269,17 +269,17 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     const med = (codec: 'h264' | 'av1') => median(runs[codec].map((r) => r.fps));
     const pick = (codec: 'h264' | 'av1') => runs[codec].slice().sort((a, b) => a.fps - b.fps)[Math.floor(runs[codec].length / 2)]!;
     const figures = {
-      h264_fps: r1(med('h264')),
-      av1_fps: r1(med('av1')),
-      server_fps: r1(median(server)),
-      realtime_factor: r1(Math.min(med('h264'), med('av1')) / FPS),
+      h264_fps: round1(med('h264')),
+      av1_fps: round1(med('av1')),
+      server_fps: round1(median(server)),
+      realtime_factor: round1(Math.min(med('h264'), med('av1')) / FPS),
       target_fps: TARGET_FPS,
       node_cpu_ms_per_step_h264: Math.round(pick('h264').nodeCpuMs * 1000) / 1000,
       ffmpeg_cpu_ms_per_step_h264: Math.round(pick('h264').ffmpegCpuMs * 1000) / 1000,
       ffmpeg_cpu_ms_per_step_av1: Math.round(pick('av1').ffmpegCpuMs * 1000) / 1000,
       load_average_1m: Math.round(busy * 100) / 100,
-      decode_only_h264_fps: r1(median(decode.h264)),
-      decode_only_av1_fps: r1(median(decode.av1)),
+      decode_only_h264_fps: round1(median(decode.h264)),
+      decode_only_av1_fps: round1(median(decode.av1)),
       server_progress_mismatches: mismatch,
       steps: runs.h264[0]!.frames,
       views: card.views.length,

@@ -16,6 +16,7 @@ import { rolloutExpert } from '../sim/expert.ts';
 import { recordEpisode } from '../sim/record.ts';
 import { createRenderer } from '../sim/render/index.ts';
 import { median } from '../core/stats.ts';
+import { round1 } from '../core/format.ts';
 
 export const SIM_BENCH_DEFAULTS = { task: 'pick_place', episodes: 5, repeats: 3 };
 
@@ -24,8 +25,6 @@ interface Options {
   episodes: number;
   repeats: number;
 }
-
-const r1 = (x: number) => Math.round(x * 10) / 10;
 
 export async function benchSim(o: Options): Promise<void> {
   const physics: number[] = [];
@@ -72,10 +71,10 @@ export async function benchSim(o: Options): Promise<void> {
     await rm(tmp, { recursive: true, force: true });
   }
   const figures = {
-    sim_steps_per_s: r1(median(physics)),
-    renders_per_s_per_view: r1(median(renders)),
-    control_steps_per_s_3views: r1(median(withViews)),
-    episodes_per_min_recorded: r1(median(perMinute)),
+    sim_steps_per_s: round1(median(physics)),
+    renders_per_s_per_view: round1(median(renders)),
+    control_steps_per_s_3views: round1(median(withViews)),
+    episodes_per_min_recorded: round1(median(perMinute)),
     task: o.task,
     image: '96x96',
     repeats: o.repeats,

@@ -28,6 +28,7 @@ import { readBcDataset, type BcDataset } from '../learn/policy/dataset-samples.t
 import { wilsonInterval } from '../learn/policy/evaluate.ts';
 import type { PolicyEvalSummary } from '../learn/policy/evaluate-file.ts';
 import { ROOT, runStageward, stamp } from './stageward-child.ts';
+import { percent } from '../core/format.ts';
 
 const ARMS = ['bc', 'rabc', 'rabc_true'] as const;
 type Arm = (typeof ARMS)[number];
@@ -127,8 +128,6 @@ async function stageward(args: string[], log: string): Promise<Record<string, un
   return parsed as Record<string, unknown>;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-
 async function timed<T>(seconds: Record<string, number>, name: string, work: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   const r = await work();
@@ -207,10 +206,10 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
   const flawedShare = flawed / data.episodes.length;
   const demoSuccesses = dataset.episodes.filter((e) => e.success === true).length;
   say(
-    `recorded ${data.episodes.length} mixed demos, ${data.samples.length} frames in ${seconds.record} s: ${flawed} flawed (${pct(flawedShare)}), ${demoSuccesses} succeeded`,
+    `recorded ${data.episodes.length} mixed demos, ${data.samples.length} frames in ${seconds.record} s: ${flawed} flawed (${percent(flawedShare)}), ${demoSuccesses} succeeded`,
   );
   if (flawedShare < f.minFlawedShare)
-    throw new Error(`only ${pct(flawedShare)} of the demos are flawed, under --min-flawed-share ${pct(f.minFlawedShare)}`);
+    throw new Error(`only ${percent(flawedShare)} of the demos are flawed, under --min-flawed-share ${percent(f.minFlawedShare)}`);
 
   // b. score with the reward model
   await timed(seconds, 'score', () =>
@@ -249,7 +248,7 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
   });
   const flaws = flawTable(data, modelWeights, trueResult.weights);
   say(
-    `RA-BC weights (chunk ${f.chunk}): model mean ${modelStats.mean_weight?.toFixed(3)} (dropped ${pct(modelStats.share_zero ?? 0)}), true progress mean ${trueResult.stats.mean_weight?.toFixed(3)} (dropped ${pct(trueResult.stats.share_zero ?? 0)})`,
+    `RA-BC weights (chunk ${f.chunk}): model mean ${modelStats.mean_weight?.toFixed(3)} (dropped ${percent(modelStats.share_zero ?? 0)}), true progress mean ${trueResult.stats.mean_weight?.toFixed(3)} (dropped ${percent(trueResult.stats.share_zero ?? 0)})`,
   );
 
   // d. train
@@ -296,7 +295,7 @@ async function runSeed(f: Required<Omit<Flags, 'out' | 'quick'>>, out: string, s
       ),
     )) as unknown as EvalSummary;
     say(
-      `${ARM_LABEL[arm]}: ${evals[arm].successes}/${evals[arm].episodes} = ${pct(evals[arm].success_rate)} in ${seconds[`eval_${arm}`]} s`,
+      `${ARM_LABEL[arm]}: ${evals[arm].successes}/${evals[arm].episodes} = ${percent(evals[arm].success_rate)} in ${seconds[`eval_${arm}`]} s`,
     );
   }
   return {
@@ -345,7 +344,7 @@ function report(
         .map(([s, n]) => `${s} ${n}`)
         .join(', ') || 'none';
     lines.push(
-      `| ${ARM_LABEL[arm]} | ${results.map((r) => pct(r.eval[arm].success_rate)).join(' | ')}${results.length > 1 ? ` | ${pct(p.k / p.n)}` : ''} | ${pct(p.ci[0])}-${pct(p.ci[1])} | ${failText} |`,
+      `| ${ARM_LABEL[arm]} | ${results.map((r) => percent(r.eval[arm].success_rate)).join(' | ')}${results.length > 1 ? ` | ${percent(p.k / p.n)}` : ''} | ${percent(p.ci[0])}-${percent(p.ci[1])} | ${failText} |`,
     );
   }
   if (results.length > 1)
@@ -360,7 +359,7 @@ function report(
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     lines.push(
-      `| ${r.record_seed} | ${r.demos} | ${pct(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${pct(r.rabc_model.share_zero ?? 0)} | ${pct(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${pct(r.rabc_true.share_zero ?? 0)} | ${r.dropped_recall === null ? '-' : pct(r.dropped_recall)} | ${r.dropped_precision === null ? '-' : pct(r.dropped_precision)} |`,
+      `| ${r.record_seed} | ${r.demos} | ${percent(r.flawed_share)} | ${r.demo_successes} | ${r.rabc_model.mean_weight?.toFixed(3)} | ${percent(r.rabc_model.share_zero ?? 0)} | ${percent(r.rabc_model.share_filtered ?? 0)} | ${r.rabc_true.mean_weight?.toFixed(3)} | ${percent(r.rabc_true.share_zero ?? 0)} | ${r.dropped_recall === null ? '-' : percent(r.dropped_recall)} | ${r.dropped_precision === null ? '-' : percent(r.dropped_precision)} |`,
     );
   }
   lines.push('');

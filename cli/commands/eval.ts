@@ -17,6 +17,7 @@ import type { EpisodeRow } from '../../offline/eval/evaluate.ts';
 import { DEFAULT_EVAL_PROVIDERS, evaluateDatasets } from '../../offline/eval/run.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { episodeListOption, providersOption, repeatOption, viewMapOption } from '../options.ts';
+import { fixed } from '../../core/format.ts';
 
 interface EvalFlags {
   model: string;
@@ -59,8 +60,6 @@ export function evalCommand(): Command {
     .action(async (f: EvalFlags) => runEval(f));
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
-
 function printTable(rows: readonly EpisodeRow[], grm: boolean): void {
   const head = [
     'ds',
@@ -81,12 +80,12 @@ function printTable(rows: readonly EpisodeRow[], grm: boolean): void {
     r.task,
     r.success === null ? '?' : r.success ? 'yes' : 'no',
     String(r.frames),
-    fmt(r.voc_plus),
-    fmt(r.voc_minus),
-    fmt(r.stage_accuracy),
-    fmt(r.progress_mae),
-    fmt(r.final_progress),
-    ...(grm ? [fmt(r.grm_voc_plus), fmt(r.grm_voc_minus), fmt(r.grm_progress_mae), fmt(r.grm_final_progress)] : []),
+    fixed(r.voc_plus),
+    fixed(r.voc_minus),
+    fixed(r.stage_accuracy),
+    fixed(r.progress_mae),
+    fixed(r.final_progress),
+    ...(grm ? [fixed(r.grm_voc_plus), fixed(r.grm_voc_minus), fixed(r.grm_progress_mae), fixed(r.grm_final_progress)] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) => console.log(`  ${cells.map((c, i) => c.padStart(widths[i]!)).join('  ')}`);
@@ -153,11 +152,11 @@ async function runEval(f: EvalFlags): Promise<void> {
   printTable(rows, card.grm.present);
   console.log(
     `  all: ${metrics.episodes} episodes (${metrics.successful} ok, ${metrics.failed} failed, ${metrics.unknown_outcome} unknown), ${metrics.frames} frames | ` +
-      `VOC+ ${fmt(metrics.voc_plus)}  VOC- ${fmt(metrics.voc_minus)}  stage acc ${fmt(metrics.stage_accuracy)}  MAE ${fmt(metrics.progress_mae)}  AUROC ${fmt(metrics.auroc)}` +
+      `VOC+ ${fixed(metrics.voc_plus)}  VOC- ${fixed(metrics.voc_minus)}  stage acc ${fixed(metrics.stage_accuracy)}  MAE ${fixed(metrics.progress_mae)}  AUROC ${fixed(metrics.auroc)}` +
       (card.grm.present
-        ? ` | GRM VOC+ ${fmt(metrics.grm_voc_plus)}  VOC- ${fmt(metrics.grm_voc_minus)}  MAE ${fmt(metrics.grm_progress_mae)}  AUROC ${fmt(metrics.grm_auroc)}`
+        ? ` | GRM VOC+ ${fixed(metrics.grm_voc_plus)}  VOC- ${fixed(metrics.grm_voc_minus)}  MAE ${fixed(metrics.grm_progress_mae)}  AUROC ${fixed(metrics.grm_auroc)}`
         : '') +
-      `\n  labels' own VOC+ (the ceiling when progress goes back) ${fmt(metrics.label_voc_plus)}; on the ${metrics.monotone_episodes} episodes whose labels never go back: VOC+ ${fmt(metrics.voc_plus_monotone)}  VOC- ${fmt(metrics.voc_minus_monotone)}`,
+      `\n  labels' own VOC+ (the ceiling when progress goes back) ${fixed(metrics.label_voc_plus)}; on the ${metrics.monotone_episodes} episodes whose labels never go back: VOC+ ${fixed(metrics.voc_plus_monotone)}  VOC- ${fixed(metrics.voc_minus_monotone)}`,
   );
   console.log(`  wrote ${metricsPath}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);
   console.log(JSON.stringify(metrics));

@@ -21,6 +21,7 @@ import type { TaskId } from '../../sim/tasks/task.ts';
 import { choiceOption, intOption, numberOption } from '../options.ts';
 import { episodeListOption } from '../options.ts';
 import { SEEDS_PER_RUN } from '../../sim/record.ts';
+import { percent } from '../../core/format.ts';
 
 interface TrainFlags {
   dataset: string;
@@ -109,8 +110,6 @@ export function evalPolicyCommand(): Command {
     .action(async (f: EvalFlags) => evalPolicy(f));
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-
 async function trainBc(f: TrainFlags): Promise<void> {
   if ((f.weights === undefined) === (f.uniform !== true)) {
     throw new StagewardError(
@@ -135,7 +134,7 @@ async function trainBc(f: TrainFlags): Promise<void> {
   );
   if (weightsPath !== null) {
     console.log(
-      `  weights: mean ${weighted.meanWeight.toFixed(3)} | below 1: ${pct(weighted.shareBelowOne)} | zero: ${pct(weighted.shareZero)} | frames without a weight (1): ${weighted.missing}`,
+      `  weights: mean ${weighted.meanWeight.toFixed(3)} | below 1: ${percent(weighted.shareBelowOne)} | zero: ${percent(weighted.shareZero)} | frames without a weight (1): ${weighted.missing}`,
     );
     if (weighted.weighted === 0)
       console.warn('stageward sim train-bc: the weights file covers none of the selected frames; this is plain behaviour cloning');
@@ -187,7 +186,7 @@ async function evalPolicy(f: EvalFlags): Promise<void> {
   const { result, failures, failedMeanMaxProgress, summary } = run;
   const [lo, hi] = result.ci95;
   console.log(
-    `  success ${result.successes}/${result.episodes} = ${pct(result.successRate)} (95% Wilson interval ${pct(lo)}-${pct(hi)}), mean ${result.meanSteps.toFixed(1)} steps`,
+    `  success ${result.successes}/${result.episodes} = ${percent(result.successRate)} (95% Wilson interval ${percent(lo)}-${percent(hi)}), mean ${result.meanSteps.toFixed(1)} steps`,
   );
   if (failedMeanMaxProgress !== null) {
     console.log(

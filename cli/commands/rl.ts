@@ -33,6 +33,7 @@ import { WEAK_START_DEMOS } from '../../learn/rl/start.ts';
 import { TASK_IDS } from '../../sim/tasks/index.ts';
 import { choiceOption, intOption, numberOption } from '../options.ts';
 import { SEEDS_PER_RUN } from '../../sim/record.ts';
+import { percent, round1, round3 } from '../../core/format.ts';
 
 /** What commander hands the action: the run's options (defaults filled in by the flags) and the bar switch. */
 interface RlFlags extends RlRunOptions {
@@ -157,10 +158,6 @@ export function rlCommand(): Command {
     .action(async (f: RlFlags) => rl(f));
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const r3 = (x: number) => Math.round(x * 1000) / 1000;
-const r1 = (x: number) => Math.round(x * 10) / 10;
-
 async function rl(f: RlFlags): Promise<void> {
   const { progress, ...options } = f;
   let bar: SingleBar | undefined;
@@ -189,12 +186,12 @@ async function rl(f: RlFlags): Promise<void> {
     onEvalEpisode: (done, of) => bar?.update({ evalText: `running ${done}/${of}` }),
     onStartEvaluated: (startEval) => {
       console.log(
-        `  start policy: eval success ${startEval.successes}/${startEval.episodes} = ${pct(startEval.successRate)} (95% ${pct(startEval.ci95[0])}-${pct(startEval.ci95[1])})`,
+        `  start policy: eval success ${startEval.successes}/${startEval.episodes} = ${percent(startEval.successRate)} (95% ${percent(startEval.ci95[0])}-${percent(startEval.ci95[1])})`,
       );
-      bar?.start(usable, 0, { iteration: 0, train: '-', evalText: pct(startEval.successRate) });
+      bar?.start(usable, 0, { iteration: 0, train: '-', evalText: percent(startEval.successRate) });
     },
-    onIteration: (it) => bar?.update(it.rollouts, { iteration: it.iteration, train: pct(it.successRate) }),
-    onEvaluated: (ev) => bar?.update({ evalText: pct(ev.successRate) }),
+    onIteration: (it) => bar?.update(it.rollouts, { iteration: it.iteration, train: percent(it.successRate) }),
+    onEvaluated: (ev) => bar?.update({ evalText: percent(ev.successRate) }),
     onTrainingEnd: () => bar?.stop(),
   });
   const { out, rows, summary, startEval, finalEval, best } = run;
@@ -202,15 +199,19 @@ async function rl(f: RlFlags): Promise<void> {
   console.log('');
   console.log('  rollouts | eval success (95% interval)   | hover | length | train success | train return');
   for (const r of rows) {
-    const e = r.eval ? `${pct(r.eval.successRate).padStart(6)} (${pct(r.eval.ci95[0])}-${pct(r.eval.ci95[1])})`.padEnd(29) : ''.padEnd(29);
+    const e = r.eval
+      ? `${percent(r.eval.successRate).padStart(6)} (${percent(r.eval.ci95[0])}-${percent(r.eval.ci95[1])})`.padEnd(29)
+      : ''.padEnd(29);
     const h = r.eval ? r.eval.hoverShare.toFixed(2) : '';
     const len = r.eval ? r.eval.meanLength.toFixed(1) : '';
-    const t = r.train ? `${pct(r.train.successRate).padStart(13)} | ${r.train.meanReturn.toFixed(4).padStart(12)}` : `${''.padStart(13)} |`;
+    const t = r.train
+      ? `${percent(r.train.successRate).padStart(13)} | ${r.train.meanReturn.toFixed(4).padStart(12)}`
+      : `${''.padStart(13)} |`;
     console.log(`  ${String(r.rollouts).padStart(8)} | ${e} | ${h.padStart(5)} | ${len.padStart(6)} | ${t}`);
   }
   console.log('');
   console.log(
-    `  final: eval success ${finalEval.successes}/${finalEval.episodes} = ${pct(finalEval.successRate)} (95% ${pct(finalEval.ci95[0])}-${pct(finalEval.ci95[1])}), start ${pct(startEval.successRate)}, best ${pct(best.eval.successRate)} at ${best.rollouts} rollouts`,
+    `  final: eval success ${finalEval.successes}/${finalEval.episodes} = ${percent(finalEval.successRate)} (95% ${percent(finalEval.ci95[0])}-${percent(finalEval.ci95[1])}), start ${percent(startEval.successRate)}, best ${percent(best.eval.successRate)} at ${best.rollouts} rollouts`,
   );
   console.log(
     `  trap measures (final policy, eval seeds): hover share ${finalEval.hoverShare.toFixed(2)}, mean length ${finalEval.meanLength.toFixed(1)} steps, mean final true progress ${finalEval.meanFinalTrueProgress.toFixed(3)}`,
@@ -226,10 +227,10 @@ async function rl(f: RlFlags): Promise<void> {
       seed: f.seed,
       start_success: startEval.successRate,
       final_success: finalEval.successRate,
-      final_ci95: finalEval.ci95.map(r3),
+      final_ci95: finalEval.ci95.map(round3),
       hover_share: finalEval.hoverShare,
       wall_s: summary.wall_s,
-      mean_length: r1(finalEval.meanLength),
+      mean_length: round1(finalEval.meanLength),
       best_success: best.eval.successRate,
       env_steps_per_s: summary.env_steps_per_s,
       out,

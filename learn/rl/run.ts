@@ -30,6 +30,7 @@ import { GatedLinearPolicy } from '../policy/linear-policy.ts';
 import { writeCurveFiles, type CurveRow, type EvalPoint } from './curve.ts';
 import { HOVER_PROGRESS, RL_DEFAULTS, trainRl, type RlIteration } from './power.ts';
 import { WEAK_START_DEMOS, weakStartPolicy } from './start.ts';
+import { percent, round1 } from '../../core/format.ts';
 
 /** One sentence per reward mode, for --help, the summary and the README. */
 export const REWARD_ABOUT: Record<RewardMode, string> = {
@@ -299,9 +300,6 @@ export interface RlRunResult {
   best: CurveRow & { eval: EvalPoint };
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-const r1 = (x: number) => Math.round(x * 10) / 10;
-
 export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Promise<RlRunResult> {
   const t0 = performance.now();
   const f = resolveRlRunOptions(options);
@@ -353,7 +351,7 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
   const save = async () => {
     const tw = performance.now();
     const last = [...rows].reverse().find((r) => r.eval)?.eval;
-    const subtitle = `start ${pct(rows[0]!.eval!.successRate)}${last && rows.length > 1 ? `, latest eval ${pct(last.successRate)} (95% ${pct(last.ci95[0])}-${pct(last.ci95[1])})` : ''}; ${rows.at(-1)!.rollouts} of ${p.usable} rollouts; ${f.evalEpisodes} eval episodes per point`;
+    const subtitle = `start ${percent(rows[0]!.eval!.successRate)}${last && rows.length > 1 ? `, latest eval ${percent(last.successRate)} (95% ${percent(last.ci95[0])}-${percent(last.ci95[1])})` : ''}; ${rows.at(-1)!.rollouts} of ${p.usable} rollouts; ${f.evalEpisodes} eval episodes per point`;
     await writeCurveFiles(out, rows, { title, subtitle, rolloutsMax: p.usable });
     writeS += (performance.now() - tw) / 1000;
   };
@@ -364,7 +362,7 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
   let final: GatedLinearPolicy;
   try {
     const startEval = await evaluate(start.policy);
-    rows.push({ rollouts: 0, iteration: 0, train: null, eval: startEval, wallS: r1((performance.now() - t0) / 1000) });
+    rows.push({ rollouts: 0, iteration: 0, train: null, eval: startEval, wallS: round1((performance.now() - t0) / 1000) });
     await save();
     hooks.onStartEvaluated?.(startEval);
     const ta = performance.now();
@@ -396,7 +394,7 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
       hooks.onIteration?.(it);
       const ev = isLast || it.iteration % f.evalEvery === 0 ? await evaluate(it.policy) : null;
       if (ev) hooks.onEvaluated?.(ev);
-      rows.push({ rollouts: it.rollouts, iteration: it.iteration, train, eval: ev, wallS: r1((performance.now() - t0) / 1000) });
+      rows.push({ rollouts: it.rollouts, iteration: it.iteration, train, eval: ev, wallS: round1((performance.now() - t0) / 1000) });
       await save();
     });
     trainS = (performance.now() - ta) / 1000 - (evalS - e0) - (writeS - w0);
@@ -478,10 +476,10 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
       mean_length: r.eval.meanLength,
     })),
     env_steps: Math.round(envSteps),
-    env_steps_per_s: trainS > 0 ? r1(envSteps / trainS) : null,
-    train_s: r1(trainS),
-    eval_s: r1(evalS),
-    wall_s: r1(wallS),
+    env_steps_per_s: trainS > 0 ? round1(envSteps / trainS) : null,
+    train_s: round1(trainS),
+    eval_s: round1(evalS),
+    wall_s: round1(wallS),
     created_at: new Date().toISOString(),
   };
   await final.save(join(out, 'policy.json'), {

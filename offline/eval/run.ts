@@ -17,6 +17,7 @@ import { OnnxProgressModel } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { writeEpisodePlot } from './episode-plot.ts';
 import { aggregate, evaluateModel, plannedSteps, type AggregateMetrics, type EpisodeResult, type EpisodeRow } from './evaluate.ts';
+import { fixed } from '../../core/format.ts';
 
 export const DEFAULT_EVAL_PROVIDERS: ExecutionProvider[] = ['cpu'];
 
@@ -77,8 +78,6 @@ export interface EvaluateDatasetsResult {
   report: Record<string, unknown>;
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
-
 function stagewardVersion(): string | null {
   try {
     return (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? null;
@@ -97,13 +96,13 @@ async function plotEpisode(path: string, modelName: string, datasetName: string,
   const row = r.row;
   const outcome = row.success === null ? 'outcome unknown' : row.success ? 'success' : 'failure';
   const parts = [
-    `VOC+ ${fmt(row.voc_plus)}`,
-    `VOC- ${fmt(row.voc_minus)}`,
-    `stage acc ${fmt(row.stage_accuracy)}`,
-    `MAE ${fmt(row.progress_mae)}`,
+    `VOC+ ${fixed(row.voc_plus)}`,
+    `VOC- ${fixed(row.voc_minus)}`,
+    `stage acc ${fixed(row.stage_accuracy)}`,
+    `MAE ${fixed(row.progress_mae)}`,
   ];
   if (row.grm_voc_plus !== null)
-    parts.push(`GRM VOC+ ${fmt(row.grm_voc_plus)}`, `GRM VOC- ${fmt(row.grm_voc_minus)}`, `GRM MAE ${fmt(row.grm_progress_mae)}`);
+    parts.push(`GRM VOC+ ${fixed(row.grm_voc_plus)}`, `GRM VOC- ${fixed(row.grm_voc_minus)}`, `GRM MAE ${fixed(row.grm_progress_mae)}`);
   await writeEpisodePlot(path, {
     title: `${modelName} on ${datasetName}, episode ${row.episode} (${row.task}, ${outcome}, ${row.frames} frames)`,
     subtitle: parts.join(' | '),

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { PLOT_FONT, esc, f1, niceTicks, plotArea, tickStep } from '../../core/plot.ts';
 import type { RabcResult, RabcStats } from './weights.ts';
 import { indexRanges } from './weights.ts';
+import { fixed, percent } from '../../core/format.ts';
 
 /** Where an episode's frames sit in the dataset. */
 export interface EpisodeSpan {
@@ -86,21 +87,18 @@ export function filteredList(
   };
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
-const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
-
 /** Human-readable summary lines (the command prints them before the JSON line). */
 export function summaryLines(stats: RabcStats, filteredEpisodes: readonly number[], episodes: number): string[] {
   const lines = [
     `  ${stats.samples} samples in ${episodes} episodes (${stats.missing} without progress, weight 1), chunk ${stats.chunk} frames, kappa ${stats.kappa}`,
-    `  delta mean ${fmt(stats.delta_mean, 4)}  std ${fmt(stats.delta_std, 4)}  -> mu ${fmt(stats.mu, 4)}  sigma ${fmt(stats.sigma, 4)}`,
+    `  delta mean ${fixed(stats.delta_mean, 4)}  std ${fixed(stats.delta_std, 4)}  -> mu ${fixed(stats.mu, 4)}  sigma ${fixed(stats.sigma, 4)}`,
     `  branches: ${stats.negative} negative (weight 0), ${stats.band} in [0, kappa] (soft), ${stats.above_kappa} above kappa (weight 1)`,
-    `  mean weight ${fmt(stats.mean_weight)} | dropped ${pct(stats.share_zero)} | down-weighted ${pct(stats.share_downweighted)} | filtered ${pct(stats.share_filtered)}`,
+    `  mean weight ${fixed(stats.mean_weight)} | dropped ${percent(stats.share_zero)} | down-weighted ${percent(stats.share_downweighted)} | filtered ${percent(stats.share_filtered)}`,
     `  episodes filtered out entirely: ${filteredEpisodes.length === 0 ? 'none' : filteredEpisodes.join(', ')}`,
   ];
   if (stats.mean_weight !== null && (stats.mean_weight < 0.3 || stats.mean_weight > 0.8)) {
     lines.push(
-      `  note: mean weight ${fmt(stats.mean_weight)} is outside 0.3-0.8, the range LeRobot calls healthy; check the chunk length and the progress scores`,
+      `  note: mean weight ${fixed(stats.mean_weight)} is outside 0.3-0.8, the range LeRobot calls healthy; check the chunk length and the progress scores`,
     );
   }
   return lines;
@@ -249,8 +247,8 @@ export function histogramSvg(p: HistogramPlot, size = { width: 960, height: 720 
     { at: stats.mu + 2 * stats.sigma, label: 'mu + 2 sigma (soft weight 1)', color: '#7f7f7f', dash: '2 3' },
   ];
   const sub =
-    `mean weight ${fmt(stats.mean_weight)} | dropped ${pct(stats.share_zero)} | down-weighted ${pct(stats.share_downweighted)} | ` +
-    `delta mean ${fmt(stats.delta_mean, 4)} std ${fmt(stats.delta_std, 4)} | ${stats.samples} samples, ${stats.missing} without progress`;
+    `mean weight ${fixed(stats.mean_weight)} | dropped ${percent(stats.share_zero)} | down-weighted ${percent(stats.share_downweighted)} | ` +
+    `delta mean ${fixed(stats.delta_mean, 4)} std ${fixed(stats.delta_std, 4)} | ${stats.samples} samples, ${stats.missing} without progress`;
   const body = [
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="26" font-size="16" font-weight="bold" text-anchor="middle" fill="#111">${esc(p.title)}</text>`,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { writeEpisodePlot } from '../eval/episode-plot.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import type { EpisodeScore, ScoreTiming } from './batch-scorer.ts';
+import { fixed } from '../../core/format.ts';
 
 export interface FrameRow {
   frame_index: number;
@@ -190,8 +191,6 @@ export function totalsOf(reports: readonly EpisodeReport[], wallS: number): RunT
   };
 }
 
-const fmt = (v: number | null, digits = 3) => (v === null ? '-' : v.toFixed(digits));
-
 /** The printed table: one line per episode, then the totals. */
 export function summaryTable(reports: readonly EpisodeReport[], totals: RunTotals): string[] {
   const head = ['ep', 'task', 'frames', 'final', 'mean', 'max', 'success', 'status'];
@@ -199,9 +198,9 @@ export function summaryTable(reports: readonly EpisodeReport[], totals: RunTotal
     String(r.episode),
     r.task ?? '-',
     String(r.frames),
-    fmt(r.final_progress),
-    fmt(r.mean_progress),
-    fmt(r.max_progress),
+    fixed(r.final_progress),
+    fixed(r.mean_progress),
+    fixed(r.max_progress),
     r.success === null ? '?' : r.success ? 'yes' : 'no',
     r.status === 'scored' ? 'ok' : `FAILED ${r.code}`,
   ]);
