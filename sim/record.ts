@@ -94,3 +94,9 @@ export async function recordEpisodes(
 
 /** Seeds of different --seed values never overlap for fewer than this many episodes. */
 export const SEEDS_PER_RUN = 100_000;
+
+/** The simulator seeds of run seed `runSeed`: episode i uses runSeed * SEEDS_PER_RUN + i. */
+export function runSeeds(runSeed: number, episodes: number): number[] {
+  const base = runSeed * SEEDS_PER_RUN;
+  return Array.from({ length: episodes }, (_, i) => base + i);
+}

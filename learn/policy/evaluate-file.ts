@@ -6,7 +6,7 @@
 
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../core/files.ts';
-import { SEEDS_PER_RUN } from '../../sim/record.ts';
+import { runSeeds, SEEDS_PER_RUN } from '../../sim/record.ts';
 import { DEFAULT_EVAL_SEED, evaluatePolicy, failureBreakdown, type EpisodeOutcome, type PolicyEvaluation } from './evaluate.ts';
 import { GatedLinearPolicy } from './linear-policy.ts';
 
@@ -74,8 +74,8 @@ export async function evaluatePolicyFile(o: EvaluatePolicyFileOptions, hooks: Po
   const episodes = o.episodes ?? DEFAULT_POLICY_EVAL_EPISODES;
   const seed = o.seed ?? DEFAULT_EVAL_SEED;
   const { policy, provenance } = await GatedLinearPolicy.load(o.policy);
+  const seeds = runSeeds(seed, episodes);
   const base = seed * SEEDS_PER_RUN;
-  const seeds = Array.from({ length: episodes }, (_, i) => base + i);
   const range = provenance.dataset_seed_range;
   const overlaps = Array.isArray(range) && range.length === 2 && base <= Number(range[1]) && base + episodes - 1 >= Number(range[0]);
   const overlap = overlaps ? ([range[0], range[1]] as [unknown, unknown]) : null;
