@@ -23,7 +23,7 @@ import {
   type RewardMode,
   type RewardTransport,
 } from '../../sim/bridge/index.ts';
-import { SEEDS_PER_RUN } from '../../sim/record.ts';
+import { runSeeds } from '../../sim/record.ts';
 import type { TaskId } from '../../sim/tasks/task.ts';
 import { DEFAULT_EVAL_SEED, evaluatePolicy } from '../policy/evaluate.ts';
 import { GatedLinearPolicy } from '../policy/linear-policy.ts';
@@ -102,17 +102,9 @@ export interface RlRunOptions {
   ridge?: number;
 }
 
-/** The options with every default filled in. */
-export type ResolvedRlRunOptions = Required<
-  Omit<
-    RlRunOptions,
-    'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'
-  >
-> &
-  Pick<
-    RlRunOptions,
-    'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps' | 'episodesPerIteration' | 'noise' | 'temperature' | 'horizonDecay' | 'ridge'
-  >;
+/** The options with every default filled in (all but where model rewards come from and the episode limit). */
+type Optional = 'transport' | 'url' | 'apiKey' | 'model' | 'maxSteps';
+export type ResolvedRlRunOptions = Required<Omit<RlRunOptions, Optional>> & Pick<RlRunOptions, Optional>;
 
 export interface RlPlan {
   reward: RewardMode;
@@ -142,6 +134,11 @@ export function resolveRlRunOptions(o: RlRunOptions): ResolvedRlRunOptions {
     evalEpisodes: o.evalEpisodes ?? DEFAULT_EVAL_EPISODES,
     evalEvery: o.evalEvery ?? DEFAULT_EVAL_EVERY,
     evalSeed: o.evalSeed ?? DEFAULT_EVAL_SEED,
+    episodesPerIteration: o.episodesPerIteration ?? RL_DEFAULTS.episodesPerIteration,
+    noise: o.noise ?? RL_DEFAULTS.noiseStd,
+    temperature: o.temperature ?? RL_DEFAULTS.temperature,
+    horizonDecay: o.horizonDecay ?? RL_DEFAULTS.horizonDecay,
+    ridge: o.ridge ?? RL_DEFAULTS.ridge,
   };
 }
 
@@ -155,7 +152,7 @@ export function planRl(f: ResolvedRlRunOptions): RlPlan {
   }
   if (f.url !== undefined && f.transport === 'inprocess')
     throw new StagewardError('SW_ERR_BAD_OPTION', '--url names a reward server; it needs --transport ws (or leave --transport out)');
-  const perIteration = f.episodesPerIteration ?? RL_DEFAULTS.episodesPerIteration;
+  const perIteration = f.episodesPerIteration;
   if (f.rollouts < perIteration) {
     throw new StagewardError(
       'SW_ERR_POLICY',
@@ -163,18 +160,17 @@ export function planRl(f: ResolvedRlRunOptions): RlPlan {
     );
   }
   const iterations = Math.floor(f.rollouts / perIteration);
-  const base = f.evalSeed * SEEDS_PER_RUN;
   return {
     reward: f.reward as RewardMode,
     transport: f.transport ?? (f.url !== undefined ? 'ws' : 'inprocess'),
     episodesPerIteration: perIteration,
-    noiseStd: f.noise ?? RL_DEFAULTS.noiseStd,
-    temperature: f.temperature ?? RL_DEFAULTS.temperature,
-    horizonDecay: f.horizonDecay ?? RL_DEFAULTS.horizonDecay,
-    ridge: f.ridge ?? RL_DEFAULTS.ridge,
+    noiseStd: f.noise,
+    temperature: f.temperature,
+    horizonDecay: f.horizonDecay,
+    ridge: f.ridge,
     usable: iterations * perIteration,
     iterations,
-    evalSeeds: Array.from({ length: f.evalEpisodes }, (_, i) => base + i),
+    evalSeeds: runSeeds(f.evalSeed, f.evalEpisodes),
   };
 }
 
