@@ -22,8 +22,6 @@ export type ProbeCall =
 
 export type ProbeResult = Float32Array | { stageLogits: Float32Array; tau: Float32Array };
 
-export type ContractTest = 'shapes' | 'determinism' | 'batching' | 'close' | 'missing-grm';
-
 export interface ProgressModelSubject {
   /** The card the model is opened with (the fixture's); probe inputs are sized from it. */
   card: ModelCard;
@@ -245,10 +243,9 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       await m.close();
     }
   };
-  const test = (_key: ContractTest, title: string, body: () => Promise<void>) => it(title, body);
 
   describe(`ProgressModel contract: ${name}`, () => {
-    test('shapes', 'has the card it was opened with, and outputs of the sizes that card implies', async () => {
+    it('has the card it was opened with, and outputs of the sizes that card implies', async () => {
       const p = probes(1);
       const script: ProbeCall[] = perStep
         ? [p.encode(V), p.encode(V), p.sarm([0]), p.sarm([7]), p.grm(1), p.grm(3)]
@@ -261,7 +258,7 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       });
     });
 
-    test('determinism', 'gives bit-identical output for the same input twice, and leaves an earlier result untouched', async () => {
+    it('gives bit-identical output for the same input twice, and leaves an earlier result untouched', async () => {
       const p = probes(2);
       const calls: ProbeCall[] = perStep ? [p.encode(V), p.sarm([4]), p.grm(3)] : [p.encode(V), p.sarm([1, 8]), p.grm(3)];
       const script = calls.flatMap((c) => [c, c]);
@@ -276,53 +273,46 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       });
     });
 
-    test(
-      'batching',
-      `gives each row of a batch what single-row calls give (${subject.batchTolerance === 0 ? 'bit-identical' : `within ${subject.batchTolerance}`})`,
-      async () => {
-        const p = probes(3);
-        // 'per-step' subjects: a batch of time steps or windows is refused; GRM pairs still batch.
-        const batches: ProbeCall[] = perStep ? [p.grm(4)] : [p.encode(2 * V), p.sarm([0, 2, 5, 11]), p.grm(4)];
-        const refused: ProbeCall[] = perStep ? [p.encode(2 * V), p.sarm([0, 5])] : [];
-        const singles = (b: ProbeCall) => Array.from({ length: rowsOf(b) }, (_, r) => rowOf(b, r, card));
-        // each batch, then its rows one at a time, then its rows all at once (a batching model merges those)
-        const script = [...batches.flatMap((b) => [b, ...singles(b), ...singles(b)]), ...refused];
-        await withModel(script, async (m) => {
-          for (const batch of batches) {
-            const whole = snapshot(await runCall(m, batch));
-            const rows = singles(batch);
-            const oneByOne: ProbeResult[] = [];
-            for (const row of rows) oneByOne.push(snapshot(await runCall(m, row)));
-            const together = await Promise.all(rows.map((row) => runCall(m, row)));
-            rows.forEach((row, r) => {
-              const want = resultRow(whole, r, card, batch.graph);
-              expectShape(oneByOne[r]!, row, card);
-              expectSame(oneByOne[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called alone`);
-              expectSame(
-                together[r]!,
-                want,
-                subject.batchTolerance,
-                `${batch.graph} row ${r} of ${rows.length}, called with the others at once`,
-              );
-            });
-            // the rows differ from one another, so the comparison above could tell them apart
-            const [a, b] = [
-              arraysOf(resultRow(whole, 0, card, batch.graph))[0]![1],
-              arraysOf(resultRow(whole, 1, card, batch.graph))[0]![1],
-            ];
-            expect(Array.from(bitsOf(a)), `${batch.graph}: rows 0 and 1 give different outputs`).not.toEqual(Array.from(bitsOf(b)));
-          }
-          for (const call of refused) {
-            const err = await errorOf(() => runCall(m, call));
-            expect(isStagewardError(err), `${call.graph} of ${rowsOf(call)} rows: refused with a StagewardError, got ${String(err)}`).toBe(
-              true,
+    it(`gives each row of a batch what single-row calls give (${subject.batchTolerance === 0 ? 'bit-identical' : `within ${subject.batchTolerance}`})`, async () => {
+      const p = probes(3);
+      // 'per-step' subjects: a batch of time steps or windows is refused; GRM pairs still batch.
+      const batches: ProbeCall[] = perStep ? [p.grm(4)] : [p.encode(2 * V), p.sarm([0, 2, 5, 11]), p.grm(4)];
+      const refused: ProbeCall[] = perStep ? [p.encode(2 * V), p.sarm([0, 5])] : [];
+      const singles = (b: ProbeCall) => Array.from({ length: rowsOf(b) }, (_, r) => rowOf(b, r, card));
+      // each batch, then its rows one at a time, then its rows all at once (a batching model merges those)
+      const script = [...batches.flatMap((b) => [b, ...singles(b), ...singles(b)]), ...refused];
+      await withModel(script, async (m) => {
+        for (const batch of batches) {
+          const whole = snapshot(await runCall(m, batch));
+          const rows = singles(batch);
+          const oneByOne: ProbeResult[] = [];
+          for (const row of rows) oneByOne.push(snapshot(await runCall(m, row)));
+          const together = await Promise.all(rows.map((row) => runCall(m, row)));
+          rows.forEach((row, r) => {
+            const want = resultRow(whole, r, card, batch.graph);
+            expectShape(oneByOne[r]!, row, card);
+            expectSame(oneByOne[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called alone`);
+            expectSame(
+              together[r]!,
+              want,
+              subject.batchTolerance,
+              `${batch.graph} row ${r} of ${rows.length}, called with the others at once`,
             );
-          }
-        });
-      },
-    );
+          });
+          // the rows differ from one another, so the comparison above could tell them apart
+          const [a, b] = [arraysOf(resultRow(whole, 0, card, batch.graph))[0]![1], arraysOf(resultRow(whole, 1, card, batch.graph))[0]![1]];
+          expect(Array.from(bitsOf(a)), `${batch.graph}: rows 0 and 1 give different outputs`).not.toEqual(Array.from(bitsOf(b)));
+        }
+        for (const call of refused) {
+          const err = await errorOf(() => runCall(m, call));
+          expect(isStagewardError(err), `${call.graph} of ${rowsOf(call)} rows: refused with a StagewardError, got ${String(err)}`).toBe(
+            true,
+          );
+        }
+      });
+    });
 
-    test('close', `fails every call after close() with ${subject.closedCode}`, async () => {
+    it(`fails every call after close() with ${subject.closedCode}`, async () => {
       const p = probes(4);
       const script: ProbeCall[] = [p.encode(V), p.sarm([3]), p.grm(2)];
       const m = await subject.open([...script, ...script], { grm: true });
@@ -334,23 +324,19 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       for (const call of script) await expectStagewardCode(() => runCall(m, call), subject.closedCode, `${call.graph} after close()`);
     });
 
-    test(
-      'missing-grm',
-      `fails GRM calls with ${MISSING_GRM_CODE} when the card has no GRM head, and still encodes and runs SARM`,
-      async () => {
-        const p = new Probes(subject.cardWithoutGrm, 5);
-        const script: ProbeCall[] = [p.encode(V), p.sarm([2]), p.grm(1)];
-        const m = await subject.open(script, { grm: false });
-        try {
-          expect(m.card.grm.present).toBe(false);
-          expect(m.card).toEqual(subject.cardWithoutGrm);
-          for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm);
-          await expectStagewardCode(() => runCall(m, script[2]!), MISSING_GRM_CODE, 'grm without a GRM head');
-        } finally {
-          await m.close();
-        }
-      },
-    );
+    it(`fails GRM calls with ${MISSING_GRM_CODE} when the card has no GRM head, and still encodes and runs SARM`, async () => {
+      const p = new Probes(subject.cardWithoutGrm, 5);
+      const script: ProbeCall[] = [p.encode(V), p.sarm([2]), p.grm(1)];
+      const m = await subject.open(script, { grm: false });
+      try {
+        expect(m.card.grm.present).toBe(false);
+        expect(m.card).toEqual(subject.cardWithoutGrm);
+        for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm);
+        await expectStagewardCode(() => runCall(m, script[2]!), MISSING_GRM_CODE, 'grm without a GRM head');
+      } finally {
+        await m.close();
+      }
+    });
 
     afterAll(async () => {
       if (shared) await (await shared).close();
