@@ -74,7 +74,6 @@ export class DatasetRecording {
   readonly spec: DatasetSpec;
   /** The frame side actually recorded (even). */
   readonly size: number;
-  readonly episodes: number;
   readonly #writer: LeRobotDatasetWriter;
   readonly #envOptions: SimEnvOptions;
   readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>;
@@ -91,7 +90,6 @@ export class DatasetRecording {
     this.size = size;
     this.#envOptions = envOptions;
     this.#o = o;
-    this.episodes = o.episodes;
   }
 
   /** Check the options, read the dataset's spec off the simulator, and open the writer. */
