@@ -16,6 +16,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { isStagewardError } from '../core/errors.ts';
+import { modelCommand } from './commands/model.ts';
 import { benchCommand } from './commands/bench.ts';
 import { datasetCommand } from './commands/dataset.ts';
 import { demoCommand } from './commands/demo.ts';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(scoreCommand());
   program.addCommand(rabcCommand());
   program.addCommand(rlCommand());
+  program.addCommand(modelCommand());
   program.addCommand(benchCommand());
   try {
     await program.parseAsync(argv, { from: 'user' });

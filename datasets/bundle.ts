@@ -20,7 +20,15 @@ import { join } from 'node:path';
 import type { ResizeMode } from '../models/card.ts';
 import { encodeNpy, type NpyArray } from './npy.ts';
 import { DEFAULT_PREPROCESS_LIMITS, preprocessInto } from '../models/preprocess.ts';
-import { frameLabels, temporalProportions, wholeEpisodeSpan, DEFAULT_PRIOR_FLOOR, AFTER_LAST_TAU, type FrameLabels } from './labels.ts';
+import {
+  frameLabels,
+  truthLabels,
+  temporalProportions,
+  wholeEpisodeSpan,
+  DEFAULT_PRIOR_FLOOR,
+  AFTER_LAST_TAU,
+  type FrameLabels,
+} from './labels.ts';
 import type { SubtaskSpan } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import { LeRobotDataset, type EpisodeInfo } from './reader.ts';
@@ -49,7 +57,16 @@ export interface BundleOptions {
   missingAnnotations?: 'error' | 'single-stage';
   /** Floor for priors computed here (when the dataset has no temporal_proportions_sparse.json). */
   priorFloor?: number;
+  /**
+   * Where the labels come from: 'spans' (default; the SARM rule over the subtask annotations, tau
+   * growing with time inside a span) or 'truth' (annotation.true_stage / annotation.true_progress,
+   * the simulator's state-based truth: labelsOf truthLabels).
+   */
+  labels?: BundleLabelSource;
 }
+
+export type BundleLabelSource = 'spans' | 'truth';
+export const BUNDLE_LABEL_SOURCES: readonly BundleLabelSource[] = ['spans', 'truth'];
 
 export interface BundleEpisode {
   index: number;
@@ -72,7 +89,7 @@ export interface BundleHeader {
   image: { height: number; width: number; resize: ResizeMode };
   frames: number;
   episodes: BundleEpisode[];
-  labels: { rule: 'sarm'; after_last_tau: number; success_unknown_as: 1 };
+  labels: { rule: 'sarm' | 'truth'; after_last_tau: number; success_unknown_as: 1 };
   arrays: Record<string, { dtype: string; shape: number[] }>;
   source: { path: string; codebase_version: string; robot_type: string | null; total_episodes: number };
 }
@@ -105,13 +122,26 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   const tasks = [...new Set(episodes.map((e) => e.tasks[0] ?? ''))];
   const plan: Planned[] = [];
   let N = 0;
+  const labelSource = options.labels ?? 'spans';
   for (const ep of episodes) {
-    const spans: SubtaskSpan[] | null = source === 'single-stage' ? wholeEpisodeSpan(SINGLE_STAGE_NAME, ep.length) : ep.subtasks;
-    if (spans === null)
-      throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `episode ${ep.index} has no subtask annotations (${ds.root})`);
+    let labels: FrameLabels;
+    if (labelSource === 'truth') {
+      const data = await ds.episodeData(ep.index);
+      if (data.trueStage === null || data.trueProgress === null)
+        throw new StagewardError(
+          'SW_ERR_ANNOTATION_MISSING',
+          `episode ${ep.index} has no annotation.true_stage / annotation.true_progress (${ds.root}); --labels truth needs a simulator recording`,
+        );
+      labels = truthLabels(data.trueStage, data.trueProgress, stageNames, priors, `episode ${ep.index}`);
+    } else {
+      const spans: SubtaskSpan[] | null = source === 'single-stage' ? wholeEpisodeSpan(SINGLE_STAGE_NAME, ep.length) : ep.subtasks;
+      if (spans === null)
+        throw new StagewardError('SW_ERR_ANNOTATION_MISSING', `episode ${ep.index} has no subtask annotations (${ds.root})`);
+      labels = frameLabels(spans, ep.length, stageNames, priors, `episode ${ep.index}`);
+    }
     plan.push({
       ep,
-      labels: frameLabels(spans, ep.length, stageNames, priors, `episode ${ep.index}`),
+      labels,
       offset: N,
       taskIndex: tasks.indexOf(ep.tasks[0] ?? ''),
     });
@@ -205,7 +235,7 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
         offset: p.offset,
         task_index: p.taskIndex,
       })),
-      labels: { rule: 'sarm', after_last_tau: AFTER_LAST_TAU, success_unknown_as: 1 },
+      labels: { rule: labelSource === 'truth' ? 'truth' : 'sarm', after_last_tau: AFTER_LAST_TAU, success_unknown_as: 1 },
       arrays: {
         frames: { dtype: 'uint8', shape: [N, views.length, height, width, 3] },
         ...Object.fromEntries(Object.entries(arrays).map(([k, a]) => [k, { dtype: a.dtype, shape: a.shape }])),

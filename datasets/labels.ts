@@ -142,6 +142,52 @@ export function frameLabels(
   return { ...targets, progressSarm: sarmProgressOf(targets, priors), progressStep: stepProgressOf(targets, stageNames.length) };
 }
 
+/** How far annotation.true_progress may sit from P_k + a_k * tau of its own stage before truthLabels refuses it. */
+export const TRUTH_TOLERANCE = 2e-3;
+
+/**
+ * Labels from a simulator's dense per-frame truth (annotation.true_stage, annotation.true_progress)
+ * instead of the sparse spans: stage k as given, tau = (progress - P_k) / a_k. The truth must be
+ * composed with the same `priors` (a stageward simulator recording writes its task's priors), so
+ * every frame is checked; a mismatch is SW_ERR_ANNOTATION_INVALID. Unlike the span rule, tau here
+ * stays put while nothing happens: a stalled episode has flat labels.
+ */
+export function truthLabels(
+  stage: ArrayLike<number>,
+  progress: ArrayLike<number>,
+  stageNames: readonly string[],
+  priors: readonly number[],
+  label = 'episode',
+): FrameLabels {
+  const K = stageNames.length;
+  if (priors.length !== K) throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `${label}: ${priors.length} priors for ${K} stages`);
+  if (stage.length !== progress.length)
+    throw new StagewardError(
+      'SW_ERR_ANNOTATION_INVALID',
+      `${label}: ${stage.length} true stages for ${progress.length} true progress values`,
+    );
+  const starts = priors.map((_, k) => priors.slice(0, k).reduce((a, b) => a + b, 0));
+  const targets: StageTargets = { stage: new Int32Array(stage.length), tau: new Float32Array(stage.length) };
+  for (let t = 0; t < stage.length; t++) {
+    const k = stage[t]!;
+    const p = progress[t]!;
+    if (!Number.isInteger(k) || k < 0 || k >= K || !Number.isFinite(p))
+      throw new StagewardError(
+        'SW_ERR_ANNOTATION_INVALID',
+        `${label}: frame ${t} has true stage ${k} and progress ${p}; stages are 0..${K - 1}`,
+      );
+    const tau = Math.min(1, Math.max(0, (p - starts[k]!) / priors[k]!));
+    if (Math.abs(starts[k]! + priors[k]! * tau - p) > TRUTH_TOLERANCE)
+      throw new StagewardError(
+        'SW_ERR_ANNOTATION_INVALID',
+        `${label}: frame ${t}: true progress ${p.toFixed(4)} lies outside stage ${stageNames[k]} [${starts[k]!.toFixed(4)}, ${(starts[k]! + priors[k]!).toFixed(4)}] of the dataset's priors; the truth was composed with other priors`,
+      );
+    targets.stage[t] = k;
+    targets.tau[t] = tau;
+  }
+  return { ...targets, progressSarm: sarmProgressOf(targets, priors), progressStep: stepProgressOf(targets, K) };
+}
+
 export interface AnnotatedEpisode {
   spans: readonly SubtaskSpan[];
   length: number;

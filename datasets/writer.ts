@@ -49,6 +49,11 @@ export interface WriterOptions {
   preset?: X264Preset;
   /** Smallest stage prior before renormalising (labels.ts temporalProportions). */
   priorFloor?: number;
+  /**
+   * The stage priors to write, in spec.stageNames order, instead of estimating them from the
+   * annotations: a simulator knows the priors its annotation.true_progress is composed with.
+   */
+  priors?: readonly number[];
 }
 
 export interface DatasetSummary {
@@ -110,6 +115,12 @@ export class LeRobotDatasetWriter {
 
   static async create(dir: string, spec: DatasetSpec, options: WriterOptions = {}): Promise<LeRobotDatasetWriter> {
     validateSpec(spec);
+    if (options.priors !== undefined) {
+      const p = options.priors;
+      const sum = p.reduce((a, b) => a + b, 0);
+      if (p.length !== spec.stageNames.length || p.some((x) => !(x > 0)) || Math.abs(sum - 1) > 1e-6)
+        throw new StagewardError('SW_ERR_ANNOTATION_INVALID', `priors must be ${spec.stageNames.length} positive numbers summing to 1`);
+    }
     await checkTarget(dir, options.overwrite ?? false, 'dataset');
     const staging = await makeStaging(dir);
     const encoders = new Map<string, H264Encoder>();
@@ -193,7 +204,8 @@ export class LeRobotDatasetWriter {
     try {
       await Promise.all([...this.encoders.values()].map((e) => e.close()));
       await this.data.finish();
-      const priors = temporalProportions(this.annotated, this.spec.stageNames, this.options.priorFloor ?? DEFAULT_PRIOR_FLOOR);
+      const priors =
+        this.options.priors ?? temporalProportions(this.annotated, this.spec.stageNames, this.options.priorFloor ?? DEFAULT_PRIOR_FLOOR);
       const priorMap = Object.fromEntries(this.spec.stageNames.map((name, k) => [name, priors[k]!]));
       const tasks = [...this.tasks.keys()];
       await this.writeEpisodes();

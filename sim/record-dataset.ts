@@ -1,15 +1,19 @@
-// Recording a LeRobot v3.0 dataset of scripted-expert demonstrations (what `stageward sim record`
-// runs): the simulator with the renderer on (record.ts) feeding the dataset writer (datasets/writer.ts),
-// which writes the dataset atomically at `out` on finish and removes it on abort.
+// Recording a LeRobot v3.0 dataset (what `stageward sim record` runs): scripted-expert
+// demonstrations, or rollouts of a state policy with exploration noise and perturbations
+// (rollout.ts); the simulator with the renderer on (record.ts) feeding the dataset writer
+// (datasets/writer.ts), which writes the dataset atomically at `out` on finish and removes it on
+// abort. The stage priors written are the task's own (the ones annotation.true_progress is composed
+// with), so the span labels and the simulator's truth agree on what each stage is worth.
 //
 //   const rec = await DatasetRecording.create({ task: 'pick_place', out: 'pp-demo', episodes: 20, preset: 'mixed', seed: 1 });
 //   const { succeeded } = await rec.run();
+//   const roll = await DatasetRecording.create({ task: 'pick_place', out: 'pp-roll', policy: { policy, name: 'weak', rollout: { noise: 0.3, perturb: 'mixed' } } });
 
 import { LeRobotDatasetWriter } from '../datasets/writer.ts';
 import type { DatasetSpec } from '../datasets/types.ts';
 import { SimEnv, type SimEnvOptions } from './env.ts';
 import type { ExpertPreset } from './expert.ts';
-import { recordEpisodes, SEEDS_PER_RUN } from './record.ts';
+import { recordEpisodes, SEEDS_PER_RUN, type EpisodeSource } from './record.ts';
 import { createRenderer } from './render/index.ts';
 import type { RandomizationOptions } from './scenes/appearance.ts';
 
@@ -60,6 +64,8 @@ export interface RecordDatasetOptions {
   /** Replace an existing dataset at `out`. */
   overwrite?: boolean;
   maxIdle?: number;
+  /** Roll out this state policy instead of the scripted expert (`preset` and `maxIdle` then do not apply). */
+  policy?: Omit<Extract<EpisodeSource, { kind: 'policy' }>, 'kind'>;
 }
 
 export interface RecordedDatasetSummary {
@@ -76,20 +82,23 @@ export class DatasetRecording {
   readonly size: number;
   readonly #writer: LeRobotDatasetWriter;
   readonly #envOptions: SimEnvOptions;
-  readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>;
+  readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy'>>;
+  readonly #source: EpisodeSource;
 
   private constructor(
     writer: LeRobotDatasetWriter,
     spec: DatasetSpec,
     size: number,
     envOptions: SimEnvOptions,
-    o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite'>>,
+    o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy'>>,
+    source: EpisodeSource,
   ) {
     this.#writer = writer;
     this.spec = spec;
     this.size = size;
     this.#envOptions = envOptions;
     this.#o = o;
+    this.#source = source;
   }
 
   /** Check the options, read the dataset's spec off the simulator, and open the writer. */
@@ -115,9 +124,13 @@ export class DatasetRecording {
     };
     const probe = await SimEnv.create(envOptions);
     const spec = probe.datasetSpec();
+    const priors = probe.task.stagePriors;
     probe.close();
-    const writer = await LeRobotDatasetWriter.create(o.out, spec, { overwrite: opts.overwrite ?? false });
-    return new DatasetRecording(writer, spec, size, envOptions, o);
+    const source: EpisodeSource = opts.policy
+      ? { kind: 'policy', ...opts.policy }
+      : { kind: 'expert', preset: o.preset, maxIdleSteps: o.maxIdle };
+    const writer = await LeRobotDatasetWriter.create(o.out, spec, { overwrite: opts.overwrite ?? false, priors });
+    return new DatasetRecording(writer, spec, size, envOptions, o, source);
   }
 
   /**
@@ -129,17 +142,12 @@ export class DatasetRecording {
     let frames = 0;
     let succeeded = 0;
     try {
-      await recordEpisodes(
-        this.#envOptions,
-        o.episodes,
-        { seedBase: o.seed * SEEDS_PER_RUN, preset: o.preset, maxIdleSteps: o.maxIdle },
-        async (ep) => {
-          await this.#writer.addEpisode(ep);
-          frames += ep.state.length;
-          succeeded += ep.success ? 1 : 0;
-          onEpisode?.({ frames, succeeded });
-        },
-      );
+      await recordEpisodes(this.#envOptions, o.episodes, { seedBase: o.seed * SEEDS_PER_RUN, source: this.#source }, async (ep) => {
+        await this.#writer.addEpisode(ep);
+        frames += ep.state.length;
+        succeeded += ep.success ? 1 : 0;
+        onEpisode?.({ frames, succeeded });
+      });
       await this.#writer.finish();
     } catch (err) {
       await this.#writer.abort();

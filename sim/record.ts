@@ -1,6 +1,7 @@
-// Recording demonstrations: run the scripted expert in the simulator with the renderer on and hand
-// each episode (frames per view, state, action, reward, the annotator's per-frame stage and progress,
-// subtask spans from that stage sequence) to a sink such as the LeRobot dataset writer.
+// Recording episodes: run an actor (the scripted expert, or a state policy with exploration noise and
+// perturbations: rollout.ts) in the simulator with the renderer on and hand each episode (frames per
+// view, state, action, reward, the annotator's per-frame stage and progress, subtask spans from that
+// stage sequence) to a sink such as the LeRobot dataset writer.
 //
 // Frame t holds observation t and the action taken after it (LeRobot's convention); the episode's
 // last frame is the observation after the final action, recorded with a hold action (zero motion,
@@ -8,14 +9,52 @@
 
 import { SimEnv, type SimEnvOptions } from './env.ts';
 import { ScriptedExpert, planEpisode, type ExpertPreset } from './expert.ts';
+import { RolloutDriver, type RolloutOptions, type StatePolicy } from './rollout.ts';
 import type { RecordedEpisode, SubtaskSpan } from '../datasets/types.ts';
+
+/** Who acts in an episode: `act` every control step; `finished` ends the episode early (a stopped operator). */
+export interface EpisodeActor {
+  act(state: Float32Array): Float32Array<ArrayBuffer>;
+  readonly meta: Record<string, unknown>;
+  finished(): boolean;
+}
+
+/** What drives the recorded episodes: the scripted expert, or a state policy rolled out as a learner would. */
+export type EpisodeSource =
+  | { kind: 'expert'; preset: ExpertPreset; /** End an episode after the expert has idled this many control steps. */ maxIdleSteps: number }
+  | {
+      kind: 'policy';
+      policy: StatePolicy;
+      /** Provenance for the episode meta (e.g. "weak", a file name). */ name: string;
+      rollout: RolloutOptions;
+    };
 
 export interface RecordOptions {
   /** Episode i uses simulator seed `seedBase + i`. */
   seedBase: number;
-  preset: ExpertPreset;
-  /** End an episode after the expert has idled this many control steps (a stopped operator). */
-  maxIdleSteps: number;
+  source: EpisodeSource;
+}
+
+/** The actor of one episode of `source` in `env`, for simulator seed `seed`. */
+export function actorFor(env: SimEnv, seed: number, source: EpisodeSource): EpisodeActor {
+  if (source.kind === 'expert') {
+    const expert = new ScriptedExpert(env.task, planEpisode(source.preset, seed), { stepM: env.maxEeSpeedMps / env.controlHz });
+    return {
+      act: (state) => Float32Array.from(expert.act(state)),
+      get meta() {
+        return { preset: source.preset, ...expert.meta };
+      },
+      finished: () => expert.idleSteps >= source.maxIdleSteps,
+    };
+  }
+  const driver = new RolloutDriver(env.task, source.policy, seed, source.rollout);
+  return {
+    act: (state) => driver.act(state),
+    get meta() {
+      return { policy: source.name, ...driver.meta };
+    },
+    finished: () => false,
+  };
 }
 
 /** Runs of equal stage index -> subtask spans (a regression shows as an earlier stage again). */
@@ -32,9 +71,13 @@ export function spansFromStages(stages: readonly number[], names: readonly strin
 
 /** Record one expert episode with frames. `env` must have a renderer. */
 export function recordEpisode(env: SimEnv, seed: number, preset: ExpertPreset, maxIdleSteps: number): RecordedEpisode {
+  return recordSourceEpisode(env, seed, { kind: 'expert', preset, maxIdleSteps });
+}
+
+/** Record one episode of `source` with frames. `env` must have a renderer. */
+export function recordSourceEpisode(env: SimEnv, seed: number, source: EpisodeSource): RecordedEpisode {
   let obs = env.reset(seed);
-  const plan = planEpisode(preset, seed);
-  const expert = new ScriptedExpert(env.task, plan, { stepM: env.maxEeSpeedMps / env.controlHz });
+  const actor = actorFor(env, seed, source);
   const views = Object.keys(obs.frames);
   const ep: RecordedEpisode = {
     task: env.task.instruction,
@@ -46,7 +89,7 @@ export function recordEpisode(env: SimEnv, seed: number, preset: ExpertPreset, m
     trueProgress: [],
     subtasks: [],
     success: false,
-    meta: { seed, preset, task_id: env.task.id, ...expert.meta },
+    meta: {},
   };
   let info = env.info();
   let done = false;
@@ -63,7 +106,7 @@ export function recordEpisode(env: SimEnv, seed: number, preset: ExpertPreset, m
       ep.reward.push(0);
       break;
     }
-    const action = Float32Array.from(expert.act(obs.state));
+    const action = actor.act(obs.state);
     const r = env.step(action);
     ep.action.push(action);
     ep.reward.push(r.reward);
@@ -71,8 +114,9 @@ export function recordEpisode(env: SimEnv, seed: number, preset: ExpertPreset, m
     obs = r.observation;
     info = r.info;
     if (info.success) ep.success = true;
-    done = r.terminated || r.truncated || expert.idleSteps >= maxIdleSteps;
+    done = r.terminated || r.truncated || actor.finished();
   }
+  ep.meta = { seed, task_id: env.task.id, ...actor.meta };
   ep.subtasks = spansFromStages(ep.trueStage, env.task.stageNames);
   return ep;
 }
@@ -86,7 +130,7 @@ export async function recordEpisodes(
 ): Promise<void> {
   const env = await SimEnv.create(envOptions);
   try {
-    for (let i = 0; i < episodes; i++) await sink(recordEpisode(env, opts.seedBase + i, opts.preset, opts.maxIdleSteps), i);
+    for (let i = 0; i < episodes; i++) await sink(recordSourceEpisode(env, opts.seedBase + i, opts.source), i);
   } finally {
     env.close();
   }

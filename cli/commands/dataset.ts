@@ -2,11 +2,12 @@
 //
 //   stageward dataset info --dataset pp-demo
 //   stageward dataset export --dataset pp-demo --out pp-bundle --size 96
+//   stageward dataset export --dataset pp-rollouts --out pp-roll-bundle --labels truth
 
 import { Command } from 'commander';
-import { exportBundle } from '../../datasets/bundle.ts';
+import { BUNDLE_LABEL_SOURCES, exportBundle, type BundleLabelSource } from '../../datasets/bundle.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
-import { episodeListOption, intOption } from '../options.ts';
+import { choiceOption, episodeListOption, intOption } from '../options.ts';
 
 export function datasetCommand(): Command {
   const ds = new Command('dataset').description('LeRobot v3.0 datasets: inspect, export training bundles');
@@ -36,16 +37,25 @@ export function datasetCommand(): Command {
     .requiredOption('--out <dir>', 'bundle folder to create (written atomically)')
     .option('--size <px>', 'square frame size in the bundle', intOption(8, 1024), 96)
     .option('--episodes <list>', 'episode indices, e.g. 0-9,12', episodeListOption)
+    .option(
+      '--labels <source>',
+      "spans: the SARM rule over the subtask annotations; truth: the simulator's per-frame annotation.true_stage/true_progress",
+      choiceOption(BUNDLE_LABEL_SOURCES),
+      'spans',
+    )
     .option('--overwrite', 'replace an existing bundle')
-    .action(async (f: { dataset: string; out: string; size: number; episodes?: number[]; overwrite?: boolean }) => {
-      const header = await exportBundle(f.dataset, f.out, {
-        size: f.size,
-        ...(f.episodes ? { episodes: f.episodes } : {}),
-        overwrite: f.overwrite ?? false,
-      });
-      console.log(
-        `wrote ${f.out}: ${header.episodes.length} episodes, ${header.episodes.reduce((a, e) => a + e.length, 0)} frames at ${f.size}x${f.size}`,
-      );
-    });
+    .action(
+      async (f: { dataset: string; out: string; size: number; episodes?: number[]; overwrite?: boolean; labels: BundleLabelSource }) => {
+        const header = await exportBundle(f.dataset, f.out, {
+          size: f.size,
+          labels: f.labels,
+          ...(f.episodes ? { episodes: f.episodes } : {}),
+          overwrite: f.overwrite ?? false,
+        });
+        console.log(
+          `wrote ${f.out}: ${header.episodes.length} episodes, ${header.episodes.reduce((a, e) => a + e.length, 0)} frames at ${f.size}x${f.size}, labels from ${f.labels}`,
+        );
+      },
+    );
   return ds;
 }

@@ -1,9 +1,11 @@
-// `stageward sim record`: record annotated demonstrations of the scripted expert in the MuJoCo
-// simulator as a LeRobot v3.0 dataset (H.264 videos, parquet data, subtask annotations;
-// sim/record-dataset.ts).
+// `stageward sim record`: record annotated episodes in the MuJoCo simulator as a LeRobot v3.0
+// dataset (H.264 videos, parquet data, subtask annotations; sim/record-dataset.ts): demonstrations
+// of the scripted expert, or rollouts of a state policy (the RL weak start, or any saved
+// policy.json) with exploration noise and perturbation bursts (sim/rollout.ts).
 //
 //   stageward sim record --task pick_place --episodes 20 --preset mixed --seed 1 --out pp-demo
 //   stageward sim record --task stack_three --episodes 10 --preset expert --seed 2 --out st-demo --size 128 --randomize all
+//   stageward sim record --task pick_place --policy weak --noise 0.3 --perturb mixed --episodes 40 --seed 20 --out pp-rollouts
 
 import { resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
@@ -12,8 +14,12 @@ import { EXPERT_PRESETS, type ExpertPreset } from '../../sim/expert.ts';
 import { DatasetRecording, RANDOMIZATION_KNOBS, RECORD_DEFAULTS, isRandomizationKnob, randomizationOf } from '../../sim/record-dataset.ts';
 import type { RandomizationOptions } from '../../sim/scenes/appearance.ts';
 import { TASK_IDS } from '../../sim/tasks/index.ts';
-import { choiceOption, intOption } from '../options.ts';
+import { choiceOption, intOption, numberOption } from '../options.ts';
 import { SEEDS_PER_RUN } from '../../sim/record.ts';
+import { StagewardError } from '../../core/errors.ts';
+import { PERTURBATIONS, type Perturbation } from '../../sim/rollout.ts';
+import { loadStartPolicy } from '../../learn/rl/run.ts';
+import type { TaskId } from '../../sim/tasks/task.ts';
 
 function randomizeOption(value: string): RandomizationOptions {
   const names = value === 'all' ? [...RANDOMIZATION_KNOBS] : value.split(',').map((s) => s.trim());
@@ -36,6 +42,10 @@ interface RecordFlags {
   overwrite?: boolean;
   maxIdle: number;
   progress: boolean;
+  policy?: string;
+  startSeed: number;
+  noise: number;
+  perturb: Perturbation;
 }
 
 /** The `sim` group with `record`; the CLI adds `train-bc` and `eval-policy` (policy.ts) beside it. */
@@ -44,7 +54,7 @@ export function simCommand(): Command {
   const sim = new Command('sim').description('the embedded MuJoCo simulator');
   sim
     .command('record')
-    .description('record scripted-expert episodes as a LeRobot v3.0 dataset with subtask annotations')
+    .description('record scripted-expert demonstrations, or rollouts of a state policy, as a LeRobot v3.0 dataset with subtask annotations')
     .requiredOption('--task <id>', `task: ${TASK_IDS.join(', ')}`, choiceOption(TASK_IDS))
     .requiredOption('--out <dir>', 'dataset folder to create (written atomically)')
     .option('--episodes <n>', 'number of episodes', intOption(1, SEEDS_PER_RUN - 1), d.episodes)
@@ -59,6 +69,10 @@ export function simCommand(): Command {
     .option('--hz <n>', 'control rate and dataset fps', intOption(1, 100), d.hz)
     .option('--randomize <knobs>', 'domain randomisation: all, or a comma list of lights, colors, camera, distractors', randomizeOption)
     .option('--max-idle <steps>', 'end an episode after the expert idles this many control steps', intOption(1, 10_000), d.maxIdle)
+    .option('--policy <weak|file>', 'roll out a state policy instead of the expert: weak (the RL weak start) or a saved policy.json')
+    .option('--start-seed <n>', 'with --policy weak: the seed of its demonstrations', intOption(0, 40_000), 0)
+    .option('--noise <std>', 'with --policy: Gaussian exploration noise on every action component', numberOption(0, 2), 0)
+    .option('--perturb <kind>', `with --policy: perturbation bursts: ${PERTURBATIONS.join(', ')}`, choiceOption(PERTURBATIONS), 'none')
     .option('--overwrite', 'replace an existing dataset at --out')
     .option('--no-progress', 'no progress bar')
     .action(record);
@@ -66,7 +80,15 @@ export function simCommand(): Command {
 }
 
 async function record(f: RecordFlags): Promise<void> {
+  const policy =
+    f.policy === undefined ? undefined : await loadStartPolicy({ start: f.policy, startSeed: f.startSeed, task: f.task as TaskId });
+  if (policy === undefined && (f.noise !== 0 || f.perturb !== 'none'))
+    throw new StagewardError(
+      'SW_ERR_BAD_OPTION',
+      '--noise and --perturb apply to --policy rollouts; the expert has its own flaws (--preset)',
+    );
   const rec = await DatasetRecording.create({
+    ...(policy ? { policy: { policy: policy.policy, name: policy.about, rollout: { noise: f.noise, perturb: f.perturb } } } : {}),
     task: f.task,
     out: f.out,
     episodes: f.episodes,
@@ -93,8 +115,18 @@ async function record(f: RecordFlags): Promise<void> {
     console.log(
       `wrote ${f.out}: ${f.episodes} episodes (${succeeded} succeeded), ${frames} frames, views ${rec.spec.views.join('/')} at ${rec.size}x${rec.size}, ${f.hz} fps`,
     );
+    const source = policy ? { policy: policy.about, noise: f.noise, perturb: f.perturb } : { preset: f.preset };
     console.log(
-      JSON.stringify({ out: resolve(f.out), episodes: f.episodes, succeeded, frames, views: rec.spec.views, size: rec.size, fps: f.hz }),
+      JSON.stringify({
+        out: resolve(f.out),
+        episodes: f.episodes,
+        succeeded,
+        frames,
+        views: rec.spec.views,
+        size: rec.size,
+        fps: f.hz,
+        ...source,
+      }),
     );
   } catch (err) {
     bar?.stop();

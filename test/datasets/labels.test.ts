@@ -10,6 +10,7 @@ import {
   sarmTargets,
   stepProgressOf,
   temporalProportions,
+  truthLabels,
   validateSpans,
   wholeEpisodeSpan,
 } from '../../datasets/labels.ts';
@@ -183,5 +184,35 @@ describe('progress', () => {
     expect(code(() => sarmProgressOf({ stage: Int32Array.from([0]), tau: Float32Array.from([0]) }, [0.5, 0.2]))).toBe(
       'SW_ERR_ANNOTATION_INVALID',
     );
+  });
+});
+
+describe('labels from the simulator truth', () => {
+  const names = ['a', 'b', 'c'];
+  const priors = [0.5, 0.3, 0.2];
+
+  it('recovers stage and tau from true stage and progress, flat where the truth is flat', () => {
+    const stage = [0, 0, 0, 1, 1, 2, 2];
+    const progress = [0, 0.25, 0.25, 0.5, 0.65, 0.9, 1];
+    const l = truthLabels(stage, progress, names, priors);
+    expect(Array.from(l.stage)).toEqual(stage);
+    expect(Array.from(l.tau)).toEqual([0, 0.5, 0.5, 0, 0.5, 0.5, 1].map(Math.fround));
+    Array.from(l.progressSarm).forEach((p, t) => expect(p).toBeCloseTo(progress[t]!, 6));
+    expect(l.progressStep[4]).toBeCloseTo((1 + 0.5) / 3, 6);
+  });
+
+  it('refuses truth composed with other priors, an unknown stage, and mismatched lengths', () => {
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+      return 'no error';
+    };
+    expect(code(() => truthLabels([0], [0.7], names, priors))).toBe('SW_ERR_ANNOTATION_INVALID');
+    expect(code(() => truthLabels([3], [0.9], names, priors))).toBe('SW_ERR_ANNOTATION_INVALID');
+    expect(code(() => truthLabels([0, 0], [0.1], names, priors))).toBe('SW_ERR_ANNOTATION_INVALID');
+    expect(code(() => truthLabels([0], [Number.NaN], names, priors))).toBe('SW_ERR_ANNOTATION_INVALID');
   });
 });

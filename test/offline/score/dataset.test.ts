@@ -43,7 +43,7 @@ beforeAll(async () => {
   const probe = await SimEnv.create(envOptions);
   const writer = await LeRobotDatasetWriter.create(root, probe.datasetSpec());
   probe.close();
-  await recordEpisodes(envOptions, 3, { seedBase: 41, preset: 'mixed', maxIdleSteps: 10 }, async (ep) => {
+  await recordEpisodes(envOptions, 3, { seedBase: 41, source: { kind: 'expert', preset: 'mixed', maxIdleSteps: 10 } }, async (ep) => {
     await writer.addEpisode(ep);
   });
   await writer.finish();
