@@ -7,7 +7,8 @@
 //
 //   const rec = await DatasetRecording.create({ task: 'pick_place', out: 'pp-demo', episodes: 20, preset: 'mixed', seed: 1 });
 //   const { succeeded } = await rec.run();
-//   const roll = await DatasetRecording.create({ task: 'pick_place', out: 'pp-roll', policy: { policy, name: 'weak', rollout: { noise: 0.3, perturb: 'mixed' } } });
+//   const rollout = { noise: 0.3, perturb: 'mixed' };
+//   const roll = await DatasetRecording.create({ task: 'pick_place', out: 'pp-roll', policy: { policy, name: 'weak', rollout } });
 
 import { LeRobotDatasetWriter } from '../datasets/writer.ts';
 import type { DatasetSpec } from '../datasets/types.ts';
