@@ -27,7 +27,7 @@ import { rabcWeights, type RabcStats } from '../offline/rabc/weights.ts';
 import { readBcDataset, type BcDataset } from '../learn/policy/dataset-samples.ts';
 import { wilsonInterval } from '../learn/policy/evaluate.ts';
 import type { PolicyEvalSummary } from '../learn/policy/evaluate-file.ts';
-import { ROOT, runStageward, stamp } from './stageward-child.ts';
+import { ROOT, stagewardJson, stamp } from './stageward-child.ts';
 import { percent } from '../core/format.ts';
 
 const ARMS = ['bc', 'rabc', 'rabc_true'] as const;
@@ -108,25 +108,7 @@ function parseFlags(argv: string[]): Flags {
   return f;
 }
 
-/**
- * Run `stageward <args>` (output in `log`) and parse its last stdout line, which every verb prints as
- * one JSON object. Anything else is an error naming the log, never an empty result.
- */
-async function stageward(args: string[], log: string): Promise<Record<string, unknown>> {
-  const last = (await runStageward(args, log)).trim().split('\n').at(-1) ?? '';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(last);
-  } catch {
-    parsed = undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error(
-      `stageward ${args.slice(0, 2).join(' ')}: the last output line is not a JSON object (log: ${log}): ${last.slice(0, 200)}`,
-    );
-  }
-  return parsed as Record<string, unknown>;
-}
+const stageward = stagewardJson;
 
 async function timed<T>(seconds: Record<string, number>, name: string, work: () => Promise<T>): Promise<T> {
   const t0 = performance.now();

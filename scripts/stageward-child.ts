@@ -34,3 +34,23 @@ export async function runStageward(args: string[], log: string, tailLines = 15):
   }
   return out;
 }
+
+/**
+ * Run `stageward <args>` (output in `log`) and parse its last stdout line, which every verb prints as
+ * one JSON object. Anything else is an error naming the log, never an empty result.
+ */
+export async function stagewardJson(args: string[], log: string): Promise<Record<string, unknown>> {
+  const last = (await runStageward(args, log)).trim().split('\n').at(-1) ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(last);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(
+      `stageward ${args.slice(0, 2).join(' ')}: the last output line is not a JSON object (log: ${log}): ${last.slice(0, 200)}`,
+    );
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -123,6 +123,8 @@ class Architecture:
     mlp_ratio: int = 2
     grm_hidden: int = 128
     dropout: float = 0.0
+    # SARM stage + tau heads over the shared trunk; > 1 adds the `uncertainty` output (nets.SarmHead)
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         chans = self.encoder_channels
@@ -139,6 +141,7 @@ class Architecture:
         _positive_int("architecture.heads", self.heads)
         _positive_int("architecture.mlp_ratio", self.mlp_ratio)
         _positive_int("architecture.grm_hidden", self.grm_hidden)
+        _positive_int("architecture.ensemble", self.ensemble)
         if self.d_model % self.heads != 0:
             _fail("architecture.heads", f"d_model {self.d_model} is not divisible by heads {self.heads}")
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) \
@@ -266,6 +269,8 @@ class ModelConfig:
                 "mlp_ratio": arch.mlp_ratio,
                 "grm_hidden": arch.grm_hidden,
                 "dropout": arch.dropout,
+                # written only when it is not the default, so one-head configs and cards read as before
+                **({"ensemble": arch.ensemble} if arch.ensemble != 1 else {}),
             },
         }
 

@@ -31,7 +31,7 @@ from torch import nn
 from .card import build_card, graph_files, validate_card
 from .checkpoint import load_checkpoint, modules_from_checkpoint
 from .config import ModelConfig
-from .nets import build_modules
+from .nets import SarmExport, build_modules
 
 OPSET = 17
 TRACE_BATCH = 2  # >1 so nothing specialises on a batch of one
@@ -48,14 +48,15 @@ def _graph_specs(cfg: ModelConfig):
     b, t, v, d = TRACE_BATCH, cfg.window.length, cfg.num_views, cfg.feature_dim
     gen = torch.Generator().manual_seed(0)
     task = torch.zeros(b, dtype=torch.int64)
+    sarm_extra = ["uncertainty"] if cfg.architecture.ensemble > 1 else []
     pair = [torch.randn(b, v, d, generator=gen) for _ in range(4)]
     specs = {
         "encoder": ((torch.zeros(b, cfg.image.height, cfg.image.width, 3, dtype=torch.uint8),),
                     ["pixels"], ["features"], {"pixels": {0: "N"}, "features": {0: "N"}}),
         "sarm": ((torch.randn(b, t, v, d, generator=gen), torch.ones(b, t), task),
-                 ["features", "valid", "task"], ["stage_logits", "tau"],
+                 ["features", "valid", "task"], ["stage_logits", "tau"] + sarm_extra,
                  {"features": {0: "B"}, "valid": {0: "B"}, "task": {0: "B"},
-                  "stage_logits": {0: "B"}, "tau": {0: "B"}}),
+                  "stage_logits": {0: "B"}, "tau": {0: "B"}, **{n: {0: "B"} for n in sarm_extra}}),
         "grm": ((*pair, task), ["start", "goal", "before", "after", "task"], ["hop"],
                 {**{n: {0: "B"} for n in ("start", "goal", "before", "after", "task")},
                  "hop": {0: "B"}}),
@@ -69,7 +70,7 @@ def export_graphs(cfg: ModelConfig, modules: Mapping[str, nn.Module], folder: Pa
     for role, file_name in graph_files(cfg).items():
         if role not in modules:
             raise ValueError(f"modules: '{role}' is required by the config but was not given")
-        module = modules[role]
+        module = SarmExport(modules[role]) if role == "sarm" else modules[role]
         was_training = module.training
         module.eval()
         try:

@@ -116,8 +116,10 @@ def compute_parity(cfg: ModelConfig, modules, rng: np.random.Generator) -> Dict[
     feats = rng.standard_normal((3, t_len, v, d)).astype(np.float32) * valid[:, :, None, None]
     a["sarm_features"], a["sarm_valid"] = feats, valid
     a["sarm_task"] = np.array([0, 1, 1], dtype=np.int64)
-    logits, tau = sarm(torch.from_numpy(feats), torch.from_numpy(valid), torch.from_numpy(a["sarm_task"]))
+    logits, tau, spread = sarm.predict(torch.from_numpy(feats), torch.from_numpy(valid), torch.from_numpy(a["sarm_task"]))
     a["sarm_stage_logits"], a["sarm_tau"] = logits.numpy(), tau.numpy()
+    if spread is not None:  # an ensemble: its uncertainty output too
+        a["sarm_uncertainty"] = spread.numpy()
 
     for name in ("start", "goal", "before", "after"):
         a[f"grm_{name}"] = rng.standard_normal((3, v, d)).astype(np.float32)

@@ -4,6 +4,7 @@ FrameEncoder  pixels uint8 [N, H, W, 3] (RGB)                       -> features 
 SarmHead      features float32 [B, T, V, D], valid float32 [B, T],
               task int64 [B] (, stage_hint int64 [B], training only) -> stage_logits float32 [B, K],
                                                                        tau float32 [B] in (0, 1)
+                                  (exported with architecture.ensemble > 1, also) uncertainty float32 [B]
 GrmHead       start, goal, before, after float32 [B, V, D],
               task int64 [B]                                        -> hop float32 [B] in [-1, 1]
 
@@ -131,6 +132,13 @@ class SarmHead(nn.Module):
     (constant table [tasks, K] gathered by task).
     tau [B] = sigmoid(MLP([h, one_hot(stage)])), stage = argmax(stage_logits); in training,
     stage_hint [B] (entries >= 0) replaces the argmax (teacher forcing; -1 keeps the prediction).
+
+    Ensemble (architecture.ensemble = E > 1): E (stage Linear, tau MLP) members over the shared h,
+    each initialised and (in training) bootstrapped on its own. stage_logits is the members' mean,
+    tau the members' mean tau at that consensus stage. uncertainty [B] is the population standard
+    deviation over members of each member's own progress, P_k + a_k * tau_m with k its own argmax,
+    priors from the config: where the members disagree on the stage or on tau, it is large.
+    Member 0 keeps the names `stage` and `tau`; the others live in `members`.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -149,29 +157,100 @@ class SarmHead(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.stage = nn.Linear(d, self.num_stages)
         self.tau = nn.Sequential(nn.Linear(d + self.num_stages, d), nn.GELU(), nn.Linear(d, 1))
+        self.ensemble = arch.ensemble
+        self.members = nn.ModuleList(
+            nn.ModuleDict({"stage": nn.Linear(d, self.num_stages),
+                           "tau": nn.Sequential(nn.Linear(d + self.num_stages, d), nn.GELU(), nn.Linear(d, 1))})
+            for _ in range(arch.ensemble - 1))
         keep = torch.zeros(len(cfg.tasks), self.num_stages)
+        cum = torch.zeros(len(cfg.tasks), self.num_stages)
+        share = torch.zeros(len(cfg.tasks), self.num_stages)
         for i, count in enumerate(cfg.stage_counts()):
             keep[i, :count] = 1.0
+            priors = [p for _, p in cfg.stages[cfg.tasks[i]]]
+            for k, p in enumerate(priors):
+                share[i, k] = p
+                cum[i, k] = sum(priors[:k])
         self.register_buffer("stage_keep", keep)                        # [tasks, K], 1 = real stage
         self.register_buffer("stage_ids", torch.arange(self.num_stages))
+        self.register_buffer("prior_cum", cum)                          # [tasks, K], P_k
+        self.register_buffer("prior_share", share)                      # [tasks, K], a_k
 
-    def forward(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor,
-                stage_hint: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    def trunk(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        """The shared part: h [B, d] of the window's last slot."""
         x = self.embed(features.reshape(-1, self.tokens, self.views * self.dim))  # [B, T, d]
         x = x + self.slot + self.task(task).unsqueeze(1)
         key_bias = ((1.0 - valid) * MASKED_LOGIT).reshape(-1, 1, 1, self.tokens)
         for layer in self.layers:
             x = layer(x, key_bias)
-        h = self.norm(x)[:, self.tokens - 1]                            # [B, d]
+        return self.norm(x)[:, self.tokens - 1]                         # [B, d]
+
+    def _heads(self):
+        return [(self.stage, self.tau)] + [(m["stage"], m["tau"]) for m in self.members]
+
+    def _logits(self, stage_head: nn.Module, h: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         keep = self.stage_keep[task]                                    # [B, K]
-        logits = torch.clamp(self.stage(h), -LOGIT_LIMIT, LOGIT_LIMIT)
-        logits = logits * keep + (1.0 - keep) * MASKED_LOGIT
+        logits = torch.clamp(stage_head(h), -LOGIT_LIMIT, LOGIT_LIMIT)
+        return logits * keep + (1.0 - keep) * MASKED_LOGIT
+
+    def _tau(self, tau_head: nn.Module, h: torch.Tensor, stage: torch.Tensor) -> torch.Tensor:
+        one_hot = (stage.unsqueeze(1) == self.stage_ids).float()        # [B, K]
+        return torch.sigmoid(tau_head(torch.cat([h, one_hot], dim=-1))).reshape(-1)
+
+    def member_outputs(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor,
+                       stage_hint: Optional[torch.Tensor] = None):
+        """[(stage_logits [B, K], tau [B])] per member, each tau at the hint or the member's own argmax."""
+        h = self.trunk(features, valid, task)
+        out = []
+        for stage_head, tau_head in self._heads():
+            logits = self._logits(stage_head, h, task)
+            stage = torch.argmax(logits, dim=-1)
+            if stage_hint is not None:
+                stage = torch.where(stage_hint >= 0, stage_hint, stage)
+            out.append((logits, self._tau(tau_head, h, stage)))
+        return out
+
+    def forward(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor,
+                stage_hint: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        logits, tau, _ = self.predict(features, valid, task, stage_hint)
+        return logits, tau
+
+    def predict(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor,
+                stage_hint: Optional[torch.Tensor] = None):
+        """(stage_logits [B, K], tau [B], uncertainty [B] or None with one member)."""
+        h = self.trunk(features, valid, task)
+        heads = self._heads()
+        member_logits = [self._logits(sh, h, task) for sh, _ in heads]
+        logits = member_logits[0] if len(heads) == 1 else torch.stack(member_logits, 0).mean(0)
         stage = torch.argmax(logits, dim=-1)                            # [B]
         if stage_hint is not None:
             stage = torch.where(stage_hint >= 0, stage_hint, stage)
-        one_hot = (stage.unsqueeze(1) == self.stage_ids).float()        # [B, K]
-        tau = torch.sigmoid(self.tau(torch.cat([h, one_hot], dim=-1))).reshape(-1)
-        return logits, tau
+        taus = [self._tau(th, h, stage) for _, th in heads]
+        tau = taus[0] if len(heads) == 1 else torch.stack(taus, 0).mean(0)
+        if len(heads) == 1:
+            return logits, tau, None
+        cum, share = self.prior_cum[task], self.prior_share[task]       # [B, K]
+        progress = []
+        for (_, th), ml in zip(heads, member_logits):
+            own = torch.argmax(ml, dim=-1)
+            pick = (own.unsqueeze(1) == self.stage_ids).float()         # [B, K]
+            tau_m = self._tau(th, h, own)
+            progress.append((pick * cum).sum(-1) + (pick * share).sum(-1) * tau_m)
+        members = torch.stack(progress, 0)                              # [E, B]
+        spread = torch.sqrt(((members - members.mean(0, keepdim=True)) ** 2).mean(0) + 1e-12)
+        return logits, tau, spread
+
+
+class SarmExport(nn.Module):
+    """What sarm.onnx runs: SarmHead.predict, with the `uncertainty` output when it has one."""
+
+    def __init__(self, sarm: SarmHead):
+        super().__init__()
+        self.sarm = sarm
+
+    def forward(self, features: torch.Tensor, valid: torch.Tensor, task: torch.Tensor):
+        logits, tau, spread = self.sarm.predict(features, valid, task)
+        return (logits, tau) if spread is None else (logits, tau, spread)
 
 
 class GrmHead(nn.Module):

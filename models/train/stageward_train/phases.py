@@ -183,9 +183,19 @@ def sarm_loss(cfg: ModelConfig, s: Settings, sarm: nn.Module, features: torch.Te
     hint = np.where(rng.random(b) < s.stage_hint_p, stage, -1)
     copy = rng.integers(features.shape[0], size=b)
     x = gather(features[0], slots) if features.shape[0] == 1 else _gather_copies(features, copy, slots)
-    logits, tau_pred = sarm(x, torch.from_numpy(valid), torch.from_numpy(task), torch.from_numpy(hint))
-    return F.cross_entropy(logits, torch.from_numpy(stage)) + \
-        s.tau_weight * F.mse_loss(tau_pred, torch.from_numpy(tau))
+    args = (x, torch.from_numpy(valid), torch.from_numpy(task), torch.from_numpy(hint))
+    stage_t, tau_t = torch.from_numpy(stage), torch.from_numpy(tau)
+    if getattr(sarm, "ensemble", 1) == 1:
+        logits, tau_pred = sarm(*args)
+        return F.cross_entropy(logits, stage_t) + s.tau_weight * F.mse_loss(tau_pred, tau_t)
+    # an ensemble: every member on its own bootstrap resample of the batch (Poisson(1) weights per window)
+    outs = sarm.member_outputs(*args)
+    weights = torch.from_numpy(rng.poisson(1.0, size=(len(outs), b)).astype(np.float32))
+    total = torch.zeros(())
+    for (logits, tau_pred), w in zip(outs, weights):
+        per = F.cross_entropy(logits, stage_t, reduction="none") + s.tau_weight * (tau_pred - tau_t) ** 2
+        total = total + (w * per).sum() / w.sum().clamp(min=1.0)
+    return total / len(outs)
 
 
 def _gather_copies(features: torch.Tensor, copy: np.ndarray, g: np.ndarray) -> torch.Tensor:

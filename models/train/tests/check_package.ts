@@ -32,6 +32,8 @@ try {
     stage_logits: maxDiff(sarm.stageLogits, await f32('sarm_stage_logits')),
     tau: maxDiff(sarm.tau, await f32('sarm_tau')),
     hop: maxDiff(hop, await f32('grm_hop')),
+    // an ensemble package: the uncertainty output against torch's; null when neither side has one
+    uncertainty: sarm.uncertainty === undefined ? null : maxDiff(sarm.uncertainty, await f32('sarm_uncertainty')),
   }));
 } finally {
   await model.close();

@@ -84,3 +84,62 @@ def test_sarm_and_grm_accept_a_batch_of_one(tiny_cfg):
     logits, tau = sarm(feats, valid, torch.zeros(1, dtype=torch.int64))
     assert logits.shape == (1, 7) and tau.shape == (1,)
     assert grm(*[torch.randn(1, 3, 32)] * 4, torch.zeros(1, dtype=torch.int64)).shape == (1,)
+
+
+def ensemble_cfg(tiny_dict, members):
+    from stageward_train.config import ModelConfig
+    tiny_dict["architecture"]["ensemble"] = members
+    return ModelConfig.from_dict(tiny_dict)
+
+
+def test_ensemble_of_identical_members_is_the_single_head_with_zero_uncertainty(tiny_dict, tiny_cfg):
+    torch.manual_seed(0)
+    single = SarmHead(tiny_cfg).eval()
+    torch.manual_seed(0)
+    multi = SarmHead(ensemble_cfg(tiny_dict, 3)).eval()
+    multi.load_state_dict(single.state_dict(), strict=False)
+    with torch.no_grad():
+        for m in multi.members:
+            m["stage"].load_state_dict(single.stage.state_dict())
+            m["tau"].load_state_dict(single.tau.state_dict())
+    feats, valid = sarm_inputs(tiny_cfg, 6)
+    task = torch.zeros(6, dtype=torch.int64)
+    want_logits, want_tau = single(feats, valid, task)
+    logits, tau, spread = multi.predict(feats, valid, task)
+    assert torch.allclose(logits, want_logits, atol=1e-5) and torch.allclose(tau, want_tau, atol=1e-6)
+    assert spread.shape == (6,) and (spread < 1e-5).all()
+    assert single.predict(feats, valid, task)[2] is None
+
+
+def test_ensemble_uncertainty_is_the_spread_of_the_members_progress(tiny_dict):
+    cfg = ensemble_cfg(tiny_dict, 4)
+    torch.manual_seed(1)
+    head = SarmHead(cfg).eval()
+    feats, valid = sarm_inputs(cfg, 5)
+    task = torch.tensor([0, 0, 1, 1, 0])
+    _, _, spread = head.predict(feats, valid, task)
+    members = head.member_outputs(feats, valid, task)
+    assert len(members) == 4
+    priors = {i: [p for _, p in cfg.stages[t]] for i, t in enumerate(cfg.tasks)}
+    for b in range(5):
+        progress = []
+        for logits, tau in members:
+            k = int(logits[b].argmax())
+            pr = priors[int(task[b])]
+            progress.append(sum(pr[:k]) + pr[k] * float(tau[b]))
+        mean = sum(progress) / 4
+        std = (sum((p - mean) ** 2 for p in progress) / 4) ** 0.5
+        assert abs(float(spread[b]) - std) < 1e-4
+    assert (spread > 0).all()  # independently initialised members disagree
+
+
+def test_ensemble_training_loss_trains_every_member(tiny_dict):
+    cfg = ensemble_cfg(tiny_dict, 3)
+    torch.manual_seed(0)
+    head = SarmHead(cfg)
+    feats, valid = sarm_inputs(cfg, 4)
+    outs = head.member_outputs(feats, valid, torch.zeros(4, dtype=torch.int64))
+    loss = sum(o[0].sum() + o[1].sum() for o in outs)
+    loss.backward()
+    for m in head.members:
+        assert m["stage"].weight.grad is not None and m["stage"].weight.grad.abs().sum() > 0

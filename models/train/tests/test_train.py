@@ -26,6 +26,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     cfg = copy.deepcopy(TINY_CONFIG)
     cfg.update(name="tiny-trained", image={"height": 32, "width": 32, "resize": "stretch"})
+    cfg["architecture"] = {**cfg["architecture"], "ensemble": 3}  # train and export the uncertainty output too
     (root / "tiny.json").write_text(json.dumps(cfg))
     write_bundle(root / "pp", PP_PRIORS, episodes=6, length=12, seed=0)
     write_bundle(root / "st", ST_STAGES, episodes=6, length=14, seed=1, task="stack the three cubes")
@@ -95,8 +96,8 @@ def test_the_server_loads_it_and_onnx_matches_torch(setup, trained):
     assert r.returncode == 0, r.stderr
     diffs = json.loads(r.stdout.strip().splitlines()[-1])
     assert diffs["name"] == "tiny-trained"
-    for key in ("encoder", "stage_logits", "tau", "hop"):
-        assert diffs[key] < 1e-4, (key, diffs)
+    for key in ("encoder", "stage_logits", "tau", "hop", "uncertainty"):
+        assert diffs[key] is not None and diffs[key] < 1e-4, (key, diffs)
 
 
 def test_resume_continues_from_the_checkpoint(setup, tmp_path):
