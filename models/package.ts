@@ -38,14 +38,21 @@ export interface GrmBatch {
   task: number[];
 }
 
+/** What the SARM head gives per window; `uncertainty` only from a package with an ensemble (PACKAGE.md). */
+export interface SarmOutput {
+  stageLogits: Float32Array;
+  tau: Float32Array;
+  uncertainty?: Float32Array;
+}
+
 export interface ProgressModel {
   readonly card: ModelCard;
   /** Which provider each graph runs on. */
   readonly providers: Record<string, ExecutionProvider>;
   /** pixels uint8 [N, H, W, 3] at the card's resolution -> features float32 [N, D]. */
   encode(pixels: Uint8Array, n: number): Promise<Float32Array>;
-  /** -> stage_logits [B, K], tau [B] */
-  sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }>;
+  /** -> stage_logits [B, K], tau [B], and uncertainty [B] when the package's SARM graph has that output. */
+  sarm(batch: SarmBatch): Promise<SarmOutput>;
   /** -> hop [B]; throws when the package has no GRM graph. */
   grm(batch: GrmBatch): Promise<Float32Array>;
   close(): Promise<void>;
@@ -114,7 +121,7 @@ export class OnnxProgressModel implements ProgressModel {
     return out.features!.data as Float32Array;
   }
 
-  async sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+  async sarm(batch: SarmBatch): Promise<SarmOutput> {
     this.#open();
     const { length } = this.card.window;
     const b = batch.task.length;
@@ -123,7 +130,9 @@ export class OnnxProgressModel implements ProgressModel {
       valid: float32Tensor(batch.valid, [b, length]),
       task: int64Tensor(batch.task),
     });
-    return { stageLogits: out.stage_logits!.data as Float32Array, tau: out.tau!.data as Float32Array };
+    const result: SarmOutput = { stageLogits: out.stage_logits!.data as Float32Array, tau: out.tau!.data as Float32Array };
+    if (out.uncertainty) result.uncertainty = out.uncertainty.data as Float32Array;
+    return result;
   }
 
   async grm(batch: GrmBatch): Promise<Float32Array> {
@@ -214,6 +223,10 @@ export function checkGraphs(card: ModelCard, encoder: OnnxGraph, sarm: OnnxGraph
     [
       { name: 'stage_logits', type: 'float32', shape: ['batch', k], fields: ['', 'stages (largest stage count)'] },
       { name: 'tau', type: 'float32', shape: ['batch'], fields: [''] },
+      // optional: an ensemble package's per-window spread of the members' progress
+      ...(sarm.outputs.some((o) => o.name === 'uncertainty')
+        ? [{ name: 'uncertainty', type: 'float32', shape: ['batch' as Dim], fields: [''] }]
+        : []),
     ],
   );
   if (grm) {

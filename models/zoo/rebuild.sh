@@ -1,28 +1,62 @@
 #!/usr/bin/env bash
-# Rebuild a bundled model from nothing but this repository: record the simulator datasets, export
-# training bundles, train (<= 30 min on a 2-core CPU), evaluate on held-out seeds.
+# Rebuild a bundled model from nothing but this repository: record the simulator datasets (scripted
+# demonstrations and rollouts of state policies as a learner produces them), export training bundles
+# with the simulator's per-frame truth as labels, train (<= 30 min on a 2-core CPU), evaluate on
+# held-out seeds, and write the engine-path figures into the card.
 #   models/zoo/rebuild.sh pick_place     # or stack_three
 # Writes data under ${STAGEWARD_DATA:-./zoo-data}; the package goes to models/zoo/<task>.
+#
+# Seeds (run seeds of `sim record`: episode i uses simulator seed seed*100000 + i):
+#   training  1-3 demonstrations, 4-8 rollouts; RL checkpoints from `rl --seed 1`
+#   held out  9-11 demonstrations, 31-32 rollouts (npm run experiment:reward records 30000+)
 set -euo pipefail
 task=${1:?usage: models/zoo/rebuild.sh pick_place|stack_three}
-case $task in pick_place) short=pp ;; stack_three) short=st ;; *) echo "unknown task $task" >&2; exit 2 ;; esac
+case $task in
+  pick_place) short=pp; roll=1 ;;
+  stack_three) short=st; roll=2 ;; # episodes twice as long: half as many rollouts
+  *) echo "unknown task $task" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/../.."
 data=${STAGEWARD_DATA:-zoo-data}
 sw="node bin/stageward.js"
-mkdir -p "$data/bundles"
-# training data: seeds 1-3 (mixed has >= 40% flawed episodes; failed episodes teach low final progress)
-$sw sim record --task "$task" --episodes 120 --preset mixed  --seed 1 --out "$data/$task-train-mixed"  --no-progress --overwrite
-$sw sim record --task "$task" --episodes 60  --preset expert --seed 2 --out "$data/$task-train-expert" --no-progress --overwrite
-$sw sim record --task "$task" --episodes 20  --preset failed --seed 3 --out "$data/$task-train-failed" --no-progress --overwrite
+rec="$sw sim record --task $task --no-progress --overwrite"
+mkdir -p "$data/bundles" "$data/policies"
+n() { echo $(($1 / roll)); }
+
+# state policies a learner passes through: checkpoints of an RL run on the simulator's true potential
+# (simulator information only, never a learned reward model)
+$sw rl --task "$task" --reward pbrs-true --rollouts 48 --seed 1 --eval-episodes 10 --out "$data/policies/$task-rl-48" --no-progress
+$sw rl --task "$task" --reward pbrs-true --rollouts 160 --seed 1 --eval-episodes 10 --out "$data/policies/$task-rl-160" --no-progress
+
+# training data: demonstrations (mixed has >= 40% flawed episodes; failed ones teach low final progress) ...
+$rec --episodes 120 --preset mixed --seed 1 --out "$data/$task-train-mixed"
+$rec --episodes 60 --preset expert --seed 2 --out "$data/$task-train-expert"
+$rec --episodes 20 --preset failed --seed 3 --out "$data/$task-train-failed"
+# ... and rollouts: the weak start (two demo seeds) plain, noisy and perturbed, and the RL checkpoints
+$rec --episodes "$(n 20)" --policy weak --start-seed 0 --seed 4 --out "$data/$task-train-roll-weak"
+$rec --episodes "$(n 40)" --policy weak --start-seed 1 --noise 0.1 --perturb mixed --seed 5 --out "$data/$task-train-roll-weak-n1"
+$rec --episodes "$(n 40)" --policy weak --start-seed 2 --noise 0.3 --perturb mixed --seed 6 --out "$data/$task-train-roll-weak-n3"
+$rec --episodes "$(n 20)" --policy "$data/policies/$task-rl-48/policy.json" --noise 0.3 --perturb mixed --seed 7 --out "$data/$task-train-roll-rl48"
+$rec --episodes "$(n 20)" --policy "$data/policies/$task-rl-160/policy.json" --noise 0.2 --perturb mixed --seed 8 --out "$data/$task-train-roll-rl160"
 # held-out data: other seeds; the randomised set uses lights, colours, camera jitter and distractors never seen in training
-$sw sim record --task "$task" --episodes 40 --preset mixed  --seed 9  --out "$data/$task-heldout-mixed"  --no-progress --overwrite
-$sw sim record --task "$task" --episodes 10 --preset failed --seed 10 --out "$data/$task-heldout-failed" --no-progress --overwrite
-$sw sim record --task "$task" --episodes 20 --preset mixed  --seed 11 --randomize all --out "$data/$task-heldout-rand" --no-progress --overwrite
-for part in train-mixed train-expert train-failed heldout-rand; do
-  $sw dataset export --dataset "$data/$task-$part" --out "$data/bundles/$short-$part" --size 96 --overwrite
+$rec --episodes 40 --preset mixed --seed 9 --out "$data/$task-heldout-mixed"
+$rec --episodes 10 --preset failed --seed 10 --out "$data/$task-heldout-failed"
+$rec --episodes 20 --preset mixed --seed 11 --randomize all --out "$data/$task-heldout-rand"
+$rec --episodes 16 --policy weak --start-seed 0 --noise 0.3 --seed 31 --out "$data/$task-heldout-roll-weak"
+$rec --episodes 16 --policy "$data/policies/$task-rl-160/policy.json" --noise 0.1 --seed 32 --out "$data/$task-heldout-roll-rl"
+
+train=(train-mixed train-expert train-failed train-roll-weak train-roll-weak-n1 train-roll-weak-n3 train-roll-rl48 train-roll-rl160)
+bundles=()
+for part in "${train[@]}" heldout-rand heldout-roll-weak; do
+  $sw dataset export --dataset "$data/$task-$part" --out "$data/bundles/$short-$part" --size 96 --labels truth --overwrite
 done
-$sw train --bundle "$data/bundles/$short-train-mixed" --bundle "$data/bundles/$short-train-expert" --bundle "$data/bundles/$short-train-failed" \
-  --out "models/zoo/$task" --name "$task" --task "$task" --time-budget-min 26 --seed 0 --work-dir "$data/runs/$task" \
-  --eval-bundle "$data/bundles/$short-heldout-rand"
+for part in "${train[@]}"; do bundles+=(--bundle "$data/bundles/$short-$part"); done
+$sw train "${bundles[@]}" --out "models/zoo/$task" --name "$task" --task "$task" --time-budget-min 26 --seed 0 --work-dir "$data/runs/$task" \
+  --eval-bundle "$data/bundles/$short-heldout-rand" --eval-bundle "$data/bundles/$short-heldout-roll-weak"
 $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --out "$data/eval/$task"
 $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-rand" --task "$task" --out "$data/eval/$task-rand"
+$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-weak" --task "$task" --out "$data/eval/$task-roll-weak"
+$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-rl" --task "$task" --out "$data/eval/$task-roll-rl"
+$sw model metrics --model "models/zoo/$task" \
+  --set engine_eval="$data/eval/$task/metrics.json" --set engine_eval_randomized="$data/eval/$task-rand/metrics.json" \
+  --set engine_eval_rollouts_weak_noise03="$data/eval/$task-roll-weak/metrics.json" --set engine_eval_rollouts_rl="$data/eval/$task-roll-rl/metrics.json"
