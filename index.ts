@@ -10,12 +10,23 @@ export {
   type StepResult,
   type EpisodeSummary,
   type ProgressSource,
+  type SmoothingOption,
 } from './models/engine.ts';
 export { StagewardError, ERROR_CODES, isStagewardError, type ErrorCode } from './core/errors.ts';
-export { OnnxProgressModel, type ProgressModel, type LoadOptions } from './models/package.ts';
+export { OnnxProgressModel, type ProgressModel, type LoadOptions, type SarmOutput } from './models/package.ts';
 export { type ImageInput, type FrameSet, type PreprocessLimits, DEFAULT_PREPROCESS_LIMITS } from './models/preprocess.ts';
 export { type RawImage } from './core/image.ts';
-export { sarmProgress, fuseGrm, applyHop, hopBetween, type Composition } from './models/progress.ts';
+export {
+  sarmProgress,
+  fuseGrm,
+  applyHop,
+  hopBetween,
+  smoothProgress,
+  smoothingWeight,
+  DEFAULT_EMA,
+  type Composition,
+  type ProgressSmoothing,
+} from './models/progress.ts';
 export {
   shapedReward,
   potential,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ModelCard } from './card.ts';
 import { StagewardError } from '../core/errors.ts';
 import { REPO_ROOT } from '../core/paths.ts';
-import type { GrmBatch, ProgressModel, SarmBatch } from './package.ts';
+import type { GrmBatch, ProgressModel, SarmBatch, SarmOutput } from './package.ts';
 import type { ExecutionProvider } from './runtime.ts';
 
 export interface BatchingOptions {
@@ -226,7 +226,7 @@ export class BatchingProgressModel implements ProgressModel {
   readonly inner: ProgressModel;
   readonly options: BatchingOptions;
   readonly #encode: BatchQueue<{ pixels: Uint8Array }, Float32Array>;
-  readonly #sarm: BatchQueue<SarmBatch, { stageLogits: Float32Array; tau: Float32Array }>;
+  readonly #sarm: BatchQueue<SarmBatch, SarmOutput>;
   readonly #grm: BatchQueue<GrmBatch, Float32Array>;
 
   constructor(inner: ProgressModel, options: BatchingOptions = DEFAULT_BATCHING) {
@@ -255,7 +255,13 @@ export class BatchingProgressModel implements ProgressModel {
       });
       const logits = split(out.stageLogits, rows, k);
       const tau = split(out.tau, rows, 1);
-      return rows.map((_, i) => ({ stageLogits: logits[i]!, tau: tau[i]! }));
+      // an ensemble package's uncertainty is one value per window, split like tau
+      const uncertainty = out.uncertainty && split(out.uncertainty, rows, 1);
+      return rows.map((_, i): SarmOutput => {
+        const r: SarmOutput = { stageLogits: logits[i]!, tau: tau[i]! };
+        if (uncertainty) r.uncertainty = uncertainty[i]!;
+        return r;
+      });
     });
     this.#grm = new BatchQueue('grm', options, async (reqs, rows) => {
       const hop = await inner.grm({
@@ -287,7 +293,7 @@ export class BatchingProgressModel implements ProgressModel {
     return this.#encode.push({ pixels }, n);
   }
 
-  sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+  sarm(batch: SarmBatch): Promise<SarmOutput> {
     return this.#sarm.push(batch, batch.task.length);
   }
 

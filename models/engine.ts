@@ -1,7 +1,7 @@
 // The episode engine: the programmatic API that the server, the simulator bridge and offline scoring
 // call. One `RewardEngine` per loaded model; one `Episode` per robot episode. A step runs a fixed
 // pipeline: check views -> preprocess -> encode the new frames once (per-episode feature cache) ->
-// build the causal window -> SARM (and GRM) heads -> progress -> shaping.
+// build the causal window -> SARM (and GRM) heads -> progress -> smoothing (optional) -> shaping.
 //
 // Step 0 of an episode is its initial observation s_0: it yields Phi(s_0) and no shaping term (there
 // is no transition yet). Step t >= 1 carries s_t and the env reward of the transition s_(t-1) -> s_t.
@@ -11,13 +11,34 @@ import type { ModelCard, Stage } from './card.ts';
 import { StagewardError } from '../core/errors.ts';
 import type { ProgressModel } from './package.ts';
 import { DEFAULT_PREPROCESS_LIMITS, checkViews, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
-import { argmax, fuseGrm, sarmProgress, stageProbabilities, type Composition } from './progress.ts';
-import { SHAPING_MODES, potential, shapedReward, type PotentialTransform, type ShapingConfig, type ShapingMode } from './shaping.ts';
+import {
+  DEFAULT_EMA,
+  SMOOTHING_KINDS,
+  argmax,
+  fuseGrm,
+  sarmProgress,
+  smoothProgress,
+  stageProbabilities,
+  type Composition,
+  type ProgressSmoothing,
+} from './progress.ts';
+import {
+  SHAPING_MODES,
+  TRANSFORM_KINDS,
+  potential,
+  shapedReward,
+  type PotentialTransform,
+  type ShapingConfig,
+  type ShapingMode,
+} from './shaping.ts';
 import { framesRetained, windowIndices } from './window.ts';
 
 /** Which head gives an episode's progress: SARM, GRM, or both (their mean). The one list of head choices. */
 export const PROGRESS_SOURCES = ['sarm', 'grm', 'both'] as const;
 export type ProgressSource = (typeof PROGRESS_SOURCES)[number];
+
+/** `EpisodeOptions.smoothing`: `ema`'s alpha and u0 default to DEFAULT_EMA (models/progress.ts). */
+export type SmoothingOption = { kind: 'none' } | { kind: 'ema'; alpha?: number; u0?: number };
 
 export interface EpisodeOptions {
   /** One of the card's tasks. */
@@ -33,8 +54,10 @@ export interface EpisodeOptions {
   composition?: Composition;
   /** lambda, the shaping scale; default 1. */
   scale?: number;
-  /** Bounded transform of Phi; default identity. */
+  /** Bounded transform of Phi (identity, sigmoid, or conservative: minus k * uncertainty); default identity. */
   transform?: PotentialTransform;
+  /** Causal smoothing of Phi before shaping (models/SHAPING.md, "Smoothing"); default none. */
+  smoothing?: SmoothingOption;
   /** Goal frames per view for GRM's backward-anchored perspective. */
   goal?: FrameSet;
 }
@@ -51,14 +74,23 @@ export interface StepResult {
   episode: number;
   /** Frame index within the episode; 0 is the initial observation. */
   step: number;
-  /** Phi(s_t) in [0, 1] from the chosen head(s). */
+  /**
+   * Phi(s_t) in [0, 1] from the chosen head(s), after the episode's smoothing when it has one (the
+   * value the shaped reward is built on; `heads` stay raw). Before any potential transform.
+   */
   progress: number;
   stage: { index: number; name: string; probs: number[] };
   tau: number;
   /** Incremental GRM hop (previous frame -> this one), when GRM ran. */
   hop?: number;
-  /** Progress per head that ran. */
+  /** Progress per head that ran, raw (never smoothed). */
   heads: { sarm: number; grm?: number };
+  /**
+   * The SARM head's uncertainty of this step's progress, >= 0: the population std over the package's
+   * ensemble members of each member's own P_k + a_k * tau (models/PACKAGE.md). null when the package's
+   * sarm.onnx has no `uncertainty` output. GRM does not change it, whatever the progress source.
+   */
+  uncertainty: number | null;
   /** The env reward as received (0 when absent). */
   reward: number;
   /** The reward for the learner, from the episode's shaping mode. */
@@ -118,6 +150,7 @@ interface EpisodeSettings {
   useGrm: boolean;
   composition: Composition;
   shaping: ShapingConfig;
+  smoothing: ProgressSmoothing;
 }
 
 function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
@@ -140,11 +173,14 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
   const scale = o.scale ?? 1;
   if (typeof scale !== 'number' || !Number.isFinite(scale)) bad('`scale` must be a finite number');
   const transform = o.transform ?? { kind: 'identity' };
-  if (transform.kind === 'sigmoid' && !(transform.temperature > 0 && Number.isFinite(transform.center))) {
+  if (typeof transform !== 'object' || transform === null || !TRANSFORM_KINDS.includes(transform.kind)) {
+    bad(`\`transform.kind\` must be one of ${TRANSFORM_KINDS.map((k) => `"${k}"`).join(', ')}`);
+  } else if (transform.kind === 'sigmoid' && !(transform.temperature > 0 && Number.isFinite(transform.center))) {
     bad('`transform` sigmoid needs a finite center and a temperature > 0');
-  } else if (transform.kind !== 'identity' && transform.kind !== 'sigmoid') {
-    bad('`transform.kind` must be "identity" or "sigmoid"');
+  } else if (transform.kind === 'conservative' && !(typeof transform.k === 'number' && transform.k >= 0 && Number.isFinite(transform.k))) {
+    bad('`transform` conservative needs a finite k >= 0');
   }
+  const smoothing = checkSmoothing(o.smoothing);
   if (o.views !== undefined) {
     if (!Array.isArray(o.views)) bad('`views` must be a list of view names');
     checkViews(Object.fromEntries(o.views.map((v) => [v, true])), card.views);
@@ -158,7 +194,28 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
     useGrm: source !== 'sarm',
     composition,
     shaping: { mode: o.shaping, gamma: o.gamma, scale, transform },
+    smoothing,
   };
+}
+
+/**
+ * `EpisodeOptions.smoothing` checked, with its defaults filled in (SW_ERR_BAD_OPTION naming the
+ * field). Exported so that a caller running many episodes (offline scoring) can refuse it once.
+ */
+export function checkSmoothing(o: SmoothingOption | undefined): ProgressSmoothing {
+  const bad = (msg: string): never => {
+    throw new StagewardError('SW_ERR_BAD_OPTION', msg);
+  };
+  if (o === undefined) return { kind: 'none' };
+  if (typeof o !== 'object' || o === null || !SMOOTHING_KINDS.includes(o.kind))
+    return bad(`\`smoothing.kind\` must be one of ${SMOOTHING_KINDS.map((k) => `"${k}"`).join(', ')}`);
+  if (o.kind === 'none') return { kind: 'none' };
+  const alpha = o.alpha ?? DEFAULT_EMA.alpha;
+  const u0 = o.u0 ?? DEFAULT_EMA.u0;
+  // alpha 0 would freeze Phi at its first value; above 1 the update overshoots the new value.
+  if (typeof alpha !== 'number' || !(alpha > 0 && alpha <= 1)) bad('`smoothing` ema needs an alpha in (0, 1]');
+  if (typeof u0 !== 'number' || !(u0 > 0 && Number.isFinite(u0))) bad('`smoothing` ema needs a finite u0 > 0');
+  return { kind: 'ema', alpha, u0 };
 }
 
 export class Episode {
@@ -170,7 +227,9 @@ export class Episode {
   readonly #cache = new Map<number, Float32Array>();
   readonly #retained: number;
   #t = 0;
+  /** Phi of the last step as shaping sees it (smoothed when the episode smooths), and its uncertainty. */
   #phi = 0;
+  #uncertainty = 0;
   #grmIncremental = 0;
   #done = false;
   #queue: Promise<unknown> = Promise.resolve();
@@ -247,13 +306,24 @@ export class Episode {
       this.#grmIncremental = fused.incremental;
       heads.grm = fused.progress;
     }
-    const progress = s.source === 'sarm' ? heads.sarm : s.source === 'grm' ? heads.grm! : (heads.sarm + heads.grm!) / 2;
-    const shaped = t === 0 ? reward : shapedReward({ phiBefore: this.#phi, phiAfter: progress, reward, terminated }, s.shaping);
+    // A std is never negative; float noise in the graph could still round a tiny one below 0.
+    const uncertainty = sarm.uncertainty === undefined ? null : Math.max(0, sarm.uncertainty[0]!);
+    const u = uncertainty ?? 0;
+    const raw = s.source === 'sarm' ? heads.sarm : s.source === 'grm' ? heads.grm! : (heads.sarm + heads.grm!) / 2;
+    const progress = smoothProgress(t === 0 ? undefined : this.#phi, raw, u, s.smoothing);
+    const shaped =
+      t === 0
+        ? reward
+        : shapedReward(
+            { phiBefore: this.#phi, phiAfter: progress, reward, terminated, uncertaintyBefore: this.#uncertainty, uncertaintyAfter: u },
+            s.shaping,
+          );
 
     this.#cache.set(t, features);
     const stale = t - this.#retained; // frame 0 stays: slot 0 and GRM's start need it all episode
     if (stale > 0) this.#cache.delete(stale);
     this.#phi = progress;
+    this.#uncertainty = u;
     this.#t = t + 1;
     this.#done = terminated || truncated;
     const sum = this.#summary;
@@ -272,6 +342,7 @@ export class Episode {
       stage: { index: stageIndex, name: s.stages[stageIndex]!.name, probs },
       tau,
       heads,
+      uncertainty,
       reward,
       shaped,
       done: this.#done,
@@ -283,7 +354,7 @@ export class Episode {
 
   /** Potential of the last observation as the learner sees it (after the transform). */
   get potential(): number {
-    return potential(this.#phi, this.#settings.shaping.transform);
+    return potential(this.#phi, this.#settings.shaping.transform, this.#uncertainty);
   }
 
   #frame(index: number, current: Float32Array, t: number): Float32Array | undefined {

@@ -5,7 +5,8 @@
 //
 // Messages in:  {id, op: 'encode' | 'sarm' | 'grm' | 'close', args}
 // Messages out: {type: 'ready', card, providers} | {type: 'failed', code, message} once at start;
-//               then {id, ok: true, result} | {id, ok: false, code, message} per request.
+//               then {id, ok: true, result} | {id, ok: false, code, message} per request. A sarm
+//               result is {stageLogits, tau, uncertainty?}: the optional output travels when present.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { isStagewardError } from '../core/errors.ts';
@@ -40,8 +41,11 @@ port.on('message', (req: Request) => {
     try {
       let result: unknown;
       if (req.op === 'encode') result = await model.encode(req.args.pixels, req.args.n);
-      else if (req.op === 'sarm') result = await model.sarm(req.args);
-      else if (req.op === 'grm') result = await model.grm(req.args);
+      else if (req.op === 'sarm') {
+        // Named fields, so what crosses the thread is exactly the SarmOutput contract and nothing else.
+        const out = await model.sarm(req.args);
+        result = { stageLogits: out.stageLogits, tau: out.tau, ...(out.uncertainty ? { uncertainty: out.uncertainty } : {}) };
+      } else if (req.op === 'grm') result = await model.grm(req.args);
       else {
         await model.close();
         result = null;

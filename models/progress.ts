@@ -1,6 +1,7 @@
-// Progress composition, pure: SARM stage + in-stage tau with priors -> Phi, and Robo-Dopamine GRM
-// hops from three perspectives -> Phi (the formulas: models/SHAPING.md, "The potential"). No I/O, no
-// state beyond the arguments.
+// Progress composition, pure: SARM stage + in-stage tau with priors -> Phi, Robo-Dopamine GRM hops
+// from three perspectives -> Phi (the formulas: models/SHAPING.md, "The potential"), and the causal,
+// confidence-weighted smoothing of Phi over an episode ("Smoothing"). No I/O, no state beyond the
+// arguments: the engine carries the smoothed value from one step to the next.
 
 export type Composition = 'argmax' | 'expected';
 
@@ -103,4 +104,34 @@ export function fuseGrm(previousIncremental: number, hops: GrmHops): GrmProgress
 export function hopBetween(from: number, to: number): number {
   if (to >= from) return from >= 1 ? 0 : (to - from) / (1 - from);
   return from <= 0 ? 0 : (to - from) / from;
+}
+
+/** Causal smoothing of Phi over an episode (models/SHAPING.md, "Smoothing"); off by default. */
+export type ProgressSmoothing = { kind: 'none' } | { kind: 'ema'; alpha: number; u0: number };
+export const SMOOTHING_KINDS: readonly ProgressSmoothing['kind'][] = ['none', 'ema'];
+
+/**
+ * Defaults of the `ema` smoothing. alpha 0.5: a step moves halfway to the new value, so a jump is
+ * followed within a few steps. u0 0.05: the uncertainty (a std of progress) at which the weight
+ * halves; an ensemble's spread is a few hundredths where it agrees, so only real disagreement slows it.
+ */
+export const DEFAULT_EMA = { alpha: 0.5, u0: 0.05 } as const;
+
+/**
+ * The weight of step t's new value, `alpha / (1 + u / u0)`: alpha where the model is sure (u = 0, or
+ * a model without uncertainty: a plain EMA), falling towards 0 as the uncertainty grows, so a
+ * doubtful frame moves the smoothed value less.
+ */
+export function smoothingWeight(s: { alpha: number; u0: number }, uncertainty: number): number {
+  return s.alpha / (1 + Math.max(0, uncertainty) / s.u0);
+}
+
+/**
+ * One causal smoothing step: `Phi_s(t) = Phi_s(t-1) + w_t * (Phi(t) - Phi_s(t-1))`. `previous` is
+ * Phi_s(t-1), undefined at step 0, where the smoothed value starts at Phi(0) (starting from 0 would
+ * understate every episode's first steps). A convex combination of values in [0, 1] stays in [0, 1].
+ */
+export function smoothProgress(previous: number | undefined, phi: number, uncertainty: number, s: ProgressSmoothing): number {
+  if (s.kind === 'none' || previous === undefined) return phi;
+  return previous + smoothingWeight(s, uncertainty) * (phi - previous);
 }

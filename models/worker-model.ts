@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ModelCard } from './card.ts';
 import { ERROR_CODES, StagewardError, type ErrorCode } from '../core/errors.ts';
-import type { GrmBatch, LoadOptions, ProgressModel, SarmBatch } from './package.ts';
+import type { GrmBatch, LoadOptions, ProgressModel, SarmBatch, SarmOutput } from './package.ts';
 import type { ExecutionProvider } from './runtime.ts';
 
 const BOOT = new URL('../core/worker-boot.mjs', import.meta.url);
@@ -117,7 +117,8 @@ export class WorkerProgressModel implements ProgressModel {
     return this.#call('encode', { pixels: own(pixels), n });
   }
 
-  sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+  /** `uncertainty` comes back when the package's SARM graph has it (the worker posts the whole output). */
+  sarm(batch: SarmBatch): Promise<SarmOutput> {
     return this.#call('sarm', { features: own(batch.features), valid: own(batch.valid), task: batch.task });
   }
 

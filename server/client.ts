@@ -78,6 +78,8 @@ export interface RewardReply {
   tau: number;
   hop?: number;
   heads: { sarm: number; grm?: number };
+  /** The SARM head's std of progress (an ensemble package); null when the model has none. */
+  uncertainty: number | null;
   reward: number;
   shaped: number;
   done: boolean;

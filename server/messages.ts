@@ -217,6 +217,8 @@ export function rewardFields(r: StepResult, episode: string | number, timing: St
   if (r.hop !== undefined) out.hop = r.hop;
   Object.assign(out, {
     heads: r.heads,
+    // always present, null for a package without an ensemble, so clients read one shape of reply
+    uncertainty: r.uncertainty,
     reward: r.reward,
     shaped: r.shaped,
     done: r.done,

@@ -6,6 +6,7 @@
 //   stageward score --model models/zoo/pick_place --dataset pp-demo
 //   stageward score --model m --dataset their-data --view-map front=observation.images.top,wrist=observation.images.hand --episodes 0-9 --dense
 //   stageward score --model m --dataset pp-demo --stride 5 --shaping delta --no-plots
+//   stageward score --model m --dataset pp-demo --smoothing ema:0.3,0.05
 //
 // Writes OUT/summary.json, OUT/episodes/episode-XXXX.{csv,json} (per frame: time, stage, stage name,
 // tau, progress, reward, ...; see offline/score/report.ts), OUT/plots/episode-XXXX.png, and for datasets
@@ -18,7 +19,8 @@
 import { resolve } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { PROGRESS_SOURCES, type ProgressSource } from '../../models/engine.ts';
+import { PROGRESS_SOURCES, checkSmoothing, type ProgressSource, type SmoothingOption } from '../../models/engine.ts';
+import { DEFAULT_EMA } from '../../models/progress.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { SHAPING_MODES, type ShapingMode } from '../../models/shaping.ts';
 import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES } from '../../offline/score/batch-scorer.ts';
@@ -42,6 +44,7 @@ interface ScoreFlags {
   head: ProgressSource;
   shaping: ShapingMode;
   gamma: number;
+  smoothing?: SmoothingOption;
   batchFrames: number;
   encodeBatch: number;
   provider: ExecutionProvider[];
@@ -50,6 +53,22 @@ interface ScoreFlags {
   plots: boolean;
   parquet: boolean;
   progress: boolean;
+}
+
+/** `--smoothing none | ema | ema:ALPHA | ema:ALPHA,U0` -> the engine's smoothing option, checked by the engine's rule. */
+function smoothingOption(value: string): SmoothingOption {
+  const m = /^(none|ema)(?::([^,]+)(?:,(.+))?)?$/.exec(value.trim());
+  if (!m || (m[1] === 'none' && m[2] !== undefined)) throw new InvalidArgumentError('must be none, ema, ema:ALPHA or ema:ALPHA,U0');
+  if (m[1] === 'none') return { kind: 'none' };
+  const option: SmoothingOption = { kind: 'ema' };
+  if (m[2] !== undefined) option.alpha = Number(m[2]);
+  if (m[3] !== undefined) option.u0 = Number(m[3]);
+  try {
+    checkSmoothing(option);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message.replace(/`/g, ''));
+  }
+  return option;
 }
 
 /** `--view front=a.mp4` (repeatable) -> {front: 'a.mp4'} */
@@ -113,6 +132,11 @@ export function scoreCommand(): Command {
       d.shaping,
     )
     .option('--gamma <g>', "the learner's discount for pbrs", numberOption(0, 1), d.gamma)
+    .option(
+      '--smoothing <spec>',
+      `causal smoothing of the progress column and the reward (models/SHAPING.md): none (the default), or ema[:ALPHA[,U0]] (default alpha ${DEFAULT_EMA.alpha}, u0 ${DEFAULT_EMA.u0}); each step weighted down by the model's uncertainty when it has one`,
+      smoothingOption,
+    )
     .option('--batch-frames <n>', 'time steps per batch: one SARM and one GRM call per batch', intOption(1, 4096), DEFAULT_BATCH_FRAMES)
     .option(
       '--encode-batch <images>',
@@ -168,6 +192,7 @@ async function runScore(f: ScoreFlags): Promise<void> {
       dense: f.dense ?? false,
       shaping: f.shaping,
       gamma: f.gamma,
+      ...(f.smoothing ? { smoothing: f.smoothing } : {}),
       plots: f.plots,
       parquet: f.parquet,
       ...(f.dataset !== undefined ? { dataset: f.dataset } : {}),

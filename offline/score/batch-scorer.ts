@@ -10,20 +10,29 @@
 //      ReplayModel behind it that returns those batched results, so progress, stage, tau and the
 //      shaped reward come from the engine's own code (bit-identical to RewardEngine.step and to the
 //      server for the same frames: ONNX Runtime's CPU kernels give each row the same bits whatever
-//      the batch, which test/offline/score checks).
+//      the batch, which test/offline/score checks; an ensemble's `uncertainty` too, models/PACKAGE.md).
 //
 // The next chunk is read while one is computing (the encoder may run on a worker thread). Features
 // are kept for frame 0 and the last frames a window can reach, as the engine's own cache does.
 // `--stride N` (see stride.ts): SARM on every N-th frame and the last; the frames between get linearly
 // interpolated progress, the stage and tau of the scored frame before them, and shaped rewards
-// recomputed from the interpolated progress (models/shaping.ts).
+// recomputed from the interpolated progress (models/shaping.ts). With `smoothing`, progress and reward
+// are the engine's smoothed ones (models/SHAPING.md, "Smoothing"); a strided run smooths the
+// interpolated series the same way, frame by frame.
 
 import { performance } from 'node:perf_hooks';
-import { RewardEngine, type Episode, type ProgressSource, type StepResult } from '../../models/engine.ts';
+import {
+  RewardEngine,
+  checkSmoothing,
+  type Episode,
+  type ProgressSource,
+  type SmoothingOption,
+  type StepResult,
+} from '../../models/engine.ts';
 import { StagewardError } from '../../core/errors.ts';
 import type { GrmBatch, ProgressModel, SarmBatch } from '../../models/package.ts';
 import { checkViews, DEFAULT_PREPROCESS_LIMITS, preprocessInto, type FrameSet, type PreprocessLimits } from '../../models/preprocess.ts';
-import type { Composition } from '../../models/progress.ts';
+import { smoothProgress, type Composition, type ProgressSmoothing } from '../../models/progress.ts';
 import { SHAPING_MODES, shapedReward, type ShapingConfig, type ShapingMode } from '../../models/shaping.ts';
 import { framesRetained, windowIndices } from '../../models/window.ts';
 import { ReplayModel, type ReplayStep } from './replay-model.ts';
@@ -52,6 +61,8 @@ export interface ScoreOptions {
   gamma?: number;
   /** SARM composition; default the card's. */
   composition?: Composition;
+  /** Causal smoothing of `progress` (and so of the reward), as the engine's option; default none. */
+  smoothing?: SmoothingOption;
   /** Env reward of the transition into frame t (t >= 1); default 0. */
   envReward?: (t: number) => number;
   limits?: PreprocessLimits;
@@ -81,12 +92,17 @@ export interface EpisodeScore {
   stageNames: string[];
   /** The SARM head ran on this frame (always true without a stride). */
   scored: boolean[];
-  /** Phi from the chosen source: what the shaped reward is built on. */
+  /** Phi from the chosen source, smoothed when the run smooths: what the shaped reward is built on. */
   progress: number[];
   /** SARM progress. */
   sparse: number[];
   /** GRM fused progress, whenever GRM ran (--dense, or progress "grm"/"both"); else null. */
   dense: number[] | null;
+  /**
+   * The SARM head's uncertainty (StepResult.uncertainty), when the package's SARM graph has that
+   * output; else null. Interpolated between scored frames of a strided run, as `sparse` is.
+   */
+  uncertainty: number[] | null;
   stage: number[];
   tau: number[];
   envReward: number[];
@@ -105,6 +121,7 @@ interface Resolved {
   grm: boolean;
   shaping: ShapingConfig;
   composition: Composition | undefined;
+  smoothing: ProgressSmoothing;
   limits: PreprocessLimits;
   envReward: (t: number) => number;
 }
@@ -144,6 +161,7 @@ function resolve(model: ProgressModel, o: ScoreOptions): Resolved {
     grm: dense || source !== 'sarm',
     shaping: { mode: shaping, gamma, scale: 1, transform: { kind: 'identity' } },
     composition: o.composition,
+    smoothing: checkSmoothing(o.smoothing),
     limits: o.limits ?? DEFAULT_PREPROCESS_LIMITS,
     envReward: o.envReward ?? (() => 0),
   };
@@ -168,6 +186,7 @@ export async function scoreFrames(
     gamma: r.shaping.gamma,
     shaping: r.shaping.mode,
     ...(r.composition ? { composition: r.composition } : {}),
+    ...(r.smoothing.kind !== 'none' ? { smoothing: r.smoothing } : {}),
   };
   // The main episode gives progress and reward; a second one gives GRM progress when the main one's
   // source is SARM alone. Both replay the same batched results.
@@ -198,6 +217,7 @@ export async function scoreFrames(
     progress: [],
     sparse: [],
     dense: r.grm ? [] : null,
+    uncertainty: null,
     stage: [],
     tau: [],
     envReward: [],
@@ -302,6 +322,7 @@ export async function scoreFrames(
           input: { batch: sarmBatch, row: b, rows: 1 },
           stageLogits: sarmOut!.stageLogits.subarray(b * K, (b + 1) * K),
           tau: sarmOut!.tau[b]!,
+          ...(sarmOut!.uncertainty ? { uncertainty: sarmOut!.uncertainty[b]! } : {}),
         };
       }
       if (grmBatch) step.grm = { input: { batch: grmBatch, row: 2 * i, rows: 2 }, hops: hops!.subarray(2 * i, 2 * i + 2) };
@@ -369,6 +390,9 @@ function record(out: EpisodeScore, results: StepResult[], scored: boolean, env: 
   out.progress.push(main.progress);
   out.sparse.push(main.heads.sarm);
   out.dense?.push((results[1] ?? main).heads.grm!);
+  // Whether the model reports uncertainty is known at frame 0 (always scored); an unscored frame of a
+  // strided run has none (its SARM did not run) and gets a placeholder that finishStrided interpolates.
+  if (main.uncertainty !== null || out.uncertainty !== null) (out.uncertainty ??= []).push(main.uncertainty ?? 0);
   out.stage.push(main.stage.index);
   out.tau.push(main.tau);
   out.envReward.push(env);
@@ -378,11 +402,14 @@ function record(out: EpisodeScore, results: StepResult[], scored: boolean, env: 
 /** Strided run: interpolate SARM progress, hold stage and tau, rebuild progress and rewards. */
 function finishStrided(out: EpisodeScore, r: Resolved): void {
   interpolateUnscored(out.sparse, out.scored);
+  if (out.uncertainty) interpolateUnscored(out.uncertainty, out.scored);
   holdUnscored(out.stage, out.scored);
   holdUnscored(out.tau, out.scored);
   for (let t = 0; t < out.frames; t++) {
-    // The same choice of source as the engine's (models/engine.ts): "both" is the mean of the heads.
-    out.progress[t] = r.source === 'sarm' ? out.sparse[t]! : r.source === 'grm' ? out.dense![t]! : (out.sparse[t]! + out.dense![t]!) / 2;
+    // The same choice of source as the engine's (models/engine.ts): "both" is the mean of the heads,
+    // then the same causal smoothing, over the interpolated values and uncertainties.
+    const raw = r.source === 'sarm' ? out.sparse[t]! : r.source === 'grm' ? out.dense![t]! : (out.sparse[t]! + out.dense![t]!) / 2;
+    out.progress[t] = smoothProgress(t === 0 ? undefined : out.progress[t - 1], raw, out.uncertainty?.[t] ?? 0, r.smoothing);
     out.reward[t] =
       t === 0
         ? out.envReward[0]!

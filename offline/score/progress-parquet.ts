@@ -8,6 +8,9 @@
 //   progress_dense  float32  GRM fused progress, with --dense (our GRM head plays LeRobot's "dense"
 //                            head: a finer-grained progress from a second head); kept when the
 //                            previous file had it
+//   progress_uncertainty float32  the SARM head's uncertainty of progress_sparse (an ensemble
+//                            package's std over its members), when the model reports one; kept
+//                            when the previous file had it. LeRobot ignores the extra column.
 //
 // One row per frame of the whole dataset, in index order, as LeRobot's compute_rabc_weights writes
 // it. Frames of episodes not scored (failed, or not selected) are null (pandas reads NaN, which
@@ -32,6 +35,8 @@ export interface ScoredEpisodeProgress {
   sparse: readonly number[];
   /** GRM progress when GRM ran for the episode, else null. */
   dense: readonly number[] | null;
+  /** The SARM head's uncertainty when the model reports one, else null (or absent). */
+  uncertainty?: readonly number[] | null;
 }
 
 export interface ProgressFileResult {
@@ -42,7 +47,7 @@ export interface ProgressFileResult {
   keptEpisodes: number;
 }
 
-type Values = { sparse: number | null; dense: number | null };
+type Values = { sparse: number | null; dense: number | null; uncertainty: number | null };
 
 async function previousValues(path: string): Promise<Map<number, Values>> {
   try {
@@ -50,11 +55,18 @@ async function previousValues(path: string): Promise<Map<number, Values>> {
   } catch {
     return new Map();
   }
-  const { rows, columns } = await readParquetRows(path, { columns: ['index', 'progress_sparse', 'progress_dense'] });
+  const { rows, columns } = await readParquetRows(path, {
+    columns: ['index', 'progress_sparse', 'progress_dense', 'progress_uncertainty'],
+  });
   if (!columns.includes('index'))
     throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} has no "index" column; move it away to write a new one`);
   const num = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v));
-  return new Map(rows.map((r) => [Number(r.index), { sparse: num(r.progress_sparse), dense: num(r.progress_dense) }]));
+  return new Map(
+    rows.map((r) => [
+      Number(r.index),
+      { sparse: num(r.progress_sparse), dense: num(r.progress_dense), uncertainty: num(r.progress_uncertainty) },
+    ]),
+  );
 }
 
 /** Write (or update) `<dataset root>/sarm_progress.parquet` from this run's episodes. */
@@ -71,6 +83,7 @@ export async function writeProgressParquet(
   const frame: bigint[] = [];
   const sparse: (number | null)[] = [];
   const denseCol: (number | null)[] = [];
+  const uncertaintyCol: (number | null)[] = [];
   let kept = 0;
   for (const ep of ds.episodes) {
     const mine = byEpisode.get(ep.index);
@@ -83,10 +96,12 @@ export async function writeProgressParquet(
       if (mine) {
         sparse.push(Math.fround(mine.sparse[t]!));
         denseCol.push(mine.dense ? Math.fround(mine.dense[t]!) : null);
+        uncertaintyCol.push(mine.uncertainty ? Math.fround(mine.uncertainty[t]!) : null);
       } else {
         const old = previous.get(gi);
         sparse.push(old?.sparse ?? null);
         denseCol.push(old?.dense ?? null);
+        uncertaintyCol.push(old?.uncertainty ?? null);
         if (old && (old.sparse !== null || old.dense !== null)) fromBefore = true;
       }
     }
@@ -101,6 +116,9 @@ export async function writeProgressParquet(
   // The column is there when asked for, or when the file had it (then this run's GRM values, if GRM ran, else null).
   if (dense || [...previous.values()].some((v) => v.dense !== null))
     columns.push([scalarColumn('progress_dense', 'FLOAT'), { name: 'progress_dense', data: denseCol }]);
+  // Likewise: there when this run's model reports uncertainty, or when the file had the column.
+  if (scored.some((s) => s.uncertainty) || [...previous.values()].some((v) => v.uncertainty !== null))
+    columns.push([scalarColumn('progress_uncertainty', 'FLOAT'), { name: 'progress_uncertainty', data: uncertaintyCol }]);
   await writeParquetTable(
     path,
     schemaOf(columns.map((c) => c[0])),

@@ -8,11 +8,12 @@
 // head's inputs as batched plus its outputs. When the Episode calls a head, its inputs are compared
 // with the batched ones value for value: a mismatch (a window built differently) is an internal
 // error, never a silently different number. Steps whose head did not run (unscored frames of a
-// strided run) get placeholder outputs that the caller discards.
+// strided run) get placeholder outputs that the caller discards (with no uncertainty: the scorer
+// interpolates it between scored frames as it does progress).
 
 import type { ModelCard } from '../../models/card.ts';
 import { StagewardError } from '../../core/errors.ts';
-import type { GrmBatch, ProgressModel, SarmBatch } from '../../models/package.ts';
+import type { GrmBatch, ProgressModel, SarmBatch, SarmOutput } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 
 /** A row range of a batched head call: the batch arrays and the first row, `rows` rows long. */
@@ -27,7 +28,8 @@ export interface ReplayStep {
   frame: number;
   /** [V*D] features of the frame, or zeros when no scored window reads it. */
   features: Float32Array;
-  sarm?: { input: BatchRows<SarmBatch>; stageLogits: Float32Array; tau: number };
+  /** `uncertainty` when the package's SARM graph has that output. */
+  sarm?: { input: BatchRows<SarmBatch>; stageLogits: Float32Array; tau: number; uncertainty?: number };
   grm?: { input: BatchRows<GrmBatch>; hops: Float32Array };
 }
 
@@ -86,7 +88,7 @@ export class ReplayModel implements ProgressModel {
     return this.#next(this.#encodeAt++, 'encoder').features;
   }
 
-  async sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+  async sarm(batch: SarmBatch): Promise<SarmOutput> {
     this.#checkOpen();
     const step = this.#next(this.#sarmAt++, 'SARM head');
     if (step.sarm === undefined) {
@@ -99,7 +101,9 @@ export class ReplayModel implements ProgressModel {
     same(batch.features, input.batch.features, input.row * t * vd, t * vd, step.frame, 'SARM window features');
     same(batch.valid, input.batch.valid, input.row * t, t, step.frame, 'SARM window mask');
     if (batch.task[0] !== input.batch.task[input.row]) mismatch(step.frame, 'SARM task');
-    return { stageLogits: step.sarm.stageLogits, tau: Float32Array.of(step.sarm.tau) };
+    const out: SarmOutput = { stageLogits: step.sarm.stageLogits, tau: Float32Array.of(step.sarm.tau) };
+    if (step.sarm.uncertainty !== undefined) out.uncertainty = Float32Array.of(step.sarm.uncertainty);
+    return out;
   }
 
   async grm(batch: GrmBatch): Promise<Float32Array> {

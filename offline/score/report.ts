@@ -5,8 +5,9 @@
 //
 // Per-frame columns: frame_index, time_s, stage (index into the task's stages), stage_name, tau,
 // progress (Phi from the chosen source), progress_sparse (SARM), progress_dense (GRM fused, when GRM
-// ran), env_reward (the transition into this frame), reward (shaped), scored (1 where the SARM head
-// ran; 0 on interpolated frames of a strided run), true_progress (the dataset's annotation, if any).
+// ran), uncertainty (the SARM head's std of progress, empty when the model has no ensemble), env_reward
+// (the transition into this frame), reward (shaped), scored (1 where the SARM head ran; 0 on
+// interpolated frames of a strided run), true_progress (the dataset's annotation, if any).
 
 import { join } from 'node:path';
 import { writeEpisodePlot } from '../eval/episode-plot.ts';
@@ -23,6 +24,8 @@ export interface FrameRow {
   progress: number;
   progress_sparse: number;
   progress_dense?: number;
+  /** null (an empty CSV cell, JSON null) when the model reports no uncertainty. */
+  uncertainty: number | null;
   env_reward: number;
   reward: number;
   scored: 0 | 1;
@@ -42,6 +45,7 @@ export function frameRows(s: EpisodeScore, time: (t: number) => number, trueProg
       progress: s.progress[t]!,
       progress_sparse: s.sparse[t]!,
       ...(s.dense ? { progress_dense: s.dense[t]! } : {}),
+      uncertainty: s.uncertainty ? s.uncertainty[t]! : null,
       env_reward: s.envReward[t]!,
       reward: s.reward[t]!,
       scored: s.scored[t] ? 1 : 0,

@@ -10,6 +10,7 @@
 import { basename, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StagewardError } from '../../core/errors.ts';
+import { checkSmoothing } from '../../models/engine.ts';
 import type { ProgressModel } from '../../models/package.ts';
 import type { LeRobotDataset } from '../../datasets/reader.ts';
 import { writeFileAtomic } from '../../core/files.ts';
@@ -59,6 +60,7 @@ function optionsOf(o: RunOptions): Record<string, unknown> {
     shaping: o.shaping ?? SCORE_OPTION_DEFAULTS.shaping,
     gamma: o.gamma ?? SCORE_OPTION_DEFAULTS.gamma,
     composition: o.composition ?? null,
+    smoothing: checkSmoothing(o.smoothing),
   };
 }
 
@@ -119,6 +121,7 @@ async function finish(
 
 /** Options every episode would fail on are refused once, up front. */
 function checkRunOptions(model: ProgressModel, o: RunOptions): void {
+  checkSmoothing(o.smoothing);
   const needsGrm = (o.dense ?? false) || (o.progress ?? SCORE_OPTION_DEFAULTS.progress) !== 'sarm';
   if (needsGrm && !model.card.grm.present) {
     throw new StagewardError(
@@ -157,6 +160,7 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
       index: Array.from({ length: score.frames }, (_, t) => s.globalIndex!(t)),
       sparse: score.sparse,
       dense: score.dense,
+      uncertainty: score.uncertainty,
     });
   });
   const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;

@@ -1,20 +1,23 @@
 // The ProgressModel contract (test/contracts/progress-model.ts) run against every implementation,
 // all on the tiny fixture package: ONNX Runtime in process, the worker thread, the batching wrapper
 // (over either), the replay model of offline scoring (its recording made from the ONNX model's
-// outputs), and the fakes the server tests use.
+// outputs), and the fakes the server tests use; then again on the fixture with sarm.onnx's optional
+// `uncertainty` output (test/ensemble-package.ts), and a check that every path gives the same
+// uncertainty bits as ONNX Runtime in process.
 
 import { cp, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BatchingProgressModel, type BatchingOptions } from '../../models/batching.ts';
 import { parseCard, type ModelCard } from '../../models/card.ts';
 import { OnnxProgressModel, type GrmBatch, type ProgressModel, type SarmBatch } from '../../models/package.ts';
 import { WorkerProgressModel } from '../../models/worker-model.ts';
 import { FIXTURE_MODEL_DIR } from '../../core/paths.ts';
 import { ReplayModel, type ReplayStep } from '../../offline/score/replay-model.ts';
+import { ensemblePackage } from '../ensemble-package.ts';
 import { FakeProgressModel } from '../server/helpers.ts';
-import { progressModelContract, type ProbeCall, type ProgressModelSubject } from './progress-model.ts';
+import { Probes, progressModelContract, type ProbeCall, type ProgressModelSubject } from './progress-model.ts';
 
 type Json = Record<string, any>;
 const fixtureJson = JSON.parse(await readFile(join(FIXTURE_MODEL_DIR, 'model.json'), 'utf8')) as Json;
@@ -27,32 +30,42 @@ const withoutGrm = (c: Json): Json => {
 const CARD = parseCard(fixtureJson);
 const CARD_WITHOUT_GRM = parseCard(withoutGrm(fixtureJson));
 
-// The fixture package without its GRM head (model.json edited, grm.onnx removed), made on first use.
-let sarmOnlyDir: Promise<string> | undefined;
-function packageDir(grm: boolean): Promise<string> {
-  if (grm) return Promise.resolve(FIXTURE_MODEL_DIR);
-  sarmOnlyDir ??= (async () => {
-    const dir = join(await mkdtemp(join(tmpdir(), 'stageward-contract-')), 'model');
-    await cp(FIXTURE_MODEL_DIR, dir, { recursive: true });
-    await writeFile(join(dir, 'model.json'), JSON.stringify(withoutGrm(fixtureJson)));
-    await unlink(join(dir, 'grm.onnx'));
-    return dir;
-  })();
-  return sarmOnlyDir;
+// The fixture package with sarm.onnx's `uncertainty` output, and either package without its GRM head
+// (model.json edited, grm.onnx removed); each made on first use.
+let ensembleDir: Promise<string> | undefined;
+const sarmOnlyDirs = new Map<boolean, Promise<string>>();
+function packageDir(grm: boolean, ensemble = false): Promise<string> {
+  const full = ensemble ? (ensembleDir ??= ensemblePackage()) : Promise.resolve(FIXTURE_MODEL_DIR);
+  if (grm) return full;
+  let dir = sarmOnlyDirs.get(ensemble);
+  if (!dir)
+    sarmOnlyDirs.set(
+      ensemble,
+      (dir = (async () => {
+        const out = join(await mkdtemp(join(tmpdir(), 'stageward-contract-')), 'model');
+        await cp(await full, out, { recursive: true });
+        await writeFile(join(out, 'model.json'), JSON.stringify(withoutGrm(JSON.parse(await readFile(join(out, 'model.json'), 'utf8')))));
+        await unlink(join(out, 'grm.onnx'));
+        return out;
+      })()),
+    );
+  return dir;
 }
 
 // One ONNX model per package, shared by the subjects that only read from it (the replay recordings,
 // the keep-open wrapper); closed when the file is done.
-const references = new Map<boolean, Promise<OnnxProgressModel>>();
-function reference(grm: boolean): Promise<OnnxProgressModel> {
-  let m = references.get(grm);
-  if (!m) references.set(grm, (m = packageDir(grm).then((dir) => OnnxProgressModel.load(dir))));
+const references = new Map<string, Promise<OnnxProgressModel>>();
+function reference(grm: boolean, ensemble = false): Promise<OnnxProgressModel> {
+  const key = `${grm}/${ensemble}`;
+  let m = references.get(key);
+  if (!m) references.set(key, (m = packageDir(grm, ensemble).then((dir) => OnnxProgressModel.load(dir, quiet))));
   return m;
 }
 
 afterAll(async () => {
   for (const m of references.values()) await (await m).close();
-  if (sarmOnlyDir) await rm(join(await sarmOnlyDir, '..'), { recursive: true, force: true });
+  for (const dir of [...sarmOnlyDirs.values(), ...(ensembleDir ? [ensembleDir] : [])])
+    await rm(join(await dir, '..'), { recursive: true, force: true });
 });
 
 const quiet = { log: () => {} };
@@ -113,7 +126,12 @@ async function recordedReplay(ref: ProgressModel, script: readonly ProbeCall[], 
     let o = 0;
     for (const w of windows) {
       const b = w.task.length;
-      sarm.push({ input: { batch, row: o, rows: b }, stageLogits: out.stageLogits.subarray(o * K, (o + b) * K), tau: out.tau[o]! });
+      sarm.push({
+        input: { batch, row: o, rows: b },
+        stageLogits: out.stageLogits.subarray(o * K, (o + b) * K),
+        tau: out.tau[o]!,
+        ...(out.uncertainty ? { uncertainty: out.uncertainty[o]! } : {}),
+      });
       o += b;
     }
   }
@@ -169,7 +187,17 @@ const MERGE_ALL: BatchingOptions = { maxBatch: 32, maxBatchWaitMs: 0, maxConcurr
 /** Small batches, two at a time: merged calls split across several calls of the wrapped model. */
 const SMALL_BATCHES: BatchingOptions = { maxBatch: 3, maxBatchWaitMs: 1, maxConcurrentBatches: 2 };
 
-const base = { card: CARD, cardWithoutGrm: CARD_WITHOUT_GRM, rows: 'any', batchTolerance: 0, stateless: true } as const;
+const base = { card: CARD, cardWithoutGrm: CARD_WITHOUT_GRM, rows: 'any', batchTolerance: 0, stateless: true, uncertainty: false } as const;
+
+// The ensemble package's card (its model.json also names `architecture.ensemble`).
+const ensembleJson = JSON.parse(await readFile(join(await packageDir(true, true), 'model.json'), 'utf8')) as Json;
+const ensemble = {
+  ...base,
+  card: parseCard(ensembleJson),
+  cardWithoutGrm: parseCard(withoutGrm(ensembleJson)),
+  uncertainty: true,
+  closedCode: 'SW_ERR_SHUTTING_DOWN',
+} as const;
 
 const SUBJECTS: [string, ProgressModelSubject][] = [
   [
@@ -222,6 +250,75 @@ const SUBJECTS: [string, ProgressModelSubject][] = [
       closedCode: 'SW_ERR_SHUTTING_DOWN',
     },
   ],
+  // The same implementations over a package whose SARM graph also outputs `uncertainty`.
+  [
+    'OnnxProgressModel, ensemble package (uncertainty output)',
+    { ...ensemble, open: async (_s, { grm }) => OnnxProgressModel.load(await packageDir(grm, true), quiet) },
+  ],
+  [
+    'WorkerProgressModel, ensemble package',
+    { ...ensemble, open: async (_s, { grm }) => WorkerProgressModel.load(await packageDir(grm, true), quiet) },
+  ],
+  [
+    'BatchingProgressModel over WorkerProgressModel, ensemble package (maxBatch 3, two batches at once)',
+    {
+      ...ensemble,
+      open: async (_s, { grm }) =>
+        new BatchingProgressModel(await WorkerProgressModel.load(await packageDir(grm, true), quiet), SMALL_BATCHES),
+    },
+  ],
+  [
+    'ReplayModel, recorded from the ensemble package',
+    {
+      ...ensemble,
+      stateless: false,
+      rows: 'per-step',
+      open: async (script, { grm }) => recordedReplay(await reference(grm, true), script, grm),
+    },
+  ],
+  [
+    'FakeProgressModel with uncertainty',
+    {
+      ...base,
+      uncertainty: true,
+      open: async (_s, { grm }) => (grm ? new FakeProgressModel({ uncertainty: true }) : new FakeWithoutGrm({ uncertainty: true })),
+      closedCode: 'SW_ERR_SHUTTING_DOWN',
+    },
+  ],
 ];
 
 for (const [name, subject] of SUBJECTS) progressModelContract(name, subject);
+
+describe('SARM uncertainty: the same bits through the worker thread, batching and replay as in process', () => {
+  it('gives each window the uncertainty ONNX Runtime gives it in process', async () => {
+    const direct = await reference(true, true);
+    const p = new Probes(ensemble.card, 11);
+    const steps = [0, 1, 4, 9, 13, 20];
+    const windows = steps.map((t) => p.sarm([t]));
+    const want = await Promise.all(windows.map(async (w) => (await direct.sarm(w.batch)).uncertainty!.slice()));
+    expect(want.every((u) => u.length === 1 && Number.isFinite(u[0]) && u[0]! >= 0)).toBe(true);
+
+    const dir = await packageDir(true, true);
+    const worker = await WorkerProgressModel.load(dir, quiet);
+    const batching = new BatchingProgressModel(await WorkerProgressModel.load(dir, quiet), SMALL_BATCHES);
+    const merged = new BatchingProgressModel(await OnnxProgressModel.load(dir, quiet), MERGE_ALL);
+    const replay = await recordedReplay(direct, windows, false);
+    try {
+      const bits = (a: Float32Array | undefined) => Array.from(new Uint32Array(a!.slice().buffer));
+      const viaWorker = await Promise.all(windows.map((w) => worker.sarm(w.batch)));
+      // all at once, so the batching models merge and split them (over several calls of maxBatch 3)
+      const viaBatching = await Promise.all(windows.map((w) => batching.sarm(w.batch)));
+      const viaMerged = await Promise.all(windows.map((w) => merged.sarm(w.batch)));
+      const viaReplay: Float32Array[] = [];
+      for (const w of windows) viaReplay.push((await replay.sarm(w.batch)).uncertainty!);
+      windows.forEach((_, i) => {
+        expect(bits(viaWorker[i]!.uncertainty), `window ${i}, worker thread`).toEqual(bits(want[i]));
+        expect(bits(viaBatching[i]!.uncertainty), `window ${i}, batching over the worker`).toEqual(bits(want[i]));
+        expect(bits(viaMerged[i]!.uncertainty), `window ${i}, batching in process`).toEqual(bits(want[i]));
+        expect(bits(viaReplay[i]), `window ${i}, replay`).toEqual(bits(want[i]));
+      });
+    } finally {
+      await Promise.all([worker.close(), batching.close(), merged.close(), replay.close()]);
+    }
+  });
+});

@@ -2,7 +2,9 @@
 // the sizes the card implies, the same input twice gives bit-identical output, a batch of N rows
 // gives each row what N single-row calls give, calls after close() fail with a stageward error, and
 // a card without a GRM head makes GRM calls fail with SW_ERR_BAD_OPTION (the code the engine gives a
-// GRM progress option on such a model).
+// GRM progress option on such a model), and SARM reports `uncertainty` exactly when the subject's
+// package has that output (then finite, >= 0, one per window, and held to the same rules as tau:
+// deterministic, and each row of a batch what its single-row call gives).
 //
 //   progressModelContract('worker thread', { card, open: () => WorkerProgressModel.load(dir), ... });
 //
@@ -11,7 +13,7 @@
 
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelCard } from '../../models/card.ts';
-import type { GrmBatch, ProgressModel, SarmBatch } from '../../models/package.ts';
+import type { GrmBatch, ProgressModel, SarmBatch, SarmOutput } from '../../models/package.ts';
 import { EXECUTION_PROVIDERS } from '../../models/runtime.ts';
 import { windowIndices } from '../../models/window.ts';
 import { ERROR_CODES, isStagewardError, type ErrorCode } from '../../core/errors.ts';
@@ -20,7 +22,7 @@ import { SeededRandom } from '../../core/random.ts';
 export type ProbeCall =
   { graph: 'encode'; pixels: Uint8Array; n: number } | { graph: 'sarm'; batch: SarmBatch } | { graph: 'grm'; batch: GrmBatch };
 
-export type ProbeResult = Float32Array | { stageLogits: Float32Array; tau: Float32Array };
+export type ProbeResult = Float32Array | SarmOutput;
 
 export interface ProgressModelSubject {
   /** The card the model is opened with (the fixture's); probe inputs are sized from it. */
@@ -47,6 +49,8 @@ export interface ProgressModelSubject {
   batchTolerance: number;
   /** The code calls fail with after close(). */
   closedCode: ErrorCode;
+  /** SARM calls return `uncertainty` (the package's sarm.onnx has that output, or the fake makes one). */
+  uncertainty: boolean;
 }
 
 /** The documented code of a GRM call on a package without a GRM head. */
@@ -141,12 +145,13 @@ export function rowOf(call: ProbeCall, r: number, card: ModelCard): ProbeCall {
 
 /** The output arrays of a result, named. */
 function arraysOf(result: ProbeResult): [string, Float32Array][] {
-  return result instanceof Float32Array
-    ? [['output', result]]
-    : [
-        ['stageLogits', result.stageLogits],
-        ['tau', result.tau],
-      ];
+  if (result instanceof Float32Array) return [['output', result]];
+  const out: [string, Float32Array][] = [
+    ['stageLogits', result.stageLogits],
+    ['tau', result.tau],
+  ];
+  if (result.uncertainty) out.push(['uncertainty', result.uncertainty]);
+  return out;
 }
 
 /** Row `r` of a result, given each output's values per row. */
@@ -156,11 +161,16 @@ function resultRow(result: ProbeResult, r: number, card: ModelCard, graph: Probe
     return result.subarray(r * w, (r + 1) * w);
   }
   const k = card.maxStages;
-  return { stageLogits: result.stageLogits.subarray(r * k, (r + 1) * k), tau: result.tau.subarray(r, r + 1) };
+  const row: SarmOutput = { stageLogits: result.stageLogits.subarray(r * k, (r + 1) * k), tau: result.tau.subarray(r, r + 1) };
+  if (result.uncertainty) row.uncertainty = result.uncertainty.subarray(r, r + 1);
+  return row;
 }
 
 function snapshot(result: ProbeResult): ProbeResult {
-  return result instanceof Float32Array ? result.slice() : { stageLogits: result.stageLogits.slice(), tau: result.tau.slice() };
+  if (result instanceof Float32Array) return result.slice();
+  const copy: SarmOutput = { stageLogits: result.stageLogits.slice(), tau: result.tau.slice() };
+  if (result.uncertainty) copy.uncertainty = result.uncertainty.slice();
+  return copy;
 }
 
 const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
@@ -185,19 +195,29 @@ export function expectSame(got: ProbeResult, want: ProbeResult, tolerance: numbe
   });
 }
 
-/** Sizes the card implies for a call's outputs, and finite values. */
-function expectShape(result: ProbeResult, call: ProbeCall, card: ModelCard): void {
+/**
+ * Sizes the card implies for a call's outputs, and finite values; a SARM result has `uncertainty`
+ * exactly when `uncertainty` says so, one value >= 0 per window.
+ */
+function expectShape(result: ProbeResult, call: ProbeCall, card: ModelCard, uncertainty: boolean): void {
   const rows = rowsOf(call);
   const what = `${call.graph} of ${rows} row(s)`;
   if (call.graph === 'encode') {
     expect(result, what).toBeInstanceOf(Float32Array);
     expect((result as Float32Array).length, `${what}: features [n, feature_dim]`).toBe(rows * card.featureDim);
   } else if (call.graph === 'sarm') {
-    const r = result as { stageLogits: Float32Array; tau: Float32Array };
+    const r = result as SarmOutput;
     expect(r.stageLogits, what).toBeInstanceOf(Float32Array);
     expect(r.tau, what).toBeInstanceOf(Float32Array);
     expect(r.stageLogits.length, `${what}: stage_logits [B, largest stage count]`).toBe(rows * card.maxStages);
     expect(r.tau.length, `${what}: tau [B]`).toBe(rows);
+    if (uncertainty) {
+      expect(r.uncertainty, `${what}: uncertainty`).toBeInstanceOf(Float32Array);
+      expect(r.uncertainty!.length, `${what}: uncertainty [B], one per window`).toBe(rows);
+      for (const u of r.uncertainty!) expect(u, `${what}: uncertainty >= 0`).toBeGreaterThanOrEqual(0);
+    } else {
+      expect(r.uncertainty, `${what}: no uncertainty from a package without that output`).toBeUndefined();
+    }
   } else {
     expect(result, what).toBeInstanceOf(Float32Array);
     expect((result as Float32Array).length, `${what}: hop [B]`).toBe(rows);
@@ -254,7 +274,7 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
         expect(m.card).toEqual(card);
         expect(EXECUTION_PROVIDERS).toContain(m.providers.encoder);
         expect(EXECUTION_PROVIDERS).toContain(m.providers.sarm);
-        for (const call of script) expectShape(await runCall(m, call), call, card);
+        for (const call of script) expectShape(await runCall(m, call), call, card, subject.uncertainty);
       });
     });
 
@@ -290,7 +310,7 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
           const together = await Promise.all(rows.map((row) => runCall(m, row)));
           rows.forEach((row, r) => {
             const want = resultRow(whole, r, card, batch.graph);
-            expectShape(oneByOne[r]!, row, card);
+            expectShape(oneByOne[r]!, row, card, subject.uncertainty);
             expectSame(oneByOne[r]!, want, subject.batchTolerance, `${batch.graph} row ${r} of ${rows.length}, called alone`);
             expectSame(
               together[r]!,
@@ -312,12 +332,32 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       });
     });
 
+    it(
+      subject.uncertainty
+        ? 'reports SARM uncertainty: finite, >= 0, one per window, and not the same for every window'
+        : 'reports no SARM uncertainty (its package has no such output)',
+      async () => {
+        const p = probes(6);
+        const calls: ProbeCall[] = perStep ? [p.sarm([0]), p.sarm([9])] : [p.sarm([0, 3, 9])];
+        await withModel(calls, async (m) => {
+          const values: number[] = [];
+          for (const call of calls) {
+            const out = (await runCall(m, call)) as SarmOutput;
+            expectShape(out, call, card, subject.uncertainty);
+            if (out.uncertainty) values.push(...out.uncertainty);
+          }
+          // distinct windows give distinct values, so the batching and replay comparisons can tell rows apart
+          if (subject.uncertainty) expect(new Set(values).size, 'uncertainty varies between windows').toBeGreaterThan(1);
+        });
+      },
+    );
+
     it(`fails every call after close() with ${subject.closedCode}`, async () => {
       const p = probes(4);
       const script: ProbeCall[] = [p.encode(V), p.sarm([3]), p.grm(2)];
       const m = await subject.open([...script, ...script], { grm: true });
       try {
-        for (const call of script) expectShape(await runCall(m, call), call, card); // it answered while open
+        for (const call of script) expectShape(await runCall(m, call), call, card, subject.uncertainty); // it answered while open
       } finally {
         await m.close();
       }
@@ -331,7 +371,7 @@ export function progressModelContract(name: string, subject: ProgressModelSubjec
       try {
         expect(m.card.grm.present).toBe(false);
         expect(m.card).toEqual(subject.cardWithoutGrm);
-        for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm);
+        for (const call of script.slice(0, 2)) expectShape(await runCall(m, call), call, subject.cardWithoutGrm, subject.uncertainty);
         await expectStagewardCode(() => runCall(m, script[2]!), MISSING_GRM_CODE, 'grm without a GRM head');
       } finally {
         await m.close();

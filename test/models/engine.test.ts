@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
-import { sarmProgress } from '../../models/progress.ts';
-import { telescopedShaping } from '../../models/shaping.ts';
+import { sarmProgress, smoothProgress } from '../../models/progress.ts';
+import { potential, telescopedShaping, type ShapingConfig } from '../../models/shaping.ts';
 import { demoEpisode } from '../../bench/demo-episode.ts';
+import { ensemblePackage } from '../ensemble-package.ts';
 import { expectCode, fixtureCopy, FIXTURE_MODEL_DIR } from '../helpers.ts';
 
 let model: OnnxProgressModel;
@@ -202,6 +203,16 @@ describe('episode engine', () => {
       'SW_ERR_BAD_OPTION',
       'transform',
     );
+    await expectCode(engine.start({ ...base, transform: { kind: 'conservative', k: -1 } }), 'SW_ERR_BAD_OPTION', 'conservative');
+    await expectCode(engine.start({ ...base, transform: { kind: 'conservative', k: Number.NaN } }), 'SW_ERR_BAD_OPTION', 'conservative');
+    await expectCode(engine.start({ ...base, transform: { kind: 'cubic' } as never }), 'SW_ERR_BAD_OPTION', 'transform.kind');
+    await expectCode(engine.start({ ...base, smoothing: { kind: 'median' } as never }), 'SW_ERR_BAD_OPTION', 'smoothing.kind');
+    await expectCode(engine.start({ ...base, smoothing: null as never }), 'SW_ERR_BAD_OPTION', 'smoothing.kind');
+    await expectCode(engine.start({ ...base, smoothing: { kind: 'ema', alpha: 0 } }), 'SW_ERR_BAD_OPTION', 'alpha');
+    await expectCode(engine.start({ ...base, smoothing: { kind: 'ema', alpha: 1.5 } }), 'SW_ERR_BAD_OPTION', 'alpha');
+    await expectCode(engine.start({ ...base, smoothing: { kind: 'ema', u0: 0 } }), 'SW_ERR_BAD_OPTION', 'u0');
+    await expectCode(engine.start({ ...base, smoothing: { kind: 'ema', u0: Number.POSITIVE_INFINITY } }), 'SW_ERR_BAD_OPTION', 'u0');
+    await expect(engine.start({ ...base, transform: { kind: 'conservative', k: 0 }, smoothing: { kind: 'ema' } })).resolves.toBeDefined();
     await expectCode(engine.start({ ...base, progress: 'grm', goal: { top: frames(1)[0]!.front! } }), 'SW_ERR_VIEW_UNKNOWN', 'top');
     await expectCode(engine.start({ ...base, views: ['front', 'side'] }), 'SW_ERR_VIEW_MISSING', 'wrist');
     await expectCode(engine.start({ ...base, views: ['front', 'side', 'wrist', 'top'] }), 'SW_ERR_VIEW_UNKNOWN', 'top');
@@ -229,5 +240,108 @@ describe('episode engine', () => {
     expect(r.hop).toBeUndefined();
     await sarmOnly.close();
     await rm(join(dir, '..'), { recursive: true, force: true });
+  });
+});
+
+describe('uncertainty, the conservative transform and smoothing', () => {
+  let ensemble: OnnxProgressModel;
+  let ensembleEngine: RewardEngine;
+  let ensembleDir: string;
+  beforeAll(async () => {
+    ensembleDir = await ensemblePackage();
+    ensemble = await OnnxProgressModel.load(ensembleDir, { log: () => {} });
+    ensembleEngine = new RewardEngine(ensemble);
+  });
+  afterAll(async () => {
+    await ensemble.close();
+    await rm(join(ensembleDir, '..'), { recursive: true, force: true });
+  });
+
+  async function run(e: RewardEngine, opts: EpisodeOptions, fs: FrameSet[], end: 'terminated' | 'none' = 'none'): Promise<StepResult[]> {
+    const ep = await e.start(opts);
+    const out: StepResult[] = [];
+    for (let t = 0; t < fs.length; t++) {
+      out.push(await ep.step({ frames: fs[t]!, reward: t % 4 === 0 ? 0.1 : 0, terminated: end === 'terminated' && t === fs.length - 1 }));
+    }
+    return out;
+  }
+
+  it('is null for a package without the output, and the SARM graph value of each step with it, whatever the source', async () => {
+    const fs = frames(6);
+    for (const r of await runEpisode(base, fs)) expect(r.uncertainty).toBeNull();
+    const sarm = await run(ensembleEngine, base, fs);
+    // the test package's uncertainty is tau * tau in float32, so each step's value is its own window's
+    for (const r of sarm) expect(r.uncertainty).toBe(Math.fround(r.tau * r.tau));
+    expect(new Set(sarm.map((r) => r.uncertainty)).size).toBeGreaterThan(1);
+    const both = await run(ensembleEngine, { ...base, progress: 'both' }, fs);
+    expect(both.map((r) => r.uncertainty)).toEqual(sarm.map((r) => r.uncertainty)); // GRM does not change it
+  });
+
+  it('conservative transform: each shaped term uses Phi - k * uncertainty of its own steps, and the episode still telescopes', async () => {
+    const k = 1.5;
+    const cfg: ShapingConfig = { mode: 'pbrs', gamma: base.gamma, scale: 1, transform: { kind: 'conservative', k } };
+    const fs = frames(12);
+    const plain = await run(ensembleEngine, base, fs, 'terminated');
+    const rs = await run(ensembleEngine, { ...base, transform: cfg.transform }, fs, 'terminated');
+    const phiPrime = (r: StepResult) => Math.min(1, Math.max(0, r.progress - k * r.uncertainty!));
+    let sum = 0;
+    let lowered = 0;
+    for (let t = 1; t < rs.length; t++) {
+      const next = t === rs.length - 1 ? 0 : base.gamma * phiPrime(rs[t]!); // the last step terminates
+      expect(rs[t]!.shaped).toBeCloseTo(rs[t]!.reward + next - phiPrime(rs[t - 1]!), 12);
+      if (Math.abs(rs[t]!.shaped - plain[t]!.shaped) > 1e-9) lowered++;
+      sum += base.gamma ** (t - 1) * (rs[t]!.shaped - rs[t]!.reward);
+    }
+    expect(lowered).toBeGreaterThan(0); // the transform is visible
+    expect(rs.map((r) => r.progress)).toEqual(plain.map((r) => r.progress)); // `progress` stays Phi, before the transform
+    const us = rs.map((r) => r.uncertainty!);
+    expect(sum).toBeCloseTo(
+      telescopedShaping(
+        rs.map((r) => r.progress),
+        true,
+        cfg,
+        us,
+      ),
+      9,
+    );
+    expect(sum).toBeCloseTo(-potential(rs[0]!.progress, cfg.transform, us[0]!), 9);
+  });
+
+  it('the conservative transform is the identity on a package without uncertainty', async () => {
+    const fs = frames(6);
+    const plain = await runEpisode(base, fs);
+    const cons = await runEpisode({ ...base, transform: { kind: 'conservative', k: 3 } }, fs);
+    expect(cons.map((r) => r.shaped)).toEqual(plain.map((r) => r.shaped));
+  });
+
+  it('smoothing: progress is the confidence-weighted EMA of the raw Phi, heads stay raw, shaping uses it, each episode starts afresh', async () => {
+    const fs = frames(10);
+    const smoothing = { kind: 'ema', alpha: 0.4, u0: 0.1 } as const;
+    const raw = await run(ensembleEngine, base, fs);
+    const rs = await run(ensembleEngine, { ...base, smoothing }, fs);
+    let prev: number | undefined;
+    let differ = 0;
+    for (let t = 0; t < rs.length; t++) {
+      const r = rs[t]!;
+      expect(r.heads.sarm).toBe(raw[t]!.heads.sarm);
+      const want = smoothProgress(prev, raw[t]!.progress, r.uncertainty!, smoothing);
+      expect(r.progress).toBeCloseTo(want, 12);
+      if (t > 0) expect(r.shaped).toBeCloseTo(r.reward + base.gamma * r.progress - rs[t - 1]!.progress, 12);
+      if (Math.abs(r.progress - r.heads.sarm) > 1e-9) differ++;
+      prev = r.progress;
+    }
+    expect(rs[0]!.progress).toBe(rs[0]!.heads.sarm); // step 0 starts at Phi(0)
+    expect(differ).toBeGreaterThan(0);
+    // a second episode on the same engine does not inherit the first one's smoothed value
+    const again = await run(ensembleEngine, { ...base, smoothing }, fs);
+    expect(again.map((r) => r.progress)).toEqual(rs.map((r) => r.progress));
+    // off by default, and the same without uncertainty as a plain EMA
+    expect(raw.every((r) => r.progress === r.heads.sarm)).toBe(true);
+    const plain = await runEpisode({ ...base, smoothing: { kind: 'ema', alpha: 0.4 } }, fs);
+    let p: number | undefined;
+    for (const r of plain) {
+      expect(r.progress).toBeCloseTo(p === undefined ? r.heads.sarm : p + 0.4 * (r.heads.sarm - p), 12);
+      p = r.progress;
+    }
   });
 });

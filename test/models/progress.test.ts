@@ -1,6 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyHop, argmax, cumulativePriors, fuseGrm, hopBetween, sarmProgress, stageProbabilities } from '../../models/progress.ts';
+import {
+  DEFAULT_EMA,
+  applyHop,
+  argmax,
+  cumulativePriors,
+  fuseGrm,
+  hopBetween,
+  sarmProgress,
+  smoothProgress,
+  smoothingWeight,
+  stageProbabilities,
+  type ProgressSmoothing,
+} from '../../models/progress.ts';
 
 const priors = [0.1, 0.3, 0.2, 0.4];
 
@@ -115,5 +127,64 @@ describe('GRM fusion', () => {
         },
       ),
     );
+  });
+});
+
+/** The smoothed series of `phis` (with per-step uncertainties), as the engine runs it step by step. */
+function smoothed(phis: readonly number[], us: readonly number[], s: ProgressSmoothing): number[] {
+  const out: number[] = [];
+  for (let t = 0; t < phis.length; t++) out.push(smoothProgress(t === 0 ? undefined : out[t - 1], phis[t]!, us[t] ?? 0, s));
+  return out;
+}
+
+describe('causal smoothing of Phi', () => {
+  const ema: ProgressSmoothing = { kind: 'ema', ...DEFAULT_EMA };
+
+  it('starts at Phi(0), and a constant input stays constant', () => {
+    expect(smoothed([0.37, 0.37, 0.37, 0.37], [0, 0.2, 0.01, 1], ema)).toEqual([0.37, 0.37, 0.37, 0.37]);
+  });
+
+  it('approaches a jump geometrically: the gap shrinks by (1 - alpha) per step without uncertainty', () => {
+    const s: ProgressSmoothing = { kind: 'ema', alpha: 0.5, u0: 0.05 };
+    const out = smoothed([0, 1, 1, 1, 1, 1], [], s);
+    expect(out[0]).toBe(0);
+    for (let t = 1; t < out.length; t++) expect(1 - out[t]!).toBeCloseTo(0.5 ** t, 12);
+    const slow = smoothed([0, 1, 1, 1], [], { kind: 'ema', alpha: 0.2, u0: 0.05 });
+    expect(1 - slow[3]!).toBeCloseTo(0.8 ** 3, 12);
+  });
+
+  it('high uncertainty slows the update: w = alpha / (1 + u / u0)', () => {
+    const s = { alpha: 0.5, u0: 0.05 };
+    expect(smoothingWeight(s, 0)).toBe(0.5);
+    expect(smoothingWeight(s, 0.05)).toBeCloseTo(0.25, 12);
+    expect(smoothingWeight(s, 0.45)).toBeCloseTo(0.05, 12);
+    const sure = smoothed([0, 1], [0, 0], ema)[1]!;
+    const doubtful = smoothed([0, 1], [0, 0.2], ema)[1]!;
+    expect(doubtful).toBeLessThan(sure);
+    expect(doubtful).toBeCloseTo(0.5 / (1 + 0.2 / 0.05), 12);
+  });
+
+  it('is causal: the output at t does not depend on later inputs', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 2, maxLength: 40 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 40 }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        (phis, tail, u) => {
+          const cut = Math.floor(phis.length / 2);
+          const us = phis.map((_, i) => (i % 2 === 0 ? u : 0));
+          const a = smoothed(phis, us, ema);
+          const b = smoothed([...phis.slice(0, cut), ...tail], [...us.slice(0, cut), ...tail.map(() => 0.3)], ema);
+          expect(b.slice(0, cut)).toEqual(a.slice(0, cut));
+          // a convex combination of values in [0, 1] stays in [0, 1]
+          for (const x of a) expect(x >= 0 && x <= 1).toBe(true);
+        },
+      ),
+      { seed: 20261201, numRuns: 200 },
+    );
+  });
+
+  it('kind none returns Phi unchanged', () => {
+    expect(smoothed([0.1, 0.9, 0.2], [0.3, 0.3, 0.3], { kind: 'none' })).toEqual([0.1, 0.9, 0.2]);
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../../core/random.ts';
 import { potential, shapedReward, telescopedShaping, type ShapingConfig } from '../../models/shaping.ts';
 
 const cfg = (over: Partial<ShapingConfig> = {}): ShapingConfig => ({
@@ -84,6 +85,46 @@ describe('potential-based shaping', () => {
       const y = potential(x, t);
       expect(y).toBeGreaterThan(prev);
       prev = y;
+    }
+  });
+
+  it('the conservative transform subtracts k * uncertainty and clamps to [0, 1]; k 0 or no uncertainty is the identity', () => {
+    const t = { kind: 'conservative' as const, k: 2 };
+    expect(potential(0.6, t, 0.1)).toBeCloseTo(0.4, 12);
+    expect(potential(0.1, t, 0.2)).toBe(0); // never below 0
+    expect(potential(1, { kind: 'conservative', k: 0 }, 0.3)).toBe(1);
+    expect(potential(0.7, t)).toBe(0.7); // a model without uncertainty: 0
+    expect(potential(0.7, t, 0)).toBe(0.7);
+    // more doubt, lower potential
+    expect(potential(0.8, t, 0.05)).toBeGreaterThan(potential(0.8, t, 0.1));
+  });
+
+  it('conservative: the discounted shaping terms over random (Phi, uncertainty) episodes still telescope', () => {
+    const rng = new SeededRandom(20261201);
+    for (let run = 0; run < 300; run++) {
+      const T = rng.int(1, 80);
+      const phis = Array.from({ length: T + 1 }, () => rng.next());
+      const us = Array.from({ length: T + 1 }, () => (rng.chance(0.2) ? 0 : rng.range(0, 0.5)));
+      const terminated = rng.chance(0.5);
+      const mode = rng.chance(0.5) ? ('pbrs' as const) : ('delta' as const);
+      const c = cfg({ gamma: rng.range(0.5, 1), scale: rng.range(0.1, 5), mode, transform: { kind: 'conservative', k: rng.range(0, 3) } });
+      const gamma = mode === 'delta' ? 1 : c.gamma;
+      let sum = 0;
+      for (let t = 1; t <= T; t++) {
+        const tr = {
+          phiBefore: phis[t - 1]!,
+          phiAfter: phis[t]!,
+          reward: t % 3 === 0 ? 0.5 : 0,
+          terminated: t === T && terminated,
+          uncertaintyBefore: us[t - 1]!,
+          uncertaintyAfter: us[t]!,
+        };
+        sum += gamma ** (t - 1) * (shapedReward(tr, c) - tr.reward);
+      }
+      const ends =
+        c.scale * (gamma ** T * potential(phis[T]!, c.transform, us[T]!) * (terminated ? 0 : 1) - potential(phis[0]!, c.transform, us[0]!));
+      expect(sum, `run ${run}`).toBeCloseTo(ends, 9);
+      expect(telescopedShaping(phis, terminated, c, us), `run ${run}`).toBeCloseTo(ends, 12);
     }
   });
 });

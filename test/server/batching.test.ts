@@ -72,6 +72,28 @@ describe('dynamic batching', () => {
     expect(hops[1]![0]).toBeCloseTo(Math.tanh(0.5), 6);
   });
 
+  it("splits an ensemble model's SARM uncertainty back per request, one value per window, and omits it for a model without", async () => {
+    const fake = new FakeProgressModel({ uncertainty: true });
+    const model = batching(fake);
+    // requests of 1, 2 and 1 windows, merged into one call of 4 rows
+    const request = (rows: number, seed: number) => ({
+      features: Float32Array.from({ length: rows * T * V * D }, (_, i) => Math.sin(seed + i / 7)),
+      valid: new Float32Array(rows * T).fill(1),
+      task: new Array<number>(rows).fill(0),
+    });
+    const requests = [request(1, 1), request(2, 2), request(1, 3)];
+    const merged = await Promise.all(requests.map((r) => model.sarm(r)));
+    const alone = await Promise.all(requests.map((r) => new FakeProgressModel({ uncertainty: true }).sarm(r)));
+    expect(fake.calls).toEqual([{ graph: 'sarm', rows: 4 }]);
+    merged.forEach((r, i) => {
+      expect(r.uncertainty!.length).toBe(requests[i]!.task.length);
+      expect(Array.from(r.uncertainty!)).toEqual(Array.from(alone[i]!.uncertainty!));
+    });
+    expect(new Set(merged.flatMap((r) => Array.from(r.uncertainty!))).size).toBe(4);
+    const without = await Promise.all(requests.map((r) => batching(new FakeProgressModel()).sarm(r)));
+    for (const r of without) expect(r.uncertainty).toBeUndefined();
+  });
+
   it('launches at maxBatch rows without waiting, never splits a request, and respects maxBatchWaitMs', async () => {
     const fake = new FakeProgressModel();
     const model = batching(fake, { maxBatch: 6, maxBatchWaitMs: 200 });

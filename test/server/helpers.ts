@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import WebSocket from 'ws';
 import { parseCard, type ModelCard } from '../../models/card.ts';
 import { StagewardError } from '../../core/errors.ts';
-import type { GrmBatch, ProgressModel, SarmBatch } from '../../models/package.ts';
+import type { GrmBatch, ProgressModel, SarmBatch, SarmOutput } from '../../models/package.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { loadConfig, type ServerConfig } from '../../server/config.ts';
@@ -28,15 +28,21 @@ export interface FakeCall {
 
 /**
  * A ProgressModel with the fixture's card whose outputs are simple functions of its inputs, row by
- * row (so merged and split batches can be checked), that records every call.
+ * row (so merged and split batches can be checked), that records every call. With `uncertainty`
+ * it plays an ensemble package: SARM also returns an uncertainty per window, in [0, 0.1].
  */
 export class FakeProgressModel implements ProgressModel {
   readonly card = FIXTURE_CARD;
   readonly providers: Record<string, ExecutionProvider> = { encoder: 'cpu', sarm: 'cpu', grm: 'cpu' };
   readonly calls: FakeCall[] = [];
+  readonly uncertainty: boolean;
   delayMs = 0;
   failGraph: FakeCall['graph'] | undefined;
   closed = false;
+
+  constructor(options: { uncertainty?: boolean } = {}) {
+    this.uncertainty = options.uncertainty ?? false;
+  }
 
   async #call(graph: FakeCall['graph'], rows: number): Promise<void> {
     if (this.closed) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the fake model is closed');
@@ -62,20 +68,22 @@ export class FakeProgressModel implements ProgressModel {
     return out;
   }
 
-  async sarm(batch: SarmBatch): Promise<{ stageLogits: Float32Array; tau: Float32Array }> {
+  async sarm(batch: SarmBatch): Promise<SarmOutput> {
     const b = batch.task.length;
     await this.#call('sarm', b);
     const k = this.card.maxStages;
     const per = batch.features.length / b;
     const logits = new Float32Array(b * k);
     const tau = new Float32Array(b);
+    const uncertainty = new Float32Array(b);
     for (let i = 0; i < b; i++) {
       let s = 0;
       for (let j = 0; j < per; j++) s += batch.features[i * per + j]!;
       for (let c = 0; c < k; c++) logits[i * k + c] = Math.sin(s + c);
       tau[i] = (Math.cos(s) + 1) / 2;
+      uncertainty[i] = (Math.sin(3 * s) + 1) / 20;
     }
-    return { stageLogits: logits, tau };
+    return this.uncertainty ? { stageLogits: logits, tau, uncertainty } : { stageLogits: logits, tau };
   }
 
   async grm(batch: GrmBatch): Promise<Float32Array> {

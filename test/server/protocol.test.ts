@@ -1,7 +1,11 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OnnxProgressModel } from '../../models/package.ts';
 import { StagewardClient } from '../../server/client.ts';
 import type { StagewardServer } from '../../server/server.ts';
+import { ensemblePackage } from '../ensemble-package.ts';
 import { expectCode } from '../helpers.ts';
 import { HELLO, jpeg, jpegFrames, Peer, startTestServer, VIEWS } from './helpers.ts';
 
@@ -60,6 +64,23 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     expect(r0.progress).toBeLessThanOrEqual(1);
     expect(r0.stage.probs).toHaveLength(5);
     expect(Object.keys(r0.timing)).toEqual(['queue_ms', 'infer_ms', 'total_ms']);
+    // every field of the reply, in order; `uncertainty` is there (nil) for a package without an ensemble
+    expect(Object.keys(r0)).toEqual([
+      'type',
+      'seq',
+      'episode',
+      'step',
+      'progress',
+      'stage',
+      'tau',
+      'heads',
+      'uncertainty',
+      'reward',
+      'shaped',
+      'done',
+      'timing',
+    ]);
+    expect(r0.uncertainty).toBeNull();
     // Raw uint8 HWC arrays in openpi's numpy encoding, built as Python's msgpack writes them.
     peer.sendRaw(
       python.pack({
@@ -246,6 +267,7 @@ describe('openpi-compatible endpoint (/openpi and /)', () => {
       const r0 = (await peer.next()).data as Record<string, any>;
       expect(r0).toMatchObject({ episode: 0, step: 0, new_episode: true, done: false, reward: 0 });
       expect(r0.stage.name).toBeTypeOf('string');
+      expect(r0).toHaveProperty('uncertainty', null);
       peer.sendRaw(python.pack(obs({ reward: npFloat(0.25), terminated: npBool(false) }, 5)));
       expect((await peer.next()).data).toMatchObject({ episode: 0, step: 1, new_episode: false, reward: 0.25 });
       peer.sendRaw(python.pack(obs({ terminated: npBool(true) }, 9)));
@@ -303,6 +325,55 @@ describe('openpi-compatible endpoint (/openpi and /)', () => {
     expect(ok.binary).toBe(false);
     expect(ok.data).toMatchObject({ step: 0, new_episode: true });
     await peer.close();
+  });
+});
+
+describe('an ensemble package: `uncertainty` in every reply', () => {
+  let dir: string;
+  let model: OnnxProgressModel;
+  let ensembleServer: StagewardServer;
+  beforeAll(async () => {
+    dir = await ensemblePackage();
+    model = await OnnxProgressModel.load(dir, { log: () => {} });
+    ensembleServer = await startTestServer({}, model);
+  });
+  afterAll(async () => {
+    await ensembleServer.shutdown();
+    await rm(join(dir, '..'), { recursive: true, force: true });
+  });
+
+  it('native (MessagePack and JSON) and openpi replies carry the SARM head uncertainty of the step', async () => {
+    const peer = await Peer.open(`${ensembleServer.url}/v1/stream`);
+    await peer.request(HELLO);
+    await peer.request({ type: 'reset' });
+    const r0 = await peer.request({ type: 'step', seq: 0, frames });
+    // the test package's uncertainty is tau * tau in float32
+    expect(r0.uncertainty).toBe(Math.fround(r0.tau * r0.tau));
+    peer.sendRaw(
+      JSON.stringify({
+        type: 'step',
+        seq: 1,
+        frames: Object.fromEntries(Object.entries(frames).map(([v, f]) => [v, f.toString('base64')])),
+      }),
+    );
+    const r1 = await peer.reply();
+    expect(r1.uncertainty).toBe(Math.fround(r1.tau * r1.tau));
+    await peer.close();
+
+    const openpi = await Peer.open(`${ensembleServer.url}/openpi`);
+    await openpi.next();
+    openpi.sendRaw(
+      python.pack({
+        'observation/image': frames.front,
+        'observation/side_image': frames.side,
+        'observation/wrist_image': frames.wrist,
+        prompt: 'pick_place',
+      }),
+    );
+    const o0 = (await openpi.next()).data as Record<string, any>;
+    expect(o0.uncertainty).toBeGreaterThanOrEqual(0);
+    expect(o0.uncertainty).toBe(r0.uncertainty); // the same frames at step 0 of an episode
+    await openpi.close();
   });
 });
 

@@ -221,24 +221,35 @@ class SarmHead(nn.Module):
         h = self.trunk(features, valid, task)
         heads = self._heads()
         member_logits = [self._logits(sh, h, task) for sh, _ in heads]
-        logits = member_logits[0] if len(heads) == 1 else torch.stack(member_logits, 0).mean(0)
+        logits = member_logits[0] if len(heads) == 1 else _elementwise_mean(member_logits)
         stage = torch.argmax(logits, dim=-1)                            # [B]
         if stage_hint is not None:
             stage = torch.where(stage_hint >= 0, stage_hint, stage)
         taus = [self._tau(th, h, stage) for _, th in heads]
-        tau = taus[0] if len(heads) == 1 else torch.stack(taus, 0).mean(0)
+        tau = taus[0] if len(heads) == 1 else _elementwise_mean(taus)
         if len(heads) == 1:
             return logits, tau, None
         cum, share = self.prior_cum[task], self.prior_share[task]       # [B, K]
         progress = []
         for (_, th), ml in zip(heads, member_logits):
-            own = torch.argmax(ml, dim=-1)
-            pick = (own.unsqueeze(1) == self.stage_ids).float()         # [B, K]
-            tau_m = self._tau(th, h, own)
-            progress.append((pick * cum).sum(-1) + (pick * share).sum(-1) * tau_m)
-        members = torch.stack(progress, 0)                              # [E, B]
-        spread = torch.sqrt(((members - members.mean(0, keepdim=True)) ** 2).mean(0) + 1e-12)
+            own = torch.argmax(ml, dim=-1).unsqueeze(1)                 # [B, 1]
+            tau_m = self._tau(th, h, own.squeeze(1))
+            # gathers, not a masked sum over K: no reduction whose order could depend on the batch
+            progress.append(torch.gather(cum, 1, own).squeeze(1) + torch.gather(share, 1, own).squeeze(1) * tau_m)
+        # Elementwise sums over the members, not ReduceMean over a stacked [E, B]: ONNX Runtime may
+        # reduce a batch of one in another order, and the server must give a window the same bits
+        # alone as inside a dynamic batch.
+        mean = _elementwise_mean(progress)
+        # (d * d), not d ** 2: ONNX Runtime's Pow may take another path for a short tensor than a long one
+        spread = torch.sqrt(_elementwise_mean([(p - mean) * (p - mean) for p in progress]) + 1e-12)
         return logits, tau, spread
+
+
+def _elementwise_mean(xs):
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total * (1.0 / len(xs))
 
 
 class SarmExport(nn.Module):

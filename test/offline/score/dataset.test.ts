@@ -88,6 +88,9 @@ describe('scoring a recorded dataset', () => {
       expect(doc.frames.map((f) => f.progress_dense)).toEqual(results.map((r) => r.heads.grm));
       expect(doc.frames.map((f) => f.stage)).toEqual(results.map((r) => r.stage.index));
       expect(doc.frames.map((f) => f.tau)).toEqual(results.map((r) => r.tau));
+      // the bundled package is an ensemble: the batched scorer gives the engine's single-window bits
+      expect(results.every((r) => typeof r.uncertainty === 'number')).toBe(true);
+      expect(doc.frames.map((f) => f.uncertainty)).toEqual(results.map((r) => r.uncertainty));
       expect(doc.frames.map((f) => f.reward)).toEqual(results.map((r) => r.shaped));
       expect(doc.frames.some((f) => f.env_reward !== 0)).toBe(run.reports[e]!.success === true);
       expect(typeof doc.frames[0]!.true_progress).toBe('number');
@@ -133,6 +136,7 @@ describe('sarm_progress.parquet', () => {
       ['frame_index', 'INT64'],
       ['progress_sparse', 'FLOAT'],
       ['progress_dense', 'FLOAT'],
+      ['progress_uncertainty', 'FLOAT'],
     ]);
     expect(rows.length).toBe(ds.episodes.reduce((a, e) => a + e.length, 0));
     let i = 0;
@@ -145,6 +149,7 @@ describe('sarm_progress.parquet', () => {
         expect(row.frame_index).toBe(BigInt(t));
         expect(row.progress_sparse).toBe(Math.fround(direct[ep.index]![t]!.heads.sarm));
         expect(row.progress_dense).toBe(Math.fround(direct[ep.index]![t]!.heads.grm!));
+        expect(row.progress_uncertainty).toBe(Math.fround(direct[ep.index]![t]!.uncertainty!));
       }
     }
   });

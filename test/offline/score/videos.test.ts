@@ -249,11 +249,28 @@ describe('scoring videos', () => {
       const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
       expect(summary.totals).toMatchObject({ episodes: 1, scored: 1, failed: 0, frames: 21 });
       const csv = (await readFile(join(out, 'episodes', 'episode-0000.csv'), 'utf8')).trim().split('\n');
-      expect(csv[0]).toBe('frame_index,time_s,stage,stage_name,tau,progress,progress_sparse,env_reward,reward,scored');
+      expect(csv[0]).toBe('frame_index,time_s,stage,stage_name,tau,progress,progress_sparse,uncertainty,env_reward,reward,scored');
       expect(csv.length).toBe(22);
+      // the fixture has no ensemble: an empty uncertainty cell in the CSV, null in the JSON
+      expect(csv[1]!.split(',')[7]).toBe('');
+      const json = JSON.parse(await readFile(join(out, 'episodes', 'episode-0000.json'), 'utf8'));
+      expect(json.frames[0]).toHaveProperty('uncertainty', null);
       expect(csv[2]!.split(',')[1]).toBe('0.05');
       const png = await readFile(join(out, 'plots', 'episode-0000.png'));
       expect(png.subarray(1, 4).toString()).toBe('PNG');
+
+      // --smoothing: the progress column is the causal EMA of the raw SARM column (no uncertainty in the fixture)
+      const smoothedOut = join(dir, 'out-smooth');
+      expect(await main([...common, ...views, '--smoothing', 'ema:0.3', '--no-plots', '--out', smoothedOut])).toBe(0);
+      const smoothed = JSON.parse(await readFile(join(smoothedOut, 'summary.json'), 'utf8'));
+      expect(smoothed.options.smoothing).toEqual({ kind: 'ema', alpha: 0.3, u0: 0.05 });
+      expect(summary.options.smoothing).toEqual({ kind: 'none' });
+      const doc = JSON.parse(await readFile(join(smoothedOut, 'episodes', 'episode-0000.json'), 'utf8'));
+      let prev: number | undefined;
+      for (const f of doc.frames as { progress: number; progress_sparse: number }[]) {
+        expect(f.progress).toBeCloseTo(prev === undefined ? f.progress_sparse : prev + 0.3 * (f.progress_sparse - prev), 12);
+        prev = f.progress;
+      }
 
       expect(await main([...common, '--view', `front=${fileA}`, '--view', `side=${fileB}`, '--out', join(dir, 'out2')])).toBe(2);
       expect(err.mock.calls.flat().join('\n')).toContain('SW_ERR_VIEW_MISSING');
