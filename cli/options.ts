@@ -4,6 +4,7 @@
 import { InvalidArgumentError } from 'commander';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../models/runtime.ts';
 import { IMAGE_KEY_PREFIX } from '../datasets/format.ts';
+import { checkSmoothing, type SmoothingOption } from '../models/engine.ts';
 
 export function intOption(min: number, max: number) {
   return (value: string): number => {
@@ -79,4 +80,20 @@ export function viewMapOption(value: string, previous: Record<string, string> | 
 /** A repeatable flag (`--bundle a --bundle b`): the values in order. */
 export function repeatOption(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/** `--smoothing none | ema | ema:ALPHA | ema:ALPHA,U0` -> the engine's smoothing option, checked by the engine's rule. */
+export function smoothingOption(value: string): SmoothingOption {
+  const m = /^(none|ema)(?::([^,]+)(?:,(.+))?)?$/.exec(value.trim());
+  if (!m || (m[1] === 'none' && m[2] !== undefined)) throw new InvalidArgumentError('must be none, ema, ema:ALPHA or ema:ALPHA,U0');
+  if (m[1] === 'none') return { kind: 'none' };
+  const option: SmoothingOption = { kind: 'ema' };
+  if (m[2] !== undefined) option.alpha = Number(m[2]);
+  if (m[3] !== undefined) option.u0 = Number(m[3]);
+  try {
+    checkSmoothing(option);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message.replace(/`/g, ''));
+  }
+  return option;
 }

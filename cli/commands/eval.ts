@@ -16,7 +16,9 @@ import { Command } from 'commander';
 import type { EpisodeRow } from '../../offline/eval/evaluate.ts';
 import { DEFAULT_EVAL_PROVIDERS, evaluateDatasets } from '../../offline/eval/run.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
-import { episodeListOption, providersOption, repeatOption, viewMapOption } from '../options.ts';
+import { episodeListOption, providersOption, repeatOption, smoothingOption, viewMapOption } from '../options.ts';
+import type { SmoothingOption } from '../../models/engine.ts';
+import { DEFAULT_EMA } from '../../models/progress.ts';
 import { fixed } from '../../core/format.ts';
 
 interface EvalFlags {
@@ -29,6 +31,7 @@ interface EvalFlags {
   provider: ExecutionProvider[];
   plots: boolean;
   progress: boolean;
+  smoothing?: SmoothingOption;
 }
 
 export function evalCommand(): Command {
@@ -54,6 +57,11 @@ export function evalCommand(): Command {
       'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)',
       providersOption,
       DEFAULT_EVAL_PROVIDERS,
+    )
+    .option(
+      '--smoothing <spec>',
+      "the engine's causal smoothing of Phi: none, ema, ema:ALPHA or ema:ALPHA,U0 (models/SHAPING.md); the SARM series scored is then the smoothed one, and GRM is not run",
+      smoothingOption,
     )
     .option('--no-plots', 'skip the per-episode PNG plots')
     .option('--no-progress', 'no progress bar')
@@ -107,6 +115,11 @@ function commandLine(f: EvalFlags): string[] {
         .join(','),
     );
   argv.push('--provider', f.provider.join(','));
+  if (f.smoothing !== undefined)
+    argv.push(
+      '--smoothing',
+      f.smoothing.kind === 'ema' ? `ema:${f.smoothing.alpha ?? DEFAULT_EMA.alpha},${f.smoothing.u0 ?? DEFAULT_EMA.u0}` : 'none',
+    );
   if (!f.plots) argv.push('--no-plots');
   return argv;
 }
@@ -124,6 +137,7 @@ async function runEval(f: EvalFlags): Promise<void> {
       ...(f.out !== undefined ? { out: f.out } : {}),
       ...(f.episodes !== undefined ? { episodes: f.episodes } : {}),
       ...(f.viewMap !== undefined ? { viewMap: f.viewMap } : {}),
+      ...(f.smoothing !== undefined ? { smoothing: f.smoothing } : {}),
     },
     {
       onSetup: ({ card, providers, datasets, selections, out }) => {
@@ -158,6 +172,12 @@ async function runEval(f: EvalFlags): Promise<void> {
         : '') +
       `\n  labels' own VOC+ (the ceiling when progress goes back) ${fixed(metrics.label_voc_plus)}; on the ${metrics.monotone_episodes} episodes whose labels never go back: VOC+ ${fixed(metrics.voc_plus_monotone)}  VOC- ${fixed(metrics.voc_minus_monotone)}`,
   );
+  if (metrics.progress_pearson !== null || metrics.delta_pearson_1s !== null)
+    console.log(
+      `  on-policy (vs annotation.true_progress): Pearson ${fixed(metrics.progress_pearson)}  1-s change Pearson ${fixed(metrics.delta_pearson_1s)}  ` +
+        `stall drift ${fixed(metrics.stall_drift_per_s)}/s  false-high ${fixed(metrics.false_high_rate)}  ` +
+        `uncertainty AUROC ${fixed(metrics.uncertainty_auroc)} (mean ${fixed(metrics.uncertainty_mean, 4)})`,
+    );
   console.log(`  wrote ${metricsPath}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);
   console.log(JSON.stringify(metrics));
 }

@@ -19,14 +19,14 @@
 import { resolve } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { PROGRESS_SOURCES, checkSmoothing, type ProgressSource, type SmoothingOption } from '../../models/engine.ts';
+import { PROGRESS_SOURCES, type ProgressSource, type SmoothingOption } from '../../models/engine.ts';
 import { DEFAULT_EMA } from '../../models/progress.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { SHAPING_MODES, type ShapingMode } from '../../models/shaping.ts';
 import { DEFAULT_BATCH_FRAMES, DEFAULT_ENCODE_BATCH_IMAGES } from '../../offline/score/batch-scorer.ts';
 import { SCORE_DEFAULTS, assertScored, scoreWithPackage } from '../../offline/score/from-package.ts';
 import { summaryTable } from '../../offline/score/report.ts';
-import { choiceOption, intOption, numberOption, providersOption } from '../options.ts';
+import { choiceOption, intOption, numberOption, providersOption, smoothingOption } from '../options.ts';
 import { episodeListOption, viewMapOption } from '../options.ts';
 import { INFERENCE_THREADS, type InferenceThread } from '../../models/load.ts';
 
@@ -53,22 +53,6 @@ interface ScoreFlags {
   plots: boolean;
   parquet: boolean;
   progress: boolean;
-}
-
-/** `--smoothing none | ema | ema:ALPHA | ema:ALPHA,U0` -> the engine's smoothing option, checked by the engine's rule. */
-function smoothingOption(value: string): SmoothingOption {
-  const m = /^(none|ema)(?::([^,]+)(?:,(.+))?)?$/.exec(value.trim());
-  if (!m || (m[1] === 'none' && m[2] !== undefined)) throw new InvalidArgumentError('must be none, ema, ema:ALPHA or ema:ALPHA,U0');
-  if (m[1] === 'none') return { kind: 'none' };
-  const option: SmoothingOption = { kind: 'ema' };
-  if (m[2] !== undefined) option.alpha = Number(m[2]);
-  if (m[3] !== undefined) option.u0 = Number(m[3]);
-  try {
-    checkSmoothing(option);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message.replace(/`/g, ''));
-  }
-  return option;
 }
 
 /** `--view front=a.mp4` (repeatable) -> {front: 'a.mp4'} */

@@ -17,12 +17,16 @@
 // with the MODEL CARD's stage names and priors (the same priors the engine composes its prediction
 // with), so the MAE measures the model, not a disagreement of priors. Episodes without annotations
 // get null accuracy/MAE.
+// On-policy (on-policy.ts), against the simulator's per-frame annotation.true_progress where the
+// dataset has it (a `sim record` dataset; null elsewhere): progress_pearson, delta_pearson_1s,
+// stall_drift_per_s, false_high_rate, uncertainty_auroc, uncertainty_mean, per episode and pooled
+// over all episodes in the aggregate.
 // Aggregate (`aggregate`): VOC+ and VOC- are means over episodes whose outcome is not a failure
 // (success true, or unknown: a dataset without a success column is taken as demonstrations); VOC- is
 // run only for those. Accuracy and MAE are frame-weighted over every annotated episode. AUROC
 // separates the final progress of successful from failed episodes (null unless both occur).
 
-import { RewardEngine } from '../../models/engine.ts';
+import { RewardEngine, type SmoothingOption } from '../../models/engine.ts';
 import { StagewardError } from '../../core/errors.ts';
 import { accuracy, auroc, mean, meanAbsoluteError, valueOrderCorrelation, weightedMean } from './metrics.ts';
 import type { ModelCard } from '../../models/card.ts';
@@ -31,6 +35,7 @@ import type { FrameSet } from '../../models/preprocess.ts';
 import type { RawImage } from '../../core/image.ts';
 import type { EpisodeInfo, LeRobotDataset } from '../../datasets/reader.ts';
 import { frameLabels } from '../../datasets/labels.ts';
+import { NO_ON_POLICY, onPolicyMetrics, type OnPolicyMetrics, type OnPolicySeries } from './on-policy.ts';
 
 /** What a model predicted for one stream of frames, one entry per step, in stream order. */
 export interface ProgressTrace {
@@ -40,6 +45,8 @@ export interface ProgressTrace {
   stage: number[];
   /** GRM fused progress in [0, 1], or null when the model has no GRM head. */
   grm: number[] | null;
+  /** The model's per-step uncertainty, or null when the package reports none. */
+  uncertainty: number[] | null;
 }
 
 /** Runs one stream of frame sets through a fresh causal episode. */
@@ -51,7 +58,7 @@ export interface EpisodeLabels {
   progress: ArrayLike<number>;
 }
 
-export interface EpisodeScores {
+export interface EpisodeScores extends OnPolicyMetrics {
   voc_plus: number;
   /** VOC of the label sequence (null without labels). */
   label_voc_plus: number | null;
@@ -78,7 +85,7 @@ export interface EpisodeRow extends EpisodeScores {
   frames: number;
 }
 
-export interface AggregateMetrics {
+export interface AggregateMetrics extends OnPolicyMetrics {
   episodes: number;
   frames: number;
   successful: number;
@@ -112,6 +119,11 @@ export interface EpisodeResult {
 export interface EvaluateOptions {
   model: ProgressModel;
   dataset: LeRobotDataset;
+  /**
+   * The engine's causal smoothing of Phi (default none). With one, the SARM series scored is the
+   * smoothed progress and the GRM head is not run (its fused progress would be smoothed into it).
+   */
+  smoothing?: SmoothingOption;
   /** The card's task id for every episode; default per episode: its recorded task id, the card's only task, or the task whose stages match the dataset's. */
   task?: string;
   /** Episode indices; default all. */
@@ -127,6 +139,8 @@ export interface EvaluateOptions {
 
 export interface EvaluationResult {
   rows: EpisodeRow[];
+  /** Per row: the series the on-policy metrics pool, or null (no true progress in the dataset). */
+  series: (OnPolicySeries | null)[];
   metrics: AggregateMetrics;
 }
 
@@ -144,28 +158,46 @@ export function plannedSteps(dataset: LeRobotDataset, episodes: readonly number[
 }
 
 /** A `TraceRunner` over the engine: progress "both" when the model has GRM, no goal frames, no shaping. */
-export function engineRunner(engine: RewardEngine, task: string, onStep?: () => void): TraceRunner {
-  const useGrm = engine.card.grm.present;
+export function engineRunner(engine: RewardEngine, task: string, onStep?: () => void, smoothing?: SmoothingOption): TraceRunner {
+  const smoothed = smoothing !== undefined && smoothing.kind !== 'none';
+  const useGrm = engine.card.grm.present && !smoothed;
   return async (frames) => {
-    const episode = await engine.start({ task, gamma: 1, shaping: 'sparse', progress: useGrm ? 'both' : 'sarm' });
-    const trace: ProgressTrace = { sarm: [], stage: [], grm: useGrm ? [] : null };
+    const episode = await engine.start({
+      task,
+      gamma: 1,
+      shaping: 'sparse',
+      progress: useGrm ? 'both' : 'sarm',
+      ...(smoothed ? { smoothing } : {}),
+    });
+    const trace: ProgressTrace = { sarm: [], stage: [], grm: useGrm ? [] : null, uncertainty: null };
+    const uncertainty: number[] = [];
     try {
       for await (const f of frames) {
         const r = await episode.step({ frames: f });
-        trace.sarm.push(r.heads.sarm);
+        trace.sarm.push(smoothed ? r.progress : r.heads.sarm);
         trace.stage.push(r.stage.index);
         trace.grm?.push(r.heads.grm!);
+        if (r.uncertainty !== null) uncertainty.push(r.uncertainty);
         onStep?.();
       }
     } finally {
       await episode.end();
     }
+    if (uncertainty.length > 0) trace.uncertainty = uncertainty;
     return trace;
   };
 }
 
-/** Scores of one episode from its forward trace, its reversed trace (or null) and its labels (or null). Pure. */
-export function scoreEpisode(forward: ProgressTrace, reversed: ProgressTrace | null, labels: EpisodeLabels | null): EpisodeScores {
+/**
+ * Scores of one episode from its forward trace, its reversed trace (or null), its labels (or null)
+ * and its on-policy series (or null: no true progress). Pure.
+ */
+export function scoreEpisode(
+  forward: ProgressTrace,
+  reversed: ProgressTrace | null,
+  labels: EpisodeLabels | null,
+  series: OnPolicySeries | null = null,
+): EpisodeScores {
   const n = forward.sarm.length;
   if (n === 0) throw new RangeError('scoreEpisode: empty trace');
   if (labels && (labels.stage.length !== n || labels.progress.length !== n)) {
@@ -186,6 +218,7 @@ export function scoreEpisode(forward: ProgressTrace, reversed: ProgressTrace | n
     grm_voc_minus: grm && reversed?.grm ? valueOrderCorrelation(reversed.grm) : null,
     grm_progress_mae: grm && labels ? meanAbsoluteError(grm, labels.progress) : null,
     grm_final_progress: grm ? grm[n - 1]! : null,
+    ...(series ? onPolicyMetrics([series]) : NO_ON_POLICY),
   };
 }
 
@@ -215,8 +248,12 @@ function separation(rows: readonly EpisodeRow[], key: 'final_progress' | 'grm_fi
   return auroc(pos, neg);
 }
 
-/** Aggregate metrics over episode rows (from one or several datasets). Pure. */
-export function aggregate(rows: readonly EpisodeRow[]): AggregateMetrics {
+/**
+ * Aggregate metrics over episode rows (from one or several datasets) and, aligned with them, their
+ * on-policy series (null entries and a missing list count as no true progress). Pure.
+ */
+export function aggregate(rows: readonly EpisodeRow[], series: readonly (OnPolicySeries | null)[] = []): AggregateMetrics {
+  const withTruth = series.filter((s): s is OnPolicySeries => s !== null);
   const ordered = rows.filter((r) => scoresReversed(r.success));
   const monotone = ordered.filter((r) => r.labels_monotone === true);
   const meanOf = (rs: readonly EpisodeRow[], key: NullableKey) => mean(present(rs, key).values);
@@ -243,6 +280,7 @@ export function aggregate(rows: readonly EpisodeRow[]): AggregateMetrics {
     grm_voc_minus: meanOf(ordered, 'grm_voc_minus'),
     grm_progress_mae: frameWeighted('grm_progress_mae'),
     grm_auroc: separation(rows, 'grm_final_progress'),
+    ...(withTruth.length ? onPolicyMetrics(withTruth) : NO_ON_POLICY),
   };
 }
 
@@ -338,8 +376,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
     return { ep, task, labels: episodeLabels(ep, card, task, ds.root) };
   });
   const rows: EpisodeRow[] = [];
+  const series: (OnPolicySeries | null)[] = [];
   for (const { ep, task, labels } of plan) {
-    const run = engineRunner(engine, task, o.onStep);
+    const run = engineRunner(engine, task, o.onStep, o.smoothing);
     const reversedToo = scoresReversed(ep.success);
     const kept: FrameSet[] | null = reversedToo ? [] : null;
     const sets = ds.frameSets(ep.index, {
@@ -350,16 +389,20 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
     });
     const forward = await run(cardFrames(sets, viewMap, kept));
     const reversed = kept ? await run(kept.reverse()) : null;
+    const truth = (await ds.episodeData(ep.index)).trueProgress;
+    const s: OnPolicySeries | null =
+      truth && truth.length === forward.sarm.length ? { phi: forward.sarm, truth, uncertainty: forward.uncertainty, fps: ds.fps } : null;
     const row: EpisodeRow = {
       dataset: o.datasetIndex ?? 0,
       episode: ep.index,
       task,
       success: ep.success,
       frames: forward.sarm.length,
-      ...scoreEpisode(forward, reversed, labels),
+      ...scoreEpisode(forward, reversed, labels, s),
     };
     rows.push(row);
+    series.push(s);
     await o.onEpisode?.({ row, stageNames: card.stages[card.tasks.indexOf(task)]!.map((s) => s.name), forward, labels });
   }
-  return { rows, metrics: aggregate(rows) };
+  return { rows, series, metrics: aggregate(rows, series) };
 }

@@ -13,11 +13,13 @@ import { writeFileAtomic } from '../../core/files.ts';
 import { REPO_ROOT } from '../../core/paths.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
 import type { ModelCard } from '../../models/card.ts';
+import type { SmoothingOption } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { writeEpisodePlot } from './episode-plot.ts';
 import { aggregate, evaluateModel, plannedSteps, type AggregateMetrics, type EpisodeResult, type EpisodeRow } from './evaluate.ts';
 import { fixed } from '../../core/format.ts';
+import type { OnPolicySeries } from './on-policy.ts';
 
 export const DEFAULT_EVAL_PROVIDERS: ExecutionProvider[] = ['cpu'];
 
@@ -40,6 +42,8 @@ export interface EvaluateDatasetsOptions {
   plots?: boolean;
   /** The command line that asked for this run, for the provenance. */
   command?: string[];
+  /** The engine's causal smoothing of Phi (evaluate.ts EvaluateOptions.smoothing). */
+  smoothing?: SmoothingOption;
 }
 
 export interface EvaluateDatasetsSetup {
@@ -134,6 +138,7 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
 
     hooks.onPlanned?.(datasets.reduce((a, ds, k) => a + plannedSteps(ds, selections[k]), 0));
     const rows: EpisodeRow[] = [];
+    const series: (OnPolicySeries | null)[] = [];
     const plots: string[] = [];
     try {
       for (let k = 0; k < datasets.length; k++) {
@@ -145,6 +150,7 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
           datasetIndex: k,
           ...(o.task !== undefined ? { task: o.task } : {}),
           ...(o.viewMap !== undefined ? { viewMap: o.viewMap } : {}),
+          ...(o.smoothing !== undefined ? { smoothing: o.smoothing } : {}),
           onStep: () => hooks.onStep?.(),
           onEpisode: async (r) => {
             hooks.onEpisode?.(k, r.row);
@@ -155,15 +161,24 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
           },
         });
         rows.push(...result.rows);
+        series.push(...result.series);
       }
     } finally {
       hooks.onEvaluationEnd?.();
     }
 
-    const metrics = aggregate(rows);
+    const metrics = aggregate(rows, series);
+    const ofDataset = (k: number) => rows.map((r, i) => i).filter((i) => rows[i]!.dataset === k);
     const report = {
       ...metrics,
-      per_dataset: datasets.map((ds, k) => ({ dataset: k, root: ds.root, ...aggregate(rows.filter((r) => r.dataset === k)) })),
+      per_dataset: datasets.map((ds, k) => ({
+        dataset: k,
+        root: ds.root,
+        ...aggregate(
+          ofDataset(k).map((i) => rows[i]!),
+          ofDataset(k).map((i) => series[i]!),
+        ),
+      })),
       per_episode: rows.map((r, i) => ({ ...r, ...(withPlots ? { plot: plots[i] } : {}) })),
       provenance: {
         command: o.command,

@@ -21,6 +21,7 @@ import {
 } from '../../../offline/eval/evaluate.ts';
 import { OnnxProgressModel, type GrmBatch, type ProgressModel, type SarmBatch } from '../../../models/package.ts';
 import { episodePlotSvg } from '../../../offline/eval/episode-plot.ts';
+import { NO_ON_POLICY } from '../../../offline/eval/on-policy.ts';
 import type { ExecutionProvider } from '../../../models/runtime.ts';
 import { evalCommand } from '../../../cli/commands/eval.ts';
 import { LeRobotDataset } from '../../../datasets/reader.ts';
@@ -49,6 +50,12 @@ const METRIC_KEYS = [
   'grm_voc_minus',
   'grm_progress_mae',
   'grm_auroc',
+  'progress_pearson',
+  'delta_pearson_1s',
+  'stall_drift_per_s',
+  'false_high_rate',
+  'uncertainty_auroc',
+  'uncertainty_mean',
 ];
 
 let root: string;
@@ -155,6 +162,15 @@ describe('evaluateModel (the engine over dataset episodes)', () => {
     expect(metrics.frames).toBe(mixed.episodes[0]!.length + mixed.episodes[1]!.length);
     expect(metrics.voc_plus).toBe(ok.voc_plus); // the failed episode does not count toward VOC
     expect([0, 0.5, 1]).toContain(metrics.auroc); // one episode per class
+    // simulator recordings carry annotation.true_progress: the on-policy metrics are computed, per episode and pooled
+    for (const r of rows) {
+      expect(Math.abs(r.progress_pearson!)).toBeLessThanOrEqual(1);
+      expect(r.false_high_rate).toBeGreaterThanOrEqual(0);
+      expect(r.uncertainty_auroc).toBeNull(); // the fixture package reports no uncertainty
+    }
+    expect(metrics.progress_pearson).toBeCloseTo((ok.progress_pearson! + bad.progress_pearson!) / 2, 12);
+    expect(Math.abs(metrics.delta_pearson_1s!)).toBeLessThanOrEqual(1);
+    expect(metrics.false_high_rate).toBeCloseTo((ok.false_high_rate! * ok.frames + bad.false_high_rate! * bad.frames) / metrics.frames, 12);
   });
 
   it('feeds VOC- the reversed frames in a new episode: a current-frame model mirrors, an "always more" model fails', async () => {
@@ -191,8 +207,36 @@ describe('evaluateModel (the engine over dataset episodes)', () => {
   });
 });
 
+describe("evaluateModel with the engine's causal smoothing", () => {
+  it('scores the smoothed SARM series (an EMA of the raw one without uncertainty) and runs no GRM', async () => {
+    const series = async (smoothing?: { kind: 'ema'; alpha: number }) => {
+      const out: { sarm: number[]; grm: number[] | null }[] = [];
+      await evaluateModel({
+        model: fixture,
+        dataset: mixed,
+        episodes: [0],
+        ...(smoothing ? { smoothing } : {}),
+        onEpisode: (r) => void out.push({ sarm: r.forward.sarm, grm: r.forward.grm }),
+      });
+      return out[0]!;
+    };
+    const raw = await series();
+    const smooth = await series({ kind: 'ema', alpha: 0.5 });
+    expect(smooth.grm).toBeNull();
+    expect(smooth.sarm[0]).toBeCloseTo(raw.sarm[0]!, 6);
+    for (let t = 1; t < raw.sarm.length; t++)
+      expect(smooth.sarm[t]).toBeCloseTo(smooth.sarm[t - 1]! + 0.5 * (raw.sarm[t]! - smooth.sarm[t - 1]!), 6);
+    expect(smooth.sarm).not.toEqual(raw.sarm);
+  });
+});
+
 describe('scoring and aggregation (pure)', () => {
-  const trace = (sarm: number[], grm: number[] | null = null): ProgressTrace => ({ sarm, stage: sarm.map((p) => (p < 0.5 ? 0 : 1)), grm });
+  const trace = (sarm: number[], grm: number[] | null = null): ProgressTrace => ({
+    sarm,
+    stage: sarm.map((p) => (p < 0.5 ? 0 : 1)),
+    grm,
+    uncertainty: null,
+  });
 
   it('scores a perfect predictor VOC+ 1, VOC- -1, accuracy 1, MAE 0', () => {
     const up = [0, 0.25, 0.5, 0.75, 1];
@@ -242,6 +286,7 @@ describe('scoring and aggregation (pure)', () => {
       grm_voc_minus: null,
       grm_progress_mae: null,
       grm_final_progress: null,
+      ...NO_ON_POLICY,
     });
     const m = aggregate([row(true, 10, 1, 1, 0.9), row(null, 30, 0.5, 0.5, 0.2), row(false, 60, -1, 0, 0.1), row(true, 5, 0, null, 0.1)]);
     expect(m).toMatchObject({ episodes: 4, frames: 105, successful: 2, failed: 1, unknown_outcome: 1 });
