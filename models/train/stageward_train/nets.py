@@ -135,9 +135,11 @@ class SarmHead(nn.Module):
 
     Ensemble (architecture.ensemble = E > 1): E (stage Linear, tau MLP) members over the shared h,
     each initialised and (in training) bootstrapped on its own. stage_logits is the members' mean,
-    tau the members' mean tau at that consensus stage. uncertainty [B] is the population standard
-    deviation over members of each member's own progress, P_k + a_k * tau_m with k its own argmax,
-    priors from the config: where the members disagree on the stage or on tau, it is large.
+    tau the members' mean tau at that consensus stage. uncertainty [B] is a standard deviation of
+    progress with two parts: between members (the population variance of each member's own progress
+    P_k + a_k * tau_m, k its own argmax) and between stages (the variance of the stage midpoints
+    P_k + a_k / 2 under the consensus softmax); priors from the config. It is large where the members
+    disagree, and where the stage itself is in doubt.
     Member 0 keeps the names `stage` and `tau`; the others live in `members`.
     """
 
@@ -236,20 +238,30 @@ class SarmHead(nn.Module):
             tau_m = self._tau(th, h, own.squeeze(1))
             # gathers, not a masked sum over K: no reduction whose order could depend on the batch
             progress.append(torch.gather(cum, 1, own).squeeze(1) + torch.gather(share, 1, own).squeeze(1) * tau_m)
-        # Elementwise sums over the members, not ReduceMean over a stacked [E, B]: ONNX Runtime may
-        # reduce a batch of one in another order, and the server must give a window the same bits
+        # Elementwise sums over members and stages, never a ReduceMean/ReduceSum or Pow: ONNX Runtime
+        # may reduce a batch of one in another order, and the server must give a window the same bits
         # alone as inside a dynamic batch.
         mean = _elementwise_mean(progress)
-        # (d * d), not d ** 2: ONNX Runtime's Pow may take another path for a short tensor than a long one
-        spread = torch.sqrt(_elementwise_mean([(p - mean) * (p - mean) for p in progress]) + 1e-12)
-        return logits, tau, spread
+        between_members = _elementwise_mean([(p - mean) * (p - mean) for p in progress])
+        # the stage's own ambiguity, in progress units: the variance of the stage midpoints
+        # P_k + a_k / 2 under the consensus stage distribution (padding stages have probability 0)
+        probs = torch.softmax(logits, dim=-1)                           # [B, K]
+        mid = cum + 0.5 * share
+        cols = range(self.num_stages)
+        mu = _elementwise_sum([probs[:, k] * mid[:, k] for k in cols])
+        between_stages = _elementwise_sum([probs[:, k] * (mid[:, k] - mu) * (mid[:, k] - mu) for k in cols])
+        return logits, tau, torch.sqrt(between_members + between_stages + 1e-12)
 
 
-def _elementwise_mean(xs):
+def _elementwise_sum(xs):
     total = xs[0]
     for x in xs[1:]:
         total = total + x
-    return total * (1.0 / len(xs))
+    return total
+
+
+def _elementwise_mean(xs):
+    return _elementwise_sum(xs) * (1.0 / len(xs))
 
 
 class SarmExport(nn.Module):

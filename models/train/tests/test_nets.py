@@ -92,7 +92,7 @@ def ensemble_cfg(tiny_dict, members):
     return ModelConfig.from_dict(tiny_dict)
 
 
-def test_ensemble_of_identical_members_is_the_single_head_with_zero_uncertainty(tiny_dict, tiny_cfg):
+def test_ensemble_of_identical_members_is_the_single_head_and_keeps_only_stage_ambiguity(tiny_dict, tiny_cfg):
     torch.manual_seed(0)
     single = SarmHead(tiny_cfg).eval()
     torch.manual_seed(0)
@@ -107,11 +107,16 @@ def test_ensemble_of_identical_members_is_the_single_head_with_zero_uncertainty(
     want_logits, want_tau = single(feats, valid, task)
     logits, tau, spread = multi.predict(feats, valid, task)
     assert torch.allclose(logits, want_logits, atol=1e-5) and torch.allclose(tau, want_tau, atol=1e-6)
-    assert spread.shape == (6,) and (spread < 1e-5).all()
+    # identical members: only the stage's own ambiguity is left (the midpoints' spread under softmax)
+    probs = torch.softmax(want_logits, -1)
+    priors = [p for _, p in tiny_cfg.stages[tiny_cfg.tasks[0]]]
+    mids = torch.tensor([sum(priors[:k]) + priors[k] / 2 for k in range(len(priors))] + [0.0] * (probs.shape[1] - len(priors)))
+    mu = (probs * mids).sum(-1, keepdim=True)
+    assert spread.shape == (6,) and torch.allclose(spread, ((probs * (mids - mu) ** 2).sum(-1) + 1e-12).sqrt(), atol=1e-5)
     assert single.predict(feats, valid, task)[2] is None
 
 
-def test_ensemble_uncertainty_is_the_spread_of_the_members_progress(tiny_dict):
+def test_ensemble_uncertainty_is_the_members_spread_plus_the_stage_ambiguity(tiny_dict):
     cfg = ensemble_cfg(tiny_dict, 4)
     torch.manual_seed(1)
     head = SarmHead(cfg).eval()
@@ -128,8 +133,13 @@ def test_ensemble_uncertainty_is_the_spread_of_the_members_progress(tiny_dict):
             pr = priors[int(task[b])]
             progress.append(sum(pr[:k]) + pr[k] * float(tau[b]))
         mean = sum(progress) / 4
-        std = (sum((p - mean) ** 2 for p in progress) / 4) ** 0.5
-        assert abs(float(spread[b]) - std) < 1e-4
+        members_var = sum((p - mean) ** 2 for p in progress) / 4
+        pr = priors[int(task[b])]
+        consensus = torch.softmax(torch.stack([lg[b] for lg, _ in members]).mean(0), -1)[:len(pr)]
+        mids = [sum(pr[:k]) + pr[k] / 2 for k in range(len(pr))]
+        mu = sum(float(q) * m for q, m in zip(consensus, mids))
+        stages_var = sum(float(q) * (m - mu) ** 2 for q, m in zip(consensus, mids))
+        assert abs(float(spread[b]) - (members_var + stages_var) ** 0.5) < 1e-4
     assert (spread > 0).all()  # independently initialised members disagree
 
 
