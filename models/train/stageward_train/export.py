@@ -102,10 +102,17 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
+UNCERTAINTY_METHOD = ("sarm.onnx output `uncertainty`: sqrt(population variance over the {e} SARM members of each "
+                      "member's own progress P_k + a_k * tau_m + variance of the stage midpoints P_k + a_k / 2 under "
+                      "softmax(stage_logits)), in progress units (models/PACKAGE.md, Ensemble packages)")
+
+
 def export_package(cfg: ModelConfig, modules: Mapping[str, nn.Module], out_dir: Path,
                    provenance: Optional[Mapping[str, Any]] = None,
                    metrics: Optional[Mapping[str, Any]] = None) -> Path:
     """Write the complete package to out_dir atomically; returns out_dir."""
+    if cfg.architecture.ensemble > 1:  # the card says how its uncertainty is made
+        provenance = {**(provenance or {}), "uncertainty": UNCERTAINTY_METHOD.format(e=cfg.architecture.ensemble)}
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=str(out_dir.parent)))

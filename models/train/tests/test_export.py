@@ -127,3 +127,15 @@ def test_checkpoint_with_other_stage_counts_is_refused(tiny_dict, tiny_cfg, tmp_
     config.write_text(json.dumps(tiny_cfg.to_dict()))
     assert main(["--config", str(config), "--weights", str(ckpt), "--out", str(tmp_path / "pkg")]) == 2
     assert not (tmp_path / "pkg").exists()
+
+
+def test_ensemble_package_says_how_its_uncertainty_is_made(tiny_dict, tmp_path):
+    tiny_dict["architecture"]["ensemble"] = 3
+    cfg = ModelConfig.from_dict(tiny_dict)
+    out = export_package(cfg, seeded_modules(cfg, 0), tmp_path / "pkg", provenance={"seed": 0})
+    card = json.loads((out / "model.json").read_text())
+    assert card["architecture"]["ensemble"] == 3
+    assert "3 SARM members" in card["provenance"]["uncertainty"] and card["provenance"]["seed"] == 0
+    one = ModelConfig.from_dict({**tiny_dict, "architecture": {**tiny_dict["architecture"], "ensemble": 1}})
+    plain = export_package(one, seeded_modules(one, 0), tmp_path / "plain")
+    assert "uncertainty" not in json.loads((plain / "model.json").read_text())["provenance"]
