@@ -19,7 +19,7 @@
 //
 //   npm run experiment:reward
 //   npm run experiment:reward -- --quick --tasks pick_place
-//   npm run experiment:reward -- --zoo /tmp/zoo-before      # the same sets, other packages
+//   npm run experiment:reward -- --baseline /tmp/zoo-before   # and the previous packages on the same sets
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -57,6 +57,7 @@ interface Flags {
   episodes?: number;
   smoothing?: boolean;
   zoo: string;
+  baseline?: string;
 }
 
 function taskList(value: string): Task[] {
@@ -74,7 +75,11 @@ function parseFlags(argv: string[]): Flags {
     .option('--tasks <list>', `comma list of ${TASKS.join(', ')}`, taskList, [...TASKS])
     .option('--episodes <n>', 'episodes per rollout set (default 16; --quick 4)', intOption(1, 1000))
     .option('--smoothing', "also evaluate the rollouts with the engine's causal smoothing")
-    .option('--zoo <dir>', 'folder holding the <task>/ model packages to evaluate (e.g. an older copy, for a before/after)', 'models/zoo')
+    .option('--zoo <dir>', 'folder holding the <task>/ model packages to evaluate', 'models/zoo')
+    .option(
+      '--baseline <dir>',
+      'a second folder of <task>/ packages (e.g. the previous release) evaluated on the same sets, keys baseline.*',
+    )
     .addHelpText('after', '\nThe last stdout line is one JSON object: {"pick_place.delta_pearson_1s": ..., ...}.')
     .exitOverride();
   program.parse(argv, { from: 'user' });
@@ -132,27 +137,31 @@ async function runTask(task: Task, f: Flags, out: string): Promise<Record<string
   await rec('roll-weak', ['--policy', 'weak', '--noise', '0.3', '--episodes', String(n), '--seed', String(SEEDS.weak)]);
   await rec('roll-rl', ['--policy', join(rlOut, 'policy.json'), '--noise', '0.3', '--episodes', String(n), '--seed', String(SEEDS.rl)]);
 
-  const model = resolve(ROOT, f.zoo, task);
-  const rollouts = ['--dataset', join(dir, 'roll-weak'), '--dataset', join(dir, 'roll-rl')];
-  say('evaluating on the rollouts');
-  const roll = await evalMetrics(
-    ['--model', model, '--task', task, ...rollouts],
-    join(dir, 'eval-rollouts'),
-    join(logs, 'eval-rollouts.log'),
-  );
-  say('evaluating on the demonstrations');
-  const demo = await evalMetrics(
-    ['--model', model, '--task', task, '--dataset', join(dir, 'demo-mixed'), '--dataset', join(dir, 'demo-failed')],
-    join(dir, 'eval-demo'),
-    join(logs, 'eval-demo.log'),
-  );
   const fig: Record<string, number | null> = {};
-  for (const [k] of ON_POLICY) {
-    fig[`${task}.${k}`] = num(roll.all, k);
-    fig[`${task}.weak.${k}`] = num(roll.perDataset[0]!, k);
-    fig[`${task}.rl.${k}`] = num(roll.perDataset[1]!, k);
-  }
-  for (const [k] of DEMO) fig[`${task}.demo_${k}`] = num(demo.all, k);
+  const evaluate = async (zoo: string, prefix: string, name: string) => {
+    const model = resolve(ROOT, zoo, task);
+    say(`evaluating ${model} on the rollouts and the demonstrations`);
+    const roll = await evalMetrics(
+      ['--model', model, '--task', task, ...rollouts],
+      join(dir, `${name}-rollouts`),
+      join(logs, `${name}-rollouts.log`),
+    );
+    const demo = await evalMetrics(
+      ['--model', model, '--task', task, '--dataset', join(dir, 'demo-mixed'), '--dataset', join(dir, 'demo-failed')],
+      join(dir, `${name}-demo`),
+      join(logs, `${name}-demo.log`),
+    );
+    for (const [k] of ON_POLICY) {
+      fig[`${prefix}${task}.${k}`] = num(roll.all, k);
+      fig[`${prefix}${task}.weak.${k}`] = num(roll.perDataset[0]!, k);
+      fig[`${prefix}${task}.rl.${k}`] = num(roll.perDataset[1]!, k);
+    }
+    for (const [k] of DEMO) fig[`${prefix}${task}.demo_${k}`] = num(demo.all, k);
+    return model;
+  };
+  const rollouts = ['--dataset', join(dir, 'roll-weak'), '--dataset', join(dir, 'roll-rl')];
+  const model = await evaluate(f.zoo, '', 'eval');
+  if (f.baseline !== undefined) await evaluate(f.baseline, 'baseline.', 'baseline');
   if (f.smoothing) {
     say('evaluating on the rollouts with causal smoothing');
     const sm = await evalMetrics(
@@ -166,11 +175,18 @@ async function runTask(task: Task, f: Flags, out: string): Promise<Record<string
   return fig;
 }
 
-function table(tasks: readonly Task[], fig: Record<string, number | null>, smoothing: boolean): string {
-  const cols = tasks.flatMap((t) => [`${t} pooled`, `${t} weak`, `${t} rl`, ...(smoothing ? [`${t} smoothed`] : [])]);
+function table(tasks: readonly Task[], fig: Record<string, number | null>, smoothing: boolean, baseline: boolean): string {
+  const cols = tasks.flatMap((t) => [
+    ...(baseline ? [`${t} baseline`] : []),
+    `${t} pooled`,
+    `${t} weak`,
+    `${t} rl`,
+    ...(smoothing ? [`${t} smoothed`] : []),
+  ]);
   const lines = [`| metric | target | ${cols.join(' | ')} |`, `| --- | --- | ${cols.map(() => '---').join(' | ')} |`];
   for (const [k, target] of ON_POLICY) {
     const cells = tasks.flatMap((t) => [
+      ...(baseline ? [fig[`baseline.${t}.${k}`]] : []),
       fig[`${t}.${k}`],
       fig[`${t}.weak.${k}`],
       fig[`${t}.rl.${k}`],
@@ -178,10 +194,12 @@ function table(tasks: readonly Task[], fig: Record<string, number | null>, smoot
     ]);
     lines.push(`| ${k} | ${target} | ${cells.map((v) => fixed(v ?? null, 3)).join(' | ')} |`);
   }
-  const demoCols = tasks.map((t) => `${t} demos`);
+  const demoCols = tasks.flatMap((t) => [...(baseline ? [`${t} baseline`] : []), `${t} demos`]);
   lines.push('', `| demo metric | target | ${demoCols.join(' | ')} |`, `| --- | --- | ${demoCols.map(() => '---').join(' | ')} |`);
-  for (const [k, target] of DEMO)
-    lines.push(`| ${k} | ${target} | ${tasks.map((t) => fixed(fig[`${t}.demo_${k}`] ?? null, 3)).join(' | ')} |`);
+  for (const [k, target] of DEMO) {
+    const cells = tasks.flatMap((t) => [...(baseline ? [fig[`baseline.${t}.demo_${k}`]] : []), fig[`${t}.demo_${k}`]]);
+    lines.push(`| ${k} | ${target} | ${cells.map((v) => fixed(v ?? null, 3)).join(' | ')} |`);
+  }
   return lines.join('\n');
 }
 
@@ -192,7 +210,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const fig: Record<string, number | null> = {};
   for (const task of f.tasks) Object.assign(fig, await runTask(task, f, out));
-  const text = table(f.tasks, fig, f.smoothing ?? false);
+  const text = table(f.tasks, fig, f.smoothing ?? false, f.baseline !== undefined);
   console.log(`\n${text}\n`);
   await writeFile(join(out, 'results.md'), `${text}\n`);
   const result = { ...fig, wall_s: Math.round((performance.now() - t0) / 100) / 10, out };
