@@ -38,6 +38,7 @@ const ON_POLICY: [key: string, target: string][] = [
   ['stall_drift_per_s', '<= 0.01'],
   ['false_high_rate', '(lower is better)'],
   ['uncertainty_auroc', '>= 0.80'],
+  ['large_error_share', '(the AUROC positives)'],
   ['progress_mae', '(lower is better)'],
 ];
 const DEMO: [key: string, target: string][] = [

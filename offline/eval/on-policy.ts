@@ -11,6 +11,8 @@
 //   uncertainty_auroc  AUROC of the reported uncertainty separating the frames with
 //                      |Phi - truth| > ERROR_MARGIN (positives) from the rest; null without uncertainty
 //   uncertainty_mean   mean reported uncertainty; null without
+//   large_error_share  share of frames with |Phi - truth| > ERROR_MARGIN (the AUROC's positives; with
+//                      a handful of them the AUROC says little)
 // Every value is null where it is undefined (no qualifying episode, window or class).
 
 import { auroc, pearson } from './metrics.ts';
@@ -36,6 +38,7 @@ export interface OnPolicyMetrics {
   false_high_rate: number | null;
   uncertainty_auroc: number | null;
   uncertainty_mean: number | null;
+  large_error_share: number | null;
 }
 
 export const NO_ON_POLICY: OnPolicyMetrics = {
@@ -45,6 +48,7 @@ export const NO_ON_POLICY: OnPolicyMetrics = {
   false_high_rate: null,
   uncertainty_auroc: null,
   uncertainty_mean: null,
+  large_error_share: null,
 };
 
 function varies(x: ArrayLike<number>): boolean {
@@ -61,6 +65,7 @@ export function onPolicyMetrics(episodes: readonly OnPolicySeries[]): OnPolicyMe
   let stalls = 0;
   let frames = 0;
   let falseHigh = 0;
+  let largeError = 0;
   const errUnc: number[] = [];
   const okUnc: number[] = [];
   let uncSum = 0;
@@ -85,6 +90,7 @@ export function onPolicyMetrics(episodes: readonly OnPolicySeries[]): OnPolicyMe
     for (let t = 0; t < phi.length; t++) {
       frames++;
       if (phi[t]! - truth[t]! > FALSE_HIGH_MARGIN) falseHigh++;
+      if (Math.abs(phi[t]! - truth[t]!) > ERROR_MARGIN) largeError++;
       if (uncertainty !== null) {
         (Math.abs(phi[t]! - truth[t]!) > ERROR_MARGIN ? errUnc : okUnc).push(uncertainty[t]!);
         uncSum += uncertainty[t]!;
@@ -100,5 +106,6 @@ export function onPolicyMetrics(episodes: readonly OnPolicySeries[]): OnPolicyMe
     false_high_rate: frames ? falseHigh / frames : null,
     uncertainty_auroc: auroc(errUnc, okUnc),
     uncertainty_mean: uncFrames ? uncSum / uncFrames : null,
+    large_error_share: frames ? largeError / frames : null,
   };
 }

@@ -56,6 +56,7 @@ const METRIC_KEYS = [
   'false_high_rate',
   'uncertainty_auroc',
   'uncertainty_mean',
+  'large_error_share',
 ];
 
 let root: string;

@@ -53,6 +53,7 @@ describe('on-policy metrics', () => {
       ),
     ]);
     expect(good.uncertainty_auroc).toBe(1);
+    expect(good.large_error_share).toBeCloseTo(10 / 81, 12);
     expect(good.uncertainty_mean).toBeCloseTo((10 * 0.2 + 71 * 0.01) / 81, 12);
     expect(
       onPolicyMetrics([
