@@ -9,7 +9,7 @@
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RewardEngine, type ProgressSource } from '../models/engine.ts';
 import { OnnxProgressModel } from '../models/package.ts';
 import type { RawImage } from '../core/image.ts';
@@ -44,7 +44,8 @@ const WARMUP_STEPS = 30;
 export async function benchEngine(o: Options): Promise<void> {
   const tmp = await mkdtemp(join(tmpdir(), 'stageward-bench-'));
   try {
-    let dir = o.model;
+    // absolute: the PyTorch side runs in models/train, where a path relative to here would not resolve
+    let dir = o.model === undefined ? undefined : resolve(o.model);
     if (dir === undefined) {
       dir = join(tmp, 'model');
       exportRandomPackage(dir);
