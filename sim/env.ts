@@ -37,6 +37,11 @@ export interface SimEnvOptions {
   randomization?: RandomizationOptions;
   /** End-effector speed at |action| = 1, m/s (default 0.25). */
   maxEeSpeedMps?: number;
+  /**
+   * Default true: the episode terminates on the step that succeeds. False: a time-limit-only task (as many
+   * benchmarks run): it goes on to the limit, the success reward still comes once, on the first success.
+   */
+  terminateOnSuccess?: boolean;
 }
 
 export interface SimObservation {
@@ -94,6 +99,7 @@ export class SimEnv {
   readonly controlHz: number;
   readonly maxSteps: number;
   readonly maxEeSpeedMps: number;
+  readonly terminateOnSuccess: boolean;
   readonly randomization: RandomizationStrengths;
   private readonly mj: Mujoco;
   private readonly renderer: Renderer | undefined;
@@ -117,6 +123,7 @@ export class SimEnv {
     this.controlHz = positive('controlHz', opts.controlHz ?? 10, 500);
     this.maxSteps = integer('maxSteps', opts.maxSteps ?? this.task.defaultMaxSteps);
     this.maxEeSpeedMps = positive('maxEeSpeedMps', opts.maxEeSpeedMps ?? 0.25, 5);
+    this.terminateOnSuccess = opts.terminateOnSuccess ?? true;
     this.image = {
       width: integer('image.width', opts.image?.width ?? 96, 4096),
       height: integer('image.height', opts.image?.height ?? 96, 4096),
@@ -225,7 +232,7 @@ export class SimEnv {
     const info = this.infoFor(w);
     const reward = info.success && !this.succeeded ? 1 : 0;
     this.succeeded ||= info.success;
-    const terminated = info.success || info.failure !== null;
+    const terminated = (info.success && this.terminateOnSuccess) || info.failure !== null;
     const truncated = !terminated && this.steps >= this.maxSteps;
     this.ended = terminated || truncated;
     this.latest = obs;

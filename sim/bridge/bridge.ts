@@ -141,7 +141,17 @@ export class SimBridge {
       const renderer = service && !pool ? createRenderer() : undefined;
       for (let i = 0; i < o.envs; i++) {
         const views = service ? [...service.views] : undefined;
-        envs.push(await SimEnv.create({ task: o.task, controlHz: o.controlHz, maxSteps: o.maxSteps, image, views, renderer }));
+        envs.push(
+          await SimEnv.create({
+            task: o.task,
+            controlHz: o.controlHz,
+            maxSteps: o.maxSteps,
+            terminateOnSuccess: o.terminateOnSuccess,
+            image,
+            views,
+            renderer,
+          }),
+        );
         if (service) streams.push(await service.open());
       }
     } catch (err) {

@@ -29,6 +29,7 @@ export interface ResolvedBridgeOptions {
   url: string | undefined;
   apiKey: string | undefined;
   maxSteps: number | undefined;
+  terminateOnSuccess: boolean;
   controlHz: number | undefined;
   imageSize: number | undefined;
   providers: ExecutionProvider[];
@@ -69,6 +70,8 @@ export function resolveBridgeOptions(o: BridgeOptions): ResolvedBridgeOptions {
     return v;
   };
   const maxSteps = optionalInt('maxSteps', o.maxSteps, 1, 1_000_000);
+  const terminateOnSuccess = o.terminateOnSuccess ?? true;
+  if (typeof terminateOnSuccess !== 'boolean') bad('`terminateOnSuccess` must be true or false');
   const imageSize = optionalInt('imageSize', o.imageSize, 8, 1024);
   const renderThreads = optionalInt('renderThreads', o.renderThreads, 0, MAX_RENDER_THREADS) ?? defaultRenderThreads();
   const maxInFlightSteps = optionalInt('maxInFlightSteps', o.maxInFlightSteps, 1, 4096) ?? DEFAULT_MAX_IN_FLIGHT_STEPS;
@@ -89,6 +92,7 @@ export function resolveBridgeOptions(o: BridgeOptions): ResolvedBridgeOptions {
     url: o.url,
     apiKey: o.apiKey,
     maxSteps,
+    terminateOnSuccess,
     controlHz: o.controlHz,
     imageSize,
     providers,

@@ -76,6 +76,8 @@ export interface BridgeOptions {
   apiKey?: string;
   /** Episode length limit in control steps; default the task's. */
   maxSteps?: number;
+  /** Default true; false: episodes run to the time limit after a success (SimEnvOptions.terminateOnSuccess). */
+  terminateOnSuccess?: boolean;
   /** Control steps per second; default the simulator's (10). */
   controlHz?: number;
   /** Rendered frame side in pixels; default the model's (the engine resizes any other size). */

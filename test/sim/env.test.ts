@@ -132,6 +132,20 @@ describe('SimEnv episodes', () => {
     env.close();
   });
 
+  it('runs to the time limit after a success when terminateOnSuccess is false, with the reward once', async () => {
+    const env = await SimEnv.create({ task: 'pick_place', seed: 0, maxSteps: 150, terminateOnSuccess: false });
+    const r = rolloutExpert(env, 'expert', 0);
+    const first = r.reward.indexOf(1);
+    expect(r.success).toBe(true);
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(149);
+    expect(r.length).toBe(150);
+    expect(r.last!.terminated).toBe(false);
+    expect(r.last!.truncated).toBe(true);
+    expect(r.reward.reduce((a, b) => a + b, 0)).toBe(1);
+    env.close();
+  });
+
   it('terminates, without reward, when an object falls off the table', async () => {
     const env = await SimEnv.create({ task: 'pick_place', seed: 2 });
     // Reach into the simulation to knock the cube off the table (no action can: the hand stays over it).

@@ -93,6 +93,26 @@ describe('SimBridge with the sparse reward', () => {
       await bridge.close();
     }
   });
+
+  it('runs time-limit-only episodes on past the success when terminateOnSuccess is false', async () => {
+    const opts = { task: 'pick_place', reward: 'sparse', gamma: GAMMA, envs: 1, maxSteps: MAX_STEPS } as const;
+    const ends = await SimBridge.create(opts);
+    const runs = await SimBridge.create({ ...opts, terminateOnSuccess: false });
+    try {
+      expect(runs.options.terminateOnSuccess).toBe(false);
+      const [short] = await ends.runEpisodes([5], expertPolicies(ends, [5], 'expert'));
+      const [long] = await runs.runEpisodes([5], expertPolicies(runs, [5], 'expert'));
+      expect(short!.length).toBeLessThan(MAX_STEPS);
+      expect(long!.success).toBe(true);
+      expect(long!.length).toBe(MAX_STEPS);
+      expect(long!.truncated && !long!.terminated).toBe(true);
+      expect(long!.envReturn).toBe(1); // the success reward comes once, on the same step as in the terminating episode
+      expect(long!.steps.findIndex((s) => s.envReward === 1)).toBe(short!.length - 1);
+    } finally {
+      await ends.close();
+      await runs.close();
+    }
+  });
 });
 
 describe('SimBridge options', () => {
