@@ -85,7 +85,7 @@ export function rlCommand(): Command {
     .option('--gamma <g>', "the learner's discount (PBRS uses the same gamma)", numberOption(0, 1), DEFAULT_GAMMA)
     .option(
       '--scale <lambda>',
-      "scale of the potential term (progress, pbrs, pbrs-true): r + lambda * (gamma Phi(s') - Phi(s)); PBRS stays policy invariant at any lambda. 0.25 keeps the learned potential's errors from drowning the success reward (see learn/rl/README.md, Results)",
+      "scale of the potential term (progress, pbrs, pbrs-true): r + lambda * (gamma Phi(s') - Phi(s)); PBRS stays policy invariant at any lambda; the experiments run every reward mode at the same scale (learn/rl/README.md)",
       numberOption(0, 100),
       DEFAULT_RL_SCALE,
     )
@@ -108,6 +108,10 @@ export function rlCommand(): Command {
       intOption(1, 100_000),
     )
     .option(
+      '--time-limit-only',
+      'training episodes do not end on success but run to the time limit, so staying near the goal is a real attractor (the semantic-trap variant); evaluation is unchanged',
+    )
+    .option(
       '--episodes-per-iteration <n>',
       `episodes per policy update (default ${RL_DEFAULTS.episodesPerIteration})`,
       intOption(2, 10_000),
@@ -116,6 +120,11 @@ export function rlCommand(): Command {
       '--noise <std>',
       `Gaussian exploration on each action component, action units (default ${RL_DEFAULTS.noiseStd})`,
       numberOption(1e-6, 10),
+    )
+    .option(
+      '--noise-correlation <rho>',
+      `step-to-step correlation of the exploration noise, an AR(1) process with the same std, 0 for white noise (default ${RL_DEFAULTS.noiseCorrelation})`,
+      numberOption(0, 0.999),
     )
     .option(
       '--temperature <t>',
@@ -168,7 +177,7 @@ async function rl(f: RlFlags): Promise<void> {
         ? `${o.transport === 'ws' ? `over WebSocket${o.url ? ` from ${o.url}` : ' (server started here)'}` : 'in process'}, model ${o.model}`
         : 'no model, nothing rendered';
       console.log(
-        `stageward rl: ${f.task}, reward ${p.reward} (${source}), ${p.usable} of ${f.rollouts} rollouts = ${p.iterations} iterations of ${p.episodesPerIteration} episodes (noise ${p.noiseStd}, temperature ${p.temperature}, horizon decay ${p.horizonDecay}), seed ${f.seed}, gamma ${f.gamma}, ${maxSteps} steps max -> ${out}`,
+        `stageward rl: ${f.task}, reward ${p.reward} (${source}), ${p.usable} of ${f.rollouts} rollouts = ${p.iterations} iterations of ${p.episodesPerIteration} episodes (noise ${p.noiseStd}, correlation ${p.noiseCorrelation}, temperature ${p.temperature}, horizon decay ${p.horizonDecay}), seed ${f.seed}, gamma ${f.gamma}, ${maxSteps} steps max -> ${out}`,
       );
       console.log(
         `  start: ${start}; evaluation: ${f.evalEpisodes} held-out episodes (seeds ${p.evalSeeds[0]}..${p.evalSeeds.at(-1)}) every ${f.evalEvery} iteration(s)`,

@@ -43,8 +43,8 @@ export const REWARD_ABOUT: Record<RewardMode, string> = {
 };
 
 /** Scale of the potential term: see learn/rl/README.md, Results. */
-export const DEFAULT_RL_SCALE = 0.25;
-export const DEFAULT_RL_ROLLOUTS = 300;
+export const DEFAULT_RL_SCALE = 1;
+export const DEFAULT_RL_ROLLOUTS = 150;
 export const DEFAULT_EVAL_EPISODES = 50;
 export const DEFAULT_EVAL_EVERY = 3;
 export const DEFAULT_RL_TASK: TaskId = 'pick_place';
@@ -94,9 +94,16 @@ export interface RlRunOptions {
   evalSeed?: number;
   /** Episode length limit, training and evaluation; default the task's. */
   maxSteps?: number;
+  /**
+   * Training episodes do not end on success but run to the time limit (a time-limit-only task), so that
+   * staying near the goal is a real attractor for a reward that pays for being there. Default false.
+   * Evaluation is the same either way: success is reaching the goal at some step.
+   */
+  timeLimitOnly?: boolean;
   /** The learner's settings; defaults RL_DEFAULTS. */
   episodesPerIteration?: number;
   noise?: number;
+  noiseCorrelation?: number;
   temperature?: number;
   horizonDecay?: number;
   ridge?: number;
@@ -111,6 +118,7 @@ export interface RlPlan {
   transport: RewardTransport;
   episodesPerIteration: number;
   noiseStd: number;
+  noiseCorrelation: number;
   temperature: number;
   horizonDecay: number;
   ridge: number;
@@ -134,8 +142,10 @@ export function resolveRlRunOptions(o: RlRunOptions): ResolvedRlRunOptions {
     evalEpisodes: o.evalEpisodes ?? DEFAULT_EVAL_EPISODES,
     evalEvery: o.evalEvery ?? DEFAULT_EVAL_EVERY,
     evalSeed: o.evalSeed ?? DEFAULT_EVAL_SEED,
+    timeLimitOnly: o.timeLimitOnly ?? false,
     episodesPerIteration: o.episodesPerIteration ?? RL_DEFAULTS.episodesPerIteration,
     noise: o.noise ?? RL_DEFAULTS.noiseStd,
+    noiseCorrelation: o.noiseCorrelation ?? RL_DEFAULTS.noiseCorrelation,
     temperature: o.temperature ?? RL_DEFAULTS.temperature,
     horizonDecay: o.horizonDecay ?? RL_DEFAULTS.horizonDecay,
     ridge: o.ridge ?? RL_DEFAULTS.ridge,
@@ -165,6 +175,7 @@ export function planRl(f: ResolvedRlRunOptions): RlPlan {
     transport: f.transport ?? (f.url !== undefined ? 'ws' : 'inprocess'),
     episodesPerIteration: perIteration,
     noiseStd: f.noise,
+    noiseCorrelation: f.noiseCorrelation,
     temperature: f.temperature,
     horizonDecay: f.horizonDecay,
     ridge: f.ridge,
@@ -204,12 +215,14 @@ export interface RlRunSettings {
   model: string | null;
   gamma: number;
   max_steps: number;
+  time_limit_only: boolean;
   eval_episodes: number;
   eval_every: number;
   eval_seed: number;
   eval_seeds: [number | undefined, number | undefined];
   episodes_per_iteration: number;
   noise_std: number;
+  noise_correlation: number;
   temperature: number;
   horizon_decay: number;
   ridge: number;
@@ -314,6 +327,7 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     ...(f.apiKey !== undefined ? { apiKey: f.apiKey } : {}),
     ...(f.model !== undefined ? { model: f.model } : {}),
     ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
+    terminateOnSuccess: !f.timeLimitOnly,
   });
   const o = bridge.options;
   hooks.onSetup?.({ options: f, plan: p, out, start: start.about, bridge: o, maxSteps: bridge.maxSteps });
@@ -369,6 +383,7 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
       seed: f.seed,
       episodesPerIteration: p.episodesPerIteration,
       noiseStd: p.noiseStd,
+      noiseCorrelation: p.noiseCorrelation,
       temperature: p.temperature,
       horizonDecay: p.horizonDecay,
       ridge: p.ridge,
@@ -424,12 +439,14 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     model: o.needsModel ? o.model : null,
     gamma: f.gamma,
     max_steps: bridge.maxSteps,
+    time_limit_only: f.timeLimitOnly,
     eval_episodes: f.evalEpisodes,
     eval_every: f.evalEvery,
     eval_seed: f.evalSeed,
     eval_seeds: [p.evalSeeds[0], p.evalSeeds.at(-1)],
     episodes_per_iteration: p.episodesPerIteration,
     noise_std: p.noiseStd,
+    noise_correlation: p.noiseCorrelation,
     temperature: p.temperature,
     horizon_decay: p.horizonDecay,
     ridge: p.ridge,

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
 import { CURVE_COLUMNS } from '../../../learn/rl/curve.ts';
+import { RL_DEFAULTS } from '../../../learn/rl/power.ts';
 import { runCli } from '../../helpers.ts';
 
 const cli = runCli;
@@ -95,6 +96,9 @@ describe('stageward rl', () => {
       max_steps: 40,
       eval_episodes: 4,
       eval_seeds: [4_000_000_000, 4_000_000_003],
+      time_limit_only: false,
+      noise_correlation: RL_DEFAULTS.noiseCorrelation,
+      temperature: RL_DEFAULTS.temperature,
     });
     expect(summary.eval_curve.map((p: { rollouts: number }) => p.rollouts)).toEqual([0, 8, 16]);
     expect(summary.env_steps).toBeGreaterThan(0);

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimBridge, type EpisodeResult } from '../../../sim/bridge/index.ts';
 import { type GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
-import { trainRl, type RlIteration } from '../../../learn/rl/power.ts';
+import { RL_DEFAULTS, trainRl, type RlIteration } from '../../../learn/rl/power.ts';
 import { weakStartPolicy } from '../../../learn/rl/start.ts';
 
 const EVAL_SEEDS = [11, 12, 13, 14, 15, 16, 17, 18];
@@ -45,7 +45,7 @@ async function gain(
 
 describe('RL learner on pbrs rewards', () => {
   it('raises the shaped return of the deterministic policy over its start on fixed seeds', async () => {
-    const run = await gain(0.2);
+    const run = await gain(RL_DEFAULTS.temperature);
     expect(run.seen.map((it) => it.rollouts)).toEqual([16, 32]);
     expect(Array.from(run.final.params())).toEqual(Array.from(run.seen.at(-1)!.policy.params()));
     const control = await gain(1e6);
