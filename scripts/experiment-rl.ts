@@ -1,21 +1,28 @@
 // The online-RL experiment in the simulator (`npm run experiment:rl`): does the learned, policy-invariant
-// reward (PBRS over the reward model's progress) let the same learner beat the sparse reward, and does the
-// naive dense reward (r + Phi) fall into the semantic trap?
+// reward (PBRS over the reward model's progress) let the same learner beat the sparse reward, does it come
+// close to the simulator's own progress as the potential, and does the naive dense reward (r + Phi) fall
+// into the semantic trap?
 //
-// For each reward mode (pbrs, sparse, progress, pbrs-true) and each seed (default 1, 2, 3), the real
-// command runs as a child process, `node bin/stageward.js rl --reward R --seed S ...`, at most --jobs (2)
-// at a time: the PoWER-style learner (learn/rl/power.ts) from the same weak start (BC of failed demos, about 5% success), the same rollout budget
-// (default 300), the deterministic policy evaluated on the same held-out seeds. Then one table per reward
-// mode (final success over seeds, success at about half the budget and at the end, the trap measures:
-// hover share and mean episode length of the final policy) and the targets check. Everything lands under
-// --out (default runs/rl-<date>): one `stageward rl` folder per run, its log, results.json and report.md.
-// Model rewards (pbrs, progress) render three views per step and are the slow runs (minutes each).
+// Three groups of runs, each run the real command as a child process (`node bin/stageward.js rl ...`), at
+// most --jobs (2) at a time, every one from its task's weak start (BC of failed demos), the same learner
+// (learn/rl/power.ts) with the same hyperparameters and the same potential scale for every reward mode:
+//
+//   pick_place      pbrs, sparse, progress, pbrs-true x seeds, budget 150 rollouts
+//   pick_place-tlo  progress, pbrs with --time-limit-only (success does not end the episode, so staying
+//                   near the goal is a real attractor), budget 150
+//   stack_three     pbrs, pbrs-true, sparse x seeds (seven stages), budget 300
+//
+// Then one table per group (final success over seeds, success at about half the budget and at the end, the
+// trap measures: hover share and mean episode length of the final policy) and the targets check. Everything
+// lands under --out (default runs/rl-<date>): one `stageward rl` folder per run, its log, results.json and
+// report.md.
 //
 //   npm run experiment:rl
 //   npm run experiment:rl -- --quick
-//   npm run experiment:rl -- --rewards pbrs,sparse --seeds 4,5 --rollouts 200 --out runs/rl-extra
+//   npm run experiment:rl -- --groups pick_place --seeds 4,5 --out runs/rl-extra
 //
-// Last stdout line: {"pbrs_success", "sparse_success", "progress_success", "pbrs_true_success", "rollouts", "seeds", ...}
+// Last stdout line: {"pbrs_success", "sparse_success", "progress_success", "pbrs_true_success", "rollouts", "seeds",
+// "scale", "stack_three_pbrs_success", ..., "hover_share_progress_no_termination", ..., "wall_s"}
 
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -24,22 +31,79 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { intOption } from '../cli/options.ts';
 import { REWARD_MODES, type RewardMode } from '../sim/bridge/types.ts';
-import { wilsonInterval } from '../learn/policy/evaluate.ts';
+import { DEFAULT_EVAL_SEED, wilsonInterval } from '../learn/policy/evaluate.ts';
 import { ROOT, runStageward, stamp } from './stageward-child.ts';
 
 /** Report order; the model-reward runs (slow) are started first. */
 const REWARDS: readonly RewardMode[] = ['pbrs', 'sparse', 'progress', 'pbrs-true'];
-/**
- * Scale of the potential term. At 1 the learned potential's errors on the learner's own exploring
- * motion drown the success signal (pbrs 2% vs sparse 20% over 3 seeds, runs/rl-final); at 0.25 it
- * guides without drowning it (learn/rl/README.md, Results).
- */
-const DEFAULT_SCALE = 0.25;
+/** Scale of the potential term, the same for every reward mode (Phi is in [0, 1]: its natural scale). */
+const DEFAULT_SCALE = 1;
 const SLOW: ReadonlySet<RewardMode> = new Set(['pbrs', 'progress']);
 const KEY: Record<RewardMode, string> = { pbrs: 'pbrs', sparse: 'sparse', progress: 'progress', 'pbrs-true': 'pbrs_true' };
-/** Targets of the issue. */
-const TARGET_PBRS = 0.8;
+/**
+ * Learner seeds and evaluation seeds of the experiment, held out from the learner's tuning (seeds 1-3,
+ * evaluation run seed DEFAULT_EVAL_SEED: learn/rl/README.md, Tuning).
+ */
+const EXPERIMENT_SEEDS = [4, 5, 6] as const;
+const EXPERIMENT_EVAL_SEED = 39_000;
+/** Targets. */
+const TARGET_PBRS = 0.9;
 const TARGET_MARGIN = 0.3;
+const TARGET_TRUE_GAP = 0.05;
+const TARGET_STACK_PBRS = 0.6;
+const TARGET_STACK_SPARSE = 0.1;
+
+/** A group of runs: one task, some reward modes, one budget. */
+interface Group {
+  name: GroupName;
+  task: 'pick_place' | 'stack_three';
+  rewards: RewardMode[];
+  rollouts: number;
+  timeLimitOnly: boolean;
+  evalEpisodes: number;
+  evalEvery: number;
+}
+const GROUP_NAMES = ['pick_place', 'pick_place-tlo', 'stack_three'] as const;
+type GroupName = (typeof GROUP_NAMES)[number];
+
+function groups(quick: boolean, flags: Flags): Group[] {
+  const evalEpisodes = flags.evalEpisodes;
+  const evalEvery = flags.evalEvery;
+  const all: Group[] = [
+    {
+      name: 'pick_place',
+      task: 'pick_place',
+      rewards: [...REWARDS],
+      rollouts: flags.rollouts ?? (quick ? 32 : 150),
+      timeLimitOnly: false,
+      evalEpisodes: evalEpisodes ?? (quick ? 10 : 50),
+      evalEvery: evalEvery ?? (quick ? 1 : 3),
+    },
+    {
+      name: 'pick_place-tlo',
+      task: 'pick_place',
+      rewards: ['progress', 'pbrs'],
+      rollouts: flags.rollouts ?? (quick ? 32 : 150),
+      timeLimitOnly: true,
+      evalEpisodes: evalEpisodes ?? (quick ? 10 : 50),
+      evalEvery: evalEvery ?? (quick ? 2 : 3),
+    },
+    {
+      name: 'stack_three',
+      task: 'stack_three',
+      rewards: ['pbrs', 'pbrs-true', 'sparse'],
+      rollouts: flags.stackRollouts ?? (quick ? 16 : 300),
+      timeLimitOnly: false,
+      // Episodes are 300 steps: fewer evaluation points keep the run in budget.
+      evalEpisodes: evalEpisodes ?? (quick ? 5 : 30),
+      evalEvery: evalEvery ?? (quick ? 1 : 6),
+    },
+  ];
+  return all
+    .filter((g) => (flags.groups ?? GROUP_NAMES).includes(g.name))
+    .map((g) => ({ ...g, rewards: flags.rewards ? g.rewards.filter((r) => flags.rewards!.includes(r)) : g.rewards }))
+    .filter((g) => g.rewards.length > 0);
+}
 
 interface Flags {
   out?: string;
@@ -51,8 +115,10 @@ interface Flags {
   evalEvery?: number;
   jobs: number;
   envs: number;
-  task: string;
+  groups?: GroupName[];
+  stackRollouts?: number;
   startSeed: number;
+  evalSeed: number;
   /** Scale lambda of the potential term, the same for every mode. */
   scale: number;
   maxSteps?: number;
@@ -76,6 +142,7 @@ interface RunSummary {
 }
 
 interface RunResult {
+  group: GroupName;
   reward: RewardMode;
   seed: number;
   dir: string;
@@ -100,6 +167,11 @@ const seedList = listOf((s) => {
   return n;
 }, 'seeds');
 
+const groupList = listOf((s) => {
+  if (!GROUP_NAMES.includes(s as GroupName)) throw new InvalidArgumentError(`unknown group "${s}" (use ${GROUP_NAMES.join(', ')})`);
+  return s as GroupName;
+}, 'groups');
+
 const rewardList = listOf((s) => {
   if (!REWARD_MODES.includes(s as RewardMode))
     throw new InvalidArgumentError(`unknown reward mode "${s}" (use ${REWARD_MODES.join(', ')})`);
@@ -109,20 +181,30 @@ const rewardList = listOf((s) => {
 function parseFlags(argv: string[]): Flags {
   const program = new Command('experiment-rl')
     .description(
-      'online RL in the simulator: the PoWER-style learner from the same weak start with the same rollout budget on each reward mode (pbrs, sparse, progress, pbrs-true) and seed; success rate on held-out seeds, the semantic-trap measures, and the targets check',
+      "online RL in the simulator: the PoWER-style learner from each task's weak start with the same hyperparameters and potential scale on each reward mode and seed (pick_place: pbrs, sparse, progress, pbrs-true, 150 rollouts; pick_place with time-limit-only episodes: progress, pbrs; stack_three: pbrs, pbrs-true, sparse, 300 rollouts); success rate on held-out seeds, the semantic-trap measures, and the targets check",
     )
     .option('--out <dir>', 'output folder (default runs/rl-<date-time>)')
     .option(
       '--quick',
-      'a smoke run: seed 1 only, 32 rollouts, 10 evaluation episodes every iteration (too few for conclusions; about 2 minutes)',
+      'a smoke run: seed 1 only, 32 rollouts (stack_three 16), 10 evaluation episodes (stack_three 5) (too few for conclusions; a few minutes)',
     )
-    .option('--rollouts <n>', 'rollout budget per run (default 300; --quick 32)', intOption(1, 10_000_000))
-    .option('--seeds <list>', 'learner seeds, one run per reward mode each (default 1,2,3; --quick 1)', seedList)
+    .option('--groups <list>', `groups of runs (default ${GROUP_NAMES.join(',')})`, groupList)
+    .option('--rollouts <n>', 'rollout budget per pick_place run (default 150; --quick 32)', intOption(1, 10_000_000))
+    .option('--stack-rollouts <n>', 'rollout budget per stack_three run (default 300; --quick 16)', intOption(1, 10_000_000))
+    .option(
+      '--seeds <list>',
+      `learner seeds, one run per reward mode each (default ${EXPERIMENT_SEEDS.join(',')}, held out from the tuning, which used 1,2,3; --quick ${EXPERIMENT_SEEDS[0]})`,
+      seedList,
+    )
     .option('--rewards <list>', `reward modes (default ${REWARDS.join(',')})`, rewardList)
-    .option('--eval-episodes <n>', 'held-out evaluation episodes per evaluation (default 50; --quick 10)', intOption(1, 99_999))
+    .option(
+      '--eval-episodes <n>',
+      'held-out evaluation episodes per evaluation (default pick_place 50, stack_three 30; --quick 10 and 5)',
+      intOption(1, 99_999),
+    )
     .option(
       '--eval-every <iterations>',
-      'evaluate every this many iterations, and at the start and the end (default 3; --quick 1)',
+      'evaluate every this many iterations, and at the start and the end (default pick_place 3, stack_three 6; --quick 1)',
       intOption(1, 1_000_000),
     )
     .option(
@@ -132,7 +214,12 @@ function parseFlags(argv: string[]): Flags {
       Math.max(1, Math.min(2, availableParallelism())),
     )
     .option('--envs <n>', 'parallel simulator environments per run', intOption(1, 64), 8)
-    .option('--task <id>', 'simulator task', 'pick_place')
+    .option(
+      '--eval-seed <n>',
+      `evaluation run seed of every run (episode i: simulator seed seed*100000 + i); default ${EXPERIMENT_EVAL_SEED}, held out from the learner's tuning (which used ${DEFAULT_EVAL_SEED})`,
+      intOption(0, 40_000),
+      EXPERIMENT_EVAL_SEED,
+    )
     .option('--start-seed <n>', 'demo seed of the weak start, the same for every run', intOption(0, 1_000_000), 0)
     .option(
       '--scale <lambda>',
@@ -184,7 +271,7 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined || 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const r3 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /** Hash of the learner's source, so a run records which learner it used (and notices an edit mid-experiment). */
-const arsHash = async () =>
+const learnerHash = async () =>
   createHash('sha1')
     .update(await readFile(join(ROOT, 'learn', 'rl', 'power.ts')))
     .digest('hex')
@@ -236,104 +323,73 @@ function rewardRows(results: RunResult[], rewards: readonly RewardMode[], budget
   });
 }
 
-function report(
-  rows: RewardRow[],
-  f: { rollouts: number; seeds: number[]; evalEpisodes: number; task: string; scale: number },
-  usedRollouts: number,
-): { lines: string[]; targets: Record<string, boolean | null>; trap: string } {
+function table(rows: RewardRow[], g: Group, seeds: number[], scale: number, usedRollouts: number): string[] {
   const lines: string[] = [];
-  const by = Object.fromEntries(rows.map((r) => [r.reward, r])) as Partial<Record<RewardMode, RewardRow>>;
   lines.push(
     '',
-    `Online RL: ${f.task}, PoWER-style learner from the weak start, potential scale ${f.scale}, budget ${f.rollouts} rollouts (${usedRollouts} run: whole iterations), seeds ${f.seeds.join(', ')}, ${f.evalEpisodes} held-out evaluation episodes per point (the same seeds for every run)`,
+    `### ${g.name}: ${g.task}${g.timeLimitOnly ? ', time-limit-only training episodes (success does not end them)' : ''}`,
+    '',
+    `PoWER-style learner from the weak start, potential scale ${scale}, budget ${g.rollouts} rollouts (${usedRollouts} run: whole iterations), seeds ${seeds.join(', ')}, ${g.evalEpisodes} held-out evaluation episodes per point (the same seeds for every run)`,
     '',
   );
   lines.push(
-    `| reward | final success (mean over seeds) | pooled 95% | per seed | start | at ~${Math.round(f.rollouts / 2)} (${rows[0]?.halfAt ?? '-'}) | at ${usedRollouts} | hover share | mean length | final true progress | wall s per run | env steps/s |`,
+    `| reward | final success (mean over seeds) | pooled 95% | per seed | start | at ~${Math.round(g.rollouts / 2)} (${rows[0]?.halfAt ?? '-'}) | hover share | mean length | final true progress | wall s per run | env steps/s |`,
   );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  const fx = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   for (const r of rows) {
     lines.push(
-      `| ${r.reward} | ${pct(r.final)} | ${pct(r.pooled[0])}-${pct(r.pooled[1])} | ${r.perSeed} | ${pct(r.start)} | ${pct(r.half)} | ${pct(r.final)} | ${Number.isFinite(r.hover) ? r.hover.toFixed(2) : '-'} | ${Number.isFinite(r.length) ? r.length.toFixed(1) : '-'} | ${Number.isFinite(r.trueProgress) ? r.trueProgress.toFixed(3) : '-'} | ${Number.isFinite(r.wall) ? r.wall.toFixed(0) : '-'} | ${Number.isFinite(r.stepsPerS) ? r.stepsPerS.toFixed(0) : '-'} |`,
+      `| ${r.reward} | ${pct(r.final)} | ${pct(r.pooled[0])}-${pct(r.pooled[1])} | ${r.perSeed} | ${pct(r.start)} | ${pct(r.half)} | ${fx(r.hover, 2)} | ${fx(r.length, 1)} | ${fx(r.trueProgress, 3)} | ${fx(r.wall, 0)} | ${fx(r.stepsPerS, 0)} |`,
     );
   }
-  lines.push(
-    '',
-    'hover share: evaluation episodes of the final policy that end by the time limit, unfinished, with true progress >= 0.7; mean length in control steps.',
-    '',
-  );
-  const pbrs = by.pbrs;
-  const sparse = by.sparse;
-  const progress = by.progress;
-  const has = (r: RewardRow | undefined): r is RewardRow => r !== undefined && r.runs > 0;
-  const targets: Record<string, boolean | null> = {
-    pbrs_at_least_80: has(pbrs) ? pbrs.final >= TARGET_PBRS : null,
-    pbrs_minus_sparse_at_least_30_points: has(pbrs) && has(sparse) ? pbrs.final - sparse.final >= TARGET_MARGIN - 1e-12 : null,
-    progress_shows_trap: null,
-  };
-  let trap = 'not measured';
-  lines.push('Targets:');
-  lines.push(
-    `- pbrs >= ${pct(TARGET_PBRS)} at ${f.rollouts} rollouts: ${has(pbrs) ? `${targets.pbrs_at_least_80 ? 'yes' : 'no'} (${pct(pbrs.final)})` : 'not run'}`,
-  );
-  lines.push(
-    `- pbrs - sparse >= ${Math.round(TARGET_MARGIN * 100)} points: ${has(pbrs) && has(sparse) ? `${targets.pbrs_minus_sparse_at_least_30_points ? 'yes' : 'no'} (${((pbrs.final - sparse.final) * 100).toFixed(1)} points: ${pct(pbrs.final)} vs ${pct(sparse.final)})` : 'not run'}`,
-  );
-  if (has(progress) && has(pbrs)) {
-    const lower = progress.final < pbrs.final;
-    const hoverHigher = progress.hover > pbrs.hover;
-    const longer = progress.length > pbrs.length;
-    targets.progress_shows_trap = lower || hoverHigher;
-    trap =
-      lower && hoverHigher ? 'lower success and higher hover share' : lower ? 'lower success' : hoverHigher ? 'higher hover share' : 'no';
+  return lines;
+}
+
+/** The evaluation curves, one line per run: success at each evaluated rollout count. */
+function curves(results: RunResult[]): string[] {
+  const lines = ['', '### Evaluation curves (success at rollouts)', ''];
+  for (const r of results) {
+    if (!r.summary) continue;
     lines.push(
-      `- progress shows the trap: ${targets.progress_shows_trap ? `yes (${trap})` : 'no'}: success ${pct(progress.final)} vs pbrs ${pct(pbrs.final)} (${lower ? 'lower' : 'not lower'}); hover share ${progress.hover.toFixed(2)} vs ${pbrs.hover.toFixed(2)} (${hoverHigher ? 'higher' : 'not higher'}); mean length ${progress.length.toFixed(1)} vs ${pbrs.length.toFixed(1)} steps (${longer ? 'longer' : 'not longer'})`,
+      `- ${r.group} ${r.reward} seed ${r.seed}: ${r.summary.eval_curve.map((p) => `${p.rollouts}: ${pct(p.success)}`).join(', ')}`,
     );
-  } else {
-    lines.push('- progress shows the trap: not run (needs progress and pbrs)');
   }
-  return { lines, targets, trap };
+  return lines;
 }
 
 async function main(): Promise<void> {
   const t0 = performance.now();
   const flags = parseFlags(process.argv.slice(2));
   const quick = flags.quick === true;
-  const f = {
-    rollouts: flags.rollouts ?? (quick ? 32 : 300),
-    seeds: flags.seeds ?? (quick ? [1] : [1, 2, 3]),
-    rewards: flags.rewards ? REWARDS.filter((r) => flags.rewards!.includes(r)) : [...REWARDS],
-    evalEpisodes: flags.evalEpisodes ?? (quick ? 10 : 50),
-    evalEvery: flags.evalEvery ?? (quick ? 1 : 3),
-    task: flags.task,
-    scale: flags.scale,
-  };
+  const seeds = flags.seeds ?? (quick ? EXPERIMENT_SEEDS.slice(0, 1) : [...EXPERIMENT_SEEDS]);
+  const scale = flags.scale;
+  const plan = groups(quick, flags);
   const out = resolve(flags.out ?? join(ROOT, 'runs', `rl-${stamp()}`));
   await mkdir(out, { recursive: true });
-  const arsAtStart = await arsHash();
+  const learnerAtStart = await learnerHash();
+  const order = plan.flatMap((g) => {
+    // Within a group the slow runs (model rewards) first, so the job slots finish together.
+    const rewards = [...g.rewards].sort((a, b) => Number(SLOW.has(b)) - Number(SLOW.has(a)));
+    return seeds.flatMap((seed) => rewards.map((reward) => ({ g, reward, seed })));
+  });
   console.log(`experiment-rl -> ${out}${quick ? ' (quick: too few rollouts and episodes for conclusions)' : ''}`);
-  console.log(`  ${f.rewards.length} reward modes x ${f.seeds.length} seeds, ${f.rollouts} rollouts each, ${flags.jobs} at a time`);
+  for (const g of plan)
+    console.log(
+      `  ${g.name}: ${g.rewards.join(', ')} x seeds ${seeds.join(', ')}, ${g.rollouts} rollouts each${g.timeLimitOnly ? ', time-limit-only' : ''}`,
+    );
+  console.log(`  ${order.length} runs, ${flags.jobs} at a time, potential scale ${scale} for every mode`);
 
-  // The slow runs (model rewards) first, so the two job slots finish together.
-  const plan = [...f.rewards].sort((a, b) => Number(SLOW.has(b)) - Number(SLOW.has(a)));
-  const order =
-    plan.filter((r) => SLOW.has(r)).length > 0
-      ? [
-          ...f.seeds.flatMap((s) => plan.filter((r) => SLOW.has(r)).map((r) => [r, s] as const)),
-          ...f.seeds.flatMap((s) => plan.filter((r) => !SLOW.has(r)).map((r) => [r, s] as const)),
-        ]
-      : f.seeds.flatMap((s) => plan.map((r) => [r, s] as const));
   let done = 0;
-  const jobs = order.map(([reward, seed]) => async (): Promise<RunResult> => {
-    const name = `${reward}-seed${seed}`;
+  const jobs = order.map(({ g, reward, seed }) => async (): Promise<RunResult> => {
+    const name = `${g.name}-${reward}-seed${seed}`;
     const dir = join(out, name);
     const args = [
       '--task',
-      f.task,
+      g.task,
       '--reward',
       reward,
       '--rollouts',
-      String(f.rollouts),
+      String(g.rollouts),
       '--seed',
       String(seed),
       '--out',
@@ -342,14 +398,17 @@ async function main(): Promise<void> {
       'weak',
       '--start-seed',
       String(flags.startSeed),
+      '--eval-seed',
+      String(flags.evalSeed),
       '--envs',
       String(flags.envs),
       '--scale',
-      String(flags.scale),
+      String(scale),
       '--eval-episodes',
-      String(f.evalEpisodes),
+      String(g.evalEpisodes),
       '--eval-every',
-      String(f.evalEvery),
+      String(g.evalEvery),
+      ...(g.timeLimitOnly ? ['--time-limit-only'] : []),
       ...(flags.maxSteps !== undefined ? ['--max-steps', String(flags.maxSteps)] : []),
       '--no-progress',
     ];
@@ -361,55 +420,103 @@ async function main(): Promise<void> {
       console.log(
         `[${done}/${order.length}] ${name}: final ${pct(summary.final_success)} (start ${pct(summary.start_success)}, best ${pct(summary.best_success)}), hover ${summary.hover_share.toFixed(2)}, length ${summary.mean_length.toFixed(1)}, ${summary.wall_s.toFixed(0)} s`,
       );
-      return { reward, seed, dir, summary, error: null };
+      return { group: g.name, reward, seed, dir, summary, error: null };
     } catch (err) {
       done++;
       const msg = err instanceof Error ? err.message : String(err);
       console.log(`[${done}/${order.length}] ${name}: FAILED after ${((performance.now() - ts) / 1000).toFixed(0)} s: ${msg}`);
-      return { reward, seed, dir, summary: null, error: msg };
+      return { group: g.name, reward, seed, dir, summary: null, error: msg };
     }
   });
   const results = await pool(jobs, flags.jobs);
 
-  const arsAtEnd = await arsHash();
-  if (arsAtEnd !== arsAtStart)
+  const learnerAtEnd = await learnerHash();
+  if (learnerAtEnd !== learnerAtStart)
     console.warn(
-      `experiment-rl: learn/rl/power.ts changed during the experiment (${arsAtStart} -> ${arsAtEnd}); runs may have used different learners`,
+      `experiment-rl: learn/rl/power.ts changed during the experiment (${learnerAtStart} -> ${learnerAtEnd}); runs may have used different learners`,
     );
-  const usedRollouts = results.find((r) => r.summary)?.summary?.rollouts ?? 0;
-  const rows = rewardRows(results, f.rewards, f.rollouts);
-  const { lines, targets, trap } = report(rows, f, usedRollouts);
-  for (const l of lines) console.log(l);
-  const wall = (performance.now() - t0) / 1000;
-  const by = Object.fromEntries(rows.map((r) => [r.reward, r])) as Partial<Record<RewardMode, RewardRow>>;
-  const figure = (reward: RewardMode, pick: (r: RewardRow) => number) => {
-    const r = by[reward];
+  const lines: string[] = [];
+  const rowsOf = new Map<GroupName, Partial<Record<RewardMode, RewardRow>>>();
+  for (const g of plan) {
+    const mine = results.filter((r) => r.group === g.name);
+    const used = mine.find((r) => r.summary)?.summary?.rollouts ?? 0;
+    const rows = rewardRows(mine, g.rewards, g.rollouts);
+    rowsOf.set(g.name, Object.fromEntries(rows.map((r) => [r.reward, r])));
+    lines.push(...table(rows, g, seeds, scale, used));
+  }
+  const fig = (group: GroupName, reward: RewardMode, pick: (r: RewardRow) => number = (r) => r.final) => {
+    const r = rowsOf.get(group)?.[reward];
     return r && r.runs > 0 ? r3(pick(r)) : null;
   };
-  const failed = results.filter((r) => r.error !== null).map((r) => `${r.reward}-seed${r.seed}`);
+  const pp = (reward: RewardMode) => fig('pick_place', reward);
+  const st = (reward: RewardMode) => fig('stack_three', reward);
+  const both = (a: number | null, b: number | null, test: (a: number, b: number) => boolean) =>
+    a === null || b === null ? null : test(a, b);
+  const targets = {
+    pbrs_at_least_90: both(pp('pbrs'), 0, (a) => a >= TARGET_PBRS),
+    pbrs_within_5_points_of_pbrs_true: both(pp('pbrs'), pp('pbrs-true'), (a, b) => Math.abs(a - b) <= TARGET_TRUE_GAP + 1e-12),
+    pbrs_minus_sparse_at_least_30_points: both(pp('pbrs'), pp('sparse'), (a, b) => a - b >= TARGET_MARGIN - 1e-12),
+    stack_three_pbrs_at_least_60_sparse_below_10: both(
+      st('pbrs'),
+      st('sparse'),
+      (a, b) => a >= TARGET_STACK_PBRS && b < TARGET_STACK_SPARSE,
+    ),
+  };
+  const tlo = rowsOf.get('pick_place-tlo');
+  const trap = {
+    progress_lower_success: both(pp('progress'), pp('pbrs'), (a, b) => a < b),
+    tlo_progress_hovers_more: tlo?.progress && tlo.pbrs ? tlo.progress.hover > tlo.pbrs.hover : null,
+  };
+  const yes = (x: boolean | null) => (x === null ? 'not run' : x ? 'yes' : 'no');
+  lines.push(
+    '',
+    '### Targets',
+    '',
+    `- pick_place pbrs >= ${pct(TARGET_PBRS)}: ${yes(targets.pbrs_at_least_90)} (${pct(pp('pbrs'))})`,
+    `- pbrs within ${Math.round(TARGET_TRUE_GAP * 100)} points of pbrs-true at the same scale: ${yes(targets.pbrs_within_5_points_of_pbrs_true)} (${pct(pp('pbrs'))} vs ${pct(pp('pbrs-true'))})`,
+    `- pbrs - sparse >= ${Math.round(TARGET_MARGIN * 100)} points: ${yes(targets.pbrs_minus_sparse_at_least_30_points)} (${pct(pp('pbrs'))} vs ${pct(pp('sparse'))})`,
+    `- stack_three pbrs >= ${pct(TARGET_STACK_PBRS)} with sparse < ${pct(TARGET_STACK_SPARSE)}: ${yes(targets.stack_three_pbrs_at_least_60_sparse_below_10)} (${pct(st('pbrs'))}, sparse ${pct(st('sparse'))})`,
+    `- the trap, terminating episodes: progress success ${pct(pp('progress'))} vs pbrs ${pct(pp('pbrs'))}, hover share ${fig('pick_place', 'progress', (r) => r.hover) ?? '-'} vs ${fig('pick_place', 'pbrs', (r) => r.hover) ?? '-'}, mean length ${fig('pick_place', 'progress', (r) => r.length) ?? '-'} vs ${fig('pick_place', 'pbrs', (r) => r.length) ?? '-'}`,
+    `- the trap, time-limit-only episodes: progress success ${pct(fig('pick_place-tlo', 'progress'))} vs pbrs ${pct(fig('pick_place-tlo', 'pbrs'))}, hover share ${fig('pick_place-tlo', 'progress', (r) => r.hover) ?? '-'} vs ${fig('pick_place-tlo', 'pbrs', (r) => r.hover) ?? '-'} (progress hovers more: ${yes(trap.tlo_progress_hovers_more)})`,
+    '',
+    'hover share: evaluation episodes of the final policy that end by the time limit, unfinished, with true progress >= 0.7; mean length in control steps.',
+  );
+  lines.push(...curves(results));
+  for (const l of lines) console.log(l);
+  const wall = (performance.now() - t0) / 1000;
+  const failed = results.filter((r) => r.error !== null).map((r) => `${r.group}-${r.reward}-seed${r.seed}`);
+  const ppGroup = plan.find((g) => g.name === 'pick_place');
+  const stGroup = plan.find((g) => g.name === 'stack_three');
   const summary: Record<string, unknown> = {
-    pbrs_success: figure('pbrs', (r) => r.final),
-    sparse_success: figure('sparse', (r) => r.final),
-    progress_success: figure('progress', (r) => r.final),
-    pbrs_true_success: figure('pbrs-true', (r) => r.final),
-    rollouts: f.rollouts,
-    seeds: f.seeds,
-    wall_s: Number(wall.toFixed(1)),
+    pbrs_success: pp('pbrs'),
+    sparse_success: pp('sparse'),
+    progress_success: pp('progress'),
+    pbrs_true_success: pp('pbrs-true'),
+    rollouts: ppGroup?.rollouts ?? null,
+    seeds,
+    eval_seed: flags.evalSeed,
+    scale,
+    stack_three_pbrs_success: st('pbrs'),
+    stack_three_sparse_success: st('sparse'),
+    stack_three_pbrs_true_success: st('pbrs-true'),
+    stack_three_rollouts: stGroup?.rollouts ?? null,
+    hover_share_progress_no_termination: fig('pick_place-tlo', 'progress', (r) => r.hover),
+    hover_share_pbrs_no_termination: fig('pick_place-tlo', 'pbrs', (r) => r.hover),
+    progress_success_no_termination: fig('pick_place-tlo', 'progress'),
+    pbrs_success_no_termination: fig('pick_place-tlo', 'pbrs'),
   };
   for (const reward of REWARDS) {
-    summary[`${KEY[reward]}_hover_share`] = figure(reward, (r) => r.hover);
-    summary[`${KEY[reward]}_mean_length`] = figure(reward, (r) => r.length);
-    summary[`${KEY[reward]}_success_half_budget`] = figure(reward, (r) => r.half);
+    summary[`${KEY[reward]}_hover_share`] = fig('pick_place', reward, (r) => r.hover);
+    summary[`${KEY[reward]}_mean_length`] = fig('pick_place', reward, (r) => r.length);
+    summary[`${KEY[reward]}_success_half_budget`] = fig('pick_place', reward, (r) => r.half);
   }
   Object.assign(summary, {
-    rollouts_used: usedRollouts,
-    eval_episodes: f.evalEpisodes,
-    scale: f.scale,
-    learner_sha1: arsAtEnd === arsAtStart ? arsAtStart : `${arsAtStart}->${arsAtEnd}`,
+    learner_sha1: learnerAtEnd === learnerAtStart ? learnerAtStart : `${learnerAtStart}->${learnerAtEnd}`,
     targets,
-    progress_trap: trap,
+    trap,
     failed_runs: failed,
     quick,
+    wall_s: Number(wall.toFixed(1)),
   });
   await writeFile(
     join(out, 'results.json'),
