@@ -186,7 +186,7 @@ function parseFlags(argv: string[]): Flags {
     .option('--out <dir>', 'output folder (default runs/rl-<date-time>)')
     .option(
       '--quick',
-      'a smoke run: seed 1 only, 32 rollouts (stack_three 16), 10 evaluation episodes (stack_three 5) (too few for conclusions; a few minutes)',
+      'a smoke run: the first seed only, 32 rollouts (stack_three 16), 10 evaluation episodes (stack_three 5) (too few for conclusions; about 3.5 minutes)',
     )
     .option('--groups <list>', `groups of runs (default ${GROUP_NAMES.join(',')})`, groupList)
     .option('--rollouts <n>', 'rollout budget per pick_place run (default 150; --quick 32)', intOption(1, 10_000_000))
