@@ -69,25 +69,18 @@ type GroupName = (typeof GROUP_NAMES)[number];
 function groups(quick: boolean, flags: Flags): Group[] {
   const evalEpisodes = flags.evalEpisodes;
   const evalEvery = flags.evalEvery;
+  const pickPlace: Group = {
+    name: 'pick_place',
+    task: 'pick_place',
+    rewards: [...REWARDS],
+    rollouts: flags.rollouts ?? (quick ? 32 : 150),
+    timeLimitOnly: false,
+    evalEpisodes: evalEpisodes ?? (quick ? 10 : 50),
+    evalEvery: evalEvery ?? (quick ? 1 : 3),
+  };
   const all: Group[] = [
-    {
-      name: 'pick_place',
-      task: 'pick_place',
-      rewards: [...REWARDS],
-      rollouts: flags.rollouts ?? (quick ? 32 : 150),
-      timeLimitOnly: false,
-      evalEpisodes: evalEpisodes ?? (quick ? 10 : 50),
-      evalEvery: evalEvery ?? (quick ? 1 : 3),
-    },
-    {
-      name: 'pick_place-tlo',
-      task: 'pick_place',
-      rewards: ['progress', 'pbrs'],
-      rollouts: flags.rollouts ?? (quick ? 32 : 150),
-      timeLimitOnly: true,
-      evalEpisodes: evalEpisodes ?? (quick ? 10 : 50),
-      evalEvery: evalEvery ?? (quick ? 2 : 3),
-    },
+    pickPlace,
+    { ...pickPlace, name: 'pick_place-tlo', rewards: ['progress', 'pbrs'], timeLimitOnly: true, evalEvery: evalEvery ?? (quick ? 2 : 3) },
     {
       name: 'stack_three',
       task: 'stack_three',

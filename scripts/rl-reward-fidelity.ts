@@ -11,12 +11,13 @@
 
 import { Command } from 'commander';
 import { intOption } from '../cli/options.ts';
+import { round3 } from '../core/format.ts';
 import { SeededRandom } from '../core/random.ts';
 import { GatedLinearPolicy } from '../learn/policy/linear-policy.ts';
-import { RL_DEFAULTS } from '../learn/rl/power.ts';
+import { RL_DEFAULTS, correlatedNoise } from '../learn/rl/power.ts';
 import { weakStartPolicy } from '../learn/rl/start.ts';
 import { pearson } from '../offline/eval/metrics.ts';
-import { SimBridge, type EpisodeResult, type Policy } from '../sim/bridge/index.ts';
+import { DEFAULT_GAMMA, SimBridge, type EpisodeResult, type Policy } from '../sim/bridge/index.ts';
 import { TASK_IDS } from '../sim/tasks/index.ts';
 import type { TaskId } from '../sim/tasks/task.ts';
 
@@ -26,14 +27,10 @@ const HORIZON = 10;
 
 function exploring(policy: GatedLinearPolicy, seeds: number[], rho: number, std: number): Policy[] {
   return seeds.map((seed) => {
-    const rng = new SeededRandom(seed);
-    let prev: number[] | null = null;
+    const next = correlatedNoise(new SeededRandom(seed), rho, std);
     return (state) => {
-      const mean = policy.act(state);
-      const p = prev;
-      const eps = Array.from(mean, (_, k) => (p ? rho * p[k]! + Math.sqrt(1 - rho * rho) * rng.normal(std) : rng.normal(std)));
-      prev = eps;
-      return Float32Array.from(mean, (m, k) => m + eps[k]!);
+      const { eps } = next();
+      return Float32Array.from(policy.act(state), (m, k) => m + eps[k]!);
     };
   });
 }
@@ -67,7 +64,7 @@ async function main(): Promise<void> {
   const f = program.opts<{ task: TaskId; policy?: string[]; episodes: number; envs: number }>();
   const policies: [string, GatedLinearPolicy][] = [['weak start', await weakStartPolicy(f.task, 0)]];
   for (const file of f.policy ?? []) policies.push([file, (await GatedLinearPolicy.load(file)).policy]);
-  const bridge = await SimBridge.create({ task: f.task, reward: 'pbrs', gamma: 0.99, envs: f.envs, transport: 'inprocess' });
+  const bridge = await SimBridge.create({ task: f.task, reward: 'pbrs', gamma: DEFAULT_GAMMA, envs: f.envs, transport: 'inprocess' });
   const rows: Record<string, unknown>[] = [];
   try {
     for (const [name, policy] of policies) {
@@ -80,8 +77,8 @@ async function main(): Promise<void> {
           policy: name,
           noise_correlation: rho,
           success: results.filter((r) => r.success).length / results.length,
-          delta_pearson_1s: Math.round(pearson(long.model, long.truth) * 1000) / 1000,
-          delta_pearson_1step: Math.round(pearson(one.model, one.truth) * 1000) / 1000,
+          delta_pearson_1s: round3(pearson(long.model, long.truth)),
+          delta_pearson_1step: round3(pearson(one.model, one.truth)),
         };
         rows.push(row);
         console.log(

@@ -19,7 +19,7 @@
 // it is correlated with phi(s_t); regressing it would teach the policy to keep going wherever the noise
 // pushed it, whatever the reward (measured: with rho 0.8 or 0.95 and eps_t as the target, every run drifted
 // to 0% success). u_t is independent of s_t, so with equal weights the update is zero in expectation.
-// With rho = 0 this is the first version of the learner (RL_BASELINE).
+// With rho = 0 and temperature 0.2 this is the first version of the learner.
 //
 // Why this learner: the policy is linear in its parameters, so the update is closed form and needs
 // no step size, no critic and no backpropagation; it uses every step's reward (per-step credit, which
@@ -71,8 +71,6 @@ export const RL_DEFAULTS = {
   horizonDecay: 0.9,
   ridge: 1e-3,
 } as const;
-/** The first version of this learner (white noise, temperature 0.2), kept as the baseline: `--noise-correlation 0 --temperature 0.2`. */
-export const RL_BASELINE = { ...RL_DEFAULTS, noiseCorrelation: 0, temperature: 0.2 } as const;
 /** Cap on a step's weight (exp of at most ~4 std / temperature), so one lucky step cannot dominate. */
 const MAX_WEIGHT = 50;
 /** True progress from which an unfinished episode counts as hovering near the goal. */
@@ -111,6 +109,22 @@ export function resolveRlOptions(opts: RlOptions): Required<Omit<RlOptions, 'gam
   return o;
 }
 
+/**
+ * One episode's exploration noise: each call gives the next step's eps_t = rho eps_(t-1) + sqrt(1 - rho^2) u_t
+ * (eps_0 = u_0, so every step has std `std`) and its innovation u_t ~ N(0, std^2), one per action component.
+ */
+export function correlatedNoise(rng: SeededRandom, rho: number, std: number): () => { eps: Float64Array; innovation: Float64Array } {
+  const fresh = Math.sqrt(1 - rho * rho);
+  let prev: Float64Array | null = null;
+  return () => {
+    const p = prev;
+    const innovation = Float64Array.from({ length: ACTION_DIM }, () => rng.normal(std));
+    const eps = p ? Float64Array.from(innovation, (u, k) => rho * p[k]! + fresh * u) : innovation;
+    prev = eps;
+    return { eps, innovation };
+  };
+}
+
 /** Train from `start`; `onIteration` sees each update (learning curves, progress bars). */
 export async function trainRl(
   bridge: SimBridge,
@@ -130,20 +144,13 @@ export async function trainRl(
     const noise: Float64Array[][] = seeds.map(() => []);
     const current = policy;
     const policies: Policy[] = seeds.map((seed, i) => {
-      const rng = new SeededRandom(seed ^ (o.seed * 2654435761)).fork(31);
-      const rho = o.noiseCorrelation;
-      const fresh = Math.sqrt(1 - rho * rho);
-      let prev: Float64Array | null = null;
+      const next = correlatedNoise(new SeededRandom(seed ^ (o.seed * 2654435761)).fork(31), o.noiseCorrelation, o.noiseStd);
       return (state) => {
-        const mean = current.act(state);
-        const p = prev;
-        const innovation = Float64Array.from({ length: ACTION_DIM }, () => rng.normal(o.noiseStd));
-        const eps = Float64Array.from(innovation, (u, k) => (p ? rho * p[k]! + fresh * u : u));
-        prev = eps;
+        const { eps, innovation } = next();
         // The regression target is the step's innovation, not eps: the carried-over part rho * eps_(t-1) has
         // moved the state already, so it is correlated with phi(s_t) and would bias the regression.
         noise[i]!.push(innovation);
-        return Float32Array.from(mean, (m, k) => m + eps[k]!);
+        return Float32Array.from(current.act(state), (m, k) => m + eps[k]!);
       };
     });
     const results = await bridge.runEpisodes(seeds, policies);
