@@ -58,14 +58,17 @@ export const ERROR_CODES = {
     close: 1009,
     about: 'a WebSocket message is over maxPayloadBytes; refused on its declared length, before it is buffered',
   },
-  SW_ERR_LIMIT: { close: null, about: 'a message is over a structural limit (maxViews, maxNestingDepth, array rank)' },
+  SW_ERR_LIMIT: {
+    close: null,
+    about: 'a message is over a structural limit (maxViews, maxNestingDepth, maxMessageElements, array rank, state size)',
+  },
   SW_ERR_NDARRAY: {
     close: null,
     about:
       'a numpy array map (`__ndarray__`) or scalar (`__npgeneric__`) has a bad dtype, shape or byte length, or an image array is not uint8 HWC',
   },
   SW_ERR_AUTH: {
-    close: 1008,
+    close: 4401,
     about: 'the API key is missing or wrong (header `Authorization: Api-Key <key>` or the hello field `api_key`)',
   },
   SW_ERR_NO_SESSION: { close: null, about: "a message other than hello arrived before the session's hello" },
@@ -77,7 +80,15 @@ export const ERROR_CODES = {
     close: 1001,
     about: 'no message for idleTimeoutMs (or no hello within helloTimeoutMs); the server closes the connection',
   },
-  SW_ERR_SHUTTING_DOWN: { close: 1001, about: 'the server is shutting down: in-flight steps are answered, then the connection closes' },
+  SW_ERR_SHUTTING_DOWN: {
+    close: 1001,
+    about:
+      'the server is shutting down: messages received are answered within shutdownGraceMs, the rest get this code, then the connection closes',
+  },
+  SW_ERR_SLOW_READER: {
+    close: 4429,
+    about: 'the client left more than maxQueuedReplyBytes of replies unread; the server closes the connection',
+  },
   SW_ERR_INTERNAL: { close: 1011, about: 'an unexpected server fault; details go to the server log, never to the client' },
   SW_ERR_CONNECT: { close: null, about: 'client side: the WebSocket could not be opened (refused, HTTP error status, timeout)' },
   SW_ERR_CONNECTION_CLOSED: { close: null, about: 'client side: the connection closed before a request got its reply' },
@@ -99,6 +110,25 @@ export class StagewardError extends Error {
   get closeCode(): number | null {
     return ERROR_CODES[this.code].close;
   }
+}
+
+/** Longest client string an error message quotes back (characters); longer ones are cut, with their length. */
+export const ECHO_MAX_CHARS = 64;
+/** Longest error message sent to a client (characters): a bound on every error reply, whatever it quotes. */
+export const ERROR_MESSAGE_MAX_CHARS = 512;
+
+/**
+ * A client-supplied string for an error message, quoted and cut to ECHO_MAX_CHARS: the client sees
+ * which value was refused, and a 1 MiB value costs the reply no more than a short one.
+ */
+export function echo(value: string): string {
+  if (value.length <= ECHO_MAX_CHARS) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, ECHO_MAX_CHARS))}... (${value.length} characters)`;
+}
+
+/** An error message as sent: cut to ERROR_MESSAGE_MAX_CHARS. */
+export function boundedMessage(message: string): string {
+  return message.length <= ERROR_MESSAGE_MAX_CHARS ? message : `${message.slice(0, ERROR_MESSAGE_MAX_CHARS - 3)}...`;
 }
 
 export function isStagewardError(err: unknown, code?: ErrorCode): err is StagewardError {

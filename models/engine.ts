@@ -8,9 +8,17 @@
 
 import { performance } from 'node:perf_hooks';
 import type { ModelCard, Stage } from './card.ts';
-import { StagewardError } from '../core/errors.ts';
+import { echo, StagewardError } from '../core/errors.ts';
 import type { ProgressModel } from './package.ts';
-import { DEFAULT_PREPROCESS_LIMITS, checkViews, preprocessFrames, type FrameSet, type PreprocessLimits } from './preprocess.ts';
+import { FairQueue, type FairQueueOptions } from '../core/fair-queue.ts';
+import {
+  DEFAULT_PREPROCESS_LIMITS,
+  checkViews,
+  preprocessFrames,
+  type DecodeScheduler,
+  type FrameSet,
+  type PreprocessLimits,
+} from './preprocess.ts';
 import {
   DEFAULT_EMA,
   SMOOTHING_KINDS,
@@ -35,6 +43,13 @@ import { framesRetained, windowIndices } from './window.ts';
 
 /** Which head gives an episode's progress: SARM, GRM, or both (their mean). The one list of head choices. */
 export const PROGRESS_SOURCES = ['sarm', 'grm', 'both'] as const;
+
+/**
+ * Bounds that keep every sum an episode reports finite: |reward| per step and |scale| (lambda). With
+ * these, a return overflows only after ~1e296 steps, so no reply ever carries Infinity (or JSON's null).
+ */
+export const REWARD_ABS_MAX = 1e12;
+export const SHAPING_SCALE_MAX = 1e6;
 export type ProgressSource = (typeof PROGRESS_SOURCES)[number];
 
 /** `EpisodeOptions.smoothing`: `ema`'s alpha and u0 default to DEFAULT_EMA (models/progress.ts). */
@@ -60,6 +75,11 @@ export interface EpisodeOptions {
   smoothing?: SmoothingOption;
   /** Goal frames per view for GRM's backward-anchored perspective. */
   goal?: FrameSet;
+  /**
+   * Who the episode's image decoding is charged to when the engine queues decodes fairly
+   * (EngineOptions.decode): a server passes its session id. Default: one shared tenant.
+   */
+  tenant?: string;
 }
 
 export interface StepInput {
@@ -114,16 +134,32 @@ export interface EpisodeSummary {
 
 export interface EngineOptions {
   limits?: PreprocessLimits;
+  /**
+   * Queue image decodes fairly between tenants (core/fair-queue.ts): each episode's decodes are
+   * charged their bytes to its `tenant`, so one client's large frames cannot hold the decoder while
+   * others wait. Default: none (each decode starts at once).
+   */
+  decode?: FairQueueOptions;
 }
 
 export class RewardEngine {
   readonly model: ProgressModel;
   readonly limits: PreprocessLimits;
+  readonly decodeQueue: FairQueue | undefined;
   #nextEpisode = 0;
 
   constructor(model: ProgressModel, options: EngineOptions = {}) {
     this.model = model;
     this.limits = options.limits ?? DEFAULT_PREPROCESS_LIMITS;
+    this.decodeQueue = options.decode === undefined ? undefined : new FairQueue(options.decode);
+  }
+
+  /** The decode scheduler for a tenant's images (immediate without a queue). */
+  scheduler(tenant: string | undefined): DecodeScheduler {
+    const q = this.decodeQueue;
+    if (q === undefined) return (_cost, fn) => fn();
+    const who = tenant ?? '';
+    return (cost, fn) => q.run(who, cost, fn);
   }
 
   get card(): ModelCard {
@@ -135,10 +171,10 @@ export class RewardEngine {
     const settings = resolveOptions(this.card, options);
     let goal: Float32Array | undefined;
     if (options.goal !== undefined && settings.useGrm) {
-      const pixels = await preprocessFrames(options.goal, this.card, this.limits);
+      const pixels = await preprocessFrames(options.goal, this.card, this.limits, this.scheduler(options.tenant));
       goal = await this.model.encode(pixels, this.card.views.length);
     }
-    return new Episode(this, this.#nextEpisode++, settings, goal);
+    return new Episode(this, this.#nextEpisode++, settings, goal, this.scheduler(options.tenant));
   }
 }
 
@@ -161,7 +197,7 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
   if (taskIndex < 0)
     throw new StagewardError(
       'SW_ERR_TASK_UNKNOWN',
-      `unknown task "${o.task}"; the model knows ${card.tasks.map((t) => `"${t}"`).join(', ')}`,
+      `unknown task ${typeof o.task === 'string' ? echo(o.task) : typeof o.task}; the model knows ${card.tasks.map((t) => `"${t}"`).join(', ')}`,
     );
   if (typeof o.gamma !== 'number' || !(o.gamma >= 0 && o.gamma <= 1)) bad('`gamma` must be a number in [0, 1]');
   if (!SHAPING_MODES.includes(o.shaping)) bad(`\`shaping\` must be one of ${SHAPING_MODES.join(', ')}`);
@@ -171,7 +207,8 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
   const composition = o.composition ?? card.composition;
   if (composition !== 'argmax' && composition !== 'expected') bad('`composition` must be "argmax" or "expected"');
   const scale = o.scale ?? 1;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) bad('`scale` must be a finite number');
+  if (typeof scale !== 'number' || !(Math.abs(scale) <= SHAPING_SCALE_MAX))
+    bad(`\`scale\` must be a number in [-${SHAPING_SCALE_MAX}, ${SHAPING_SCALE_MAX}]`);
   const transform = o.transform ?? { kind: 'identity' };
   if (typeof transform !== 'object' || transform === null || !TRANSFORM_KINDS.includes(transform.kind)) {
     bad(`\`transform.kind\` must be one of ${TRANSFORM_KINDS.map((k) => `"${k}"`).join(', ')}`);
@@ -223,6 +260,7 @@ export class Episode {
   readonly #engine: RewardEngine;
   readonly #settings: EpisodeSettings;
   readonly #goal: Float32Array | undefined;
+  readonly #schedule: DecodeScheduler;
   /** Features [V*D] per frame index: frame 0 and the most recent frames a later step can need. */
   readonly #cache = new Map<number, Float32Array>();
   readonly #retained: number;
@@ -243,11 +281,12 @@ export class Episode {
     truncated: false,
   };
 
-  constructor(engine: RewardEngine, id: number, settings: EpisodeSettings, goal: Float32Array | undefined) {
+  constructor(engine: RewardEngine, id: number, settings: EpisodeSettings, goal: Float32Array | undefined, schedule: DecodeScheduler) {
     this.#engine = engine;
     this.id = id;
     this.#settings = settings;
     this.#goal = goal;
+    this.#schedule = schedule;
     this.#retained = framesRetained(engine.card.window);
   }
 
@@ -277,17 +316,18 @@ export class Episode {
 
   async #step(input: StepInput): Promise<StepResult> {
     const t0 = performance.now();
-    if (this.#done) throw new StagewardError('SW_ERR_EPISODE_ENDED', `episode ${this.id} has ended; start a new one`);
+    // The message names no episode: `id` counts the engine's episodes, which a server shares between clients.
+    if (this.#done) throw new StagewardError('SW_ERR_EPISODE_ENDED', 'this episode has ended; start a new one');
     const reward = input.reward ?? 0;
-    if (typeof reward !== 'number' || !Number.isFinite(reward))
-      throw new StagewardError('SW_ERR_BAD_VALUE', '`reward` must be a finite number');
+    if (typeof reward !== 'number' || !(Math.abs(reward) <= REWARD_ABS_MAX))
+      throw new StagewardError('SW_ERR_BAD_VALUE', `\`reward\` must be a finite number in [-${REWARD_ABS_MAX}, ${REWARD_ABS_MAX}]`);
     const terminated = flag(input.terminated, 'terminated');
     const truncated = flag(input.truncated, 'truncated');
     const engine = this.#engine;
     const card = engine.card;
     const s = this.#settings;
 
-    const pixels = await preprocessFrames(input.frames, card, engine.limits);
+    const pixels = await preprocessFrames(input.frames, card, engine.limits, this.#schedule);
     const t1 = performance.now();
     const features = await engine.model.encode(pixels, card.views.length);
     const t2 = performance.now();

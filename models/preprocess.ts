@@ -5,7 +5,7 @@
 
 import sharp from 'sharp';
 import type { ModelCard, ResizeMode } from './card.ts';
-import { StagewardError } from '../core/errors.ts';
+import { echo, StagewardError } from '../core/errors.ts';
 import { isRawImage, type RawImage } from '../core/image.ts';
 
 /** JPEG or PNG bytes, or a raw uint8 HWC array. */
@@ -94,21 +94,35 @@ export async function preprocessInto(
  * Check a step's views against the model's and preprocess them all into one buffer
  * [V, H, W, 3] in the card's view order.
  */
-export async function preprocessFrames(frames: FrameSet, card: ModelCard, limits: PreprocessLimits): Promise<Uint8Array> {
+export async function preprocessFrames(
+  frames: FrameSet,
+  card: ModelCard,
+  limits: PreprocessLimits,
+  schedule: DecodeScheduler = (_cost, fn) => fn(),
+): Promise<Uint8Array> {
   checkViews(frames, card.views);
   const { height, width } = card.image;
   const size = height * width * 3;
   const out = new Uint8Array(card.views.length * size);
-  await Promise.all(card.views.map((view, i) => preprocessInto(frames[view]!, card.image, out, i * size, limits, `view "${view}"`)));
+  await Promise.all(
+    card.views.map((view, i) => {
+      const img = frames[view]!;
+      const cost = isRawImage(img) ? img.data.length : img.length;
+      return schedule(cost, () => preprocessInto(img, card.image, out, i * size, limits, `view "${view}"`));
+    }),
+  );
   return out;
 }
+
+/** Runs one image's decode when its turn comes; `cost` is its bytes (a fair queue charges them). */
+export type DecodeScheduler = (cost: number, fn: () => Promise<void>) => Promise<void>;
 
 export function checkViews(frames: Record<string, unknown>, views: readonly string[]): void {
   if (typeof frames !== 'object' || frames === null)
     throw new StagewardError('SW_ERR_VIEW_MISSING', 'frames must be a map of view name to image');
   for (const key of Object.keys(frames)) {
     if (!views.includes(key))
-      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view "${key}"; the model's views are ${views.join(', ')}`);
+      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `unknown view ${echo(key)}; the model's views are ${views.join(', ')}`);
   }
   for (const view of views) {
     if (frames[view] === undefined)

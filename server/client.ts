@@ -246,10 +246,11 @@ export class StagewardClient {
   #dispatch(data: Buffer, isBinary: boolean): void {
     let msg: Record<string, unknown>;
     try {
-      msg = (isBinary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : JSON.parse(data.toString('utf8'))) as Record<
-        string,
-        unknown
-      >;
+      msg = (
+        isBinary
+          ? decodeMsgpack(data, { maxNestingDepth: 64, maxElements: 1 << 20, mapHook: numpyMapHook })
+          : JSON.parse(data.toString('utf8'))
+      ) as Record<string, unknown>;
       if (msg === null || typeof msg !== 'object' || typeof msg.type !== 'string') throw new Error('not a message');
     } catch {
       this.#fail(new StagewardError('SW_ERR_PROTOCOL', 'the server sent a reply this client cannot read'));

@@ -34,6 +34,11 @@ export interface ServerLimits {
   maxViews: number;
   /** Deepest nesting of maps and lists in one message (levels). */
   maxNestingDepth: number;
+  /**
+   * Most values (scalars, strings, binaries, lists, maps, map keys) one message may hold, counted while
+   * decoding, before they exist: bounds the objects any message builds and the main thread's work on it.
+   */
+  maxMessageElements: number;
   /** Most WebSocket connections at once (close 1013 beyond). */
   maxSessions: number;
   /** Messages of one connection received and not yet answered before the server stops reading it. */
@@ -42,8 +47,20 @@ export interface ServerLimits {
   maxQueuedMessages: number;
   /** A connection with no message and no reply for this long is closed (ms). */
   idleTimeoutMs: number;
-  /** A native connection must send hello within this (ms). */
+  /** A native connection must send a valid hello within this of opening (ms), whatever else it sends. */
   helloTimeoutMs: number;
+  /** A TCP connection must complete its HTTP request headers (and the WebSocket upgrade) within this (ms). */
+  upgradeTimeoutMs: number;
+  /** Most TCP connections not (yet) upgraded to WebSocket (HTTP requests, upgrades in progress); more are cut at once. */
+  maxPendingSockets: number;
+  /** Most reply bytes queued on one connection's socket unread by the client; beyond it the connection is closed (1008). */
+  maxQueuedReplyBytes: number;
+  /** Image decodes running at once, queued fairly between sessions by their bytes (core/fair-queue.ts). */
+  decodeSlots: number;
+  /** Of those, most decodes of large images at once (below decodeSlots, small frames always have a slot). */
+  decodeLargeSlots: number;
+  /** From this many encoded bytes an image counts as large. */
+  decodeLargeBytes: number;
   /** On SIGTERM/SIGINT, longest wait for in-flight steps before closing (ms). */
   shutdownGraceMs: number;
 }
@@ -96,12 +113,19 @@ const SCHEMA: Record<string, Kind> = {
   'limits.maxImagePixels': int(1, 16384 * 16384),
   'limits.maxViews': int(1, 64),
   'limits.maxNestingDepth': int(4, 128),
+  'limits.maxMessageElements': int(64, 1 << 22),
   'limits.maxSessions': int(1, 100_000),
   'limits.maxInFlightSteps': int(1, 1024),
   'limits.maxQueuedMessages': int(1, 65536),
   'limits.idleTimeoutMs': int(100, 86_400_000),
   'limits.helloTimeoutMs': int(100, 3_600_000),
+  'limits.upgradeTimeoutMs': int(100, 600_000),
+  'limits.maxPendingSockets': int(1, 100_000),
+  'limits.maxQueuedReplyBytes': int(65_536, 1 << 30),
   'limits.shutdownGraceMs': int(0, 600_000),
+  'limits.decodeSlots': int(1, 256),
+  'limits.decodeLargeSlots': int(1, 256),
+  'limits.decodeLargeBytes': int(1, 1 << 30),
   'batching.maxBatch': int(1, 4096),
   'batching.maxBatchWaitMs': { t: 'number', min: 0, max: 1000 },
   'batching.maxConcurrentBatches': int(1, 64),
@@ -273,6 +297,13 @@ export function resolveConfig(layers: ConfigLayer[]): ServerConfig {
       'limits.maxQueuedMessages',
       sources['limits.maxQueuedMessages']!,
       `must be at least limits.maxInFlightSteps (${config.limits.maxInFlightSteps})`,
+    );
+  }
+  if (config.limits.decodeLargeSlots > config.limits.decodeSlots) {
+    configError(
+      'limits.decodeLargeSlots',
+      sources['limits.decodeLargeSlots']!,
+      `must be at most limits.decodeSlots (${config.limits.decodeSlots})`,
     );
   }
   if (!isLoopback(config.host) && config.apiKeys.length === 0 && !config.insecurePublic) {

@@ -1,14 +1,17 @@
 // One WebSocket connection, whatever its protocol: decodes each message as it arrives, runs the
 // protocol's handler on the messages one at a time in arrival order, and sends exactly one reply per
-// message, in order (a reply or an error; nothing is dropped).
+// message, in order (a reply or an error; nothing is dropped while the client can still read).
 //
 // Backpressure: a message counts as in flight from its arrival until its reply is flushed to the
 // socket (ws's send callback). At `maxInFlightSteps` the socket is paused (no more reads, so TCP stops
 // acknowledging and the client's sends block); it resumes as replies drain. Messages that were
-// already buffered still arrive; past `maxQueuedMessages` each is answered SW_ERR_BUSY at once.
-// Idle: no message and no flushed reply for `idleTimeoutMs` (`helloTimeoutMs` before a native hello)
-// closes the connection with SW_ERR_IDLE_TIMEOUT. Errors with a close code end the connection after
-// their error reply; anything that is not a StagewardError is logged and answered SW_ERR_INTERNAL.
+// already buffered still arrive; past `maxQueuedMessages` each is answered SW_ERR_BUSY at once. A
+// client that leaves more than `maxQueuedReplyBytes` of replies unread is cut off (SW_ERR_SLOW_READER).
+// Deadlines: a native connection must complete its hello within `helloTimeoutMs` of opening, however
+// much else it sends; after that, no message and no flushed reply for `idleTimeoutMs` closes it
+// (SW_ERR_IDLE_TIMEOUT). Errors with a close code end the connection after their error reply; messages
+// still waiting then are answered with the same error, so none goes unanswered. Anything that is not
+// a StagewardError is logged and answered SW_ERR_INTERNAL.
 
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
@@ -60,6 +63,15 @@ export function closeReason(err: StagewardError): string {
 
 let nextId = 1;
 
+/** A received message whose reply has not been handed to the socket yet. */
+interface Unanswered {
+  kind: FrameKind;
+  seq: number | undefined;
+  /** Its payload is kept for processing (false for a refusal). */
+  holds: boolean;
+  answered: boolean;
+}
+
 export class Connection {
   readonly id = nextId++;
   readonly protocol: Protocol;
@@ -70,10 +82,14 @@ export class Connection {
   /** Of those, the ones whose payload is kept for processing (the rest are refusals). */
   #held = 0;
   #chain: Promise<void> = Promise.resolve();
+  /** Received messages not yet answered, in arrival order. */
+  #unanswered: Unanswered[] = [];
   #closed = false;
   #closing = false;
   #draining = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Armed at opening while the protocol waits for a hello; never reset by messages. */
+  #helloTimer: NodeJS.Timeout | undefined;
   #killTimer: NodeJS.Timeout | undefined;
   #onGone: (() => void)[] = [];
 
@@ -84,12 +100,27 @@ export class Connection {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary ? 'binary' : 'text'));
     ws.on('error', (err: Error & { code?: string }) => {
       // ws closes the socket itself (1009 for an oversize message, 1002/1007 for framing errors).
-      const code: ErrorCode = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'SW_ERR_MESSAGE_TOO_LARGE' : 'SW_ERR_PROTOCOL';
+      // 1008 when a message comes in more fragments than ws takes (WS_ERR_TOO_MANY_BUFFERED_PARTS).
+      const code: ErrorCode =
+        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? 'SW_ERR_MESSAGE_TOO_LARGE'
+          : err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS'
+            ? 'SW_ERR_LIMIT'
+            : 'SW_ERR_PROTOCOL';
       ctx.metrics.errors.inc({ code });
     });
     ws.on('close', () => this.#gone());
     const hello = protocol.greeting();
     if (hello) ws.send(hello.data, { binary: hello.kind === 'binary' });
+    if (protocol.awaitingHello) {
+      const ms = ctx.limits.helloTimeoutMs;
+      this.#helloTimer = setTimeout(() => {
+        this.#helloTimer = undefined;
+        if (this.protocol.awaitingHello) {
+          this.#timeout(new StagewardError('SW_ERR_IDLE_TIMEOUT', `no valid hello within helloTimeoutMs (${ms} ms) of opening`));
+        }
+      }, ms);
+    }
     this.#arm();
   }
 
@@ -144,25 +175,27 @@ export class Connection {
     holds: boolean,
     run: (ctx: MessageContext) => Promise<object>,
   ): void {
+    const entry: Unanswered = { kind, seq, holds, answered: false };
+    this.#unanswered.push(entry);
     this.#pending++;
     if (holds) this.#held++;
     if (this.#pending >= this.#ctx.limits.maxInFlightSteps && !this.#ws.isPaused) this.#ws.pause();
     this.#chain = this.#chain.then(async () => {
-      if (this.#closing) return this.#settle(holds);
+      if (entry.answered || this.#closing) return;
       const ctx: MessageContext = { receivedAt, startedAt: performance.now(), kind };
       try {
         const reply = await run(ctx);
-        if (this.#closing) return this.#settle(holds);
-        this.#send(encodeFrame(reply, kind), kind, holds);
+        if (entry.answered || this.#closing) return;
+        this.#answer(entry, encodeFrame(reply, kind), kind);
       } catch (err) {
-        if (this.#closing) return this.#settle(holds);
-        this.#fail(err, seq, kind, holds);
+        if (entry.answered || this.#closing) return;
+        this.#fail(err, entry);
       }
     });
   }
 
   /** Reply with an error; close the connection when the error says so. */
-  #fail(err: unknown, seq: number | undefined, kind: FrameKind, holds: boolean): void {
+  #fail(err: unknown, entry: Unanswered): void {
     let e: StagewardError;
     if (err instanceof StagewardError) e = err;
     else {
@@ -172,16 +205,27 @@ export class Connection {
       e = new StagewardError('SW_ERR_INTERNAL', 'internal server error (logged on the server)');
     }
     this.#ctx.metrics.errors.inc({ code: e.code });
-    const frame = this.protocol.errorFrame(e, seq, kind);
-    this.#send(frame.data, frame.kind, holds);
-    if (e.closeCode !== null) this.close(e.closeCode, closeReason(e));
+    const frame = this.protocol.errorFrame(e, entry.seq, entry.kind);
+    this.#answer(entry, frame.data, frame.kind);
+    if (e.closeCode !== null) this.#closeWith(e);
   }
 
-  #send(data: Buffer | string, kind: FrameKind, holds: boolean): void {
+  /** Hand a message's one reply to the socket. */
+  #answer(entry: Unanswered, data: Buffer | string, kind: FrameKind): void {
+    entry.answered = true;
+    const at = this.#unanswered.indexOf(entry);
+    if (at >= 0) this.#unanswered.splice(at, 1);
     this.#ws.send(data, { binary: kind === 'binary' }, () => {
-      this.#settle(holds);
+      this.#settle(entry.holds);
       this.#arm();
     });
+    if (this.#ws.bufferedAmount > this.#ctx.limits.maxQueuedReplyBytes && !this.#closing) {
+      const limit = this.#ctx.limits.maxQueuedReplyBytes;
+      const err = new StagewardError('SW_ERR_SLOW_READER', `more than maxQueuedReplyBytes (${limit}) of replies are unread`);
+      this.#ctx.metrics.errors.inc({ code: err.code });
+      // The client is not reading: no more replies for it, only the close.
+      this.close(err.closeCode!, closeReason(err));
+    }
   }
 
   /** One message answered (or abandoned): release its slot, read again when below the limit. */
@@ -189,6 +233,20 @@ export class Connection {
     this.#pending--;
     if (holds) this.#held--;
     if (this.#pending < this.#ctx.limits.maxInFlightSteps && this.#ws.isPaused && !this.#closing) this.#ws.resume();
+  }
+
+  /**
+   * Close because of `err`: every message still waiting gets `err` as its reply (in order, so none
+   * goes unanswered), then the close frame with err's code.
+   */
+  #closeWith(err: StagewardError): void {
+    if (this.#closing) return;
+    for (const entry of [...this.#unanswered]) {
+      const frame = this.protocol.errorFrame(err, entry.seq, entry.kind);
+      this.#answer(entry, frame.data, frame.kind);
+      if (this.#closing) return; // cut off as a slow reader
+    }
+    this.close(err.closeCode ?? 1011, closeReason(err));
   }
 
   /** Send an error that answers no message, then close (auth, capacity, idle). */
@@ -199,22 +257,38 @@ export class Connection {
     this.close(err.closeCode ?? 1011, closeReason(err));
   }
 
+  /** The idle deadline, restarted by each message and each flushed reply; the hello deadline runs until hello. */
   #arm(): void {
     if (this.#closing) return;
-    const ms = this.protocol.awaitingHello ? this.#ctx.limits.helloTimeoutMs : this.#ctx.limits.idleTimeoutMs;
+    if (this.protocol.awaitingHello) return;
+    if (this.#helloTimer !== undefined) {
+      clearTimeout(this.#helloTimer);
+      this.#helloTimer = undefined;
+    }
+    const ms = this.#ctx.limits.idleTimeoutMs;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      const what = this.protocol.awaitingHello ? `no hello within helloTimeoutMs (${ms} ms)` : `no message for idleTimeoutMs (${ms} ms)`;
-      this.reject(new StagewardError('SW_ERR_IDLE_TIMEOUT', what), 'binary');
+      this.#timeout(new StagewardError('SW_ERR_IDLE_TIMEOUT', `no message for idleTimeoutMs (${ms} ms)`));
     }, ms);
+  }
+
+  /** A deadline passed: answer what waits with `err` (or send it alone), then close. */
+  #timeout(err: StagewardError): void {
+    if (this.#unanswered.length === 0) this.reject(err, 'binary');
+    else {
+      this.#ctx.metrics.errors.inc({ code: err.code });
+      this.#closeWith(err);
+    }
   }
 
   close(code: number, reason: string): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearTimeout(this.#timer);
+    clearTimeout(this.#helloTimer);
     this.#timer = undefined;
+    this.#helloTimer = undefined;
     if (this.#ws.isPaused) this.#ws.resume(); // read the peer's close frame
     this.#ws.close(code, reason);
     // A peer that never answers the close handshake is cut off.
@@ -222,8 +296,9 @@ export class Connection {
   }
 
   /**
-   * Shutdown: answer every message received so far (within `graceMs`), refuse later ones with
-   * SW_ERR_SHUTTING_DOWN, then close with 1001. Resolves once the socket is closed.
+   * Shutdown: answer every message received so far within `graceMs`; messages that arrive during the
+   * drain, and those still unanswered when the grace ends, get SW_ERR_SHUTTING_DOWN; then close with
+   * 1001. Resolves once the socket is closed.
    */
   async drain(graceMs: number): Promise<void> {
     this.#draining = true;
@@ -233,7 +308,7 @@ export class Connection {
       clearTimeout(timer);
       // Let the last replies reach the socket before the close frame.
       await new Promise<void>((r) => setImmediate(r));
-      this.close(1001, closeReason(new StagewardError('SW_ERR_SHUTTING_DOWN', 'server shutting down')));
+      this.#closeWith(new StagewardError('SW_ERR_SHUTTING_DOWN', 'the server is shutting down; this message was not processed in time'));
     }
     if (!this.#closed) await new Promise<void>((r) => this.#onGone.push(r));
   }
@@ -243,8 +318,10 @@ export class Connection {
     this.#closed = true;
     this.#closing = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#helloTimer);
     clearTimeout(this.#killTimer);
     this.#timer = undefined;
+    this.#helloTimer = undefined;
     this.#killTimer = undefined;
     this.protocol.dispose();
     for (const fn of this.#onGone) fn();

@@ -4,11 +4,16 @@
 // never passes silently); ranges and meanings (gamma, shaping, views, rewards) are the engine's.
 
 import type { EpisodeSummary, StepResult } from '../models/engine.ts';
-import { StagewardError } from '../core/errors.ts';
+import { echo, StagewardError } from '../core/errors.ts';
 import type { FrameSet, ImageInput } from '../models/preprocess.ts';
 import { base64Bytes, NdArray, toRawImage } from './ndarray.ts';
 
 export const PROTOCOL_VERSION = 1;
+
+/** Most values a step's `state` may carry (a robot's joint state is tens; an action chunk hundreds). */
+export const STATE_MAX_VALUES = 4096;
+/** Longest episode label, characters. */
+export const EPISODE_LABEL_MAX_CHARS = 256;
 
 export interface FrameLimits {
   maxViews: number;
@@ -62,10 +67,9 @@ export function messageType(m: Record<string, unknown>): 'hello' | 'reset' | 'st
   if (typeof type !== 'string') protocolError('a message needs a string `type` (hello, reset, step or end)');
   const allowed = ALLOWED[type];
   if (!Object.hasOwn(ALLOWED, type) || allowed === undefined)
-    protocolError(`unknown message type "${type.slice(0, 32)}" (use hello, reset, step or end)`);
+    protocolError(`unknown message type ${echo(type)} (use hello, reset, step or end)`);
   for (const key of Object.keys(m)) {
-    if (!allowed.includes(key))
-      protocolError(`a ${type} message has the unknown field \`${key.slice(0, 32)}\` (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) protocolError(`a ${type} message has the unknown field ${echo(key)} (allowed: ${allowed.join(', ')})`);
   }
   return type as 'hello' | 'reset' | 'step' | 'end';
 }
@@ -109,6 +113,8 @@ export function parseHello(m: Record<string, unknown>, limits: FrameLimits): Hel
     if (!Array.isArray(views) || views.some((v) => typeof v !== 'string')) protocolError('`views` must be a list of view names');
     if (views.length > limits.maxViews)
       throw new StagewardError('SW_ERR_LIMIT', `hello names ${views.length} views, above maxViews (${limits.maxViews})`);
+    const twice = views.find((v, i) => views.indexOf(v) !== i) as string | undefined;
+    if (twice !== undefined) throw new StagewardError('SW_ERR_BAD_OPTION', `\`views\` names the view ${echo(twice)} twice`);
     out.views = views as string[];
   }
   const opt = {
@@ -125,17 +131,21 @@ export function parseHello(m: Record<string, unknown>, limits: FrameLimits): Hel
   return out;
 }
 
+/** A client's episode label (native reset, openpi observation): a short string or a non-negative integer. */
+export function parseEpisodeLabel(v: unknown): string | number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') {
+    if (v.length > EPISODE_LABEL_MAX_CHARS) protocolError(`\`episode\` must be at most ${EPISODE_LABEL_MAX_CHARS} characters`);
+    return v;
+  }
+  if (!(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) protocolError('`episode` must be a string or a non-negative integer');
+  return v;
+}
+
 export function parseReset(m: Record<string, unknown>, limits: FrameLimits): ResetRequest {
   const out: ResetRequest = {};
-  const episode = m.episode;
-  if (episode !== undefined && episode !== null) {
-    if (typeof episode === 'string') {
-      if (episode.length > 256) protocolError('`episode` must be at most 256 characters');
-    } else if (!(typeof episode === 'number' && Number.isSafeInteger(episode) && episode >= 0)) {
-      protocolError('`episode` must be a string or a non-negative integer');
-    }
-    out.episode = episode;
-  }
+  const episode = parseEpisodeLabel(m.episode);
+  if (episode !== undefined) out.episode = episode;
   if (m.goal !== undefined && m.goal !== null) out.goal = parseFrames(m.goal, limits, 'goal');
   return out;
 }
@@ -148,6 +158,7 @@ export function parseStep(m: Record<string, unknown>, limits: FrameLimits): Step
   if (t !== undefined) out.t = t;
   if (m.frames === undefined || m.frames === null) protocolError('a step needs `frames`, a map of view name to image');
   out.frames = parseFrames(m.frames, limits, 'frames');
+  if (m.state !== undefined && m.state !== null) checkState(m.state);
   // The engine checks these (finite reward, booleans) and answers SW_ERR_BAD_VALUE.
   if (m.reward !== undefined && m.reward !== null) out.reward = m.reward;
   if (m.terminated !== undefined && m.terminated !== null) out.terminated = m.terminated;
@@ -162,6 +173,23 @@ export function parseEnd(m: Record<string, unknown>): EndRequest {
     if (v !== undefined) out[key] = v;
   }
   return out;
+}
+
+/**
+ * A step's `state` is not used by the reward, but it is checked like every field: numbers only (a
+ * list of finite numbers, or a numeric numpy array), at most STATE_MAX_VALUES of them.
+ */
+export function checkState(v: unknown): void {
+  if (v instanceof NdArray) {
+    if (v.dtype === '|b1') protocolError('`state` must be numeric, not bool');
+    const n = v.shape.reduce((a, b) => a * b, 1);
+    if (n > STATE_MAX_VALUES) throw new StagewardError('SW_ERR_LIMIT', `\`state\` holds ${n} values, above ${STATE_MAX_VALUES}`);
+    return;
+  }
+  if (!Array.isArray(v)) protocolError('`state` must be a list of numbers or a numeric numpy array');
+  if (v.length > STATE_MAX_VALUES)
+    throw new StagewardError('SW_ERR_LIMIT', `\`state\` holds ${v.length} values, above ${STATE_MAX_VALUES}`);
+  if (!v.every((x) => typeof x === 'number' && Number.isFinite(x))) protocolError('`state` must hold finite numbers only');
 }
 
 /** The seq of a step message, when it has a valid one (to label an error reply). */
@@ -181,7 +209,7 @@ export function parseFrames(v: unknown, limits: FrameLimits, label: string): Fra
     throw new StagewardError('SW_ERR_LIMIT', `\`${label}\` has ${entries.length} views, above maxViews (${limits.maxViews})`);
   const out: FrameSet = {};
   for (const [view, img] of entries) {
-    const where = `${label}["${view.slice(0, 32)}"]`;
+    const where = `${label}[${echo(view)}]`;
     let image: ImageInput;
     if (img instanceof Uint8Array) image = img;
     else if (typeof img === 'string') image = base64Bytes(img);

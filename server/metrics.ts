@@ -2,6 +2,8 @@
 // gauges read at scrape time, and histograms with fixed buckets. `ServerMetrics` names the series
 // the server records; `render()` is what GET /metrics returns.
 
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
 type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
@@ -94,6 +96,7 @@ export class Histogram implements Metric {
   }
 }
 
+const LOOP_RESOLUTION_MS = 10;
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const ROWS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
@@ -118,9 +121,15 @@ export class ServerMetrics {
   readonly batchRows = new Histogram('stageward_batch_rows', 'Rows per model call (images, windows or pairs), by graph', ROWS);
   readonly batchRequests = new Histogram('stageward_batch_requests', 'Requests merged into one model call, by graph', ROWS);
   readonly batchSeconds = new Histogram('stageward_batch_seconds', 'Wall time of one model call, by graph', SECONDS);
+  /** Main-thread event-loop delay since the server started (a stall from any one message shows as its max). */
+  readonly #loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   readonly #metrics: Metric[];
 
   constructor(sources: GaugeSources) {
+    this.#loop.enable();
+    // The histogram holds each 10 ms timer's interval; the delay is what exceeds the 10 ms.
+    const loop = (f: (h: IntervalHistogram) => number) => () =>
+      [[{}, this.#loop.count === 0 ? 0 : Math.max(0, f(this.#loop) / 1e9 - LOOP_RESOLUTION_MS / 1000)]] as [Labels, number][];
     this.#metrics = [
       new Gauge('stageward_model_info', 'The served model', () => [[{ name: sources.model.name, version: sources.model.version }, 1]]),
       new Gauge('stageward_sessions', 'Open WebSocket connections, by endpoint', sources.sessions),
@@ -129,6 +138,16 @@ export class ServerMetrics {
       ]),
       new Gauge('stageward_batch_queue_depth', 'Requests waiting for a model call, by graph', () =>
         Object.entries(sources.queueDepth()).map(([graph, n]) => [{ graph }, n]),
+      ),
+      new Gauge(
+        'stageward_event_loop_delay_max_seconds',
+        'Longest main-thread event-loop delay since start (beyond a 10 ms sampling timer)',
+        loop((h) => h.max),
+      ),
+      new Gauge(
+        'stageward_event_loop_delay_p99_seconds',
+        '99th percentile of the main-thread event-loop delay since start',
+        loop((h) => h.percentile(99)),
       ),
       this.connections,
       this.steps,
@@ -140,6 +159,11 @@ export class ServerMetrics {
       this.batchRequests,
       this.batchSeconds,
     ];
+  }
+
+  /** Stop sampling the event loop (the server is gone). */
+  close(): void {
+    this.#loop.disable();
   }
 
   render(): string {

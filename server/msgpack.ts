@@ -1,8 +1,11 @@
 // MessagePack for untrusted input: a strict decoder written for the server, and the encoder (msgpackr)
 // configured to write only plain MessagePack. The decoder never allocates more than the payload
 // implies: a container's declared count is checked against the bytes left before anything is
-// built, `bin` values are views of the payload (no copy), nesting is bounded, and every extension
-// type is refused (openpi's encoding uses none). Map keys must be str or bin (Python's msgpack with
+// built, `bin` values are views of the payload (no copy), nesting is bounded, the number of values a
+// message builds is bounded (`maxElements`, counted as each value is read, so a flat bomb of a
+// million 1-byte empty maps is refused after `maxElements` of them, not after building them all), and
+// every extension type is refused (openpi's encoding uses none). What a message decodes to is thus at
+// most its string bytes plus `maxElements` small values: bin values are views, never copies. Map keys must be str or bin (Python's msgpack with
 // `strict_map_key`), are decoded to strings, must not repeat, and a `__proto__` key stays an own property.
 //
 // Maps carrying openpi's numpy keys are handed to `hooks.map` as they close (server/ndarray.ts turns
@@ -16,6 +19,8 @@ export type Decoded = null | boolean | number | string | Uint8Array | Decoded[] 
 export interface DecodeOptions {
   /** Deepest nesting of arrays and maps accepted (the top-level value is depth 1). */
   maxNestingDepth: number;
+  /** Most values (scalars, strings, bins, arrays, maps, map keys) one message may hold. */
+  maxElements: number;
   /** Called on each map as it closes; its return value replaces the map. */
   mapHook?: (map: Record<string, Decoded>) => Decoded;
 }
@@ -31,6 +36,7 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
+  let elements = 0;
 
   const need = (n: number, what: string): void => {
     if (n > end - pos) fail(`${what} at byte ${pos} runs past the end of the message (${end} bytes)`);
@@ -106,6 +112,9 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
   const value = (depth: number): Decoded => {
     if (depth > options.maxNestingDepth) {
       throw new StagewardError('SW_ERR_LIMIT', `a message nests deeper than maxNestingDepth (${options.maxNestingDepth})`);
+    }
+    if (++elements > options.maxElements) {
+      throw new StagewardError('SW_ERR_LIMIT', `a message holds more than maxMessageElements (${options.maxElements}) values`);
     }
     const b = u8();
     if (b <= 0x7f) return b;

@@ -13,7 +13,7 @@
 // What this shares with the openpi protocol (model description, episode bookkeeping, step timing and
 // metrics, the error map) is in session.ts.
 
-import { StagewardError } from '../core/errors.ts';
+import { echo, StagewardError } from '../core/errors.ts';
 import type { EpisodeOptions, ProgressSource } from '../models/engine.ts';
 import type { Composition } from '../models/progress.ts';
 import type { ShapingMode } from '../models/shaping.ts';
@@ -47,6 +47,8 @@ export class NativeSession implements Protocol {
   readonly #d: NativeDeps;
   readonly #episode: SessionEpisode;
   #hello: HelloRequest | undefined;
+  /** The `t` of the episode's last answered step: each step's `t`, when given, must be above it. */
+  #lastT = -1;
 
   constructor(deps: NativeDeps) {
     this.#d = deps;
@@ -103,7 +105,7 @@ export class NativeSession implements Protocol {
     if (h.model !== undefined && h.model !== card.name && h.model !== `${card.name}@${card.version}`) {
       throw new StagewardError(
         'SW_ERR_MODEL_UNAVAILABLE',
-        `this server serves model "${card.name}" (version ${card.version}), not "${h.model}"`,
+        `this server serves model "${card.name}" (version ${card.version}), not ${echo(h.model)}`,
       );
     }
     await engine.start(this.#options(h)); // validates every option now, not at the first reset
@@ -128,21 +130,34 @@ export class NativeSession implements Protocol {
       progress: h.progress as ProgressSource | undefined,
       scale: h.scale,
       composition: h.composition as Composition | undefined,
+      tenant: this.#d.sessionId,
     };
   }
 
   async #onReset(r: ResetRequest): Promise<object> {
+    const progress = this.#hello!.progress ?? 'sarm';
+    if (r.goal !== undefined && progress === 'sarm') {
+      throw new StagewardError(
+        'SW_ERR_BAD_OPTION',
+        '`goal` is used only with progress "grm" or "both"; this session\'s hello chose "sarm"',
+      );
+    }
     await this.#episode.start({ ...this.#options(this.#hello!), goal: r.goal }, r.episode);
+    this.#lastT = -1;
     return { type: 'episode', episode: this.#episode.label };
   }
 
   async #onStep(s: StepRequest, ctx: MessageContext): Promise<object> {
     if (this.#episode.current === undefined)
       throw new StagewardError('SW_ERR_NO_EPISODE', 'a step arrived with no episode; send reset first');
+    if (s.t !== undefined && s.t <= this.#lastT) {
+      throw new StagewardError('SW_ERR_PROTOCOL', `\`t\` must increase within an episode: ${s.t} follows ${this.#lastT}`);
+    }
     const { fields } = await this.#episode.step(
       { frames: s.frames, reward: s.reward as number, terminated: s.terminated as boolean, truncated: s.truncated as boolean },
       ctx,
     );
+    if (s.t !== undefined) this.#lastT = s.t;
     const out: Record<string, unknown> = { type: 'reward' };
     if (s.seq !== undefined) out.seq = s.seq;
     return Object.assign(out, fields);

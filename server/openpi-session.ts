@@ -20,14 +20,14 @@
 // What this shares with the native protocol (model description, episode bookkeeping, step timing and
 // metrics, the error map) is in session.ts.
 
-import { StagewardError } from '../core/errors.ts';
+import { echo, StagewardError } from '../core/errors.ts';
 import type { ProgressSource } from '../models/engine.ts';
 import type { FrameSet } from '../models/preprocess.ts';
 import type { ShapingMode } from '../models/shaping.ts';
 import { asMessage, type FrameKind } from './codec.ts';
 import type { OpenpiConfig } from './config.ts';
 import type { MessageContext, Protocol } from './connection.ts';
-import { parseFrames } from './messages.ts';
+import { parseEpisodeLabel, parseFrames } from './messages.ts';
 import { encodeMsgpack, type Decoded } from './msgpack.ts';
 import { advertisedLimits, describeModel, errorBody, SessionEpisode, type SessionContext } from './session.ts';
 
@@ -104,14 +104,14 @@ export class OpenpiSession implements Protocol {
     }
     const reset = obs.reset;
     if (reset !== undefined && typeof reset !== 'boolean') throw new StagewardError('SW_ERR_PROTOCOL', '`reset` must be true or false');
-    const id = obs.episode;
-    if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isSafeInteger(id))) {
-      throw new StagewardError('SW_ERR_PROTOCOL', '`episode` must be a string or an integer');
-    }
-    const frames = this.#frames(obs);
+    const id = parseEpisodeLabel(obs.episode);
     const episode = this.#episode;
     const fresh =
       episode.current === undefined || reset === true || (id !== undefined && id !== episode.label) || prompt !== this.#task || this.#ended;
+    // An observation that starts an episode and fails leaves no episode running, so the next one
+    // starts it again and its reply says `new_episode: true`: a boundary is never lost to an error.
+    if (fresh) episode.drop();
+    const frames = this.#frames(obs);
     if (fresh) {
       await episode.start(
         {
@@ -119,21 +119,29 @@ export class OpenpiSession implements Protocol {
           gamma: (obs.gamma ?? o.gamma) as number,
           shaping: (obs.shaping ?? o.shaping) as ShapingMode,
           progress: (obs.progress ?? o.progress) as ProgressSource,
+          tenant: this.#d.sessionId,
         },
         id,
       );
       this.#task = prompt;
       this.#ended = false;
     }
-    const { result, fields } = await episode.step(
-      {
-        frames,
-        reward: obs.reward as number | undefined,
-        terminated: obs.terminated as boolean | undefined,
-        truncated: obs.truncated as boolean | undefined,
-      },
-      ctx,
-    );
+    let stepped;
+    try {
+      stepped = await episode.step(
+        {
+          frames,
+          reward: obs.reward as number | undefined,
+          terminated: obs.terminated as boolean | undefined,
+          truncated: obs.truncated as boolean | undefined,
+        },
+        ctx,
+      );
+    } catch (err) {
+      if (fresh) episode.drop();
+      throw err;
+    }
+    const { result, fields } = stepped;
     this.#ended = result.done;
     return { ...fields, new_episode: fresh };
   }
@@ -144,7 +152,7 @@ export class OpenpiSession implements Protocol {
     for (const [key, view] of Object.entries(this.#d.openpi.views)) {
       const v = obs[key];
       if (v === undefined || v === null) {
-        throw new StagewardError('SW_ERR_VIEW_MISSING', `the observation lacks \`${key}\` (the model's view "${view}")`);
+        throw new StagewardError('SW_ERR_VIEW_MISSING', `the observation lacks ${echo(key)} (the model's view "${view}")`);
       }
       picked[view] = v;
     }

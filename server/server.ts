@@ -7,12 +7,16 @@
 //   await server.shutdown();                                         // graceful: see below
 //
 // Connections past maxSessions get SW_ERR_TOO_MANY_SESSIONS (close 1013); a wrong key in the upgrade's
-// Authorization header gets SW_ERR_AUTH (close 1008), as does an openpi connection without one when
-// keys are configured. Shutdown stops accepting, answers every message already received (up to
-// shutdownGraceMs), closes each connection with 1001, then closes the model.
+// Authorization header gets SW_ERR_AUTH (close 4401), as does an openpi connection without one when
+// keys are configured. TCP connections that are not WebSocket sessions (HTTP requests, upgrades under
+// way) are capped at maxPendingSockets and must finish their request headers within upgradeTimeoutMs;
+// one that stays idle without upgrading for upgradeTimeoutMs is cut. Shutdown (the drain): /healthz
+// answers 503 and upgrades are refused with 503 while the listener stays open, so a load balancer sees
+// the drain; every message already received is answered (up to shutdownGraceMs, then with
+// SW_ERR_SHUTTING_DOWN), each connection closes with 1001, then the listener and the model close.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BatchingProgressModel } from '../models/batching.ts';
@@ -53,6 +57,8 @@ export class StagewardServer {
   readonly #keys: ApiKeys;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
+  /** TCP connections not upgraded to WebSocket, each with its deadline. */
+  readonly #pendingSockets = new Map<Socket, NodeJS.Timeout>();
   #nextSession = 1;
   #address: { host: string; port: number } | undefined;
   #shutdown: Promise<void> | undefined;
@@ -81,7 +87,11 @@ export class StagewardServer {
         this.metrics.batchSeconds.observe(e.ms / 1000, { graph: e.graph });
       },
     });
-    this.engine = new RewardEngine(this.model, { limits: { maxImagePixels: config.limits.maxImagePixels } });
+    const { maxImagePixels, decodeSlots, decodeLargeSlots, decodeLargeBytes } = config.limits;
+    this.engine = new RewardEngine(this.model, {
+      limits: { maxImagePixels },
+      decode: { slots: decodeSlots, largeSlots: decodeLargeSlots, largeCost: decodeLargeBytes },
+    });
     this.#keys = new ApiKeys(config.apiKeys);
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -99,8 +109,53 @@ export class StagewardServer {
         sessions: () => this.#connections.size,
       }),
     );
+    const deadline = config.limits.upgradeTimeoutMs;
+    // node:http's own deadlines for the request head; the per-socket timer below covers idle sockets.
+    this.#http.headersTimeout = deadline;
+    this.#http.requestTimeout = deadline;
+    this.#http.on('connection', (socket: Socket) => this.#pending(socket));
+    this.#http.on('request', (req: IncomingMessage, res) => {
+      // A socket is busy while it has a request; its idle deadline restarts when the response is sent.
+      this.#hold(req.socket, false);
+      res.on('finish', () => this.#hold(req.socket, true));
+    });
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  /** A new TCP connection: refused at once past maxPendingSockets, else given its upgrade deadline. */
+  #pending(socket: Socket): void {
+    const { maxPendingSockets } = this.config.limits;
+    if (this.#pendingSockets.size >= maxPendingSockets) {
+      this.metrics.errors.inc({ code: 'SW_ERR_LIMIT' });
+      socket.destroy();
+      return;
+    }
+    this.#pendingSockets.set(socket, this.#deadline(socket));
+    socket.once('close', () => this.#release(socket));
+  }
+
+  #deadline(socket: Socket): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.metrics.errors.inc({ code: 'SW_ERR_IDLE_TIMEOUT' });
+      socket.destroy();
+    }, this.config.limits.upgradeTimeoutMs);
+    t.unref();
+    return t;
+  }
+
+  /** Stop (busy) or restart (idle) a pending socket's deadline. */
+  #hold(socket: Socket, idle: boolean): void {
+    const t = this.#pendingSockets.get(socket);
+    if (t === undefined) return;
+    clearTimeout(t);
+    if (idle && !socket.destroyed) this.#pendingSockets.set(socket, this.#deadline(socket));
+  }
+
+  /** The socket upgraded or closed: it no longer counts as pending. */
+  #release(socket: Socket): void {
+    clearTimeout(this.#pendingSockets.get(socket));
+    this.#pendingSockets.delete(socket);
   }
 
   /** Build the server around a loaded model and listen on config.host:config.port. */
@@ -147,6 +202,7 @@ export class StagewardServer {
     };
     if (endpoint === undefined) return refuse('404 Not Found');
     if (this.#shutdown !== undefined) return refuse('503 Service Unavailable');
+    this.#release(socket as Socket);
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, endpoint, req));
   }
 
@@ -196,10 +252,13 @@ export class StagewardServer {
   /** Graceful shutdown (idempotent): see the header. */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      const closed = new Promise<void>((r) => this.#http.close(() => r()));
+      // The listener stays open through the drain: /healthz says 503 and upgrades get 503.
       await Promise.all([...this.#connections].map((c) => c.drain(this.config.limits.shutdownGraceMs)));
+      const closed = new Promise<void>((r) => this.#http.close(() => r()));
       this.#http.closeAllConnections();
+      for (const socket of this.#pendingSockets.keys()) socket.destroy();
       await closed;
+      this.metrics.close();
       await this.model.close();
     })();
     return this.#shutdown;

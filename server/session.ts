@@ -6,7 +6,7 @@
 // which frame carries an error.
 
 import { performance } from 'node:perf_hooks';
-import { StagewardError } from '../core/errors.ts';
+import { boundedMessage, StagewardError } from '../core/errors.ts';
 import type { ModelCard } from '../models/card.ts';
 import type { Episode, EpisodeOptions, RewardEngine, StepInput, StepResult } from '../models/engine.ts';
 import type { ServerLimits } from './config.ts';
@@ -54,7 +54,7 @@ export function errorBody(err: StagewardError, seq: number | undefined): Record<
   const out: Record<string, unknown> = { type: 'error' };
   if (seq !== undefined) out.seq = seq;
   out.code = err.code;
-  out.message = err.message;
+  out.message = boundedMessage(err.message);
   return out;
 }
 

@@ -1,11 +1,12 @@
 import { Packr } from 'msgpackr';
-import { describe, expect, it } from 'vitest';
-import { decodeFrame, encodeFrame } from '../../server/codec.ts';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import { decodeFrame, encodeFrame, scanJson } from '../../server/codec.ts';
 import { decodeMsgpack, encodeMsgpack } from '../../server/msgpack.ts';
 import { NdArray, ndarrayMap, numpyMapHook, toRawImage } from '../../server/ndarray.ts';
 import { expectCode } from '../helpers.ts';
 
-const LIMITS = { maxNestingDepth: 16 };
+const LIMITS = { maxNestingDepth: 16, maxMessageElements: 16384 };
 const decode = (b: Uint8Array) => decodeFrame(Buffer.from(b), 'binary', LIMITS);
 const bytes = (...parts: (number | string)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.from([p]) : Buffer.from(p, 'latin1'))));
@@ -130,7 +131,7 @@ describe('strict MessagePack decoder', () => {
       bin: new Uint8Array([1, 2]),
     };
     // bin values come back as views of the payload (a Buffer when the payload is one)
-    expect(decodeMsgpack(encodeMsgpack(value), { maxNestingDepth: 8 })).toEqual({ ...value, bin: Buffer.from([1, 2]) });
+    expect(decodeMsgpack(encodeMsgpack(value), { maxNestingDepth: 8, maxElements: 64 })).toEqual({ ...value, bin: Buffer.from([1, 2]) });
   });
 
   it('refuses every extension type, including msgpackr records and typed arrays', async () => {
@@ -189,5 +190,75 @@ describe('JSON text frames', () => {
       'base64',
     );
     await expectCode(() => decodeFrame(Buffer.from('['.repeat(40) + ']'.repeat(40)), 'text', LIMITS), 'SW_ERR_LIMIT');
+  });
+});
+
+describe('the decode budget (maxMessageElements)', () => {
+  /** The number of values a decoded JSON value holds, map keys included (what the budget counts). */
+  const countValues = (v: unknown): number => {
+    if (Array.isArray(v)) return 1 + v.reduce((n: number, x) => n + countValues(x), 0);
+    if (v !== null && typeof v === 'object') return 1 + Object.values(v).reduce((n: number, x) => n + 1 + countValues(x), 0);
+    return 1;
+  };
+
+  it('refuses a flat MessagePack bomb of empty maps after maxMessageElements values, before building the rest', async () => {
+    const n = 1_000_000;
+    const bomb = Buffer.alloc(5 + n, 0x80); // array32 of n empty fixmaps
+    bomb[0] = 0xdd;
+    bomb.writeUInt32BE(n, 1);
+    let built = 0;
+    const hook = (m: Record<string, unknown>) => (built++, m);
+    await expectCode(
+      () => decodeMsgpack(bomb, { maxNestingDepth: 16, maxElements: 1000, mapHook: hook }),
+      'SW_ERR_LIMIT',
+      'maxMessageElements',
+    );
+    expect(built).toBeLessThan(1000);
+    // The same structure within the budget decodes.
+    const small = Buffer.alloc(5 + 999, 0x80);
+    small[0] = 0xdd;
+    small.writeUInt32BE(999, 1);
+    expect((decodeMsgpack(small, { maxNestingDepth: 16, maxElements: 1000 }) as unknown[]).length).toBe(999);
+  });
+
+  it('counts map keys as values, as the limit says', async () => {
+    const msg = encodeMsgpack({ a: 1, b: 2 }); // 1 map + 2 keys + 2 values
+    expect(decodeMsgpack(msg, { maxNestingDepth: 4, maxElements: 5 })).toEqual({ a: 1, b: 2 });
+    await expectCode(() => decodeMsgpack(msg, { maxNestingDepth: 4, maxElements: 4 }), 'SW_ERR_LIMIT', 'maxMessageElements');
+  });
+
+  it('scans JSON text frames before JSON.parse: flat and deep bombs are refused without being parsed', async () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const flat = Buffer.from(`[${'{},'.repeat(1_000_000)}{}]`);
+      await expectCode(() => decodeFrame(flat, 'text', LIMITS), 'SW_ERR_LIMIT', 'maxMessageElements');
+      const deep = Buffer.from('['.repeat(1_000_000) + ']'.repeat(1_000_000));
+      await expectCode(() => decodeFrame(deep, 'text', LIMITS), 'SW_ERR_LIMIT', 'maxNestingDepth');
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it("counts a JSON text's values exactly as the MessagePack decoder counts the same value", () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 5 }), (value) => {
+        const n = countValues(value);
+        const text = Buffer.from(JSON.stringify(value, null, n % 2));
+        const limits = (max: number) => ({ maxNestingDepth: 64, maxMessageElements: max });
+        expect(() => scanJson(text, limits(n))).not.toThrow();
+        if (n > 1) expect(() => scanJson(text, limits(n - 1))).toThrow(/maxMessageElements/);
+        const packed = encodeMsgpack(value);
+        expect(() => decodeMsgpack(packed, { maxNestingDepth: 64, maxElements: n })).not.toThrow();
+        if (n > 1) expect(() => decodeMsgpack(packed, { maxNestingDepth: 64, maxElements: n - 1 })).toThrow(/maxMessageElements/);
+      }),
+      { seed: 20261203, numRuns: 300 },
+    );
+  });
+
+  it('ignores brackets, commas and escaped quotes inside JSON strings', () => {
+    const text = Buffer.from(JSON.stringify({ a: '[[[[,,,:::"\\"{{{{', b: ['\\', '"]'] }));
+    expect(() => scanJson(text, { maxNestingDepth: 2, maxMessageElements: 7 })).not.toThrow();
+    expect(decodeFrame(text, 'text', LIMITS)).toEqual({ a: '[[[[,,,:::"\\"{{{{', b: ['\\', '"]'] });
   });
 });

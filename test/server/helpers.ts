@@ -143,7 +143,9 @@ export class Peer {
     this.ws = ws;
     ws.on('message', (data: Buffer, binary: boolean) => {
       const r: Received = {
-        data: binary ? decodeMsgpack(data, { maxNestingDepth: 64, mapHook: numpyMapHook }) : safeJson(data.toString('utf8')),
+        data: binary
+          ? decodeMsgpack(data, { maxNestingDepth: 64, maxElements: 1 << 20, mapHook: numpyMapHook })
+          : safeJson(data.toString('utf8')),
         binary,
       };
       const w = this.#waiters.shift();

@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 describe('authentication', () => {
-  it('takes the key from the Authorization header or the hello field; a wrong key closes with 1008', async () => {
+  it('takes the key from the Authorization header or the hello field; a wrong key closes with 4401', async () => {
     const server = await serve({ apiKeys: [KEY] });
     const native = `${server.url}/v1/stream`;
     const frames = await jpegFrames();
@@ -33,15 +33,15 @@ describe('authentication', () => {
 
     const wrongHello = await Peer.open(native);
     expect(await wrongHello.request({ ...HELLO, api_key: 'wrong-key-0123456789' })).toMatchObject({ type: 'error', code: 'SW_ERR_AUTH' });
-    expect(await wrongHello.closed).toMatchObject({ code: 1008, reason: expect.stringContaining('SW_ERR_AUTH') });
+    expect(await wrongHello.closed).toMatchObject({ code: 4401, reason: expect.stringContaining('SW_ERR_AUTH') });
 
     const missing = await Peer.open(native);
     expect(await missing.request(HELLO)).toMatchObject({ code: 'SW_ERR_AUTH' });
-    expect((await missing.closed).code).toBe(1008);
+    expect((await missing.closed).code).toBe(4401);
 
     const wrongHeader = await Peer.open(native, { authorization: 'Api-Key wrong-key-0123456789' });
     expect(await wrongHeader.reply()).toMatchObject({ type: 'error', code: 'SW_ERR_AUTH' });
-    expect((await wrongHeader.closed).code).toBe(1008);
+    expect((await wrongHeader.closed).code).toBe(4401);
 
     const client = await StagewardClient.connect(server.url, { apiKey: 'wrong-key-0123456789', apiKeyIn: 'hello' });
     await expectCode(client.hello({ task: 'pick_place', gamma: 0.99 }), 'SW_ERR_AUTH');
@@ -51,7 +51,7 @@ describe('authentication', () => {
     const refusal = await openpiNoKey.next();
     expect(refusal.binary).toBe(false);
     expect(refusal.data).toMatchObject({ code: 'SW_ERR_AUTH' });
-    expect((await openpiNoKey.closed).code).toBe(1008);
+    expect((await openpiNoKey.closed).code).toBe(4401);
     const openpi = await Peer.open(`${server.url}/openpi`, { authorization: `Api-Key ${KEY}` });
     expect((await openpi.reply()).server).toBe('stageward');
     await openpi.close();
