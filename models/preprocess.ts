@@ -55,7 +55,8 @@ export async function preprocessInto(
       return;
     }
     // Camera frames ignore alpha: drop it here, since resizing RGBA would premultiply by it.
-    const rgb = img.channels === 4 ? dropAlpha(img.data) : img.data;
+    // Dropped by libvips in a pass of its own (no resize there, so nothing is premultiplied), off the main thread.
+    const rgb = img.channels === 4 ? await dropAlpha(img) : img.data;
     pipeline = sharp(rgb, { raw: { width: img.width, height: img.height, channels: img.channels === 4 ? 3 : img.channels } });
   } else {
     const format = sniff(img);
@@ -179,13 +180,9 @@ function sniff(bytes: Uint8Array): 'JPEG' | 'PNG' | undefined {
   return undefined;
 }
 
-function dropAlpha(rgba: Uint8Array): Uint8Array {
-  const n = rgba.length / 4;
-  const out = new Uint8Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    out[i * 3] = rgba[i * 4]!;
-    out[i * 3 + 1] = rgba[i * 4 + 1]!;
-    out[i * 3 + 2] = rgba[i * 4 + 2]!;
-  }
-  return out;
+async function dropAlpha(img: RawImage): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } })
+    .removeAlpha()
+    .raw()
+    .toBuffer();
 }

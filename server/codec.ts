@@ -4,8 +4,9 @@
 // JPEG/PNG strings and arrays are numpy maps with base64 `data`. Size limits are enforced before
 // this runs (ws `maxPayload`).
 //
-// The decode budget: nesting depth (`maxNestingDepth`) and the number of values (`maxMessageElements`)
-// are enforced before the objects exist. MessagePack counts while it decodes (server/msgpack.ts);
+// The decode budget: nesting depth (`maxNestingDepth`), the number of values (`maxMessageElements`) and
+// the bytes that decoding copies (`maxStringBytes` of MessagePack strings; `maxTextPayloadBytes`, the
+// whole of a JSON text) are enforced before the objects exist. MessagePack counts while it decodes (server/msgpack.ts);
 // JSON is first scanned for its structure (`scanJson`: one pass over the bytes that skips strings
 // with indexOf and allocates nothing), and only a text within the budget reaches JSON.parse. Either
 // way a message costs the main thread work in proportion to its bytes, up to the budget.
@@ -19,12 +20,27 @@ export type FrameKind = 'binary' | 'text';
 export interface CodecLimits {
   maxNestingDepth: number;
   maxMessageElements: number;
+  /** Bytes of strings in a MessagePack message (images and arrays travel as bin, which is not copied). */
+  maxStringBytes: number;
+  /** Largest JSON text frame: text is for debugging, and parsing it copies every byte. */
+  maxTextPayloadBytes: number;
 }
 
 /** Decode one WebSocket message. Throws SW_ERR_PROTOCOL, SW_ERR_LIMIT or SW_ERR_NDARRAY. */
 export function decodeFrame(data: Buffer, kind: FrameKind, limits: CodecLimits): Decoded {
   if (kind === 'binary') {
-    return decodeMsgpack(data, { maxNestingDepth: limits.maxNestingDepth, maxElements: limits.maxMessageElements, mapHook: numpyMapHook });
+    return decodeMsgpack(data, {
+      maxNestingDepth: limits.maxNestingDepth,
+      maxElements: limits.maxMessageElements,
+      maxStringBytes: limits.maxStringBytes,
+      mapHook: numpyMapHook,
+    });
+  }
+  if (data.length > limits.maxTextPayloadBytes) {
+    throw new StagewardError(
+      'SW_ERR_LIMIT',
+      `a text message of ${data.length} bytes is over maxTextPayloadBytes (${limits.maxTextPayloadBytes}); send large messages as MessagePack`,
+    );
   }
   scanJson(data, limits);
   let parsed: unknown;

@@ -39,6 +39,10 @@ export interface ServerLimits {
    * decoding, before they exist: bounds the objects any message builds and the main thread's work on it.
    */
   maxMessageElements: number;
+  /** Most bytes of strings in one MessagePack message (names, prompts, ids; images travel as bin and are not counted). */
+  maxStringBytes: number;
+  /** Largest JSON text message, bytes (text frames are for debugging: parsing copies every byte). */
+  maxTextPayloadBytes: number;
   /** Most WebSocket connections at once (close 1013 beyond). */
   maxSessions: number;
   /** Messages of one connection received and not yet answered before the server stops reading it. */
@@ -114,6 +118,8 @@ const SCHEMA: Record<string, Kind> = {
   'limits.maxViews': int(1, 64),
   'limits.maxNestingDepth': int(4, 128),
   'limits.maxMessageElements': int(64, 1 << 22),
+  'limits.maxStringBytes': int(1024, 1 << 30),
+  'limits.maxTextPayloadBytes': int(1024, 1 << 30),
   'limits.maxSessions': int(1, 100_000),
   'limits.maxInFlightSteps': int(1, 1024),
   'limits.maxQueuedMessages': int(1, 65536),

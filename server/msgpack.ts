@@ -3,9 +3,10 @@
 // implies: a container's declared count is checked against the bytes left before anything is
 // built, `bin` values are views of the payload (no copy), nesting is bounded, the number of values a
 // message builds is bounded (`maxElements`, counted as each value is read, so a flat bomb of a
-// million 1-byte empty maps is refused after `maxElements` of them, not after building them all), and
+// million 1-byte empty maps is refused after `maxElements` of them, not after building them all), so
+// are the bytes of its strings (`maxStringBytes`, checked before each string is decoded), and
 // every extension type is refused (openpi's encoding uses none). What a message decodes to is thus at
-// most its string bytes plus `maxElements` small values: bin values are views, never copies. Map keys must be str or bin (Python's msgpack with
+// most `maxStringBytes` of strings plus `maxElements` small values: bin values are views, never copies. Map keys must be str or bin (Python's msgpack with
 // `strict_map_key`), are decoded to strings, must not repeat, and a `__proto__` key stays an own property.
 //
 // Maps carrying openpi's numpy keys are handed to `hooks.map` as they close (server/ndarray.ts turns
@@ -21,6 +22,8 @@ export interface DecodeOptions {
   maxNestingDepth: number;
   /** Most values (scalars, strings, bins, arrays, maps, map keys) one message may hold. */
   maxElements: number;
+  /** Most bytes of strings (binary map keys included) one message may hold: the only bytes decoding copies. */
+  maxStringBytes?: number;
   /** Called on each map as it closes; its return value replaces the map. */
   mapHook?: (map: Record<string, Decoded>) => Decoded;
 }
@@ -37,6 +40,14 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
   const end = bytes.length;
   let pos = 0;
   let elements = 0;
+  let stringBytes = 0;
+  const maxStringBytes = options.maxStringBytes ?? Infinity;
+  const countString = (n: number): void => {
+    stringBytes += n;
+    if (stringBytes > maxStringBytes) {
+      throw new StagewardError('SW_ERR_LIMIT', `a message holds more than maxStringBytes (${maxStringBytes}) bytes of strings`);
+    }
+  };
 
   const need = (n: number, what: string): void => {
     if (n > end - pos) fail(`${what} at byte ${pos} runs past the end of the message (${end} bytes)`);
@@ -65,6 +76,7 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
   };
   const str = (n: number): string => {
     const b = raw(n, 'a string');
+    countString(n);
     try {
       return utf8.decode(b);
     } catch {
@@ -97,6 +109,7 @@ export function decodeMsgpack(bytes: Uint8Array, options: DecodeOptions): Decode
       let name: string;
       if (typeof key === 'string') name = key;
       else if (key instanceof Uint8Array) {
+        countString(key.length);
         try {
           name = utf8.decode(key);
         } catch {

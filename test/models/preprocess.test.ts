@@ -81,6 +81,10 @@ describe('preprocessing', () => {
     expect(px(await run(grey, 'stretch'), 3, 3)).toEqual([128, 128, 128]);
     const rgba: RawImage = { data: new Uint8Array(20 * 20 * 4).fill(200), height: 20, width: 20, channels: 4 };
     expect(px(await run(rgba, 'stretch'), 3, 3)).toEqual([200, 200, 200]);
+    // Alpha is dropped, never multiplied in: a transparent camera frame keeps its colours.
+    const clear = new Uint8Array(20 * 20 * 4);
+    for (let i = 0; i < 400; i++) clear.set([10, 200, 90, 0], i * 4);
+    expect(px(await run({ data: clear, height: 20, width: 20, channels: 4 }, 'stretch'), 3, 3)).toEqual([10, 200, 90]);
   });
 
   it('refuses broken image bytes with SW_ERR_IMAGE_DECODE', async () => {

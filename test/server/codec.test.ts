@@ -6,7 +6,7 @@ import { decodeMsgpack, encodeMsgpack } from '../../server/msgpack.ts';
 import { NdArray, ndarrayMap, numpyMapHook, toRawImage } from '../../server/ndarray.ts';
 import { expectCode } from '../helpers.ts';
 
-const LIMITS = { maxNestingDepth: 16, maxMessageElements: 16384 };
+const LIMITS = { maxNestingDepth: 16, maxMessageElements: 16384, maxStringBytes: 1 << 20, maxTextPayloadBytes: 1 << 30 };
 const decode = (b: Uint8Array) => decodeFrame(Buffer.from(b), 'binary', LIMITS);
 const bytes = (...parts: (number | string)[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.from([p]) : Buffer.from(p, 'latin1'))));
@@ -245,7 +245,12 @@ describe('the decode budget (maxMessageElements)', () => {
       fc.property(fc.jsonValue({ maxDepth: 5 }), (value) => {
         const n = countValues(value);
         const text = Buffer.from(JSON.stringify(value, null, n % 2));
-        const limits = (max: number) => ({ maxNestingDepth: 64, maxMessageElements: max });
+        const limits = (max: number) => ({
+          maxNestingDepth: 64,
+          maxMessageElements: max,
+          maxStringBytes: 1 << 20,
+          maxTextPayloadBytes: 1 << 30,
+        });
         expect(() => scanJson(text, limits(n))).not.toThrow();
         if (n > 1) expect(() => scanJson(text, limits(n - 1))).toThrow(/maxMessageElements/);
         const packed = encodeMsgpack(value);
@@ -258,7 +263,7 @@ describe('the decode budget (maxMessageElements)', () => {
 
   it('ignores brackets, commas and escaped quotes inside JSON strings', () => {
     const text = Buffer.from(JSON.stringify({ a: '[[[[,,,:::"\\"{{{{', b: ['\\', '"]'] }));
-    expect(() => scanJson(text, { maxNestingDepth: 2, maxMessageElements: 7 })).not.toThrow();
+    expect(() => scanJson(text, { ...LIMITS, maxNestingDepth: 2, maxMessageElements: 7 })).not.toThrow();
     expect(decodeFrame(text, 'text', LIMITS)).toEqual({ a: '[[[[,,,:::"\\"{{{{', b: ['\\', '"]'] });
   });
 });

@@ -71,6 +71,18 @@ describe('the decode budget on the wire', () => {
     await peer.close();
   });
 
+  it('refuses messages over maxStringBytes and text messages over maxTextPayloadBytes, and keeps the session', async () => {
+    const server = await serve({ 'limits.maxTextPayloadBytes': 4096 });
+    const peer = await Peer.open(`${server.url}/v1/stream`);
+    peer.send({ ...HELLO, task: 'x'.repeat((1 << 20) + 1) });
+    expect(await peer.reply()).toMatchObject({ code: 'SW_ERR_LIMIT', message: expect.stringContaining('maxStringBytes') });
+    peer.sendRaw(JSON.stringify({ ...HELLO, pad: 'y'.repeat(5000) }));
+    expect(await peer.reply()).toMatchObject({ code: 'SW_ERR_LIMIT', message: expect.stringContaining('maxTextPayloadBytes') });
+    peer.sendRaw(JSON.stringify(HELLO));
+    expect(await peer.reply()).toMatchObject({ type: 'ready' });
+    await peer.close();
+  });
+
   it('refuses a bomb in a step `state`, and checks `state` like every other field', async () => {
     const server = await serve();
     const peer = await session(server);
@@ -130,9 +142,9 @@ describe('deadlines', () => {
 });
 
 describe('bounded replies', () => {
-  it('cuts the client strings an error quotes: a 1 MiB task, model, view or unknown field gives a short reply', async () => {
+  it('cuts the client strings an error quotes: a 512 KiB task, model, view or unknown field gives a short reply', async () => {
     const server = await serve();
-    const huge = 'x'.repeat(1 << 20);
+    const huge = 'x'.repeat(1 << 19); // within maxStringBytes (1 MiB), so it reaches the checks
     const peer = await Peer.open(`${server.url}/v1/stream`);
     for (const hello of [
       { ...HELLO, task: huge },
@@ -144,18 +156,18 @@ describe('bounded replies', () => {
       const reply = await peer.request(hello);
       expect(reply.type).toBe('error');
       expect(reply.message.length).toBeLessThanOrEqual(ERROR_MESSAGE_MAX_CHARS);
-      expect(reply.message).toContain('(1048576 characters)');
+      expect(reply.message).toContain('(524288 characters)');
     }
     await peer.close();
   });
 
-  it('keeps openpi error replies short for a 1 MiB prompt or observation key', async () => {
+  it('keeps openpi error replies short for a 512 KiB prompt', async () => {
     const server = await serve();
     const peer = await Peer.open(`${server.url}/openpi`);
     await peer.next();
     const frames = await jpegFrames();
     const obs = { 'observation/image': frames.front, 'observation/side_image': frames.side, 'observation/wrist_image': frames.wrist };
-    peer.send({ ...obs, prompt: '"'.repeat(1 << 20) });
+    peer.send({ ...obs, prompt: '"'.repeat(1 << 19) }); // JSON escaping doubles each character
     const raw = await peer.next();
     expect(raw.binary).toBe(false);
     const reply = raw.data as Record<string, string>;
