@@ -57,7 +57,7 @@ export interface ServerLimits {
   upgradeTimeoutMs: number;
   /** Most TCP connections not (yet) upgraded to WebSocket (HTTP requests, upgrades in progress); more are cut at once. */
   maxPendingSockets: number;
-  /** Most reply bytes queued on one connection's socket unread by the client; beyond it the connection is closed (1008). */
+  /** Most reply bytes queued on one connection's socket unread by the client; beyond it the connection is closed (SW_ERR_SLOW_READER, 4429). */
   maxQueuedReplyBytes: number;
   /** Image decodes running at once, queued fairly between sessions by their bytes (core/fair-queue.ts). */
   decodeSlots: number;
