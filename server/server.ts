@@ -9,8 +9,8 @@
 // Connections past maxSessions get SW_ERR_TOO_MANY_SESSIONS (close 1013); a wrong key in the upgrade's
 // Authorization header gets SW_ERR_AUTH (close 4401), as does an openpi connection without one when
 // keys are configured. TCP connections that are not WebSocket sessions (HTTP requests, upgrades under
-// way) are capped at maxPendingSockets and must finish their request headers within upgradeTimeoutMs;
-// one that stays idle without upgrading for upgradeTimeoutMs is cut. Shutdown (the drain): /healthz
+// way) are capped at maxPendingSockets and are cut upgradeTimeoutMs after opening unless they upgraded
+// (after the response, when a request is in progress). Shutdown (the drain): /healthz
 // answers 503 and upgrades are refused with 503 while the listener stays open, so a load balancer sees
 // the drain; every message already received is answered (up to shutdownGraceMs, then with
 // SW_ERR_SHUTTING_DOWN), each connection closes with 1001, then the listener and the model close.
@@ -58,7 +58,7 @@ export class StagewardServer {
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
   /** TCP connections not upgraded to WebSocket, each with its deadline. */
-  readonly #pendingSockets = new Map<Socket, NodeJS.Timeout>();
+  readonly #pendingSockets = new Map<Socket, PendingSocket>();
   #nextSession = 1;
   #address: { host: string; port: number } | undefined;
   #shutdown: Promise<void> | undefined;
@@ -115,46 +115,44 @@ export class StagewardServer {
     this.#http.requestTimeout = deadline;
     this.#http.on('connection', (socket: Socket) => this.#pending(socket));
     this.#http.on('request', (req: IncomingMessage, res) => {
-      // A socket is busy while it has a request; its idle deadline restarts when the response is sent.
-      this.#hold(req.socket, false);
-      res.on('finish', () => this.#hold(req.socket, true));
+      // A deadline that passes during a request cuts the socket once its response is sent.
+      const p = this.#pendingSockets.get(req.socket as Socket);
+      if (p === undefined) return;
+      p.requests++;
+      res.on('finish', () => {
+        p.requests--;
+        if (p.expired && p.requests === 0) req.socket.destroy();
+      });
     });
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_err, socket) => socket.destroy());
   }
 
-  /** A new TCP connection: refused at once past maxPendingSockets, else given its upgrade deadline. */
+  /**
+   * A new TCP connection: cut at once past maxPendingSockets; else it has upgradeTimeoutMs from its
+   * opening to become a WebSocket session (HTTP keep-alive included: a scraper reconnects).
+   */
   #pending(socket: Socket): void {
-    const { maxPendingSockets } = this.config.limits;
-    if (this.#pendingSockets.size >= maxPendingSockets) {
+    if (this.#pendingSockets.size >= this.config.limits.maxPendingSockets) {
       this.metrics.errors.inc({ code: 'SW_ERR_LIMIT' });
       socket.destroy();
       return;
     }
-    this.#pendingSockets.set(socket, this.#deadline(socket));
-    socket.once('close', () => this.#release(socket));
-  }
-
-  #deadline(socket: Socket): NodeJS.Timeout {
-    const t = setTimeout(() => {
+    const p: PendingSocket = { timer: undefined, requests: 0, expired: false };
+    p.timer = setTimeout(() => {
+      p.expired = true;
+      if (p.requests > 0) return;
       this.metrics.errors.inc({ code: 'SW_ERR_IDLE_TIMEOUT' });
       socket.destroy();
     }, this.config.limits.upgradeTimeoutMs);
-    t.unref();
-    return t;
-  }
-
-  /** Stop (busy) or restart (idle) a pending socket's deadline. */
-  #hold(socket: Socket, idle: boolean): void {
-    const t = this.#pendingSockets.get(socket);
-    if (t === undefined) return;
-    clearTimeout(t);
-    if (idle && !socket.destroyed) this.#pendingSockets.set(socket, this.#deadline(socket));
+    p.timer.unref();
+    this.#pendingSockets.set(socket, p);
+    socket.once('close', () => this.#release(socket));
   }
 
   /** The socket upgraded or closed: it no longer counts as pending. */
   #release(socket: Socket): void {
-    clearTimeout(this.#pendingSockets.get(socket));
+    clearTimeout(this.#pendingSockets.get(socket)?.timer);
     this.#pendingSockets.delete(socket);
   }
 
@@ -263,6 +261,15 @@ export class StagewardServer {
     })();
     return this.#shutdown;
   }
+}
+
+/** A TCP connection not (yet) upgraded to WebSocket. */
+interface PendingSocket {
+  timer: NodeJS.Timeout | undefined;
+  /** HTTP requests in progress on it. */
+  requests: number;
+  /** Its upgradeTimeoutMs has passed. */
+  expired: boolean;
 }
 
 /** A protocol with no greeting, for connections that are refused at once. */

@@ -125,7 +125,9 @@ describe('deadlines', () => {
     const silent = await rawSocket(server);
     const partial = await rawSocket(server);
     partial.socket.write('GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
-    const third = await rawSocket(server);
+    const third = await rawSocket(server); // a keep-alive HTTP client: answered, then cut at the deadline
+    third.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    const answered = new Promise<string>((r) => third.socket.once('data', (d) => r(d.toString('latin1'))));
     const fourth = await rawSocket(server);
     // The fourth is over the cap: cut at once.
     expect(await fourth.closed).toBeLessThan(250);
@@ -134,6 +136,7 @@ describe('deadlines', () => {
       expect(ms).toBeGreaterThanOrEqual(250);
       expect(ms).toBeLessThan(2000);
     }
+    expect(await answered).toMatch(/^HTTP\/1.1 200/);
     // WebSocket sessions do not count against the cap, and HTTP requests still get through.
     const peers = await Promise.all([0, 1, 2, 3].map(() => session(server)));
     expect(await get(server, '/healthz')).toBe(200);
