@@ -3,6 +3,10 @@
 // `largeSlots` may be large. A tenant that sends 3 MB frames is charged for 3 MB per frame, so a
 // tenant that sends 5 kB frames is served next whenever a slot frees, not after the big frames
 // queued before it; and since large jobs never hold every slot, a small job never waits behind one.
+// With `largeShare` below 1, large jobs also leave the CPU to the others: while small jobs have been
+// seen in the last second, a large job that ran d ms is followed by a pause of d * (1 / share - 1)
+// before the next large one, so large frames take at most that share of a core from robots streaming
+// small ones (and all of it when nobody else is there).
 //
 //   const q = new FairQueue({ slots: 2, largeSlots: 1, largeCost: 262_144 });
 //   const pixels = await q.run(sessionId, bytes.length, () => decode(bytes));
@@ -19,7 +23,12 @@ export interface FairQueueOptions {
   largeSlots: number;
   /** Cost from which a job counts as large. */
   largeCost: number;
+  /** Most of one core's time large jobs take while small jobs are about, in (0, 1]; default 1. */
+  largeShare?: number;
 }
+
+/** How recently a small job must have been seen for large jobs to be held to largeShare (ms). */
+export const SHARE_WINDOW_MS = 1000;
 
 interface Job {
   tenant: string;
@@ -39,13 +48,20 @@ export class FairQueue {
   #running = 0;
   #runningLarge = 0;
   #order = 0;
+  /** performance.now() of the last small job queued. */
+  #lastSmall = -Infinity;
+  /** No large job starts before this (performance.now()). */
+  #largeNotBefore = 0;
+  #wake: NodeJS.Timeout | undefined;
 
   constructor(options: FairQueueOptions) {
     if (!(Number.isInteger(options.slots) && options.slots >= 1)) throw new RangeError('FairQueue: slots must be an integer >= 1');
     if (!(Number.isInteger(options.largeSlots) && options.largeSlots >= 1 && options.largeSlots <= options.slots))
       throw new RangeError('FairQueue: largeSlots must be an integer in [1, slots]');
     if (!(options.largeCost > 0)) throw new RangeError('FairQueue: largeCost must be > 0');
-    this.options = { ...options };
+    const share = options.largeShare ?? 1;
+    if (!(share > 0 && share <= 1)) throw new RangeError('FairQueue: largeShare must be in (0, 1]');
+    this.options = { ...options, largeShare: share };
   }
 
   /** Jobs waiting for a slot. */
@@ -65,6 +81,7 @@ export class FairQueue {
     this.#finish.set(tenant, start + c);
     return new Promise<T>((resolve, reject) => {
       const large = c >= this.options.largeCost;
+      if (!large) this.#lastSmall = performance.now();
       this.#waiting.push({
         tenant,
         cost: c,
@@ -72,6 +89,7 @@ export class FairQueue {
         order: this.#order++,
         large,
         run: () => {
+          const t0 = performance.now();
           let p: Promise<T>;
           try {
             p = fn();
@@ -81,11 +99,11 @@ export class FairQueue {
           // The slot is free (and the next job started) before the caller hears back.
           p.then(
             (v) => {
-              this.#done(large);
+              this.#done(large, t0);
               resolve(v);
             },
             (err: unknown) => {
-              this.#done(large);
+              this.#done(large, t0);
               reject(err);
             },
           );
@@ -95,9 +113,16 @@ export class FairQueue {
     });
   }
 
-  #done(large: boolean): void {
+  #done(large: boolean, startedAt: number): void {
     this.#running--;
-    if (large) this.#runningLarge--;
+    if (large) {
+      this.#runningLarge--;
+      const now = performance.now();
+      const share = this.options.largeShare!;
+      if (share < 1 && now - this.#lastSmall < SHARE_WINDOW_MS) {
+        this.#largeNotBefore = Math.max(this.#largeNotBefore, now + (now - startedAt) * (1 / share - 1));
+      }
+    }
     this.#dispatch();
   }
 
@@ -116,7 +141,14 @@ export class FairQueue {
 
   /** The eligible waiting job with the smallest start tag (then the earliest), or -1. */
   #next(): number {
-    const largeOk = this.#runningLarge < this.options.largeSlots;
+    const wait = this.#largeNotBefore - performance.now();
+    const largeOk = this.#runningLarge < this.options.largeSlots && wait <= 0;
+    if (wait > 0 && this.#wake === undefined && this.#waiting.some((j) => j.large)) {
+      this.#wake = setTimeout(() => {
+        this.#wake = undefined;
+        this.#dispatch();
+      }, wait);
+    }
     let best = -1;
     for (let i = 0; i < this.#waiting.length; i++) {
       const j = this.#waiting[i]!;

@@ -65,6 +65,8 @@ export interface ServerLimits {
   decodeLargeSlots: number;
   /** From this many encoded bytes an image counts as large. */
   decodeLargeBytes: number;
+  /** Most of one core's time large decodes take while sessions with small frames are active, in (0, 1]. */
+  decodeLargeShare: number;
   /** On SIGTERM/SIGINT, longest wait for in-flight steps before closing (ms). */
   shutdownGraceMs: number;
 }
@@ -132,6 +134,7 @@ const SCHEMA: Record<string, Kind> = {
   'limits.decodeSlots': int(1, 256),
   'limits.decodeLargeSlots': int(1, 256),
   'limits.decodeLargeBytes': int(1, 1 << 30),
+  'limits.decodeLargeShare': { t: 'number', min: 0.01, max: 1 },
   'batching.maxBatch': int(1, 4096),
   'batching.maxBatchWaitMs': { t: 'number', min: 0, max: 1000 },
   'batching.maxConcurrentBatches': int(1, 64),

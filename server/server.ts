@@ -15,6 +15,7 @@
 // the drain; every message already received is answered (up to shutdownGraceMs, then with
 // SW_ERR_SHUTTING_DOWN), each connection closes with 1001, then the listener and the model close.
 
+import { performance } from 'node:perf_hooks';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -87,10 +88,10 @@ export class StagewardServer {
         this.metrics.batchSeconds.observe(e.ms / 1000, { graph: e.graph });
       },
     });
-    const { maxImagePixels, decodeSlots, decodeLargeSlots, decodeLargeBytes } = config.limits;
+    const { maxImagePixels, decodeSlots, decodeLargeSlots, decodeLargeBytes, decodeLargeShare } = config.limits;
     this.engine = new RewardEngine(this.model, {
       limits: { maxImagePixels },
-      decode: { slots: decodeSlots, largeSlots: decodeLargeSlots, largeCost: decodeLargeBytes },
+      decode: { slots: decodeSlots, largeSlots: decodeLargeSlots, largeCost: decodeLargeBytes, largeShare: decodeLargeShare },
     });
     this.#keys = new ApiKeys(config.apiKeys);
     this.#wss = new WebSocketServer({
@@ -118,6 +119,9 @@ export class StagewardServer {
       // A deadline that passes during a request cuts the socket once its response is sent.
       const p = this.#pendingSockets.get(req.socket as Socket);
       if (p === undefined) return;
+      // Past half its time, a keep-alive socket is told to close after this response, so a client
+      // polling /healthz reconnects cleanly instead of meeting the cut between two requests.
+      if (performance.now() - p.openedAt >= this.config.limits.upgradeTimeoutMs / 2) res.shouldKeepAlive = false;
       p.requests++;
       res.on('finish', () => {
         p.requests--;
@@ -138,7 +142,7 @@ export class StagewardServer {
       socket.destroy();
       return;
     }
-    const p: PendingSocket = { timer: undefined, requests: 0, expired: false };
+    const p: PendingSocket = { timer: undefined, openedAt: performance.now(), requests: 0, expired: false };
     p.timer = setTimeout(() => {
       p.expired = true;
       if (p.requests > 0) return;
@@ -266,6 +270,7 @@ export class StagewardServer {
 /** A TCP connection not (yet) upgraded to WebSocket. */
 interface PendingSocket {
   timer: NodeJS.Timeout | undefined;
+  openedAt: number;
   /** HTTP requests in progress on it. */
   requests: number;
   /** Its upgradeTimeoutMs has passed. */

@@ -99,6 +99,25 @@ describe('FairQueue', () => {
     expect(q.running).toBe(0);
   });
 
+  it('holds large jobs to largeShare of the time while small jobs are about, and not when they are alone', async () => {
+    const busy = (ms: number) => async () => {
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms);
+    };
+    const gapBetweenLarge = async (withSmall: boolean) => {
+      const q = new FairQueue({ slots: 2, largeSlots: 1, largeCost: 100, largeShare: 0.25 });
+      if (withSmall) await q.run('robot', 1, async () => {});
+      const starts: number[] = [];
+      const job = () => q.run('cam', 1000, async () => (starts.push(performance.now()), busy(20)()));
+      await Promise.all([job(), job()]);
+      return starts[1]! - starts[0]!;
+    };
+    // 20 ms of work at a quarter share: 60 ms without a large job before the next.
+    expect(await gapBetweenLarge(true)).toBeGreaterThanOrEqual(75);
+    expect(await gapBetweenLarge(false)).toBeLessThan(60);
+    expect(() => new FairQueue({ slots: 2, largeSlots: 1, largeCost: 1, largeShare: 0 })).toThrow(RangeError);
+  });
+
   it('refuses options that could starve every job', () => {
     expect(() => new FairQueue({ slots: 0, largeSlots: 1, largeCost: 1 })).toThrow(RangeError);
     expect(() => new FairQueue({ slots: 2, largeSlots: 0, largeCost: 1 })).toThrow(RangeError);
