@@ -148,6 +148,7 @@ export class Connection {
     } catch (err) {
       failure = err;
     }
+    this.#ctx.metrics.observeDecode((performance.now() - receivedAt) / 1000, kind);
     const seq = seqOf(decoded);
     if (this.#held >= this.#ctx.limits.maxQueuedMessages) {
       // Refused without keeping its payload: only its place in the reply order is held.

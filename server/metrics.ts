@@ -121,6 +121,13 @@ export class ServerMetrics {
   readonly batchRows = new Histogram('stageward_batch_rows', 'Rows per model call (images, windows or pairs), by graph', ROWS);
   readonly batchRequests = new Histogram('stageward_batch_requests', 'Requests merged into one model call, by graph', ROWS);
   readonly batchSeconds = new Histogram('stageward_batch_seconds', 'Wall time of one model call, by graph', SECONDS);
+  /** Main-thread time decoding one message (the only work whose cost grows with what a client sends). */
+  readonly decodeSeconds = new Histogram(
+    'stageward_message_decode_seconds',
+    'Main-thread time decoding one message, by frame kind',
+    SECONDS,
+  );
+  #decodeMax = 0;
   /** Main-thread event-loop delay since the server started (a stall from any one message shows as its max). */
   readonly #loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   readonly #metrics: Metric[];
@@ -144,6 +151,9 @@ export class ServerMetrics {
         'Longest main-thread event-loop delay since start (beyond a 10 ms sampling timer)',
         loop((h) => h.max),
       ),
+      new Gauge('stageward_message_decode_max_seconds', 'Longest main-thread decode of one message since start', () => [
+        [{}, this.#decodeMax],
+      ]),
       new Gauge(
         'stageward_event_loop_delay_p99_seconds',
         '99th percentile of the main-thread event-loop delay since start',
@@ -158,7 +168,14 @@ export class ServerMetrics {
       this.batchRows,
       this.batchRequests,
       this.batchSeconds,
+      this.decodeSeconds,
     ];
+  }
+
+  /** One message decoded on the main thread in `seconds`. */
+  observeDecode(seconds: number, kind: string): void {
+    this.decodeSeconds.observe(seconds, { kind });
+    if (seconds > this.#decodeMax) this.#decodeMax = seconds;
   }
 
   /** Stop sampling the event loop (the server is gone). */

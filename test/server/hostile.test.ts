@@ -68,6 +68,10 @@ describe('the decode budget on the wire', () => {
       message: expect.stringContaining('maxMessageElements'),
     });
     expect(await peer.request(HELLO)).toMatchObject({ type: 'ready' });
+    // Each message's main-thread decode time is measured: the bomb and the hello.
+    const metrics = await (await fetch(`${server.url.replace(/^ws/, 'http')}/metrics`)).text();
+    expect(metrics).toMatch(/^stageward_message_decode_seconds_count\{kind="binary"\} 2$/m);
+    expect(Number(/^stageward_message_decode_max_seconds (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(0);
     await peer.close();
   });
 
