@@ -6,12 +6,16 @@
 // Medians over repeats. The server's progress is checked against the offline progress (they must be
 // identical). Also times decoding alone, and splits the scorer's time into waiting for frames
 // (decode), encoder, heads and engine, so a figure below target says where the time goes.
+// Last, sharded scoring on this machine: the same frames as a LeRobot dataset scored by one
+// `stageward score --dataset` process against two concurrent `--shard 0/2` and `--shard 1/2`
+// processes plus `stageward score merge`, end to end (process start and model load included), with
+// the merged sarm_progress.parquet checked byte for byte against the single run's.
 //
 //   npm run bench:score
 //   npm run bench:score -- --steps 300 --repeats 2
 //
 // Target: >= 20x real time at 30 fps with 3 views (>= 600 time steps/s).
-// Last output line: {"h264_fps", "av1_fps", "server_fps", "realtime_factor", ...}
+// Last output line: {"h264_fps", "av1_fps", "server_fps", "realtime_factor", ..., "shards_1_wall_s", "shards_2_wall_s", "shards_2_speedup", ...}
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -33,7 +37,10 @@ import { scoreVideos } from '../offline/score/run.ts';
 import { decodeTimed } from '../offline/score/timed-decode.ts';
 import { median } from '../core/stats.ts';
 import { loadProgressModel, type InferenceThread } from '../models/load.ts';
-import { round1 } from '../core/format.ts';
+import { round1, round3 } from '../core/format.ts';
+import { LeRobotDatasetWriter } from '../datasets/writer.ts';
+import { SARM_PROGRESS_FILE } from '../offline/score/progress-parquet.ts';
+import { SHARD_PARTS_DIR } from '../offline/score/shards.ts';
 
 export interface ScoreBenchOptions {
   model?: string;
@@ -79,6 +86,90 @@ async function makeEpisode(dir: string, steps: number, views: readonly string[])
     env.close();
   }
   return files;
+}
+
+/** Record expert episodes at 30 Hz as a LeRobot dataset until `steps` frames (at least two episodes, so two shards have work). */
+async function makeDataset(root: string, steps: number, views: readonly string[]): Promise<{ episodes: number; frames: number }> {
+  const env = await SimEnv.create({ task: 'pick_place', controlHz: FPS, renderer: createRenderer(), views: [...views] });
+  let frames = 0;
+  let episodes = 0;
+  try {
+    const writer = await LeRobotDatasetWriter.create(root, env.datasetSpec());
+    for (let seed = 0; frames < steps || episodes < 2; seed++, episodes++) {
+      const ep = recordEpisode(env, 7000 + seed, 'expert', 20);
+      await writer.addEpisode(ep);
+      frames += ep.state.length;
+    }
+    await writer.finish();
+  } finally {
+    env.close();
+  }
+  return { episodes, frames };
+}
+
+const BIN = join(REPO_ROOT, 'bin', 'stageward.js');
+
+/** Run `stageward ARGS` as a child process; rejects with its stderr when it fails. */
+function stageward(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`stageward ${args.slice(0, 2).join(' ')} exited ${code}: ${stderr.trim()}`)),
+    );
+  });
+}
+
+interface ShardedRuns {
+  single: number[];
+  sharded: number[];
+  merge: number[];
+  identical: boolean;
+}
+
+/** One process over the whole dataset against two concurrent shards and a merge; wall seconds of each, end to end. */
+async function shardedVsSingle(modelDir: string, root: string, tmp: string, o: ScoreBenchOptions): Promise<ShardedRuns> {
+  const common = [
+    '--model',
+    modelDir,
+    '--dataset',
+    root,
+    '--no-plots',
+    '--no-progress',
+    '--threads',
+    String(o.threads),
+    '--inference-thread',
+    o.inferenceThread,
+    '--batch-frames',
+    String(o.batchFrames),
+    '--encode-batch',
+    String(o.encodeBatchImages),
+  ];
+  const progressFile = join(root, SARM_PROGRESS_FILE);
+  const fresh = async () => {
+    await rm(progressFile, { force: true });
+    await rm(join(root, SHARD_PARTS_DIR), { recursive: true, force: true });
+  };
+  const runs: ShardedRuns = { single: [], sharded: [], merge: [], identical: true };
+  for (let rep = 0; rep < o.repeats; rep++) {
+    await fresh();
+    let t0 = performance.now();
+    await stageward(['score', ...common, '--out', join(tmp, `single-${rep}`)]);
+    runs.single.push((performance.now() - t0) / 1000);
+    const single = await readFile(progressFile);
+    await fresh();
+    t0 = performance.now();
+    const out = join(tmp, `sharded-${rep}`);
+    await Promise.all([0, 1].map((i) => stageward(['score', ...common, '--out', out, '--shard', `${i}/2`])));
+    const t1 = performance.now();
+    await stageward(['score', 'merge', '--dataset', root, '--out', out, '--no-progress']);
+    runs.merge.push((performance.now() - t1) / 1000);
+    runs.sharded.push((performance.now() - t0) / 1000);
+    if (!(await readFile(progressFile)).equals(single)) runs.identical = false;
+  }
+  return runs;
 }
 
 async function toAv1(files: Record<string, string>, dir: string): Promise<Record<string, string>> {
@@ -266,6 +357,12 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     } finally {
       await model.close();
     }
+    console.log(
+      `recording the frames as a LeRobot dataset and scoring it in 1 process, then in 2 shards + merge (${o.repeats} repeats)...`,
+    );
+    const root = join(tmp, 'dataset');
+    const data = await makeDataset(root, o.steps, card.views);
+    const shards = await shardedVsSingle(modelDir, root, tmp, o);
     const med = (codec: 'h264' | 'av1') => median(runs[codec].map((r) => r.fps));
     const pick = (codec: 'h264' | 'av1') => runs[codec].slice().sort((a, b) => a.fps - b.fps)[Math.floor(runs[codec].length / 2)]!;
     const figures = {
@@ -281,6 +378,13 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
       decode_only_h264_fps: round1(median(decode.h264)),
       decode_only_av1_fps: round1(median(decode.av1)),
       server_progress_mismatches: mismatch,
+      shards_1_wall_s: round3(median(shards.single)),
+      shards_2_wall_s: round3(median(shards.sharded)),
+      shards_2_speedup: round3(median(shards.single) / median(shards.sharded)),
+      shards_2_merge_wall_s: round3(median(shards.merge)),
+      shards_identical: shards.identical,
+      shards_dataset_episodes: data.episodes,
+      shards_dataset_frames: data.frames,
       steps: runs.h264[0]!.frames,
       views: card.views.length,
       image: `${card.image.width}x${card.image.height}`,
@@ -303,6 +407,9 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     );
     console.log(
       `real-time factor at ${FPS} fps: ${figures.realtime_factor}x (target >= ${TARGET_FPS / FPS}x, i.e. >= ${TARGET_FPS} steps/s)`,
+    );
+    console.log(
+      `dataset of ${data.episodes} episodes (${data.frames} frames): 1 process ${figures.shards_1_wall_s} s, 2 concurrent shards + merge ${figures.shards_2_wall_s} s (merge ${figures.shards_2_merge_wall_s} s): ${figures.shards_2_speedup}x on ${cpus().length} cores, process start and model load included; merged sarm_progress.parquet identical to the single run's: ${shards.identical ? 'yes' : 'NO'}`,
     );
     console.log(JSON.stringify(figures));
   } finally {

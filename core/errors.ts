@@ -39,6 +39,16 @@ export const ERROR_CODES = {
     close: null,
     about: 'an RA-BC option is out of range (chunk < 1 frame, kappa < 0, eps <= 0), or weights and losses differ in length',
   },
+  SW_ERR_SHARD_MISSING: {
+    close: null,
+    about: 'score merge: a shard I of 0..N-1 has no part (or a part lacks its values file); the message names the missing I',
+  },
+  SW_ERR_SHARD_DUPLICATE: { close: null, about: 'score merge: two parts claim the same shard I, or two parts cover the same episode' },
+  SW_ERR_SHARD_FOREIGN: {
+    close: null,
+    about:
+      'score merge: a part was made from another dataset (or this one before it changed), or with another N, model or value-changing option',
+  },
   SW_ERR_FFMPEG_NOT_FOUND: { close: null, about: 'no working ffmpeg binary (ffmpeg-static, @ffmpeg-installer/ffmpeg, PATH, FFMPEG_PATH)' },
   SW_ERR_FFMPEG: { close: null, about: 'ffmpeg failed while encoding, decoding or probing a video' },
   SW_ERR_POLICY: {
@@ -92,6 +102,7 @@ export const ERROR_CODES = {
   SW_ERR_INTERNAL: { close: 1011, about: 'an unexpected server fault; details go to the server log, never to the client' },
   SW_ERR_CONNECT: { close: null, about: 'client side: the WebSocket could not be opened (refused, HTTP error status, timeout)' },
   SW_ERR_CONNECTION_CLOSED: { close: null, about: 'client side: the connection closed before a request got its reply' },
+  SW_ERR_EPISODE_LOST: { close: null, about: 'client side: the connection closed mid-episode, losing its state; call reset() first' },
 } as const satisfies Record<string, { close: number | null; about: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

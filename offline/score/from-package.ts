@@ -3,6 +3,7 @@
 // with run.ts, and close the model. Either a dataset or one video per model view.
 //
 //   const run = await scoreWithPackage({ model: 'models/zoo/pick_place', dataset: 'pp-demo' });
+//   const part = await scoreWithPackage({ model: 'models/zoo/pick_place', dataset: 'pp-demo', shard: { index: 1, count: 4 } });
 //   assertScored(run); // SW_ERR_* of the first failure when nothing could be scored
 
 import { basename, resolve } from 'node:path';
@@ -13,6 +14,7 @@ import { loadProgressModel, type InferenceThread } from '../../models/load.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { SCORE_OPTION_DEFAULTS } from './batch-scorer.ts';
 import { scoreDataset, scoreVideos, type RunOptions, type RunResult } from './run.ts';
+import { modelDigest, type ShardSpec } from './shards.ts';
 
 /** Defaults of a scoring run: the batch scorer's, and where and how the model runs. */
 export const SCORE_DEFAULTS = {
@@ -23,7 +25,7 @@ export const SCORE_DEFAULTS = {
   inferenceThread: 'worker' as InferenceThread,
 };
 
-export interface ScorePackageOptions extends Omit<RunOptions, 'out' | 'onPlanned' | 'onFrame' | 'onSource'> {
+export interface ScorePackageOptions extends Omit<RunOptions, 'out' | 'shard' | 'onPlanned' | 'onFrame' | 'onSource'> {
   /** Model package folder. */
   model: string;
   /** A LeRobot v3.0 dataset folder; or else `views`. */
@@ -40,6 +42,8 @@ export interface ScorePackageOptions extends Omit<RunOptions, 'out' | 'onPlanned
   episodes?: number[];
   /** Videos: timeline rate; default the card's fps. */
   fps?: number;
+  /** Dataset: score shard I of N's share and write its part for `stageward score merge` (shards.ts). */
+  shard?: ShardSpec;
   providers?: ExecutionProvider[];
   threads?: number;
   inferenceThread?: InferenceThread;
@@ -47,7 +51,7 @@ export interface ScorePackageOptions extends Omit<RunOptions, 'out' | 'onPlanned
 
 /** What is about to be scored (after the model loaded and the dataset opened). */
 export type ScoreSetup =
-  | { kind: 'dataset'; card: ModelCard; root: string; out: string }
+  | { kind: 'dataset'; card: ModelCard; root: string; out: string; shard?: ShardSpec }
   | { kind: 'videos'; card: ModelCard; views: Record<string, string>; fps: number; out: string };
 
 export interface ScorePackageHooks extends Pick<RunOptions, 'onPlanned' | 'onFrame' | 'onSource'> {
@@ -62,7 +66,23 @@ export async function scoreWithPackage(o: ScorePackageOptions, hooks: ScorePacka
   if ((o.dataset === undefined) === (o.views === undefined)) {
     throw new StagewardError('SW_ERR_BAD_OPTION', 'give either --dataset DIR or one --view VIEW=FILE per model view');
   }
-  const { model: dir, dataset, views, out: outOption, task, viewMap, episodes, fps, providers, threads, inferenceThread, ...scoring } = o;
+  if (o.shard !== undefined && o.dataset === undefined)
+    throw new StagewardError('SW_ERR_BAD_OPTION', "--shard splits a dataset's episodes; it needs --dataset DIR");
+  const {
+    model: dir,
+    dataset,
+    views,
+    out: outOption,
+    task,
+    viewMap,
+    episodes,
+    fps,
+    shard,
+    providers,
+    threads,
+    inferenceThread,
+    ...scoring
+  } = o;
   const model = await loadProgressModel(dir, inferenceThread ?? SCORE_DEFAULTS.inferenceThread, {
     providers: providers ?? SCORE_DEFAULTS.providers,
     intraOpThreads: threads ?? SCORE_DEFAULTS.threads,
@@ -86,8 +106,12 @@ export async function scoreWithPackage(o: ScorePackageOptions, hooks: ScorePacka
       if (unknown.length > 0 && unknown.length < (episodes?.length ?? 0))
         hooks.onWarning?.(`the dataset has no episode ${unknown.join(', ')}; scoring the others`);
       const selection = { ...(episodes ? { episodes } : {}), ...(viewMap ? { viewMap } : {}), ...(task !== undefined ? { task } : {}) };
-      hooks.onSetup?.({ kind: 'dataset', card, root: ds.root, out });
-      return await scoreDataset(model, ds, selection, { ...common, out });
+      hooks.onSetup?.({ kind: 'dataset', card, root: ds.root, out, ...(shard ? { shard } : {}) });
+      return await scoreDataset(model, ds, selection, {
+        ...common,
+        out,
+        ...(shard ? { shard: { ...shard, modelSha256: await modelDigest(resolve(dir), card) } } : {}),
+      });
     }
     const out = resolve(outOption ?? `score-${card.name}`);
     hooks.onSetup?.({ kind: 'videos', card, views: views!, fps: fps ?? card.fps, out });

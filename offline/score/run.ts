@@ -1,8 +1,11 @@
 // One offline scoring run: score each source (a dataset episode, or one set of videos) with the
 // batch scorer, write its files, and keep going when one fails (it is reported with its error code);
-// then write sarm_progress.parquet (datasets) and OUT/summary.json.
+// then write sarm_progress.parquet (datasets) and OUT/summary.json. With `shard`, a dataset run
+// scores its share of the episodes only and writes a part for `stageward score merge` instead of
+// those two files (shards.ts).
 //
 //   const run = await scoreDataset(model, await LeRobotDataset.open('pp'), { out: 'score-pp', ... });
+//   const part = await scoreDataset(model, ds, {}, { out, shard: { index: 0, count: 4, modelSha256 } });
 //   const run = await scoreVideos(model, { views: { front: 'a.mp4', side: 'b.mp4', wrist: 'c.mp4' } }, { out, ... });
 //
 // `run.totals.scored === 0` means nothing could be scored; the CLI turns that into a non-zero exit.
@@ -25,6 +28,13 @@ import {
 import { writeProgressParquet, type ProgressFileResult, type ScoredEpisodeProgress } from './progress-parquet.ts';
 import { failedReport, scoredReport, totalsOf, writeEpisodeFiles, type EpisodeReport, type RunTotals } from './report.ts';
 import { datasetSources, videoSource, type DatasetSelection, type ScoreSource, type VideoSelection } from './sources.ts';
+import { checkShard, datasetIdentity, formatRanges, SHARD_RULE, shardShare, writeScorePart } from './shards.ts';
+import type { ScorePartResult, ShardSpec } from './shards.ts';
+
+/** A shard of a dataset run, and the digest of the model's files (shards.ts modelDigest) its parts are checked by. */
+export interface ShardRunOptions extends ShardSpec {
+  modelSha256: string | null;
+}
 
 export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'onFrame'> {
   /** Folder for summary.json, episodes/*.csv|json and plots/*.png (created). */
@@ -33,6 +43,8 @@ export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'o
   plots?: boolean;
   /** Datasets: write sarm_progress.parquet in the dataset root. Default true. */
   parquet?: boolean;
+  /** Datasets: score this shard's share and write its part instead of sarm_progress.parquet and summary.json. */
+  shard?: ShardRunOptions;
   onFrame?: () => void;
   /** Once the sources are known: the frames expected in all (an estimate for videos). */
   onPlanned?: (frames: number) => void;
@@ -46,8 +58,10 @@ export interface RunResult {
   totals: RunTotals;
   /** Datasets only, when written. */
   parquet: ProgressFileResult | null;
-  /** The summary.json document. */
+  /** The summary.json document (for a shard: its part's summary, not written to OUT). */
   summary: Record<string, unknown>;
+  /** Sharded runs: the part written. */
+  part?: ScorePartResult;
 }
 
 function optionsOf(o: RunOptions): Record<string, unknown> {
@@ -119,9 +133,23 @@ async function finish(
   return { out, reports, totals, parquet, summary: doc };
 }
 
+/** The options that change the numbers: what every part of a sharded run must agree on (not batch sizes). */
+function valueOptions(o: RunOptions, sel: DatasetSelection, viewMap: Record<string, string>): Record<string, unknown> {
+  const { batch_frames: _b, encode_batch_images: _e, ...values } = optionsOf(o);
+  return { ...values, task: sel.task ?? null, view_map: viewMap };
+}
+
 /** Options every episode would fail on are refused once, up front. */
 function checkRunOptions(model: ProgressModel, o: RunOptions): void {
   checkSmoothing(o.smoothing);
+  if (o.shard) {
+    checkShard(o.shard);
+    if (o.parquet === false)
+      throw new StagewardError(
+        'SW_ERR_BAD_OPTION',
+        '--shard writes a part of sarm_progress.parquet; it cannot be combined with --no-parquet',
+      );
+  }
   const needsGrm = (o.dense ?? false) || (o.progress ?? SCORE_OPTION_DEFAULTS.progress) !== 'sarm';
   if (needsGrm && !model.card.grm.present) {
     throw new StagewardError(
@@ -150,7 +178,11 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
   checkRunOptions(model, o);
   const t0 = performance.now();
   const out = resolve(o.out);
-  const sources = datasetSources(ds, model.card, sel);
+  // All sources first, so a bad view map or task fails every shard alike, an empty share included.
+  const all = datasetSources(ds, model.card, sel);
+  const selection = all.map((s) => s.episode).sort((a, b) => a - b);
+  const share = o.shard ? new Set(shardShare(selection, o.shard)) : null;
+  const sources = share ? all.filter((s) => share.has(s.episode)) : all;
   o.onPlanned?.(sources.reduce((a, s) => a + s.plannedFrames, 0));
   const header = { model: model.card.name, source: basename(ds.root), fps: ds.fps, ...optionsOf(o) };
   const kept: ScoredEpisodeProgress[] = [];
@@ -163,24 +195,38 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
       uncertainty: score.uncertainty,
     });
   });
-  const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;
-  return finish(
-    out,
-    reports,
-    (performance.now() - t0) / 1000,
-    {
-      model: modelInfo(model),
-      source: {
-        kind: 'dataset',
-        root: ds.root,
-        fps: ds.fps,
-        view_map: Object.fromEntries(model.card.views.map((v) => [v, sel.viewMap?.[v] ?? v])),
+  const viewMap = Object.fromEntries(model.card.views.map((v) => [v, sel.viewMap?.[v] ?? v]));
+  const summary = {
+    model: modelInfo(model),
+    source: { kind: 'dataset', root: ds.root, fps: ds.fps, view_map: viewMap },
+    options: optionsOf(o),
+    progress_dense: o.dense ? 'GRM head: fused incremental + forward-anchored progress (no goal frames)' : null,
+  };
+  if (o.shard) {
+    const wallS = (performance.now() - t0) / 1000;
+    const part = await writeScorePart(
+      ds,
+      {
+        shard: { index: o.shard.index, count: o.shard.count },
+        run: {
+          dataset: await datasetIdentity(ds),
+          model: { name: model.card.name, version: model.card.version, sha256: o.shard.modelSha256 },
+          options: valueOptions(o, sel, viewMap),
+          selection: formatRanges(selection),
+          shards: o.shard.count,
+          rule: SHARD_RULE,
+        },
+        episodes: sources.map((s) => s.episode),
+        reports,
+        summary,
+        wall_s: wallS,
       },
-      options: optionsOf(o),
-      progress_dense: o.dense ? 'GRM head: fused incremental + forward-anchored progress (no goal frames)' : null,
-    },
-    parquet,
-  );
+      kept,
+    );
+    return { out, reports, totals: totalsOf(reports, wallS), parquet: null, summary: { ...summary, part }, part };
+  }
+  const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;
+  return finish(out, reports, (performance.now() - t0) / 1000, summary, parquet);
 }
 
 /** Score one set of videos (one file per model view), aligned by timestamp on a timeline at `sel.fps`. */
