@@ -13,6 +13,7 @@
 // Last output line: {"single_p50_ms", "single_p99_ms", "multi_steps_per_s", "multi_p99_ms",
 // "lost_replies", "rss_mb", "baseline_steps_per_s", "throughput_ratio", ...}
 
+import { RssSampler } from './proc-rss.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -129,7 +130,7 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       multi = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'paced', robots: o.robots });
       console.log(
         `    ${multi.steps_per_s} steps/s of ${o.robots * o.hz} offered, p99 ${multi.latency_p99_ms} ms, lost ${multi.lost}, ` +
-          `out of order ${multi.out_of_order}, errors ${fmtErrors(multi.errors)}, skipped ticks ${multi.skipped_ticks}, peak RSS ${rss.peakMb} MB`,
+          `out of order ${multi.out_of_order}, errors ${fmtErrors(multi.errors)}, skipped ticks ${multi.skipped_ticks}, peak RSS ${round(rss.peakMb)} MB`,
       );
     } finally {
       rss.stop();
@@ -152,7 +153,7 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       console.log(`(c) baseline (openpi-style Python, PyTorch eager): ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
       base2 = await runWorker({ ...base, url: baseline.url, protocol: 'openpi', mode: 'paced', robots: o.robots });
       console.log(
-        `    ${base2.steps_per_s} steps/s, p99 ${base2.latency_p99_ms} ms, lost ${base2.lost}, errors ${fmtErrors(base2.errors)}, peak RSS ${baseRss.peakMb} MB`,
+        `    ${base2.steps_per_s} steps/s, p99 ${base2.latency_p99_ms} ms, lost ${base2.lost}, errors ${fmtErrors(base2.errors)}, peak RSS ${round(baseRss.peakMb)} MB`,
       );
     } finally {
       baseRss.stop();
@@ -165,7 +166,7 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       multi_steps_per_s: multi.steps_per_s,
       multi_p99_ms: multi.latency_p99_ms,
       lost_replies: single.lost + single.out_of_order + multi.lost + multi.out_of_order,
-      rss_mb: rss.peakMb,
+      rss_mb: round(rss.peakMb),
       baseline_steps_per_s: base2.steps_per_s,
       throughput_ratio: round(multi.steps_per_s / base2.steps_per_s),
       multi_offered_steps_per_s: o.robots * o.hz,
@@ -173,7 +174,7 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       multi_skipped_ticks: multi.skipped_ticks,
       baseline_p99_ms: base2.latency_p99_ms,
       baseline_lost_replies: base2.lost + base2.out_of_order,
-      baseline_rss_mb: baseRss.peakMb,
+      baseline_rss_mb: round(baseRss.peakMb),
       baseline_torch_threads: o.baselineThreads === 0 ? 'default' : o.baselineThreads,
       robots: o.robots,
       hz: o.hz,
@@ -287,35 +288,6 @@ function runWorker(config: LoadConfig): Promise<LoadResult> {
       else reject(new Error(`load worker failed (${code ?? signal})${err ? `: ${err.trim()}` : ''}`));
     });
   });
-}
-
-/** Peak VmRSS of a process, sampled every 250 ms from /proc (Linux; NaN elsewhere). */
-class RssSampler {
-  #peakKb = 0;
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(readonly pid: number) {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), 250);
-  }
-
-  get peakMb(): number {
-    return this.#peakKb === 0 ? NaN : round(this.#peakKb / 1024);
-  }
-
-  stop(): void {
-    this.#sample();
-    clearInterval(this.#timer);
-  }
-
-  #sample(): void {
-    try {
-      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
-      if (m) this.#peakKb = Math.max(this.#peakKb, Number(m[1]));
-    } catch {
-      // not Linux, or the process is gone
-    }
-  }
 }
 
 function sum(counts: Record<string, number>): number {

@@ -29,6 +29,7 @@
 // "lost_replies", "crashes", "fuzz_execs", "fuzz_findings", ...}. Exit status 0 whatever the figures
 // (a measurement); non-zero only when the script itself fails. Every wait is bounded.
 
+import { RssSampler } from '../bench/proc-rss.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -231,36 +232,6 @@ function cpuSeconds(pid: number): number {
 /** Share of one core a process used since `from` (cpuSeconds at `fromAt`). */
 function cpuPct(pid: number, from: { cpu: number; at: number }): number {
   return ((cpuSeconds(pid) - from.cpu) / ((now() - from.at) / 1000)) * 100;
-}
-
-/** Peak RSS of a process: VmHWM (the kernel's high-water mark) and VmRSS every 250 ms from /proc. */
-class RssSampler {
-  #peakKb = 0;
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(readonly pid: number) {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), 250);
-  }
-
-  get peakMb(): number {
-    this.#sample();
-    return this.#peakKb / 1024;
-  }
-
-  stop(): void {
-    this.#sample();
-    clearInterval(this.#timer);
-  }
-
-  #sample(): void {
-    try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      for (const m of status.matchAll(/^(?:VmHWM|VmRSS):\s+(\d+)\s+kB/gm)) this.#peakKb = Math.max(this.#peakKb, Number(m[1]));
-    } catch {
-      // not Linux, or the process is gone
-    }
-  }
 }
 
 /** One paced load phase in bench/load-worker.ts as its own process; its last stdout line is the LoadResult. */
