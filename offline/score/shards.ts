@@ -40,9 +40,8 @@ import { INFO_PATH, scalarColumn, schemaOf } from '../../datasets/format.ts';
 import { readParquetRows } from '../../datasets/parquet-file.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
 import type { ModelCard } from '../../models/card.ts';
-import { writeProgressParquet, type ScoredEpisodeProgress } from './progress-parquet.ts';
-import { totalsOf, type EpisodeReport } from './report.ts';
-import type { RunResult } from './run.ts';
+import { writeProgressParquet, type ProgressFileResult, type ScoredEpisodeProgress } from './progress-parquet.ts';
+import { totalsOf, type EpisodeReport, type RunTotals } from './report.ts';
 
 /** Where the parts live, in the dataset root beside sarm_progress.parquet. */
 export const SHARD_PARTS_DIR = 'sarm_progress.parts';
@@ -416,7 +415,13 @@ export interface MergeHooks {
   onPart?: (file: string) => void;
 }
 
-export interface MergeResult extends RunResult {
+/** What a single run returns (run.ts's RunResult, which imports this module), plus the parts merged. */
+export interface MergeResult {
+  out: string;
+  reports: EpisodeReport[];
+  totals: RunTotals;
+  parquet: ProgressFileResult | null;
+  summary: Record<string, unknown>;
   shards: number;
   /** The manifests merged. */
   parts: string[];
