@@ -95,6 +95,8 @@ export interface HelloOptions {
 export interface ReadyReply {
   type: 'ready';
   session: string;
+  /** The replica that answered (its `--replica`, else `<hostname>-<pid>`); `session` is unique within it. */
+  replica: string;
   protocol: number;
   model: {
     name: string;

@@ -9,6 +9,7 @@
 // _SHAPING / _PROGRESS. `openpi.views` (a map) comes from files only.
 
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { StagewardError } from '../core/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../models/runtime.ts';
@@ -89,6 +90,11 @@ export interface ServerConfig {
   apiKeys: string[];
   /** Allow listening on a non-loopback address without API keys. */
   insecurePublic: boolean;
+  /**
+   * This process's name among replicas (in `ready`, the openpi metadata, /healthz and
+   * `stageward_replica_info`); null: `<hostname>-<pid>` (a Kubernetes pod's hostname is its name).
+   */
+  replica: string | null;
   limits: ServerLimits;
   batching: Pick<BatchingOptions, 'maxBatch' | 'maxBatchWaitMs' | 'maxConcurrentBatches'>;
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
@@ -99,7 +105,7 @@ export interface ServerConfig {
 type Kind =
   | { t: 'int'; min: number; max: number }
   | { t: 'number'; min: number; max: number }
-  | { t: 'string'; nullable?: boolean }
+  | { t: 'string'; nullable?: boolean; pattern?: { re: RegExp; text: string } }
   | { t: 'bool' }
   | { t: 'keys' }
   | { t: 'providers' }
@@ -115,6 +121,11 @@ const SCHEMA: Record<string, Kind> = {
   model: { t: 'string', nullable: true },
   apiKeys: { t: 'keys' },
   insecurePublic: { t: 'bool' },
+  replica: {
+    t: 'string',
+    nullable: true,
+    pattern: { re: /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, text: 'letters, digits and . _ : @ - (at most 128)' },
+  },
   'limits.maxPayloadBytes': int(1024, 1 << 30),
   'limits.maxImagePixels': int(1, 16384 * 16384),
   'limits.maxViews': int(1, 64),
@@ -244,6 +255,8 @@ function check(path: string, kind: Kind, v: unknown, source: string): unknown {
     case 'string':
       if (v === null && kind.nullable) return null;
       if (typeof v !== 'string' || v.length === 0) bad(`must be a non-empty string${kind.nullable ? ' or null' : ''}`);
+      if (kind.pattern !== undefined && !kind.pattern.re.test(v as string))
+        bad(`must be ${kind.pattern.text}, got ${JSON.stringify((v as string).slice(0, 64))}`);
       return v;
     case 'bool':
       if (typeof v !== 'boolean') bad('must be true or false');
@@ -332,6 +345,7 @@ const FLAGS: Record<string, string> = {
   model: '--model',
   apiKeys: '--api-key',
   insecurePublic: '--insecure-public',
+  replica: '--replica',
   'runtime.providers': '--provider',
 };
 
@@ -355,4 +369,14 @@ export function loadConfig(o: LoadConfigOptions = {}): ServerConfig {
   }
   if (o.overrides) layers.push({ source: 'overrides', values: o.overrides });
   return resolveConfig(layers);
+}
+
+/** The replica's name: the configured one, else `<hostname>-<pid>` (characters outside the config's pattern become `-`). */
+export function replicaName(config: Pick<ServerConfig, 'replica'>, host: string = hostname(), pid: number = process.pid): string {
+  if (config.replica !== null) return config.replica;
+  const safe = host
+    .replace(/[^A-Za-z0-9._:@-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 100);
+  return `${safe || 'stageward'}-${pid}`;
 }

@@ -1,6 +1,6 @@
 // The HTTP routes on the server's port (GET and HEAD only):
 //
-//   GET /healthz     200 {"status": "ok", ...} while serving, 503 {"status": "shutting_down"} after
+//   GET /healthz     200 {"status": "ok", "replica", ...} while serving, 503 {"status": "shutting_down", "replica"} after
 //   GET /metrics     Prometheus text format (server/metrics.ts)
 //   GET /v1/models   the served model: name, version, views, image, tasks and stages, heads, providers
 //   GET /            a short plain-text index of the endpoints
@@ -19,6 +19,7 @@ export interface HttpContext {
   providers: Record<string, ExecutionProvider>;
   keys: ApiKeys;
   metrics: ServerMetrics;
+  replica: string;
   shuttingDown: () => boolean;
   sessions: () => number;
 }
@@ -77,8 +78,14 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpC
   };
   switch (path) {
     case '/healthz':
-      if (ctx.shuttingDown()) json(res, 503, { status: 'shutting_down' }, head);
-      else json(res, 200, { status: 'ok', model: ctx.card.name, version: ctx.card.version, sessions: ctx.sessions() }, head);
+      if (ctx.shuttingDown()) json(res, 503, { status: 'shutting_down', replica: ctx.replica }, head);
+      else
+        json(
+          res,
+          200,
+          { status: 'ok', replica: ctx.replica, model: ctx.card.name, version: ctx.card.version, sessions: ctx.sessions() },
+          head,
+        );
       return;
     case '/metrics':
       if (authorized()) send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', ctx.metrics.render(), head);

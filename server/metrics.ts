@@ -105,6 +105,8 @@ export interface GaugeSources {
   inFlight: () => number;
   queueDepth: () => Record<string, number>;
   model: { name: string; version: string };
+  /** This process's replica name (server/config.ts replicaName). */
+  replica: string;
 }
 
 export class ServerMetrics {
@@ -138,6 +140,7 @@ export class ServerMetrics {
     const loop = (f: (h: IntervalHistogram) => number) => () =>
       [[{}, this.#loop.count === 0 ? 0 : Math.max(0, f(this.#loop) / 1e9 - LOOP_RESOLUTION_MS / 1000)]] as [Labels, number][];
     this.#metrics = [
+      new Gauge('stageward_replica_info', 'This replica (1), by its name', () => [[{ replica: sources.replica }, 1]]),
       new Gauge('stageward_model_info', 'The served model', () => [[{ name: sources.model.name, version: sources.model.version }, 1]]),
       new Gauge('stageward_sessions', 'Open WebSocket connections, by endpoint', sources.sessions),
       new Gauge('stageward_in_flight_messages', 'Messages received and not yet answered, all connections', () => [

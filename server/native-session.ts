@@ -114,6 +114,7 @@ export class NativeSession implements Protocol {
     return {
       type: 'ready',
       session: this.#d.sessionId,
+      replica: this.#d.replica,
       protocol: PROTOCOL_VERSION,
       // The hello fixed the task, so only its stages.
       model: describeModel(card, { stages: card.stages[taskIndex]!.map((s) => s.name) }),

@@ -70,6 +70,7 @@ export class OpenpiSession implements Protocol {
       server: 'stageward',
       protocol: 'openpi',
       session: this.#d.sessionId,
+      replica: this.#d.replica,
       // Any observation may name its task, so every task and its stages.
       model: describeModel(card, {
         tasks: card.tasks,

@@ -14,6 +14,7 @@ export interface ServeFlags {
   config?: string;
   apiKey?: string[];
   insecurePublic?: boolean;
+  replica?: string;
   provider?: string[];
 }
 
@@ -28,6 +29,7 @@ export function configFromFlags(o: ServeFlags, env: NodeJS.ProcessEnv = process.
       host: o.host,
       apiKeys: o.apiKey,
       insecurePublic: o.insecurePublic,
+      replica: o.replica,
       'runtime.providers': o.provider,
     },
   });
@@ -87,7 +89,7 @@ export function describeServer(server: StagewardServer, dir: string, trained: bo
   const base = server.url;
   const http = base.replace(/^ws/, 'http');
   const lines = [
-    `stageward: serving model ${card.name} ${card.version} from ${dir} (providers ${JSON.stringify(server.model.providers)}, inference on the ${server.config.runtime.inferenceThread} thread)`,
+    `stageward: replica ${server.replica} serving model ${card.name} ${card.version} from ${dir} (providers ${JSON.stringify(server.model.providers)}, inference on the ${server.config.runtime.inferenceThread} thread)`,
     `  native    ${base}/v1/stream`,
     `  openpi    ${base}/openpi   (or WebsocketClientPolicy(host="${server.address.host}", port=${server.address.port}))`,
     `  http      ${http}/healthz  ${http}/metrics  ${http}/v1/models`,

@@ -25,7 +25,7 @@ import { RewardEngine } from '../models/engine.ts';
 import { StagewardError } from '../core/errors.ts';
 import type { ProgressModel } from '../models/package.ts';
 import { ApiKeys } from './auth.ts';
-import type { ServerConfig } from './config.ts';
+import { replicaName, type ServerConfig } from './config.ts';
 import { Connection, type Endpoint, type Protocol } from './connection.ts';
 import { handleHttp } from './http.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -50,6 +50,8 @@ const ROUTES: Record<string, Endpoint> = { '/v1/stream': 'native', '/openpi': 'o
 
 export class StagewardServer {
   readonly config: ServerConfig;
+  /** This process's name among replicas (config `replica`, else `<hostname>-<pid>`). */
+  readonly replica: string;
   readonly engine: RewardEngine;
   readonly model: BatchingProgressModel;
   readonly metrics: ServerMetrics;
@@ -67,11 +69,13 @@ export class StagewardServer {
   private constructor(opts: ServerOptions) {
     const { config } = opts;
     this.config = config;
+    this.replica = replicaName(config);
     this.#log = opts.log ?? ((line) => console.error(line));
     const card = opts.model.card;
     checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present);
     this.metrics = new ServerMetrics({
       model: { name: card.name, version: card.version },
+      replica: this.replica,
       sessions: () =>
         (['native', 'openpi'] as const).map((e) => [
           { endpoint: e },
@@ -106,6 +110,7 @@ export class StagewardServer {
         providers: opts.model.providers,
         keys: this.#keys,
         metrics: this.metrics,
+        replica: this.replica,
         shuttingDown: () => this.#shutdown !== undefined,
         sessions: () => this.#connections.size,
       }),
@@ -221,8 +226,16 @@ export class StagewardServer {
             limits,
             metrics: this.metrics,
             sessionId,
+            replica: this.replica,
           })
-        : new OpenpiSession({ engine: this.engine, openpi: this.config.openpi, limits, metrics: this.metrics, sessionId });
+        : new OpenpiSession({
+            engine: this.engine,
+            openpi: this.config.openpi,
+            limits,
+            metrics: this.metrics,
+            sessionId,
+            replica: this.replica,
+          });
     // Refusals answer with an error in the endpoint's style before anything else is sent.
     const refusal = this.#refusal(endpoint, auth);
     const ctx = { limits, metrics: this.metrics, log: this.#log };

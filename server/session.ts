@@ -19,8 +19,10 @@ export interface SessionContext {
   engine: RewardEngine;
   limits: ServerLimits;
   metrics: ServerMetrics;
-  /** The server's id for the connection ("s1", "s2", ...), sent in the greeting. */
+  /** The server's id for the connection ("s1", "s2", ...), sent in the greeting; unique within a replica. */
   sessionId: string;
+  /** The replica's name, sent in the greeting (ids are unique per replica, not across them). */
+  replica: string;
 }
 
 /**

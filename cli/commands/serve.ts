@@ -21,6 +21,7 @@ export function serveCommand(): Command {
     .option('--config <file>', 'JSON config file (see configs/README.md)')
     .option('--api-key <key>', 'accepted API key (repeat for several)', repeatOption)
     .option('--insecure-public', 'allow a non-loopback address without API keys')
+    .option('--replica <name>', "this replica's name in ready, /healthz and /metrics (default: <hostname>-<pid>)")
     .option('--provider <list>', 'execution providers to try in order, comma-separated (cpu, webgpu, cuda, tensorrt)', providersOption)
     .action(async (o: ServeFlags) => {
       const config = configFromFlags(o);

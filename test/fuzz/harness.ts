@@ -233,6 +233,7 @@ export function fuzzEngine(): RewardEngine {
 export function fuzzMetrics(engine: RewardEngine): ServerMetrics {
   return new ServerMetrics({
     model: { name: engine.card.name, version: engine.card.version },
+    replica: 'fuzz',
     sessions: () => [],
     inFlight: () => 0,
     queueDepth: () => ({}),

@@ -63,7 +63,13 @@ function protocol(size: number, delayMs = 0): Protocol {
 
 function connection(ws: ScriptedSocket, p: Protocol, limits: Record<string, number>) {
   const config = testConfig(Object.fromEntries(Object.entries(limits).map(([k, v]) => [`limits.${k}`, v])));
-  const metrics = new ServerMetrics({ model: { name: 'm', version: '1' }, sessions: () => [], inFlight: () => 0, queueDepth: () => ({}) });
+  const metrics = new ServerMetrics({
+    model: { name: 'm', version: '1' },
+    replica: 'r1',
+    sessions: () => [],
+    inFlight: () => 0,
+    queueDepth: () => ({}),
+  });
   return { conn: new Connection(ws as unknown as WebSocket, p, { limits: config.limits, metrics, log: () => {} }), metrics };
 }
 

@@ -17,12 +17,18 @@ Modes (what the learner receives; the env reward is always sent, so the server's
 On termination the next potential is 0; on truncation it is kept: the wrapper passes both flags as
 the env reports them and never turns one into the other. Either ends the episode (its summary goes
 in `info["stageward"]["summary"]`); the next `reset()` starts a new one.
+
+With a reconnecting client (`reconnect_attempts` > 0), a connection lost mid-episode makes the
+next `step()` raise (the pending step's `SW_ERR_CONNECTION_CLOSED`, or `SW_ERR_EPISODE_LOST`): the
+episode's state was on the old replica. `reset()` then starts a new episode on the new connection;
+the lost episode is not ended (there is nothing left to end).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .client import Frames
+from .errors import EPISODE_LOST, StagewardError
 
 MODES = ("add", "replace")
 
@@ -68,8 +74,8 @@ class StagewardRewardWrapper:
         if self.ready is None:
             self.ready = self.client.hello(self.task, list(frames), self.gamma, self.shaping, self.progress)
         if self._episode_open:  # reset mid-episode: close the old one, neither terminated nor truncated
-            self.client.end()
             self._episode_open = False
+            self._end_open_episode()
         self.client.reset()
         reply = self.client.step(frames)  # t = 0: the server computes Phi(s_0)
         self._episode_open = True
@@ -105,11 +111,20 @@ class StagewardRewardWrapper:
         try:
             if self._episode_open:
                 self._episode_open = False
-                self.client.end()
+                self._end_open_episode()
         finally:
             close = getattr(self.env, "close", None)
             if close is not None:
                 close()
+
+
+    def _end_open_episode(self) -> None:
+        """Ends the open episode, unless a lost connection already took it with it."""
+        try:
+            self.client.end()
+        except StagewardError as err:
+            if err.code != EPISODE_LOST:
+                raise
 
 
 def _success(info: Mapping[str, Any]) -> Optional[bool]:

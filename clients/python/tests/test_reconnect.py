@@ -106,7 +106,8 @@ class Replica:
                     if step is None:
                         reply = {"type": "error", "seq": msg["seq"], "code": "SW_ERR_NO_EPISODE", "message": "send reset"}
                     else:
-                        reply = {"type": "reward", "seq": msg["seq"], "episode": f"e{index}", "step": step, "t": msg["t"]}
+                        reply = {"type": "reward", "seq": msg["seq"], "episode": f"e{index}", "step": step, "t": msg["t"],
+                                 "shaped": 0.0}
                         step += 1
                 elif kind == "end":
                     reply = {"type": "summary", "steps": step or 0}
@@ -303,3 +304,32 @@ def test_reconnect_settings_are_checked():
         AsyncRewardClient("ws://127.0.0.1:1", reconnect_attempts=-1)
     with pytest.raises(ValueError, match="reconnect_jitter"):
         RewardClient("ws://127.0.0.1:1", reconnect_jitter=2.0)
+
+
+def test_the_gym_wrapper_resets_into_a_new_episode_after_a_drain_lost_the_open_one(replica):
+    from stageward_client import StagewardRewardWrapper
+
+    class Env:
+        def reset(self, seed=None):
+            return {"front": np.zeros((4, 4, 3), np.uint8)}, {}
+
+        def step(self, action):
+            return {"front": np.ones((4, 4, 3), np.uint8)}, 0.0, False, False, {}
+
+    with RewardClient(f"ws://127.0.0.1:{replica.port}", **QUICK) as c:
+        env = StagewardRewardWrapper(Env(), c, task="pick_place", view_fn=lambda o: {"front": o["front"]}, gamma=0.99)
+        env.reset()
+        env.step(0)
+        replica.stop()
+        wait_until(lambda: c.reconnecting)
+        replica.start()
+        wait_until(lambda: c.reconnects == 1)
+        with pytest.raises(StagewardError, match="SW_ERR_EPISODE_LOST"):
+            env.step(0)  # the episode was on the old connection
+        _, info = env.reset()  # no end() of the lost episode reaches the new replica
+        assert info["stageward"]["step"] == 0 and info["stageward"]["episode"] == "e1"
+        assert [m["type"] for m in replica.messages(1)] == ["hello", "reset", "step"]
+        _, _, _, _, info = env.step(0)
+        assert info["stageward"]["step"] == 1
+        env.close()  # ends the new episode on the new replica
+        assert replica.messages(1)[-1]["type"] == "end"

@@ -19,6 +19,7 @@ export async function check(data: Buffer): Promise<void> {
     limits: LIMITS,
     metrics: fuzzMetrics(engine),
     sessionId: 's1',
+    replica: 'fuzz',
   });
   await drive(session, splitFrames(data));
 }

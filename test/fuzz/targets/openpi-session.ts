@@ -14,7 +14,14 @@ checkOpenpiConfig(CONFIG.openpi, card.views, card.tasks, card.grm.present);
 
 export async function check(data: Buffer): Promise<void> {
   const engine = fuzzEngine();
-  const session = new OpenpiSession({ engine, openpi: CONFIG.openpi, limits: LIMITS, metrics: fuzzMetrics(engine), sessionId: 's1' });
+  const session = new OpenpiSession({
+    engine,
+    openpi: CONFIG.openpi,
+    limits: LIMITS,
+    metrics: fuzzMetrics(engine),
+    sessionId: 's1',
+    replica: 'fuzz',
+  });
   await drive(session, splitFrames(data));
 }
 
