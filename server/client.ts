@@ -20,7 +20,8 @@
 // Behind a load balancer, a replica that drains on SIGTERM answers what it has received and closes
 // its connections with 1001. With reconnect on, the client then opens the same URL again (the
 // balancer picks a live replica), re-sends the session's hello with the same options, and hands the
-// new `ready` to `onReconnect(ready)` (also `client.ready`; `client.reconnects` counts them):
+// new `ready` to `onReconnect(ready)` (also `client.ready`; `client.reconnects` counts them;
+// `onDisconnect(err)` hears of the lost connection as the reconnect begins):
 // - only once a hello has succeeded, never after the client's own close() (which also stops a
 //   reconnect under way), and only on closes that need not recur: 1001 (not an idle timeout), 1005,
 //   1006 (the socket dropped), 1011, 1012, 1013, 1014. A wrong key (4401), the protocol's own
@@ -31,7 +32,9 @@
 // - An episode's state lives on the server and is gone with the connection. If one was open (reset()
 //   called, end() not answered), step() and end() reject with SW_ERR_EPISODE_LOST until reset()
 //   starts a new episode: a step never continues the old episode, nor starts a new one, silently.
-// - A call made while reconnecting waits for it and is sent on the new connection, in call order.
+// - A call made while reconnecting waits for it and is sent on the new connection, in call order;
+//   so does a call made after a reply said SW_ERR_SHUTTING_DOWN (the replica drains and closes next),
+//   which also loses the open episode: nothing more goes to a replica that is leaving.
 // - Each attempt (open + hello) waits backoffMs * 2^i first, at most maxBackoffMs, less a random
 //   fraction of up to `jitter` (robots of one replica do not all come back at once); defaults 5
 //   attempts, 100 ms, 2000 ms, 0.2 (about 3 s in all). An attempt refused for good (HTTP 4xx other
@@ -65,6 +68,8 @@ export interface ClientOptions {
   reconnect?: ReconnectOptions | boolean;
   /** Called with the new `ready` after each reconnect, before waiting calls are sent; what it throws is ignored. */
   onReconnect?: (ready: ReadyReply) => void;
+  /** Called with the close's error when a lost connection starts a reconnect (after pending requests reject); what it throws is ignored. */
+  onDisconnect?: (err: StagewardError) => void;
 }
 
 export interface ReconnectOptions {
@@ -279,6 +284,8 @@ export class StagewardClient {
   /** open: reset() called and end() not answered; lost: it was open when the connection closed. */
   #episode: 'none' | 'open' | 'lost' = 'none';
   #reconnecting = false;
+  /** A reply said SW_ERR_SHUTTING_DOWN: the replica drains, so new calls wait for the next connection. */
+  #leaving = false;
   #reconnectLoop: Promise<void> | undefined;
   #reconnects = 0;
   #userClosed = false;
@@ -420,7 +427,7 @@ export class StagewardClient {
 
   #request<T>(msg: Record<string, unknown>, seq: number | undefined): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#reconnecting) return new Promise<T>((resolve, reject) => this.#waiting.push({ msg, seq, resolve, reject }));
+    if (this.#reconnecting || this.#leaving) return new Promise<T>((resolve, reject) => this.#waiting.push({ msg, seq, resolve, reject }));
     return this.#send(msg, seq);
   }
 
@@ -460,8 +467,20 @@ export class StagewardClient {
       next.reject(new StagewardError('SW_ERR_PROTOCOL', `reply for seq ${String(msg.seq)} arrived where seq ${next.seq} was next`));
       return;
     }
+    if (err?.code === 'SW_ERR_SHUTTING_DOWN') this.#replicaLeaving();
     if (err) next.reject(err);
     else next.resolve(msg);
+  }
+
+  /**
+   * The replica is draining (it answered SW_ERR_SHUTTING_DOWN) and will close with 1001. With
+   * reconnect on, nothing more is sent on this connection: the open episode is lost, and new calls
+   * wait for the reconnect, so none of them meets the close frame unanswered.
+   */
+  #replicaLeaving(): void {
+    if (this.#reconnect === undefined || this.#hello === undefined || this.#reconnecting || this.#userClosed) return;
+    this.#leaving = true;
+    if (this.#episode === 'open') this.#episode = 'lost';
   }
 
   /** Final failure: this request and every later one reject with it; no reconnect. */
@@ -476,13 +495,21 @@ export class StagewardClient {
     if (this.#closing) retryable.set(err, mayRetry(closeErr) && mayRetry(err));
     for (const p of this.#pending.splice(0)) p.reject(this.#failure ?? err);
     if (this.#reconnecting) return; // an attempt's socket: the attempt sees its hello fail
+    // Leaving, the episode was marked lost already; one opened since waits for the next connection.
+    const wasLeaving = this.#leaving;
+    this.#leaving = false;
     if (this.#failure) return;
     if (this.#reconnect === undefined || this.#hello === undefined || this.#userClosed || !mayRetry(err)) {
       this.#fail(err);
       return;
     }
-    if (this.#episode === 'open') this.#episode = 'lost';
+    if (this.#episode === 'open' && !wasLeaving) this.#episode = 'lost';
     this.#reconnecting = true;
+    try {
+      this.#opts.onDisconnect?.(err);
+    } catch {
+      // the hook's own failure is not the connection's
+    }
     const loop = this.#reconnectAll(this.#reconnect, err);
     this.#reconnectLoop = loop;
     void loop.finally(() => {

@@ -70,6 +70,12 @@ export interface ServerLimits {
   decodeLargeShare: number;
   /** On SIGTERM/SIGINT, longest wait for in-flight steps before closing (ms). */
   shutdownGraceMs: number;
+  /**
+   * In the drain, once a connection's received messages are answered, it closes only after this long
+   * without a message (within shutdownGraceMs): a request already on the wire is answered
+   * (SW_ERR_SHUTTING_DOWN) instead of meeting the close frame unanswered (ms).
+   */
+  drainQuietMs: number;
 }
 
 export interface OpenpiConfig {
@@ -142,6 +148,7 @@ const SCHEMA: Record<string, Kind> = {
   'limits.maxPendingSockets': int(1, 100_000),
   'limits.maxQueuedReplyBytes': int(65_536, 1 << 30),
   'limits.shutdownGraceMs': int(0, 600_000),
+  'limits.drainQuietMs': int(0, 60_000),
   'limits.decodeSlots': int(1, 256),
   'limits.decodeLargeSlots': int(1, 256),
   'limits.decodeLargeBytes': int(1, 1 << 30),
@@ -163,6 +170,13 @@ export function envName(path: string): string {
   const [section, leaf] = path.includes('.') ? (path.split('.') as [string, string]) : ['', path];
   const snake = leaf.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
   return `STAGEWARD_${section === 'openpi' ? 'OPENPI_' : ''}${snake}`;
+}
+
+/** Every STAGEWARD_* variable the server reads (openpi.views, a map, comes from files only). */
+export function configEnvNames(): string[] {
+  return Object.entries(SCHEMA)
+    .filter(([, kind]) => kind.t !== 'viewMap')
+    .map(([path]) => envName(path));
 }
 
 /** A partial config layer and where it came from (for error messages). */

@@ -87,6 +87,8 @@ export class Connection {
   #closed = false;
   #closing = false;
   #draining = false;
+  /** When the last message arrived or the last reply was flushed (performance.now ms): a peer's next message follows a reply. */
+  #lastActivityAt = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Armed at opening while the protocol waits for a hello; never reset by messages. */
   #helloTimer: NodeJS.Timeout | undefined;
@@ -140,6 +142,7 @@ export class Connection {
   #receive(data: Buffer, kind: FrameKind): void {
     if (this.#closing) return;
     const receivedAt = performance.now();
+    this.#lastActivityAt = receivedAt;
     this.#arm();
     let decoded: Decoded = null;
     let failure: unknown;
@@ -216,7 +219,9 @@ export class Connection {
     entry.answered = true;
     const at = this.#unanswered.indexOf(entry);
     if (at >= 0) this.#unanswered.splice(at, 1);
+    this.#lastActivityAt = performance.now();
     this.#ws.send(data, { binary: kind === 'binary' }, () => {
+      this.#lastActivityAt = performance.now();
       this.#settle(entry.holds);
       this.#arm();
     });
@@ -298,15 +303,27 @@ export class Connection {
 
   /**
    * Shutdown: answer every message received so far within `graceMs`; messages that arrive during the
-   * drain, and those still unanswered when the grace ends, get SW_ERR_SHUTTING_DOWN; then close with
-   * 1001. Resolves once the socket is closed.
+   * drain, and those still unanswered when the grace ends, get SW_ERR_SHUTTING_DOWN. Then wait until
+   * the connection has been quiet (no message in, no reply out) for `quietMs`, within the grace,
+   * answering what still comes, so a request sent on the last reply is answered rather than cut by
+   * the close; then close with 1001. Resolves once the socket is closed.
    */
-  async drain(graceMs: number): Promise<void> {
+  async drain(graceMs: number, quietMs = 0): Promise<void> {
     this.#draining = true;
     if (!this.#closed) {
+      const deadline = performance.now() + graceMs;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#chain, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      const until = (ms: number) => new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, ms))));
+      await Promise.race([this.#chain, until(graceMs)]);
       clearTimeout(timer);
+      for (;;) {
+        const now = performance.now();
+        const quietFor = now - this.#lastActivityAt;
+        if (this.#closed || quietFor >= quietMs || now >= deadline) break;
+        await until(Math.min(quietMs - quietFor, deadline - now));
+        await Promise.race([this.#chain, until(deadline - performance.now())]);
+        clearTimeout(timer);
+      }
       // Let the last replies reach the socket before the close frame.
       await new Promise<void>((r) => setImmediate(r));
       this.#closeWith(new StagewardError('SW_ERR_SHUTTING_DOWN', 'the server is shutting down; this message was not processed in time'));

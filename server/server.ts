@@ -268,7 +268,8 @@ export class StagewardServer {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       // The listener stays open through the drain: /healthz says 503 and upgrades get 503.
-      await Promise.all([...this.#connections].map((c) => c.drain(this.config.limits.shutdownGraceMs)));
+      const { shutdownGraceMs, drainQuietMs } = this.config.limits;
+      await Promise.all([...this.#connections].map((c) => c.drain(shutdownGraceMs, drainQuietMs)));
       const closed = new Promise<void>((r) => this.#http.close(() => r()));
       this.#http.closeAllConnections();
       for (const socket of this.#pendingSockets.keys()) socket.destroy();

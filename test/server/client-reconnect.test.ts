@@ -98,6 +98,34 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('client reconnect', () => {
+  it('after a SW_ERR_SHUTTING_DOWN reply nothing more goes to the draining replica: the episode is lost and new calls wait for the next one', async () => {
+    const fakeA = new FakeProgressModel();
+    const a = await serve({ 'limits.shutdownGraceMs': 3000, 'limits.drainQuietMs': 200 }, fakeA);
+    const port = a.address.port;
+    const client = await open(a.url, { reconnect: QUICK });
+    await client.hello(HELLO);
+    await client.reset();
+    const frames = await jpegFrames();
+    await client.step(frames);
+    fakeA.delayMs = 30;
+    const inFlight = client.step(frames, { reward: 0 });
+    await waitFor(() => a.stats().inFlight === 1);
+    const drained = a.shutdown();
+    // Sent during the drain: the replica answers it SW_ERR_SHUTTING_DOWN and keeps the socket open for drainQuietMs.
+    const refused = client.step(frames, { reward: 0 });
+    expect((await inFlight).step).toBe(1);
+    await expectCode(refused, 'SW_ERR_SHUTTING_DOWN');
+    await expectCode(client.step(frames, { reward: 0 }), 'SW_ERR_EPISODE_LOST');
+    const reset = client.reset(); // waits for the next replica
+    await drained;
+    expect(a.metrics.errors.get({ code: 'SW_ERR_SHUTTING_DOWN' })).toBe(1); // only the refused step reached A
+    const fakeB = new FakeProgressModel();
+    await serve({ port }, fakeB);
+    expect((await reset).type).toBe('episode');
+    expect((await client.step(frames)).step).toBe(0);
+    expect(client.reconnects).toBe(1);
+  });
+
   it('a replica drains mid-episode: the pending step rejects, the client reconnects to the replica on its port, the episode is lost until reset()', async () => {
     const fakeA = new FakeProgressModel();
     const a = await serve({ 'limits.shutdownGraceMs': 20 }, fakeA);
@@ -105,8 +133,10 @@ describe('client reconnect', () => {
     const readies: ReadyReply[] = [];
     const next: { b?: StagewardServer } = {}; // B, once it listens
     let sessionsOnB = -1;
+    const disconnects: string[] = [];
     const client = await open(a.url, {
       reconnect: QUICK,
+      onDisconnect: (err) => disconnects.push(`${err.code} reconnecting=${client.reconnecting} pending=${client.pending}`),
       onReconnect: (ready) => {
         readies.push(ready);
         sessionsOnB = next.b?.stats().sessions ?? -1;
@@ -126,6 +156,8 @@ describe('client reconnect', () => {
     expect(isStagewardError(lost, 'SW_ERR_SHUTTING_DOWN')).toBe(true); // the drain's code
     await waitFor(() => client.reconnecting); // after the close frame (1001)
     await drained;
+    // The hook saw the close once, as the reconnect began and after the pending step was rejected.
+    expect(disconnects).toEqual(['SW_ERR_SHUTTING_DOWN reconnecting=true pending=0']);
 
     const fakeB = new FakeProgressModel();
     next.b = await serve({ port }, fakeB);

@@ -329,4 +329,24 @@ describe('the drain', () => {
     // Nothing more arrived after the close.
     await expect(peer.next(100)).rejects.toThrow();
   });
+
+  it('answers a step that crosses the last reply of the drain (drainQuietMs), instead of closing on it', async () => {
+    const fake = new FakeProgressModel();
+    const server = await serve({ 'limits.shutdownGraceMs': 3000, 'limits.drainQuietMs': 150 }, fake);
+    const frames = await jpegFrames();
+    const peer = await session(server);
+    await peer.request({ type: 'reset' });
+    fake.delayMs = 50;
+    peer.send({ type: 'step', seq: 0, frames });
+    await waitFor(() => server.stats().inFlight === 1);
+    const t0 = performance.now();
+    const done = server.shutdown();
+    expect(await peer.reply()).toMatchObject({ type: 'reward', seq: 0 });
+    peer.send({ type: 'step', seq: 1, frames }); // sent the moment the drain's last reply arrived
+    expect(await peer.reply()).toMatchObject({ type: 'error', seq: 1, code: 'SW_ERR_SHUTTING_DOWN' });
+    expect((await peer.closed).code).toBe(1001);
+    await done;
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150); // it waited for the quiet
+    expect(performance.now() - t0).toBeLessThan(2500); // and not for the whole grace
+  });
 });

@@ -32,7 +32,9 @@ re-sends the session's hello with the same options, and passes the new `ready` t
 - An episode's state lives on the server and is gone with the connection. If one was open (`reset()`
   called, `end()` not answered), `step()` and `end()` raise `SW_ERR_EPISODE_LOST` until `reset()`
   starts a new episode: a step never continues the old episode, nor starts a new one, silently.
-- A call made while reconnecting waits for it and is sent on the new connection, in call order.
+- A call made while reconnecting waits for it and is sent on the new connection, in call order; so
+  does a call made after a reply said SW_ERR_SHUTTING_DOWN (the replica drains and closes next), which
+  also loses the open episode: nothing more goes to a replica that is leaving.
 - Try i (0-based; open + hello) waits `reconnect_backoff_s * 2**i`, at most
   `reconnect_max_backoff_s`, less a random fraction of up to `reconnect_jitter`; defaults 0.1 s,
   2 s, 0.2 (5 tries: about 3 s in all). A try refused for good (HTTP 4xx other than 408/429, or a
@@ -168,6 +170,7 @@ class AsyncRewardClient:
         self._hello_msg: Optional[Dict[str, Any]] = None  # the hello that succeeded, re-sent on reconnect
         self._episode_state = "none"  # open: reset() called, end() not answered; lost: open at a close
         self._reconnecting = False
+        self._leaving = False  # a reply said SW_ERR_SHUTTING_DOWN: new calls wait for the next connection
         self._reconnect_task: Optional[asyncio.Task] = None
         self._late_close: Optional[StagewardError] = None  # the current socket closed during a reconnect
         self._user_closed = False
@@ -305,7 +308,7 @@ class AsyncRewardClient:
         if self._failure is not None:
             raise self._failure
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        if self._reconnecting and not internal:  # sent, in call order, once the new connection is ready
+        if (self._reconnecting or self._leaving) and not internal:  # sent, in call order, once the new connection is ready
             self._waiting.append((fut, msg, seq))
             return fut
         if self._closing is not None:
@@ -349,15 +352,17 @@ class AsyncRewardClient:
         if self._reconnecting:  # a try's socket (its hello fails), or the new one while waiting calls go out
             self._late_close = err
             return
-        self._after_close(err)
+        # Leaving, the episode was marked lost already; one opened since waits for the next connection.
+        was_leaving, self._leaving = self._leaving, False
+        self._after_close(err, episode_kept=was_leaving)
 
-    def _after_close(self, err: StagewardError) -> None:
+    def _after_close(self, err: StagewardError, episode_kept: bool = False) -> None:
         if self._failure is not None:
             return
         if self._reconnect_attempts <= 0 or self._hello_msg is None or self._user_closed or not _may_retry(err):
             self._fail(err)
             return
-        if self._episode_state == "open":
+        if self._episode_state == "open" and not episode_kept:
             self._episode_state = "lost"
             self.episode = None
         self._reconnecting = True
@@ -445,9 +450,21 @@ class AsyncRewardClient:
         if fut.done():  # its caller gave up (timeout); the reply is dropped with it
             return
         if msg["type"] == "error":
-            fut.set_exception(_error_of(msg))
+            err = _error_of(msg)
+            if err.code == "SW_ERR_SHUTTING_DOWN":
+                self._replica_leaving()
+            fut.set_exception(err)
         else:
             fut.set_result(msg)
+
+    def _replica_leaving(self) -> None:
+        """The replica drains and closes next: with reconnect on, nothing more goes to it (see the module docstring)."""
+        if self._reconnect_attempts <= 0 or self._hello_msg is None or self._reconnecting or self._user_closed:
+            return
+        self._leaving = True
+        if self._episode_state == "open":
+            self._episode_state = "lost"
+            self.episode = None
 
     def _fail(self, err: StagewardError) -> None:
         """Final: this error answers what is pending or waiting, and every later call."""

@@ -31,6 +31,7 @@ class Replica:
         self.conns = []  # every connection ever accepted
         self.received = []  # (connection index, message)
         self.hold = False
+        self.shutting_down = False  # answer every message with SW_ERR_SHUTTING_DOWN, as a draining replica does
         self.key = None
         self.sessions = 0
         self.start()
@@ -89,6 +90,10 @@ class Replica:
                 msg = mn.unpackb(raw)
                 self.received.append((index, msg))
                 kind = msg["type"]
+                if self.shutting_down:
+                    await ws.send(mn.packb({"type": "error", "seq": msg.get("seq"), "code": "SW_ERR_SHUTTING_DOWN",
+                                            "message": "the server is shutting down and takes no new messages"}))
+                    continue
                 if kind == "hello":
                     if self.key is not None and msg.get("api_key") != self.key:
                         await ws.send(mn.packb({"type": "error", "code": "SW_ERR_AUTH", "message": "the API key is wrong"}))
@@ -333,3 +338,27 @@ def test_the_gym_wrapper_resets_into_a_new_episode_after_a_drain_lost_the_open_o
         assert info["stageward"]["step"] == 1
         env.close()  # ends the new episode on the new replica
         assert replica.messages(1)[-1]["type"] == "end"
+
+
+def test_after_a_shutting_down_reply_nothing_more_goes_to_the_draining_replica(replica):
+    import concurrent.futures
+    with RewardClient(f"ws://127.0.0.1:{replica.port}", **QUICK) as c:
+        c.hello("pick_place", VIEWS, gamma=0.99)
+        c.reset()
+        c.step(frames())
+        replica.shutting_down = True
+        with pytest.raises(StagewardError, match="SW_ERR_SHUTTING_DOWN"):
+            c.step(frames(), reward=0.0)
+        sent = len(replica.messages(0))
+        with pytest.raises(StagewardError, match="SW_ERR_EPISODE_LOST"):
+            c.step(frames(), reward=0.0)  # the episode went with the replica
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            reset = pool.submit(c.reset)  # waits for the next connection
+            time.sleep(0.2)
+            assert not reset.done() and len(replica.messages(0)) == sent  # nothing more reached the old replica
+            replica.shutting_down = False
+            replica.stop()  # the drain's 1001
+            replica.start()
+            assert reset.result(5)["type"] == "episode"
+        assert [m["type"] for m in replica.messages(1)] == ["hello", "reset"]
+        assert c.step(frames())["step"] == 0
