@@ -7,6 +7,7 @@ import { ENGINE_BENCH_DEFAULTS, benchEngine } from '../../bench/engine.ts';
 import { GPU_BENCH_DEFAULTS, benchGpu } from '../../bench/gpu.ts';
 import { SCORE_BENCH_DEFAULTS, benchScore } from '../../bench/score.ts';
 import { RL_BENCH_DEFAULTS, benchRl } from '../../bench/rl.ts';
+import { SCALE_BENCH_DEFAULTS, benchScale } from '../../bench/scale.ts';
 import { SERVER_BENCH_DEFAULTS, benchServer } from '../../bench/server.ts';
 import { SIM_BENCH_DEFAULTS, benchSim } from '../../bench/sim.ts';
 import { INFERENCE_THREADS } from '../../models/load.ts';
@@ -67,7 +68,7 @@ export function benchCommand(): Command {
   bench
     .command('score')
     .description(
-      'offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, and through an in-process server over WebSocket (medians of repeats)',
+      'offline scoring time steps/s of a 3-view 96x96 episode at 30 Hz from H.264 and AV1 end to end, through an in-process server over WebSocket, and one process against two --shard processes plus the merge (medians of repeats)',
     )
     .option('--model <dir>', 'model package (default models/zoo/pick_place)')
     .option('--steps <n>', 'time steps of the recorded episode', intOption(10, 100_000), sd.steps)
@@ -94,5 +95,46 @@ export function benchCommand(): Command {
     .option('--max-steps <n>', "episode length limit in control steps (default: the task's)", intOption(1, 100_000))
     .option('--model <dir>', 'model package (default: models/zoo/<task>)')
     .action(benchRl);
+  const cd = SCALE_BENCH_DEFAULTS;
+  bench
+    .command('scale')
+    .description(
+      'replicas behind a real nginx (deploy/nginx.conf): robots through nginx to 1 replica, then to N with one drained by SIGTERM mid-run; lost and out-of-order replies, sessions per replica, failover reconnects, steps/s (needs nginx: apt-get install -y nginx, or NGINX_PATH)',
+    )
+    .option('--replicas <n>', 'replicas behind nginx', intOption(1, 16), cd.replicas)
+    .option('--robots <n>', 'robots', intOption(1, 1024), cd.robots)
+    .option('--hz <n>', 'steps per second per robot (one step in flight each)', intOption(1, 1000), cd.hz)
+    .option('--duration-s <n>', 'seconds of each phase', intOption(2, 3600), cd.durationS)
+    .option(
+      '--drain-at-s <n>',
+      'seconds into the multi-replica phase when one replica gets SIGTERM (default: half the duration)',
+      intOption(1, 3600),
+    )
+    .option('--no-drain', 'no SIGTERM')
+    .option('--no-single', 'skip the one-replica phase')
+    .option('--model <dir>', 'model package the replicas serve (default: the bundled one)')
+    .action(
+      (o: {
+        replicas: number;
+        robots: number;
+        hz: number;
+        durationS: number;
+        drainAtS?: number;
+        drain: boolean;
+        single: boolean;
+        model?: string;
+      }) => {
+        if (o.drainAtS !== undefined && o.drainAtS >= o.durationS) throw new Error('--drain-at-s must be below --duration-s');
+        return benchScale({
+          replicas: o.replicas,
+          robots: o.robots,
+          hz: o.hz,
+          durationS: o.durationS,
+          drainAtS: o.drain ? o.drainAtS : null,
+          single: o.single,
+          model: o.model,
+        });
+      },
+    );
   return bench;
 }

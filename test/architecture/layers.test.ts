@@ -14,7 +14,14 @@ import { REPO_ROOT } from '../../core/paths.ts';
 /** The layer order, first to last; a file may import from its own layer and the ones before it. */
 export const LAYERS = ['core', 'models', 'datasets', 'server', 'sim', 'offline', 'learn', 'bench', 'cli', 'scripts'] as const;
 /** Entry points above every layer: they may import anything and nothing imports them. */
-const ENTRY_POINTS = ['bin/stageward.js', 'index.ts', 'vitest.config.ts', 'vitest.python.config.ts', 'eslint.config.js'];
+const ENTRY_POINTS = [
+  'bin/stageward.js',
+  'index.ts',
+  'vitest.config.ts',
+  'vitest.python.config.ts',
+  'vitest.nginx.config.ts',
+  'eslint.config.js',
+];
 
 const SOURCE = /\.(ts|mts|js|mjs)$/;
 
