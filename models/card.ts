@@ -16,6 +16,7 @@ export const PRIOR_SUM_TOLERANCE = 1e-3;
 const MAX_IMAGE_SIDE = 4096;
 const MAX_FEATURE_DIM = 65536;
 const MAX_WINDOW = 1024;
+const MAX_INSTRUCTION_CHARS = 1024;
 
 export interface Stage {
   name: string;
@@ -32,6 +33,12 @@ export interface ModelCard {
   window: WindowSpec;
   fps: number;
   tasks: string[];
+  /**
+   * Per task id, the natural-language instruction it was trained on first, then aliases (prompts
+   * robots send, e.g. "put the red cube in the blue bowl"); tasks without any map to nothing here.
+   * models/tasks.ts resolves a prompt against them.
+   */
+  instructions: Record<string, string[]>;
   /** Per task (same order as `tasks`), its ordered stages. */
   stages: Stage[][];
   /** K: the width of the SARM head's stage logits, the largest stage count over the tasks. */
@@ -108,6 +115,7 @@ export function parseCard(raw: unknown): ModelCard {
   const stageMap = obj(c.stages, 'stages');
   for (const key of Object.keys(stageMap)) if (!tasks.includes(key)) fail(`stages.${key}`, 'names a task that is not in `tasks`');
   const stages = tasks.map((task) => parseStages(stageMap[task], `stages.${task}`));
+  const instructions = c.instructions === undefined ? {} : parseInstructions(c.instructions, tasks);
 
   const progress = obj(c.progress, 'progress');
   const composition = oneOf(progress.composition, 'progress.composition', COMPOSITIONS);
@@ -129,6 +137,7 @@ export function parseCard(raw: unknown): ModelCard {
     window,
     fps: c.fps,
     tasks,
+    instructions,
     stages,
     maxStages: Math.max(...stages.map((s) => s.length)),
     composition,
@@ -151,4 +160,31 @@ function parseStages(v: unknown, field: string): Stage[] {
   const sum = stages.reduce((a, s) => a + s.prior, 0);
   if (Math.abs(sum - 1) > PRIOR_SUM_TOLERANCE) fail(`${field}[*].prior`, `must sum to 1 (they sum to ${sum.toFixed(6)})`);
   return stages;
+}
+
+/** An instruction as prompts are compared to it: case, extra whitespace and one trailing `.`/`!` ignored. */
+export function normalizeInstruction(text: string): string {
+  return text.trim().replace(/\s+/g, ' ').replace(/[.!]$/, '').trim().toLowerCase();
+}
+
+/** `instructions`: {task: [instruction, ...aliases]}; one text names one task, and no text is another task's id. */
+function parseInstructions(raw: unknown, tasks: readonly string[]): Record<string, string[]> {
+  const map = obj(raw, 'instructions');
+  const owner = new Map<string, string>();
+  const out: Record<string, string[]> = {};
+  for (const [task, texts] of Object.entries(map)) {
+    const field = `instructions.${task}`;
+    if (!tasks.includes(task)) fail(field, 'names a task that is not in `tasks`');
+    const list = uniqueStrings(texts, field);
+    for (const [i, text] of list.entries()) {
+      if (text.length > MAX_INSTRUCTION_CHARS) fail(`${field}[${i}]`, `must be at most ${MAX_INSTRUCTION_CHARS} characters`);
+      const key = normalizeInstruction(text);
+      if (key === '') fail(`${field}[${i}]`, 'must have words');
+      const other = owner.get(key) ?? (tasks.includes(text) && text !== task ? text : undefined);
+      if (other !== undefined && other !== task) fail(`${field}[${i}]`, `is also task "${other}"'s; one text must name one task`);
+      owner.set(key, task);
+    }
+    out[task] = list;
+  }
+  return out;
 }

@@ -103,6 +103,9 @@ export interface ReadyReply {
   /** The replica that answered (its `--replica`, else `<hostname>-<pid>`); `session` is unique within it. */
   replica: string;
   protocol: number;
+  /** The task the hello's `task` named (an id, an instruction or alias, a prompt-map key, or the only task), and how. */
+  task: string;
+  task_match: 'id' | 'instruction' | 'prompt_map' | 'only';
   model: {
     name: string;
     version: string;

@@ -86,6 +86,11 @@ export interface OpenpiConfig {
   gamma: number;
   shaping: ShapingMode;
   progress: ProgressSource;
+  /**
+   * An observation arriving this long after the previous one starts a new episode (ms; 0: never).
+   * openpi's `reset()` sends nothing, so a pause between episodes is the boundary the stock runtime gives.
+   */
+  episodeGapMs: number;
 }
 
 export interface ServerConfig {
@@ -101,6 +106,12 @@ export interface ServerConfig {
    * `stageward_replica_info`); null: `<hostname>-<pid>` (a Kubernetes pod's hostname is its name).
    */
   replica: string | null;
+  /**
+   * Prompt text -> task id, for prompts that are neither a task id nor one of the card's
+   * instructions (models/tasks.ts: compared normalised). Used by openpi observations and the
+   * native hello. From files only.
+   */
+  promptMap: Record<string, string>;
   limits: ServerLimits;
   batching: Pick<BatchingOptions, 'maxBatch' | 'maxBatchWaitMs' | 'maxConcurrentBatches'>;
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
@@ -116,7 +127,8 @@ type Kind =
   | { t: 'keys' }
   | { t: 'providers' }
   | { t: 'choice'; of: readonly string[] }
-  | { t: 'viewMap' };
+  | { t: 'viewMap' }
+  | { t: 'promptMap' };
 
 const int = (min: number, max: number): Kind => ({ t: 'int', min, max });
 
@@ -127,6 +139,7 @@ const SCHEMA: Record<string, Kind> = {
   model: { t: 'string', nullable: true },
   apiKeys: { t: 'keys' },
   insecurePublic: { t: 'bool' },
+  promptMap: { t: 'promptMap' },
   replica: {
     t: 'string',
     nullable: true,
@@ -164,6 +177,7 @@ const SCHEMA: Record<string, Kind> = {
   'openpi.gamma': { t: 'number', min: 0, max: 1 },
   'openpi.shaping': { t: 'choice', of: SHAPING_MODES },
   'openpi.progress': { t: 'choice', of: PROGRESS_SOURCES },
+  'openpi.episodeGapMs': int(0, 86_400_000),
 };
 
 export function envName(path: string): string {
@@ -175,7 +189,7 @@ export function envName(path: string): string {
 /** Every STAGEWARD_* variable the server reads (openpi.views, a map, comes from files only). */
 export function configEnvNames(): string[] {
   return Object.entries(SCHEMA)
-    .filter(([, kind]) => kind.t !== 'viewMap')
+    .filter(([, kind]) => kind.t !== 'viewMap' && kind.t !== 'promptMap')
     .map(([path]) => envName(path));
 }
 
@@ -238,7 +252,7 @@ export function readConfigFile(path: string): ConfigLayer {
 export function envLayer(env: NodeJS.ProcessEnv): ConfigLayer[] {
   const layers: ConfigLayer[] = [];
   for (const [path, kind] of Object.entries(SCHEMA)) {
-    if (kind.t === 'viewMap') continue;
+    if (kind.t === 'viewMap' || kind.t === 'promptMap') continue;
     const name = envName(path);
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
@@ -296,6 +310,17 @@ function check(path: string, kind: Kind, v: unknown, source: string): unknown {
         if (typeof view !== 'string' || view.length === 0 || k.length === 0)
           bad(`maps ${JSON.stringify(k)} to ${JSON.stringify(view)}; keys and views must be non-empty strings`);
       if (new Set(entries.map(([, view]) => view)).size !== entries.length) bad('maps two observation keys to the same view');
+      return v;
+    }
+    case 'promptMap': {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) bad('must be a map of prompt text to task id');
+      const entries = Object.entries(v as object);
+      if (entries.length > 10_000) bad('has more than 10000 prompts');
+      for (const [prompt, task] of entries)
+        if (typeof task !== 'string' || task.length === 0 || prompt.trim().length === 0 || prompt.length > 1024)
+          bad(
+            `maps ${JSON.stringify(prompt.slice(0, 64))} to ${JSON.stringify(task)}; prompts (at most 1024 characters) and tasks must be non-empty strings`,
+          );
       return v;
     }
   }

@@ -13,6 +13,7 @@
 // What this shares with the openpi protocol (model description, episode bookkeeping, step timing and
 // metrics, the error map) is in session.ts.
 
+import { resolveTask } from '../models/tasks.ts';
 import { echo, StagewardError } from '../core/errors.ts';
 import type { EpisodeOptions, ProgressSource } from '../models/engine.ts';
 import type { Composition } from '../models/progress.ts';
@@ -108,14 +109,19 @@ export class NativeSession implements Protocol {
         `this server serves model "${card.name}" (version ${card.version}), not ${echo(h.model)}`,
       );
     }
-    await engine.start(this.#options(h)); // validates every option now, not at the first reset
-    this.#hello = h;
-    const taskIndex = card.tasks.indexOf(h.task);
+    // `task` may be an id, an instruction or alias, or a promptMap key (models/tasks.ts).
+    const match = resolveTask(card, h.task, { promptMap: this.#d.promptMap });
+    const resolved = { ...h, task: match.task };
+    await engine.start(this.#options(resolved)); // validates every option now, not at the first reset
+    this.#hello = resolved;
+    const taskIndex = card.tasks.indexOf(match.task);
     return {
       type: 'ready',
       session: this.#d.sessionId,
       replica: this.#d.replica,
       protocol: PROTOCOL_VERSION,
+      task: match.task,
+      task_match: match.by,
       // The hello fixed the task, so only its stages.
       model: describeModel(card, { stages: card.stages[taskIndex]!.map((s) => s.name) }),
       limits: advertisedLimits(this.#d.limits),

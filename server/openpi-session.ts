@@ -7,20 +7,26 @@
 // Observation keys (config `openpi`):
 //   images        the configured keys map to views, e.g. "observation/image" -> front; every model view
 //                 needs its key; other keys (state, actions, ...) are ignored
-//   prompt        the task (one of the model's); default `openpi.task`
+//   prompt        the task: a task id, one of the card's instructions or aliases, or a `promptMap` key;
+//                 else `openpi.task`, else the model's only task (models/tasks.ts); each reply's
+//                 `task` says which task it was scored as
 //   reward, terminated, truncated   as in the native step (numpy scalars are fine)
 //   gamma, shaping, progress        optional episode options, read when an episode starts
 //   reset, episode                  episode boundaries, below
 //
 // An observation starts a new episode (and is its step 0, the initial observation) when it is the
 // first on the connection, has `reset: true`, carries an `episode` id different from the current
-// one, carries a `prompt` different from the current task, or follows an observation that had
-// `terminated` or `truncated` true (a vector env's auto-reset). The reply says `new_episode: true`.
+// one, carries a `prompt` different from the last one, follows an observation that had `terminated`
+// or `truncated` true (a vector env's auto-reset), or arrives `openpi.episodeGapMs` (5 s) or more
+// after the previous observation (the stock runtime's `reset()` sends nothing, but a robot resetting
+// pauses). The reply says `new_episode: true`; every reply carries `episode` and `step`.
 //
 // What this shares with the native protocol (model description, episode bookkeeping, step timing and
 // metrics, the error map) is in session.ts.
 
 import { echo, StagewardError } from '../core/errors.ts';
+import { normalizeInstruction } from '../models/card.ts';
+import { resolveTask } from '../models/tasks.ts';
 import type { ProgressSource } from '../models/engine.ts';
 import type { FrameSet } from '../models/preprocess.ts';
 import type { ShapingMode } from '../models/shaping.ts';
@@ -57,6 +63,8 @@ export class OpenpiSession implements Protocol {
   #task: string | undefined;
   /** The last step ended its episode (terminated or truncated): the next observation starts one. */
   #ended = false;
+  /** When the previous observation arrived (performance.now ms), for `episodeGapMs`. */
+  #lastAt: number | undefined;
 
   constructor(deps: OpenpiDeps) {
     this.#d = deps;
@@ -78,7 +86,8 @@ export class OpenpiSession implements Protocol {
       }),
       observation_keys: o.views,
       defaults: { task: o.task, gamma: o.gamma, shaping: o.shaping, progress: o.progress },
-      episode_boundaries: 'first observation; reset=true; a new `episode` id; a new `prompt`; after terminated or truncated',
+      episode_boundaries: `first observation; reset=true; a new \`episode\` id; a new \`prompt\`; after terminated or truncated; ${o.episodeGapMs > 0 ? `a pause of ${o.episodeGapMs} ms or more` : 'no idle gap'}`,
+      instructions: card.instructions,
       // No maxViews: the views come from the configured observation keys, not from the client.
       limits: advertisedLimits(this.#d.limits, ['maxViews']),
     };
@@ -96,19 +105,25 @@ export class OpenpiSession implements Protocol {
   async handle(message: Decoded, ctx: MessageContext): Promise<object> {
     const obs = asMessage(message);
     const o = this.#d.openpi;
-    const prompt = obs.prompt ?? o.task ?? undefined;
-    if (typeof prompt !== 'string') {
-      throw new StagewardError(
-        'SW_ERR_TASK_UNKNOWN',
-        `an observation needs \`prompt\`, one of the model's tasks (${this.#d.engine.card.tasks.join(', ')})`,
-      );
-    }
+    if (obs.prompt !== undefined && obs.prompt !== null && typeof obs.prompt !== 'string')
+      throw new StagewardError('SW_ERR_TASK_UNKNOWN', '`prompt` must be a string: a task id or one of its instructions');
+    const text = typeof obs.prompt === 'string' ? obs.prompt : undefined;
+    const { task } = resolveTask(this.#d.engine.card, text, { promptMap: this.#d.promptMap, fallback: o.task }, 'prompt');
+    // A new prompt text starts a new episode, even one that names the same task.
+    const prompt = text === undefined ? `\u0000${task}` : normalizeInstruction(text);
     const reset = obs.reset;
     if (reset !== undefined && typeof reset !== 'boolean') throw new StagewardError('SW_ERR_PROTOCOL', '`reset` must be true or false');
     const id = parseEpisodeLabel(obs.episode);
     const episode = this.#episode;
+    const gap = o.episodeGapMs > 0 && this.#lastAt !== undefined && ctx.receivedAt - this.#lastAt >= o.episodeGapMs;
+    this.#lastAt = ctx.receivedAt;
     const fresh =
-      episode.current === undefined || reset === true || (id !== undefined && id !== episode.label) || prompt !== this.#task || this.#ended;
+      episode.current === undefined ||
+      reset === true ||
+      (id !== undefined && id !== episode.label) ||
+      prompt !== this.#task ||
+      this.#ended ||
+      gap;
     // An observation that starts an episode and fails leaves no episode running, so the next one
     // starts it again and its reply says `new_episode: true`: a boundary is never lost to an error.
     if (fresh) episode.drop();
@@ -116,7 +131,7 @@ export class OpenpiSession implements Protocol {
     if (fresh) {
       await episode.start(
         {
-          task: prompt,
+          task,
           gamma: (obs.gamma ?? o.gamma) as number,
           shaping: (obs.shaping ?? o.shaping) as ShapingMode,
           progress: (obs.progress ?? o.progress) as ProgressSource,
@@ -144,7 +159,7 @@ export class OpenpiSession implements Protocol {
     }
     const { result, fields } = stepped;
     this.#ended = result.done;
-    return { ...fields, new_episode: fresh };
+    return { ...fields, task, new_episode: fresh };
   }
 
   /** The configured observation keys -> the model's views. */

@@ -31,6 +31,7 @@ import { handleHttp } from './http.ts';
 import { ServerMetrics } from './metrics.ts';
 import { NativeSession } from './native-session.ts';
 import { checkOpenpiConfig, OpenpiSession } from './openpi-session.ts';
+import { checkPromptMap } from '../models/tasks.ts';
 
 export interface ServerOptions {
   config: ServerConfig;
@@ -73,6 +74,8 @@ export class StagewardServer {
     this.#log = opts.log ?? ((line) => console.error(line));
     const card = opts.model.card;
     checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present);
+    const promptProblem = checkPromptMap(config.promptMap, card.tasks);
+    if (promptProblem !== undefined) throw new StagewardError('SW_ERR_CONFIG', `\`promptMap\` ${promptProblem}`);
     this.metrics = new ServerMetrics({
       model: { name: card.name, version: card.version },
       replica: this.replica,
@@ -227,6 +230,7 @@ export class StagewardServer {
             metrics: this.metrics,
             sessionId,
             replica: this.replica,
+            promptMap: this.config.promptMap,
           })
         : new OpenpiSession({
             engine: this.engine,
@@ -235,6 +239,7 @@ export class StagewardServer {
             metrics: this.metrics,
             sessionId,
             replica: this.replica,
+            promptMap: this.config.promptMap,
           });
     // Refusals answer with an error in the endpoint's style before anything else is sent.
     const refusal = this.#refusal(endpoint, auth);

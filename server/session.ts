@@ -23,6 +23,8 @@ export interface SessionContext {
   sessionId: string;
   /** The replica's name, sent in the greeting (ids are unique per replica, not across them). */
   replica: string;
+  /** Prompt text -> task id (config `promptMap`; models/tasks.ts). */
+  promptMap: Readonly<Record<string, string>>;
 }
 
 /**

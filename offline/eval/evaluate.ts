@@ -26,6 +26,7 @@
 // run only for those. Accuracy and MAE are frame-weighted over every annotated episode. AUROC
 // separates the final progress of successful from failed episodes (null unless both occur).
 
+import { matchTask, resolveTask as resolveCardTask } from '../../models/tasks.ts';
 import { RewardEngine, type SmoothingOption } from '../../models/engine.ts';
 import { StagewardError } from '../../core/errors.ts';
 import { accuracy, auroc, mean, meanAbsoluteError, valueOrderCorrelation, weightedMean } from './metrics.ts';
@@ -314,10 +315,10 @@ export function resolveViewMap(
 /** The card task an episode runs under (see EvaluateOptions.task). */
 export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: EpisodeInfo, explicit?: string): string {
   const known = card.tasks.map((t) => `"${t}"`).join(', ');
-  if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit))
-      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `unknown task "${explicit}"; the model knows ${known}`);
-    return explicit;
+  if (explicit !== undefined) return resolveCardTask(card, explicit, { onlyTask: false }, '--task').task;
+  for (const text of ep.tasks) {
+    const own = matchTask(card, text, { onlyTask: false });
+    if (own !== undefined) return own.task;
   }
   const recorded = ep.meta?.task_id;
   if (typeof recorded === 'string' && card.tasks.includes(recorded)) return recorded;

@@ -6,6 +6,7 @@
 
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { knownInstructions, matchTask, resolveTask } from '../../models/tasks.ts';
 import type { ModelCard } from '../../models/card.ts';
 import { StagewardError } from '../../core/errors.ts';
 import { resolveViewMap } from '../eval/evaluate.ts';
@@ -48,21 +49,26 @@ export function float32Decimal(x: number): number {
   return x;
 }
 
-/** The card task an episode is scored as: --task, else its own task string or recorded task id if the card knows it. */
+/**
+ * The card task an episode is scored as (models/tasks.ts): --task (an id or an instruction), else
+ * the episode's own task string by id or instruction, else its recorded task id, else the model's
+ * only task.
+ */
 export function episodeTask(card: ModelCard, ep: EpisodeInfo, explicit?: string): string {
-  const known = card.tasks.map((t) => `"${t}"`).join(', ');
-  if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit))
-      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
-    return explicit;
+  if (explicit !== undefined) return resolveTask(card, explicit, { onlyTask: false }, '--task').task;
+  for (const text of ep.tasks) {
+    const own = matchTask(card, text, { onlyTask: false });
+    if (own !== undefined) return own.task;
   }
-  const own = ep.tasks.find((t) => card.tasks.includes(t));
-  if (own !== undefined) return own;
   const recorded = ep.meta?.task_id;
   if (typeof recorded === 'string' && card.tasks.includes(recorded)) return recorded;
+  if (card.tasks.length === 1) return card.tasks[0]!;
+  const known = knownInstructions(card)
+    .map((t) => `"${t}"`)
+    .join(', ');
   throw new StagewardError(
     'SW_ERR_TASK_UNKNOWN',
-    `episode ${ep.index}'s task ${ep.tasks.map((t) => `"${t}"`).join(', ') || '(none)'} is not one of the model's tasks (${known}); pass --task to score it as one of them`,
+    `episode ${ep.index}'s task ${ep.tasks.map((t) => `"${t.slice(0, 80)}"`).join(', ') || '(none)'} is none of the model's tasks (${known}); pass --task to score it as one of them`,
   );
 }
 
@@ -76,12 +82,7 @@ export interface DatasetSelection {
 /** One source per selected episode. View map and explicit task are checked now, for all episodes at once. */
 export function datasetSources(ds: LeRobotDataset, card: ModelCard, sel: DatasetSelection = {}): ScoreSource[] {
   const viewMap = resolveViewMap(card, ds.views, sel.viewMap);
-  if (sel.task !== undefined && !card.tasks.includes(sel.task)) {
-    throw new StagewardError(
-      'SW_ERR_TASK_UNKNOWN',
-      `--task "${sel.task}" is not one of the model's tasks (${card.tasks.map((t) => `"${t}"`).join(', ')})`,
-    );
-  }
+  if (sel.task !== undefined) resolveTask(card, sel.task, { onlyTask: false }, '--task'); // refused now, for every episode at once
   const all = ds.episodes.map((e) => e.index);
   const indices = sel.episodes ? sel.episodes.filter((i) => all.includes(i)) : all;
   if (indices.length === 0)
@@ -141,16 +142,10 @@ export interface VideoSelection {
   task?: string;
 }
 
-/** The card task a set of videos is scored as: --task, or the card's only task. */
+/** The card task a set of videos is scored as: --task (an id or an instruction), or the card's only task. */
 export function videoTask(card: ModelCard, explicit?: string): string {
-  const known = card.tasks.map((t) => `"${t}"`).join(', ');
-  if (explicit !== undefined) {
-    if (!card.tasks.includes(explicit))
-      throw new StagewardError('SW_ERR_TASK_UNKNOWN', `--task "${explicit}" is not one of the model's tasks (${known})`);
-    return explicit;
-  }
-  if (card.tasks.length === 1) return card.tasks[0]!;
-  throw new StagewardError('SW_ERR_TASK_UNKNOWN', `the model knows several tasks (${known}); name one with --task`);
+  if (explicit !== undefined) return resolveTask(card, explicit, { onlyTask: false }, '--task').task;
+  return resolveTask(card, undefined, {}, '--task').task;
 }
 
 /** Check the view names against the card: every card view needs a video, and no other view may be named. */

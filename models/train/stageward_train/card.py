@@ -12,8 +12,9 @@ from .config import FORMAT, IMAGE_MEAN, IMAGE_STD, ModelConfig
 
 GRAPH_FILES = {"encoder": "encoder.onnx", "sarm": "sarm.onnx", "grm": "grm.onnx"}
 CARD_FIELDS = ("format", "name", "version", "views", "image", "normalization", "feature_dim",
-               "window", "fps", "tasks", "stages", "progress", "grm", "graphs", "architecture",
-               "provenance", "metrics")
+               "window", "fps", "tasks", "instructions", "stages", "progress", "grm", "graphs",
+               "architecture", "provenance", "metrics")
+OPTIONAL_CARD_FIELDS = ("instructions",)
 
 
 def graph_files(cfg: ModelConfig) -> Dict[str, str]:
@@ -36,6 +37,8 @@ def build_card(cfg: ModelConfig, provenance: Optional[Mapping[str, Any]] = None,
             card[key] = dict(provenance or {})
         elif key == "metrics":
             card[key] = dict(metrics or {})
+        elif key not in body:  # optional fields (instructions)
+            continue
         else:
             card[key] = body[key]
     return card
@@ -43,7 +46,7 @@ def build_card(cfg: ModelConfig, provenance: Optional[Mapping[str, Any]] = None,
 
 def validate_card(card: Mapping[str, Any], package_dir: Optional[Path] = None) -> ModelConfig:
     """Check every PACKAGE.md field (and, given the folder, that the graph files exist)."""
-    missing = [k for k in CARD_FIELDS if k not in card]
+    missing = [k for k in CARD_FIELDS if k not in card and k not in OPTIONAL_CARD_FIELDS]
     if missing:
         raise ValueError(f"model.json: missing field(s) {missing}")
     if card["format"] != FORMAT:

@@ -167,6 +167,8 @@ class ModelConfig:
     grm_present: bool = True
     grm_goal: str = "client"
     architecture: Architecture = field(default_factory=Architecture)
+    # task -> (instruction, *aliases): the natural-language prompts that name it (optional)
+    instructions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
@@ -180,6 +182,7 @@ class ModelConfig:
             _fail("fps", f"must be a positive number, got {self.fps!r}")
         object.__setattr__(self, "tasks", _names("tasks", self.tasks))
         object.__setattr__(self, "stages", self._checked_stages())
+        object.__setattr__(self, "instructions", self._checked_instructions())
         _one_of("progress.composition", self.composition, COMPOSITIONS)
         if not isinstance(self.grm_present, bool):
             _fail("grm.present", f"must be true or false, got {self.grm_present!r}")
@@ -191,6 +194,17 @@ class ModelConfig:
             _fail("architecture.encoder_channels",
                   f"{len(self.architecture.encoder_channels)} stride-2 convolutions need an image "
                   f"side of at least {2 ** len(self.architecture.encoder_channels)}, got {size}")
+
+    def _checked_instructions(self) -> Dict[str, Tuple[str, ...]]:
+        given = self.instructions
+        if not isinstance(given, Mapping):
+            _fail("instructions", f"must be an object keyed by task, got {type(given).__name__}")
+        out: Dict[str, Tuple[str, ...]] = {}
+        for task, texts in given.items():
+            if task not in self.tasks:
+                _fail(f"instructions.{task}", "names a task that is not in `tasks`")
+            out[task] = _names(f"instructions.{task}", texts)
+        return out
 
     def _checked_stages(self) -> Dict[str, Tuple[Tuple[str, float], ...]]:
         stages = self.stages
@@ -256,6 +270,9 @@ class ModelConfig:
                        "include_initial": self.window.include_initial},
             "fps": self.fps,
             "tasks": list(self.tasks),
+            # written only when given, so configs and cards without instructions read as before
+            **({"instructions": {t: list(v) for t, v in self.instructions.items() if t in self.tasks}}
+               if self.instructions else {}),
             "stages": {t: [{"name": n, "prior": p} for n, p in self.stages[t]] for t in self.tasks},
             "progress": {"composition": self.composition},
             "grm": {"present": self.grm_present, "goal": self.grm_goal},
@@ -279,7 +296,7 @@ class ModelConfig:
         """Build from a config file's dict or a model card (card-only fields are ignored)."""
         required = ("name", "version", "views", "image", "feature_dim", "window", "fps", "tasks",
                     "stages", "progress", "grm")
-        _keys("config", data, required, ("architecture",) + CARD_ONLY_FIELDS)
+        _keys("config", data, required, ("architecture", "instructions") + CARD_ONLY_FIELDS)
         image = _keys("image", data["image"], ("height", "width", "resize"))
         window = _keys("window", data["window"], ("length", "stride_frames", "include_initial"))
         progress = _keys("progress", data["progress"], ("composition",))
@@ -304,4 +321,5 @@ class ModelConfig:
             fps=data["fps"], tasks=data["tasks"], stages=stages,
             composition=progress["composition"], grm_present=grm["present"], grm_goal=grm["goal"],
             architecture=Architecture(**arch),
+            instructions=data.get("instructions", {}),
         )

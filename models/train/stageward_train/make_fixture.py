@@ -32,6 +32,9 @@ TINY_CONFIG = {
     "image": {"height": 64, "width": 64, "resize": "stretch"}, "feature_dim": 32,
     "window": {"length": 5, "stride_frames": 2, "include_initial": True}, "fps": 10,
     "tasks": ["pick_place", "stack_three"],
+    "instructions": {"pick_place": ["put the red cube in the blue bowl"],
+                     "stack_three": ["stack the red cube on the green cube, then the yellow cube on the "
+                                     "red cube"]},
     "stages": {
         "pick_place": [{"name": n, "prior": p} for n, p in
                        [("reach", 0.2), ("grasp", 0.15), ("lift", 0.15), ("carry", 0.3),

@@ -104,6 +104,8 @@ def effective_config(full: ModelConfig, priors: Dict[str, List[float]], keep_all
     """The trained model's config: the bundles' priors for trained tasks; untrained tasks dropped."""
     d = full.to_dict()
     d["tasks"] = [t for t in full.tasks if keep_all or t in priors]
+    if "instructions" in d:
+        d["instructions"] = {t: v for t, v in d["instructions"].items() if t in d["tasks"]}
     d["stages"] = {t: [{"name": s["name"], "prior": priors[t][i] if t in priors else s["prior"]}
                        for i, s in enumerate(d["stages"][t])] for t in d["tasks"]}
     if name:

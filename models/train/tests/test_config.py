@@ -94,3 +94,19 @@ def test_unknown_and_missing_fields_are_refused(tiny_dict):
     assert "missing field(s) ['window']" in refusal(tiny_dict)
     tiny_dict["window"] = {"length": 5, "stride": 2, "include_initial": True}
     assert refusal(tiny_dict).startswith("window:")
+
+
+def test_instructions_reach_the_card_and_name_only_known_tasks(tiny_dict):
+    from stageward_train.card import build_card, validate_card
+    d = dict(tiny_dict, instructions={"pick_place": ["put the red cube in the blue bowl", "cube in bowl"]})
+    cfg = ModelConfig.from_dict(d)
+    card = build_card(cfg)
+    assert card["instructions"] == {"pick_place": ["put the red cube in the blue bowl", "cube in bowl"]}
+    assert list(card).index("instructions") == list(card).index("tasks") + 1
+    assert validate_card(card).instructions == cfg.instructions
+    bare = {k: v for k, v in tiny_dict.items() if k != "instructions"}
+    assert "instructions" not in build_card(ModelConfig.from_dict(bare))  # optional: absent stays absent
+    with pytest.raises(ValueError, match="instructions.stack_nine"):
+        ModelConfig.from_dict(dict(tiny_dict, instructions={"stack_nine": ["x"]}))
+    with pytest.raises(ValueError, match=r"instructions.pick_place"):
+        ModelConfig.from_dict(dict(tiny_dict, instructions={"pick_place": []}))

@@ -20,6 +20,7 @@ export async function check(data: Buffer): Promise<void> {
     metrics: fuzzMetrics(engine),
     sessionId: 's1',
     replica: 'fuzz',
+    promptMap: {},
   });
   await drive(session, splitFrames(data));
 }
