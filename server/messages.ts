@@ -181,7 +181,7 @@ export function parseEnd(m: Record<string, unknown>): EndRequest {
  */
 export function checkState(v: unknown): void {
   if (v instanceof NdArray) {
-    if (v.dtype === '|b1') protocolError('`state` must be numeric, not bool');
+    if (v.dtype === '|b1' || !v.numeric) protocolError(`\`state\` must be numeric, not ${v.dtype}`);
     const n = v.shape.reduce((a, b) => a * b, 1);
     if (n > STATE_MAX_VALUES) throw new StagewardError('SW_ERR_LIMIT', `\`state\` holds ${n} values, above ${STATE_MAX_VALUES}`);
     return;

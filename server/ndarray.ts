@@ -4,9 +4,11 @@
 // the wire the keys are MessagePack `bin`, as Python's msgpack writes bytes keys.
 //
 // Decoding checks everything before anything is built: the dtype against a fixed table (little-endian
-// or byte-order-free numeric types and bool; object, void, complex and big-endian are refused), the
-// shape (rank, non-negative integers) and shape x itemsize against the byte length. The array keeps
-// a view of the payload; `toRawImage` turns a uint8 HWC array into the engine's RawImage without a copy.
+// or byte-order-free numeric types and bool, and numpy's text types `<U{n}` and `|S{n}`, which
+// clients send in keys stageward does not read; object, void, complex and big-endian are refused),
+// the shape (rank, non-negative integers) and shape x itemsize against the byte length. The array
+// keeps a view of the payload. `toRawImage` turns an image array into the engine's RawImage: uint8
+// HWC without a copy; CHW (ALOHA-style cameras) and float images in [0, 1] converted to uint8 HWC.
 
 import { StagewardError } from '../core/errors.ts';
 import type { RawImage } from '../core/image.ts';
@@ -28,6 +30,17 @@ export const DTYPES = {
   '<f8': 8,
 } as const;
 export type Dtype = keyof typeof DTYPES;
+/** numpy's text dtypes: `<U{n}` (UTF-32, 4n bytes per item) and `|S{n}` (n bytes). Decoded, never read. */
+export type TextDtype = `<U${number}` | `|S${number}`;
+const TEXT_DTYPE = /^(<U|\|S)([1-9]\d{0,5})$/;
+
+function itemsizeOf(dtype: Dtype | TextDtype): number {
+  if (Object.hasOwn(DTYPES, dtype)) return DTYPES[dtype as Dtype];
+  const [, kind, n] = TEXT_DTYPE.exec(dtype)!;
+  return kind === '<U' ? 4 * Number(n) : Number(n);
+}
+
+export const isTextDtype = (dtype: string): dtype is TextDtype => TEXT_DTYPE.test(dtype);
 
 /** Highest array rank accepted (numpy's own limit is 64; camera frames and states need 1-4). */
 export const MAX_NDARRAY_RANK = 8;
@@ -37,12 +50,12 @@ function bad(message: string): never {
 }
 
 export class NdArray {
-  readonly dtype: Dtype;
+  readonly dtype: Dtype | TextDtype;
   readonly shape: readonly number[];
   /** The raw bytes (C order), a view of the received message. */
   readonly data: Uint8Array;
 
-  constructor(dtype: Dtype, shape: readonly number[], data: Uint8Array) {
+  constructor(dtype: Dtype | TextDtype, shape: readonly number[], data: Uint8Array) {
     this.dtype = dtype;
     this.shape = shape;
     this.data = data;
@@ -52,13 +65,19 @@ export class NdArray {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** float32 copy of the values (for small arrays such as a robot state). */
+  /** A numeric array (not text). */
+  get numeric(): boolean {
+    return !isTextDtype(this.dtype);
+  }
+
+  /** float32 copy of the values (for small arrays such as a robot state); a text array is SW_ERR_NDARRAY. */
   toFloat32(): Float32Array {
+    if (!this.numeric) bad(`a ${this.dtype} (text) array has no numbers`);
     const n = this.size;
     const out = new Float32Array(n);
     const bytes = Uint8Array.from(this.data); // aligned copy
     const dv = new DataView(bytes.buffer);
-    const size = DTYPES[this.dtype];
+    const size = DTYPES[this.dtype as Dtype];
     for (let i = 0; i < n; i++) {
       const o = i * size;
       switch (this.dtype) {
@@ -111,8 +130,9 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function checkDtype(v: unknown): Dtype {
+function checkDtype(v: unknown): Dtype | TextDtype {
   if (typeof v !== 'string') bad('`dtype` must be a numpy dtype string such as "|u1" or "<f4"');
+  if (isTextDtype(v)) return v;
   if (!Object.hasOwn(DTYPES, v)) {
     const shown = JSON.stringify(v.slice(0, 16));
     if (v.startsWith('>')) bad(`dtype ${shown} is big-endian; send little-endian arrays`);
@@ -134,7 +154,7 @@ export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   const shape = fields.shape;
   if (!Array.isArray(shape)) bad("an array's `shape` must be a list of integers");
   if (shape.length > MAX_NDARRAY_RANK) bad(`an array has rank ${shape.length}, above the limit of ${MAX_NDARRAY_RANK}`);
-  const itemsize = DTYPES[dtype];
+  const itemsize = itemsizeOf(dtype);
   let size = 1;
   for (const dim of shape) {
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0)
@@ -148,14 +168,18 @@ export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   return new NdArray(dtype, shape as number[], data);
 }
 
-/** Validate an `__npgeneric__` map and return its value (a number or a boolean). */
-export function npgenericFrom(fields: Record<string, unknown>): number | boolean {
+/** Validate an `__npgeneric__` map and return its value (a number, a boolean, or the text of a numpy str_/bytes_). */
+export function npgenericFrom(fields: Record<string, unknown>): number | boolean | string | Uint8Array {
   for (const key of Object.keys(fields)) {
     if (key !== '__npgeneric__' && key !== 'data' && key !== 'dtype') bad(`a numpy scalar map has the unknown key "${key.slice(0, 32)}"`);
   }
   if (fields.__npgeneric__ !== true) bad('`__npgeneric__` must be true');
   const dtype = checkDtype(fields.dtype);
   const v = fields.data;
+  if (isTextDtype(dtype)) {
+    if (typeof v !== 'string' && !(v instanceof Uint8Array)) bad(`a numpy ${dtype} scalar must carry text`);
+    return v;
+  }
   if (dtype === '|b1') {
     if (typeof v !== 'boolean') bad('a numpy bool scalar must carry true or false');
     return v;
@@ -197,20 +221,58 @@ export function base64Bytes(text: string): Uint8Array {
   return Buffer.from(text, 'base64');
 }
 
+const FLOAT_IMAGE_DTYPES: readonly string[] = ['<f2', '<f4', '<f8'];
+/** Float pixels this far outside [0, 1] are refused (rounding in the client's own pipeline stays within it). */
+const FLOAT_IMAGE_SLACK = 1e-3;
+const isChannels = (n: number | undefined) => n === 1 || n === 3 || n === 4;
+
 /**
- * A uint8 array [H, W], [H, W, 1], [H, W, 3] or [H, W, 4] as a RawImage (no copy). The pixel count
- * is checked against `maxImagePixels` here, before the engine sees it.
+ * An image array as a RawImage: uint8 [H, W], [H, W, C] as it is (no copy); [C, H, W] (channels
+ * first, as ALOHA-style pipelines send) transposed; float16/32/64 pixels in [0, 1] scaled to uint8
+ * (round(255 x)). C is 1, 3 or 4; a shape whose last and first dimensions could both be C reads as
+ * HWC. The pixel count is checked against `maxImagePixels` before any conversion.
  */
 export function toRawImage(a: NdArray, maxImagePixels: number, label: string): RawImage {
-  if (a.dtype !== '|u1') bad(`${label}: an image array must be uint8 ("|u1"), got "${a.dtype}"`);
-  const [h, w, c = 1] = a.shape;
-  if (a.shape.length < 2 || a.shape.length > 3 || (c !== 1 && c !== 3 && c !== 4)) {
-    bad(`${label}: an image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4] (HWC), got [${a.shape.join(', ')}]`);
+  if (!a.numeric) bad(`${label}: a ${a.dtype} (text) array is not an image`);
+  const float = FLOAT_IMAGE_DTYPES.includes(a.dtype);
+  if (a.dtype !== '|u1' && !float) bad(`${label}: an image array must be uint8, or float in [0, 1]; got "${a.dtype}"`);
+  const s = a.shape;
+  const chw = s.length === 3 && !isChannels(s[2]) && isChannels(s[0]);
+  if (s.length < 2 || s.length > 3 || (s.length === 3 && !chw && !isChannels(s[2]))) {
+    bad(`${label}: an image array must be [H, W], [H, W, C] or [C, H, W] with C 1, 3 or 4; got [${s.join(', ')}]`);
   }
-  if (h! < 1 || w! < 1) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: image array [${a.shape.join(', ')}] is empty`);
-  if (h! * w! > maxImagePixels)
+  const [h, w, c] = chw ? [s[1]!, s[2]!, s[0]!] : [s[0]!, s[1]!, s[2] ?? 1];
+  if (h < 1 || w < 1) throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: image array [${s.join(', ')}] is empty`);
+  if (h * w > maxImagePixels)
     throw new StagewardError('SW_ERR_IMAGE_SIZE', `${label}: ${w}x${h} is over maxImagePixels (${maxImagePixels})`);
-  return { data: a.data, height: h!, width: w!, channels: c as 1 | 3 | 4 };
+  const channels = c as 1 | 3 | 4;
+  if (!float && !chw) return { data: a.data, height: h, width: w, channels };
+  const values = float ? floatValues(a, label) : a.data;
+  const out = new Uint8Array(h * w * c);
+  const plane = h * w;
+  for (let i = 0; i < plane; i++) {
+    for (let k = 0; k < c; k++) {
+      const v = values[chw ? k * plane + i : i * c + k]!;
+      out[i * c + k] = float ? Math.round(Math.min(1, Math.max(0, v)) * 255) : v;
+    }
+  }
+  return { data: out, height: h, width: w, channels };
+}
+
+/** A float image's values, each checked to lie in [0, 1] (NaN included in the refusal). */
+function floatValues(a: NdArray, label: string): ArrayLike<number> {
+  const bytes = a.data.byteOffset % 8 === 0 ? a.data : Uint8Array.from(a.data); // typed views need alignment
+  const n = a.size;
+  let values: ArrayLike<number>;
+  if (a.dtype === '<f4') values = new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  else if (a.dtype === '<f8') values = new Float64Array(bytes.buffer, bytes.byteOffset, n);
+  else values = a.toFloat32();
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (!(v >= -FLOAT_IMAGE_SLACK && v <= 1 + FLOAT_IMAGE_SLACK))
+      bad(`${label}: a float image must hold values in [0, 1] (scale 0-255 images to [0, 1], or send uint8); found ${v}`);
+  }
+  return values;
 }
 
 const KEY = {

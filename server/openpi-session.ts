@@ -5,8 +5,9 @@
 // {type: "error", code, message}; the connection stays open unless the error's close code says not).
 //
 // Observation keys (config `openpi`):
-//   images        the configured keys map to views, e.g. "observation/image" -> front; every model view
-//                 needs its key; other keys (state, actions, ...) are ignored
+//   images        the configured keys map to views, e.g. "observation/image" -> front, or a path into
+//                 nested maps ("images/cam_high"); every model view needs its key; uint8 HWC or CHW,
+//                 or float in [0, 1]; other keys (state, actions, text arrays, ...) are ignored
 //   prompt        the task: a task id, one of the card's instructions or aliases, or a `promptMap` key;
 //                 else `openpi.task`, else the model's only task (models/tasks.ts); each reply's
 //                 `task` says which task it was scored as
@@ -35,6 +36,7 @@ import type { OpenpiConfig } from './config.ts';
 import type { MessageContext, Protocol } from './connection.ts';
 import { parseEpisodeLabel, parseFrames } from './messages.ts';
 import { encodeMsgpack, type Decoded } from './msgpack.ts';
+import { NdArray } from './ndarray.ts';
 import { advertisedLimits, describeModel, errorBody, SessionEpisode, type SessionContext } from './session.ts';
 
 export interface OpenpiDeps extends SessionContext {
@@ -166,7 +168,7 @@ export class OpenpiSession implements Protocol {
   #frames(obs: Record<string, unknown>): FrameSet {
     const picked: Record<string, unknown> = Object.create(null);
     for (const [key, view] of Object.entries(this.#d.openpi.views)) {
-      const v = obs[key];
+      const v = observationValue(obs, key);
       if (v === undefined || v === null) {
         throw new StagewardError('SW_ERR_VIEW_MISSING', `the observation lacks ${echo(key)} (the model's view "${view}")`);
       }
@@ -174,4 +176,20 @@ export class OpenpiSession implements Protocol {
     }
     return parseFrames(picked, this.#d.limits, 'observation');
   }
+}
+
+/**
+ * The value of an observation key: the key itself, else a path through nested maps split at `/`
+ * (`images/cam_high` reads `{images: {cam_high: ...}}`, as pi0's ALOHA and LIBERO clients send).
+ */
+export function observationValue(obs: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(obs, key)) return obs[key];
+  let node: unknown = obs;
+  for (const part of key.split('/')) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || node instanceof Uint8Array || node instanceof NdArray)
+      return undefined;
+    if (!Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
 }

@@ -102,13 +102,13 @@ describe('openpi numpy encoding', () => {
     expect((decode(arr([0, 2 ** 40], 0)) as { a: NdArray }).a.size).toBe(0);
   });
 
-  it('turns uint8 HWC arrays into raw images without copying, and refuses other layouts', async () => {
+  it('turns uint8 HWC arrays into raw images without copying, and refuses layouts with no channel axis', async () => {
     const data = new Uint8Array(4 * 5 * 3);
     const img = toRawImage(new NdArray('|u1', [4, 5, 3], data), 1000, 'v');
     expect(img).toMatchObject({ height: 4, width: 5, channels: 3 });
     expect(img.data).toBe(data);
-    await expectCode(() => toRawImage(new NdArray('|u1', [3, 4, 5], new Uint8Array(60)), 1000, 'v'), 'SW_ERR_NDARRAY', 'HWC');
-    await expectCode(() => toRawImage(new NdArray('<f4', [2, 2, 3], new Uint8Array(48)), 1000, 'v'), 'SW_ERR_NDARRAY', 'uint8');
+    await expectCode(() => toRawImage(new NdArray('|u1', [5, 6, 7], new Uint8Array(210)), 1000, 'v'), 'SW_ERR_NDARRAY', '[C, H, W]');
+    await expectCode(() => toRawImage(new NdArray('<i4', [2, 2, 3], new Uint8Array(48)), 1000, 'v'), 'SW_ERR_NDARRAY', 'uint8');
     await expectCode(
       () => toRawImage(new NdArray('|u1', [40, 50, 3], new Uint8Array(6000)), 1000, 'v'),
       'SW_ERR_IMAGE_SIZE',

@@ -117,8 +117,9 @@ function generators(valid: Buffer): Gen[] {
           frames: {
             ...frames,
             side: pick([
-              nd('|u1', [3, 4, 5], new Uint8Array(60)),
-              nd('<f4', [2, 2, 3], new Uint8Array(48)),
+              nd('|u1', [5, 6, 7], new Uint8Array(210)),
+              nd('<i4', [2, 2, 3], new Uint8Array(48)),
+              nd('<f4', [1, 1, 3], new Uint8Array(new Float32Array([0, 2, 0]).buffer)),
               nd('|u1', [48], new Uint8Array(48)),
               nd('|u1', [0, 4, 3], new Uint8Array(0)),
             ]),
