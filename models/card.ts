@@ -8,6 +8,9 @@ import type { WindowSpec } from './window.ts';
 export type ResizeMode = 'stretch' | 'pad' | 'crop';
 const RESIZE_MODES: readonly ResizeMode[] = ['stretch', 'pad', 'crop'];
 const COMPOSITIONS: readonly Composition[] = ['argmax', 'expected'];
+/** `black`: a frame of zeros at the model's image size, in place of the missing camera. */
+export type MissingViewFill = 'black';
+const MISSING_VIEW_FILLS: readonly MissingViewFill[] = ['black'];
 
 export const CARD_FORMAT = 1;
 /** Priors must sum to 1 within this. */
@@ -44,6 +47,11 @@ export interface ModelCard {
   /** K: the width of the SARM head's stage logits, the largest stage count over the tasks. */
   maxStages: number;
   composition: Composition;
+  /**
+   * How a view the client lacks may be filled, as the model was measured to tolerate (`metrics`
+   * records the cost per view); null: the card declares none, and a missing view is refused.
+   */
+  missingViews: { fill: MissingViewFill } | null;
   grm: { present: boolean; goal: 'client' | 'none' };
   graphs: { encoder: string; sarm: string; grm?: string };
   provenance: Record<string, unknown>;
@@ -119,6 +127,8 @@ export function parseCard(raw: unknown): ModelCard {
 
   const progress = obj(c.progress, 'progress');
   const composition = oneOf(progress.composition, 'progress.composition', COMPOSITIONS);
+  const missingViews =
+    c.missing_views === undefined ? null : { fill: oneOf(obj(c.missing_views, 'missing_views').fill, 'missing_views.fill', MISSING_VIEW_FILLS) };
   const g = obj(c.grm, 'grm');
   const grm = { present: bool(g.present, 'grm.present'), goal: oneOf(g.goal, 'grm.goal', ['client', 'none'] as const) };
 
@@ -141,6 +151,7 @@ export function parseCard(raw: unknown): ModelCard {
     stages,
     maxStages: Math.max(...stages.map((s) => s.length)),
     composition,
+    missingViews,
     grm,
     graphs,
     provenance: c.provenance === undefined ? {} : obj(c.provenance, 'provenance'),

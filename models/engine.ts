@@ -6,6 +6,7 @@
 // Step 0 of an episode is its initial observation s_0: it yields Phi(s_0) and no shaping term (there
 // is no transition yet). Step t >= 1 carries s_t and the env reward of the transition s_(t-1) -> s_t.
 
+import type { RawImage } from '../core/image.ts';
 import { performance } from 'node:perf_hooks';
 import type { ModelCard, Stage } from './card.ts';
 import { echo, StagewardError } from '../core/errors.ts';
@@ -60,6 +61,11 @@ export interface EpisodeOptions {
   task: string;
   /** The camera views the client will send; checked against the card's now, not at the first step. */
   views?: string[];
+  /**
+   * Views the client does not have: each step (and the goal) gets them filled as the card's
+   * `missing_views` says (a black frame); a card that declares no fill refuses this. Default none.
+   */
+  fill?: string[];
   /** The learner's discount, in [0, 1]. */
   gamma: number;
   shaping: ShapingMode;
@@ -171,7 +177,7 @@ export class RewardEngine {
     const settings = resolveOptions(this.card, options);
     let goal: Float32Array | undefined;
     if (options.goal !== undefined && settings.useGrm) {
-      const pixels = await preprocessFrames(options.goal, this.card, this.limits, this.scheduler(options.tenant));
+      const pixels = await preprocessFrames(withFill(options.goal, settings.fill), this.card, this.limits, this.scheduler(options.tenant));
       goal = await this.model.encode(pixels, this.card.views.length);
     }
     return new Episode(this, this.#nextEpisode++, settings, goal, this.scheduler(options.tenant));
@@ -187,6 +193,38 @@ interface EpisodeSettings {
   composition: Composition;
   shaping: ShapingConfig;
   smoothing: ProgressSmoothing;
+  /** Filled view -> its frame (empty: the client sends every view). */
+  fill: Record<string, RawImage>;
+}
+
+/** A frame of zeros at the model's input size: the `black` fill of a missing view. */
+function blackFrame(card: ModelCard): RawImage {
+  const { height, width } = card.image;
+  return { data: new Uint8Array(height * width * 3), height, width, channels: 3 };
+}
+
+function resolveFill(card: ModelCard, fill: unknown, bad: (msg: string) => never): Record<string, RawImage> {
+  if (fill === undefined) return {};
+  if (!Array.isArray(fill) || fill.some((v) => typeof v !== 'string')) bad('`fill` must be a list of view names');
+  const views = fill as string[];
+  if (views.length === 0) return {};
+  if (card.missingViews === null)
+    bad(`model ${card.name}'s card declares no fill for missing views (\`missing_views\`): every view (${card.views.join(', ')}) must be sent`);
+  for (const v of views) if (!card.views.includes(v)) bad(`\`fill\` names ${echo(v)}, not one of the model's views (${card.views.join(', ')})`);
+  if (new Set(views).size !== views.length) bad('`fill` names a view twice');
+  if (views.length >= card.views.length) bad('`fill` must leave at least one view that the client sends');
+  const frame = blackFrame(card);
+  return Object.fromEntries(views.map((v) => [v, frame]));
+}
+
+/** The frames a step is scored on: the client's, plus the episode's filled views (which the client must not send). */
+function withFill(frames: FrameSet, fill: Record<string, RawImage>): FrameSet {
+  const filled = Object.keys(fill);
+  if (filled.length === 0) return frames;
+  for (const v of filled)
+    if (frames !== null && typeof frames === 'object' && Object.hasOwn(frames, v))
+      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `view "${v}" is filled in this episode (the client declared it missing); do not send it`);
+  return { ...frames, ...fill };
 }
 
 function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
@@ -218,9 +256,15 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
     bad('`transform` conservative needs a finite k >= 0');
   }
   const smoothing = checkSmoothing(o.smoothing);
+  const fill = resolveFill(card, o.fill, bad);
   if (o.views !== undefined) {
     if (!Array.isArray(o.views)) bad('`views` must be a list of view names');
-    checkViews(Object.fromEntries(o.views.map((v) => [v, true])), card.views);
+    const declared: Record<string, unknown> = Object.fromEntries(o.views.map((v) => [v, true]));
+    for (const v of Object.keys(fill)) {
+      if (Object.hasOwn(declared, v)) bad(`view "${v}" is both in \`views\` and in \`fill\``);
+      declared[v] = true;
+    }
+    checkViews(declared, card.views);
   }
   const stages = card.stages[taskIndex]!;
   return {
@@ -232,6 +276,7 @@ function resolveOptions(card: ModelCard, o: EpisodeOptions): EpisodeSettings {
     composition,
     shaping: { mode: o.shaping, gamma: o.gamma, scale, transform },
     smoothing,
+    fill,
   };
 }
 
@@ -327,7 +372,7 @@ export class Episode {
     const card = engine.card;
     const s = this.#settings;
 
-    const pixels = await preprocessFrames(input.frames, card, engine.limits, this.#schedule);
+    const pixels = await preprocessFrames(withFill(input.frames, s.fill), card, engine.limits, this.#schedule);
     const t1 = performance.now();
     const features = await engine.model.encode(pixels, card.views.length);
     const t2 = performance.now();

@@ -19,6 +19,9 @@ import { INFERENCE_THREADS, type InferenceThread } from '../models/load.ts';
 import { PROGRESS_SOURCES, type ProgressSource } from '../models/engine.ts';
 import type { BatchingOptions } from '../models/batching.ts';
 
+export const MISSING_VIEWS_POLICIES = ['refuse', 'fill'] as const;
+export type MissingViewsPolicy = (typeof MISSING_VIEWS_POLICIES)[number];
+
 export const DEFAULT_CONFIG_FILE = join(REPO_ROOT, 'configs', 'default.json');
 
 export interface ServerLimits {
@@ -112,6 +115,11 @@ export interface ServerConfig {
    * native hello. From files only.
    */
   promptMap: Record<string, string>;
+  /**
+   * A client without every camera of the model: `refuse` (SW_ERR_VIEW_MISSING), or `fill` the views
+   * it lacks as the model card's `missing_views` says (a card without it refuses this at start-up).
+   */
+  missingViews: MissingViewsPolicy;
   limits: ServerLimits;
   batching: Pick<BatchingOptions, 'maxBatch' | 'maxBatchWaitMs' | 'maxConcurrentBatches'>;
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
@@ -140,6 +148,7 @@ const SCHEMA: Record<string, Kind> = {
   apiKeys: { t: 'keys' },
   insecurePublic: { t: 'bool' },
   promptMap: { t: 'promptMap' },
+  missingViews: { t: 'choice', of: MISSING_VIEWS_POLICIES },
   replica: {
     t: 'string',
     nullable: true,

@@ -48,6 +48,8 @@ export class NativeSession implements Protocol {
   readonly #d: NativeDeps;
   readonly #episode: SessionEpisode;
   #hello: HelloRequest | undefined;
+  /** The model's views the hello did not list, filled (missingViews "fill"). */
+  #filled: string[] = [];
   /** The `t` of the episode's last answered step: each step's `t`, when given, must be above it. */
   #lastT = -1;
 
@@ -111,7 +113,10 @@ export class NativeSession implements Protocol {
     }
     // `task` may be an id, an instruction or alias, or a promptMap key (models/tasks.ts).
     const match = resolveTask(card, h.task, { promptMap: this.#d.promptMap });
+    // With missingViews "fill", the model's views the hello does not list are filled (the card's missing_views).
+    const filled = this.#d.missingViews === 'fill' && h.views !== undefined ? card.views.filter((v) => !h.views!.includes(v)) : [];
     const resolved = { ...h, task: match.task };
+    this.#filled = filled;
     await engine.start(this.#options(resolved)); // validates every option now, not at the first reset
     this.#hello = resolved;
     const taskIndex = card.tasks.indexOf(match.task);
@@ -122,6 +127,7 @@ export class NativeSession implements Protocol {
       protocol: PROTOCOL_VERSION,
       task: match.task,
       task_match: match.by,
+      filled_views: filled,
       // The hello fixed the task, so only its stages.
       model: describeModel(card, { stages: card.stages[taskIndex]!.map((s) => s.name) }),
       limits: advertisedLimits(this.#d.limits),
@@ -132,6 +138,7 @@ export class NativeSession implements Protocol {
     return {
       task: h.task,
       views: h.views,
+      ...(this.#filled.length > 0 ? { fill: this.#filled } : {}),
       gamma: h.gamma,
       shaping: h.shaping as ShapingMode,
       progress: h.progress as ProgressSource | undefined,

@@ -32,7 +32,7 @@ import type { ProgressSource } from '../models/engine.ts';
 import type { FrameSet } from '../models/preprocess.ts';
 import type { ShapingMode } from '../models/shaping.ts';
 import { asMessage, type FrameKind } from './codec.ts';
-import type { OpenpiConfig } from './config.ts';
+import type { MissingViewsPolicy, OpenpiConfig } from './config.ts';
 import type { MessageContext, Protocol } from './connection.ts';
 import { parseEpisodeLabel, parseFrames } from './messages.ts';
 import { encodeMsgpack, type Decoded } from './msgpack.ts';
@@ -44,14 +44,23 @@ export interface OpenpiDeps extends SessionContext {
 }
 
 /** Check the `openpi` settings against the model at start-up (SW_ERR_CONFIG naming the field). */
-export function checkOpenpiConfig(openpi: OpenpiConfig, views: readonly string[], tasks: readonly string[], hasGrm: boolean): void {
+export function checkOpenpiConfig(
+  openpi: OpenpiConfig,
+  views: readonly string[],
+  tasks: readonly string[],
+  hasGrm: boolean,
+  missingViews: MissingViewsPolicy = 'refuse',
+): void {
   const bad = (field: string, m: string): never => {
     throw new StagewardError('SW_ERR_CONFIG', `\`openpi.${field}\` ${m}`);
   };
   const mapped = Object.values(openpi.views);
   for (const v of mapped)
     if (!views.includes(v)) bad('views', `maps a key to "${v}", which is not one of the model's views (${views.join(', ')})`);
-  for (const v of views) if (!mapped.includes(v)) bad('views', `maps no observation key to the model's view "${v}"`);
+  if (missingViews === 'refuse') {
+    for (const v of views)
+      if (!mapped.includes(v)) bad('views', `maps no observation key to the model's view "${v}" (with missingViews "fill" it would be filled)`);
+  } else if (mapped.length === 0) bad('views', 'maps no observation key to any of the model\'s views');
   if (openpi.task !== null && !tasks.includes(openpi.task))
     bad('task', `is "${openpi.task}", not one of the model's tasks (${tasks.join(', ')})`);
   if (openpi.progress !== 'sarm' && !hasGrm) bad('progress', `is "${openpi.progress}", and the model has no GRM head`);
@@ -67,9 +76,13 @@ export class OpenpiSession implements Protocol {
   #ended = false;
   /** When the previous observation arrived (performance.now ms), for `episodeGapMs`. */
   #lastAt: number | undefined;
+  /** The model's views no observation key maps to (filled, with missingViews "fill"). */
+  readonly #filled: string[];
 
   constructor(deps: OpenpiDeps) {
     this.#d = deps;
+    const mapped = Object.values(deps.openpi.views);
+    this.#filled = deps.engine.card.views.filter((v) => !mapped.includes(v));
     this.#episode = new SessionEpisode(deps);
   }
 
@@ -87,6 +100,7 @@ export class OpenpiSession implements Protocol {
         stages: Object.fromEntries(card.tasks.map((t, i) => [t, card.stages[i]!.map((s) => s.name)])),
       }),
       observation_keys: o.views,
+      filled_views: this.#filled,
       defaults: { task: o.task, gamma: o.gamma, shaping: o.shaping, progress: o.progress },
       episode_boundaries: `first observation; reset=true; a new \`episode\` id; a new \`prompt\`; after terminated or truncated; ${o.episodeGapMs > 0 ? `a pause of ${o.episodeGapMs} ms or more` : 'no idle gap'}`,
       instructions: card.instructions,
@@ -134,6 +148,7 @@ export class OpenpiSession implements Protocol {
       await episode.start(
         {
           task,
+          ...(this.#filled.length > 0 ? { fill: this.#filled } : {}),
           gamma: (obs.gamma ?? o.gamma) as number,
           shaping: (obs.shaping ?? o.shaping) as ShapingMode,
           progress: (obs.progress ?? o.progress) as ProgressSource,

@@ -73,7 +73,12 @@ export class StagewardServer {
     this.replica = replicaName(config);
     this.#log = opts.log ?? ((line) => console.error(line));
     const card = opts.model.card;
-    checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present);
+    if (config.missingViews === 'fill' && card.missingViews === null)
+      throw new StagewardError(
+        'SW_ERR_CONFIG',
+        `\`missingViews\` is "fill", but model ${card.name}'s card declares no \`missing_views\` fill (it was not measured with a camera missing); use "refuse"`,
+      );
+    checkOpenpiConfig(config.openpi, card.views, card.tasks, card.grm.present, config.missingViews);
     const promptProblem = checkPromptMap(config.promptMap, card.tasks);
     if (promptProblem !== undefined) throw new StagewardError('SW_ERR_CONFIG', `\`promptMap\` ${promptProblem}`);
     this.metrics = new ServerMetrics({
@@ -231,6 +236,7 @@ export class StagewardServer {
             sessionId,
             replica: this.replica,
             promptMap: this.config.promptMap,
+            missingViews: this.config.missingViews,
           })
         : new OpenpiSession({
             engine: this.engine,
@@ -240,6 +246,7 @@ export class StagewardServer {
             sessionId,
             replica: this.replica,
             promptMap: this.config.promptMap,
+            missingViews: this.config.missingViews,
           });
     // Refusals answer with an error in the endpoint's style before anything else is sent.
     const refusal = this.#refusal(endpoint, auth);

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { boundedMessage, StagewardError } from '../core/errors.ts';
 import type { ModelCard } from '../models/card.ts';
 import type { Episode, EpisodeOptions, RewardEngine, StepInput, StepResult } from '../models/engine.ts';
-import type { ServerLimits } from './config.ts';
+import type { MissingViewsPolicy, ServerLimits } from './config.ts';
 import type { MessageContext } from './connection.ts';
 import { rewardFields, type StepTiming } from './messages.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -25,6 +25,8 @@ export interface SessionContext {
   replica: string;
   /** Prompt text -> task id (config `promptMap`; models/tasks.ts). */
   promptMap: Readonly<Record<string, string>>;
+  /** Config `missingViews`: refuse a client without every camera, or fill what it lacks. */
+  missingViews: MissingViewsPolicy;
 }
 
 /**

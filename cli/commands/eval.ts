@@ -9,6 +9,7 @@
 //   stageward eval --model models/zoo/pick_place --dataset pp-heldout
 //   stageward eval --model m --dataset pp-mixed --dataset pp-failed --task pick_place --out eval-pp --episodes 0-9
 //   stageward eval --model m --dataset their-data --view-map front=observation.images.top,wrist=observation.images.hand
+//   stageward eval --model models/zoo/pick_place --dataset pp-heldout --fill-view side   # as a robot without the side camera
 
 import { join } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
@@ -32,6 +33,7 @@ interface EvalFlags {
   plots: boolean;
   progress: boolean;
   smoothing?: SmoothingOption;
+  fillView?: string[];
 }
 
 export function evalCommand(): Command {
@@ -62,6 +64,11 @@ export function evalCommand(): Command {
       '--smoothing <spec>',
       "the engine's causal smoothing of Phi: none, ema, ema:ALPHA or ema:ALPHA,U0 (models/SHAPING.md); the SARM series scored is then the smoothed one, and GRM is not run",
       smoothingOption,
+    )
+    .option(
+      '--fill-view <view>',
+      "score as if the robot lacked this camera: the engine fills it as the card's missing_views says (repeat for several); measures the fidelity a server with missingViews fill gives",
+      repeatOption,
     )
     .option('--no-plots', 'skip the per-episode PNG plots')
     .option('--no-progress', 'no progress bar')
@@ -120,6 +127,7 @@ function commandLine(f: EvalFlags): string[] {
       '--smoothing',
       f.smoothing.kind === 'ema' ? `ema:${f.smoothing.alpha ?? DEFAULT_EMA.alpha},${f.smoothing.u0 ?? DEFAULT_EMA.u0}` : 'none',
     );
+  for (const v of f.fillView ?? []) argv.push('--fill-view', v);
   if (!f.plots) argv.push('--no-plots');
   return argv;
 }
@@ -138,6 +146,7 @@ async function runEval(f: EvalFlags): Promise<void> {
       ...(f.episodes !== undefined ? { episodes: f.episodes } : {}),
       ...(f.viewMap !== undefined ? { viewMap: f.viewMap } : {}),
       ...(f.smoothing !== undefined ? { smoothing: f.smoothing } : {}),
+      ...(f.fillView !== undefined ? { fill: f.fillView } : {}),
     },
     {
       onSetup: ({ card, providers, datasets, selections, out }) => {

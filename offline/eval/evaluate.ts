@@ -133,6 +133,11 @@ export interface EvaluateOptions {
   viewMap?: Record<string, string>;
   /** Recorded in each row's `dataset`; default 0. */
   datasetIndex?: number;
+  /**
+   * Card views scored as missing: the engine fills them as the card's `missing_views` says (black),
+   * so the metrics measure what a robot without those cameras gets. Default none.
+   */
+  fill?: string[];
   /** Called after every engine step (forward and reversed streams). */
   onStep?: () => void;
   onEpisode?: (result: EpisodeResult) => void | Promise<void>;
@@ -159,7 +164,13 @@ export function plannedSteps(dataset: LeRobotDataset, episodes: readonly number[
 }
 
 /** A `TraceRunner` over the engine: progress "both" when the model has GRM, no goal frames, no shaping. */
-export function engineRunner(engine: RewardEngine, task: string, onStep?: () => void, smoothing?: SmoothingOption): TraceRunner {
+export function engineRunner(
+  engine: RewardEngine,
+  task: string,
+  onStep?: () => void,
+  smoothing?: SmoothingOption,
+  fill: readonly string[] = [],
+): TraceRunner {
   const smoothed = smoothing !== undefined && smoothing.kind !== 'none';
   const useGrm = engine.card.grm.present && !smoothed;
   return async (frames) => {
@@ -169,6 +180,7 @@ export function engineRunner(engine: RewardEngine, task: string, onStep?: () => 
       shaping: 'sparse',
       progress: useGrm ? 'both' : 'sarm',
       ...(smoothed ? { smoothing } : {}),
+      ...(fill.length > 0 ? { fill: [...fill] } : {}),
     });
     const trace: ProgressTrace = { sarm: [], stage: [], grm: useGrm ? [] : null, uncertainty: null };
     const uncertainty: number[] = [];
@@ -290,6 +302,8 @@ export function resolveViewMap(
   card: ModelCard,
   datasetViews: readonly string[],
   viewMap: Record<string, string> = {},
+  /** Card views filled by the engine (EpisodeOptions.fill): they read no dataset view. */
+  filled: readonly string[] = [],
 ): Record<string, string> {
   for (const v of Object.keys(viewMap)) {
     if (!card.views.includes(v))
@@ -300,6 +314,7 @@ export function resolveViewMap(
   }
   const out: Record<string, string> = {};
   for (const v of card.views) {
+    if (filled.includes(v)) continue;
     const d = viewMap[v] ?? v;
     if (!datasetViews.includes(d)) {
       throw new StagewardError(
@@ -368,8 +383,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
   const card = o.model.card;
   const ds = o.dataset;
   const engine = new RewardEngine(o.model);
-  const viewMap = resolveViewMap(card, ds.views, o.viewMap);
-  const datasetViews = card.views.map((v) => viewMap[v]!);
+  const fill = o.fill ?? [];
+  const viewMap = resolveViewMap(card, ds.views, o.viewMap, fill);
+  const datasetViews = Object.values(viewMap);
   const indices = o.episodes ?? ds.episodes.map((e) => e.index);
   const plan = indices.map((index) => {
     const ep = ds.episode(index);
@@ -379,7 +395,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
   const rows: EpisodeRow[] = [];
   const series: (OnPolicySeries | null)[] = [];
   for (const { ep, task, labels } of plan) {
-    const run = engineRunner(engine, task, o.onStep, o.smoothing);
+    const run = engineRunner(engine, task, o.onStep, o.smoothing, fill);
     const reversedToo = scoresReversed(ep.success);
     const kept: FrameSet[] | null = reversedToo ? [] : null;
     const sets = ds.frameSets(ep.index, {

@@ -44,6 +44,8 @@ export interface EvaluateDatasetsOptions {
   command?: string[];
   /** The engine's causal smoothing of Phi (evaluate.ts EvaluateOptions.smoothing). */
   smoothing?: SmoothingOption;
+  /** Card views scored as missing, filled as the card says (evaluate.ts EvaluateOptions.fill). */
+  fill?: string[];
 }
 
 export interface EvaluateDatasetsSetup {
@@ -151,6 +153,7 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
           ...(o.task !== undefined ? { task: o.task } : {}),
           ...(o.viewMap !== undefined ? { viewMap: o.viewMap } : {}),
           ...(o.smoothing !== undefined ? { smoothing: o.smoothing } : {}),
+          ...(o.fill !== undefined ? { fill: o.fill } : {}),
           onStep: () => hooks.onStep?.(),
           onEpisode: async (r) => {
             hooks.onEpisode?.(k, r.row);

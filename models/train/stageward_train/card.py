@@ -12,9 +12,9 @@ from .config import FORMAT, IMAGE_MEAN, IMAGE_STD, ModelConfig
 
 GRAPH_FILES = {"encoder": "encoder.onnx", "sarm": "sarm.onnx", "grm": "grm.onnx"}
 CARD_FIELDS = ("format", "name", "version", "views", "image", "normalization", "feature_dim",
-               "window", "fps", "tasks", "instructions", "stages", "progress", "grm", "graphs",
-               "architecture", "provenance", "metrics")
-OPTIONAL_CARD_FIELDS = ("instructions",)
+               "window", "fps", "tasks", "instructions", "stages", "progress", "missing_views", "grm",
+               "graphs", "architecture", "provenance", "metrics")
+OPTIONAL_CARD_FIELDS = ("instructions", "missing_views")
 
 
 def graph_files(cfg: ModelConfig) -> Dict[str, str]:

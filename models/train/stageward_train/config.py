@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 FORMAT = 1
 NAME_PATTERN = re.compile(r"^[a-z0-9_.-]+$")
@@ -28,6 +28,7 @@ GOAL_SOURCES = ("client", "none")
 ENCODER_NORMS = ("group", "none")
 PRIOR_SUM_TOLERANCE = 1e-3
 # Card fields that the exporter writes; from_dict accepts and ignores them so a card reads back.
+MISSING_VIEW_FILLS = ("black",)
 CARD_ONLY_FIELDS = ("format", "normalization", "graphs", "provenance", "metrics")
 # ImageNet statistics, applied inside encoder.onnx and reported in the card.
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -169,6 +170,8 @@ class ModelConfig:
     architecture: Architecture = field(default_factory=Architecture)
     # task -> (instruction, *aliases): the natural-language prompts that name it (optional)
     instructions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    # how a server may fill a camera the client lacks ("black"), or None: it may not (optional)
+    missing_view_fill: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
@@ -183,6 +186,8 @@ class ModelConfig:
         object.__setattr__(self, "tasks", _names("tasks", self.tasks))
         object.__setattr__(self, "stages", self._checked_stages())
         object.__setattr__(self, "instructions", self._checked_instructions())
+        if self.missing_view_fill is not None:
+            _one_of("missing_views.fill", self.missing_view_fill, MISSING_VIEW_FILLS)
         _one_of("progress.composition", self.composition, COMPOSITIONS)
         if not isinstance(self.grm_present, bool):
             _fail("grm.present", f"must be true or false, got {self.grm_present!r}")
@@ -275,6 +280,7 @@ class ModelConfig:
                if self.instructions else {}),
             "stages": {t: [{"name": n, "prior": p} for n, p in self.stages[t]] for t in self.tasks},
             "progress": {"composition": self.composition},
+            **({"missing_views": {"fill": self.missing_view_fill}} if self.missing_view_fill is not None else {}),
             "grm": {"present": self.grm_present, "goal": self.grm_goal},
             "architecture": {
                 "encoder_channels": list(arch.encoder_channels),
@@ -296,7 +302,7 @@ class ModelConfig:
         """Build from a config file's dict or a model card (card-only fields are ignored)."""
         required = ("name", "version", "views", "image", "feature_dim", "window", "fps", "tasks",
                     "stages", "progress", "grm")
-        _keys("config", data, required, ("architecture", "instructions") + CARD_ONLY_FIELDS)
+        _keys("config", data, required, ("architecture", "instructions", "missing_views") + CARD_ONLY_FIELDS)
         image = _keys("image", data["image"], ("height", "width", "resize"))
         window = _keys("window", data["window"], ("length", "stride_frames", "include_initial"))
         progress = _keys("progress", data["progress"], ("composition",))
@@ -322,4 +328,6 @@ class ModelConfig:
             composition=progress["composition"], grm_present=grm["present"], grm_goal=grm["goal"],
             architecture=Architecture(**arch),
             instructions=data.get("instructions", {}),
+            missing_view_fill=_keys("missing_views", data["missing_views"], ("fill",))["fill"]
+            if "missing_views" in data else None,
         )

@@ -110,3 +110,13 @@ def test_instructions_reach_the_card_and_name_only_known_tasks(tiny_dict):
         ModelConfig.from_dict(dict(tiny_dict, instructions={"stack_nine": ["x"]}))
     with pytest.raises(ValueError, match=r"instructions.pick_place"):
         ModelConfig.from_dict(dict(tiny_dict, instructions={"pick_place": []}))
+
+
+def test_missing_views_fill_reaches_the_card_and_is_checked(tiny_dict):
+    from stageward_train.card import build_card, validate_card
+    cfg = ModelConfig.from_dict(dict(tiny_dict, missing_views={"fill": "black"}))
+    card = build_card(cfg)
+    assert card["missing_views"] == {"fill": "black"}
+    assert validate_card(card).missing_view_fill == "black"
+    assert "missing_views" not in build_card(ModelConfig.from_dict(tiny_dict))
+    assert refusal(dict(tiny_dict, missing_views={"fill": "grey"})).startswith("missing_views.fill")

@@ -22,6 +22,7 @@ export async function check(data: Buffer): Promise<void> {
     sessionId: 's1',
     replica: 'fuzz',
     promptMap: {},
+    missingViews: 'refuse',
   });
   await drive(session, splitFrames(data));
 }

@@ -198,6 +198,16 @@ describe('evaluateModel (the engine over dataset episodes)', () => {
     await expectCode(evaluateModel({ model: fixture, dataset: mixed, viewMap: { wrist: 'hand' } }), 'SW_ERR_DATASET_VIEW');
   });
 
+  it('scores a view as missing (--fill-view): it reads no dataset view, and needs a card that declares a fill', async () => {
+    // A two-camera dataset against the three-view model, the third view filled.
+    expect(resolveViewMap(fixture.card, ['front', 'side'], {}, ['wrist'])).toEqual({ front: 'front', side: 'side' });
+    await expectCode(
+      evaluateModel({ model: fixture, dataset: mixed, fill: ['wrist'], episodes: [0] }),
+      'SW_ERR_BAD_OPTION',
+      'missing_views',
+    );
+  });
+
   it("resolves the task from the episode's recorded task id, else fails asking for one", async () => {
     const ep = mixed.episodes[0]!;
     expect(resolveTask(fixture.card, mixed, ep)).toBe('pick_place');
