@@ -23,6 +23,7 @@
 // checks the N parts and writes those two files, byte-identical to one run's (offline/score/shards.ts,
 // offline/score/SHARDING.md).
 
+import { lerobotTrainFlags } from '../../offline/score/lerobot-train.ts';
 import { resolve } from 'node:path';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
@@ -117,7 +118,7 @@ export function scoreCommand(): Command {
     )
     .option(
       '--dense',
-      "also the GRM head's fused progress (incremental + forward-anchored) as progress_dense in the CSV and in sarm_progress.parquet; needs a model with a GRM head",
+      "also the GRM head's fused progress (incremental + forward-anchored) as progress_dense in the CSV and in sarm_progress.parquet; needs a model with a GRM head. Not LeRobot's dense head (a SARM head on dense subtask annotations): with head_mode=dense, LeRobot reads this GRM progress",
     )
     .option(
       '--head <head>',
@@ -321,10 +322,12 @@ async function runScore(f: ScoreFlags & { model: string }): Promise<void> {
     return;
   }
   for (const line of summaryTable(result.reports, result.totals)) console.log(line);
-  if (result.parquet)
+  if (result.parquet) {
     console.log(
       `  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`,
     );
+    printLerobotHint(result.parquet.path, f.dense === true);
+  }
   console.log(`  wrote ${resolve(result.out, 'summary.json')}`);
   console.log(JSON.stringify({ ...result.totals, out: resolve(result.out), progress_file: result.parquet?.path ?? null }));
   assertScored(result);
@@ -347,13 +350,24 @@ async function runMerge(f: MergeFlags & { dataset: string }): Promise<void> {
   }
   console.log(`stageward score merge: ${result.parts.length} of ${result.shards} part(s) of ${resolve(f.dataset)}`);
   for (const line of summaryTable(result.reports, result.totals)) console.log(line);
-  if (result.parquet)
+  if (result.parquet) {
     console.log(
       `  wrote ${result.parquet.path} (${result.parquet.rows} rows${result.parquet.keptEpisodes ? `, kept the previous values of ${result.parquet.keptEpisodes} episode(s) not scored now` : ''})`,
     );
+    printLerobotHint(result.parquet.path, false);
+  }
   console.log(`  wrote ${resolve(result.out, 'summary.json')}${f.clean ? `; removed the parts` : ''}`);
   console.log(
     JSON.stringify({ ...result.totals, out: resolve(result.out), progress_file: result.parquet?.path ?? null, shards: result.shards }),
   );
   assertScored(result);
+}
+
+/** How to train with these values in LeRobot (offline/score/lerobot-train.ts says what each head means here). */
+function printLerobotHint(progressFile: string, dense: boolean): void {
+  console.log(`  RA-BC in LeRobot: lerobot-train <your flags> ${lerobotTrainFlags(progressFile).join(' ')}`);
+  if (dense)
+    console.log(
+      '    (--sample_weighting.head_mode=dense reads progress_dense: here the GRM head, not a SARM head trained on dense subtask annotations)',
+    );
 }
