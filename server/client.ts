@@ -105,7 +105,7 @@ export interface ReadyReply {
   protocol: number;
   /** The task the hello's `task` named (an id, an instruction or alias, a prompt-map key, or the only task), and how. */
   task: string;
-  task_match: 'id' | 'instruction' | 'prompt_map' | 'only';
+  task_match: 'id' | 'instruction' | 'prompt_map';
   model: {
     name: string;
     version: string;

@@ -111,8 +111,9 @@ export class NativeSession implements Protocol {
         `this server serves model "${card.name}" (version ${card.version}), not ${echo(h.model)}`,
       );
     }
-    // `task` may be an id, an instruction or alias, or a promptMap key (models/tasks.ts).
-    const match = resolveTask(card, h.task, { promptMap: this.#d.promptMap });
+    // `task` may be an id, an instruction or alias, or a promptMap key (models/tasks.ts); a hello
+    // names its task, so a one-task model does not take any text the way an openpi prompt does.
+    const match = resolveTask(card, h.task, { promptMap: this.#d.promptMap, onlyTask: false });
     // With missingViews "fill", the model's views the hello does not list are filled (the card's missing_views).
     const filled = this.#d.missingViews === 'fill' && h.views !== undefined ? card.views.filter((v) => !h.views!.includes(v)) : [];
     const resolved = { ...h, task: match.task };
