@@ -1,12 +1,15 @@
 // Preprocessing: camera images of any size -> RGB uint8 [H, W, 3] at the model's resolution, views in
-// the card's order. JPEG/PNG bytes are decoded with sharp (asynchronously, on libuv's threads); raw
-// uint8 HWC arrays at the model's size are copied as they are, other sizes go through sharp too.
+// the card's order. JPEG bytes are decoded by the native libjpeg-turbo addon when it is built
+// (native-jpeg.ts; DCT-scaled to the model's size, on libuv's threads), else by sharp; PNG bytes by
+// sharp. Raw uint8 HWC arrays at the model's size are copied as they are; other sizes, and native
+// decodes that are not exactly the model's size, are resized by sharp.
 // Sizes are checked from the declared header or shape before anything is decoded or allocated.
 
 import sharp from 'sharp';
 import type { ModelCard, ResizeMode } from './card.ts';
 import { echo, StagewardError } from '../core/errors.ts';
 import { isRawImage, type RawImage } from '../core/image.ts';
+import { nativeJpeg } from './native-jpeg.ts';
 
 /** JPEG or PNG bytes, or a raw uint8 HWC array. */
 export type ImageInput = Uint8Array | RawImage;
@@ -72,7 +75,17 @@ export async function preprocessInto(
         `${label}: ${size.width}x${size.height} is over maxImagePixels (${limits.maxImagePixels})`,
       );
     }
-    pipeline = sharp(img, { failOn: 'warning', limitInputPixels: limits.maxImagePixels });
+    const native = format === 'JPEG' ? nativeJpeg() : null;
+    const decoded = native === null ? undefined : await native.decode(img, width, height).catch(() => undefined);
+    if (decoded === undefined) {
+      // sharp decodes, and has the last word on what the native decoder refused (its error is the reply's).
+      pipeline = sharp(img, { failOn: 'warning', limitInputPixels: limits.maxImagePixels });
+    } else if (decoded.width === width && decoded.height === height) {
+      out.set(decoded.data, offset);
+      return;
+    } else {
+      pipeline = sharp(decoded.data, { raw: { width: decoded.width, height: decoded.height, channels: 3 } });
+    }
   }
   let data: Buffer;
   try {

@@ -20,6 +20,7 @@ const ENTRY_POINTS = [
   'vitest.config.ts',
   'vitest.python.config.ts',
   'vitest.nginx.config.ts',
+  'vitest.native.config.ts',
   'eslint.config.js',
 ];
 
