@@ -128,7 +128,9 @@ export function parseCard(raw: unknown): ModelCard {
   const progress = obj(c.progress, 'progress');
   const composition = oneOf(progress.composition, 'progress.composition', COMPOSITIONS);
   const missingViews =
-    c.missing_views === undefined ? null : { fill: oneOf(obj(c.missing_views, 'missing_views').fill, 'missing_views.fill', MISSING_VIEW_FILLS) };
+    c.missing_views === undefined
+      ? null
+      : { fill: oneOf(obj(c.missing_views, 'missing_views').fill, 'missing_views.fill', MISSING_VIEW_FILLS) };
   const g = obj(c.grm, 'grm');
   const grm = { present: bool(g.present, 'grm.present'), goal: oneOf(g.goal, 'grm.goal', ['client', 'none'] as const) };
 

@@ -209,8 +209,11 @@ function resolveFill(card: ModelCard, fill: unknown, bad: (msg: string) => never
   const views = fill as string[];
   if (views.length === 0) return {};
   if (card.missingViews === null)
-    bad(`model ${card.name}'s card declares no fill for missing views (\`missing_views\`): every view (${card.views.join(', ')}) must be sent`);
-  for (const v of views) if (!card.views.includes(v)) bad(`\`fill\` names ${echo(v)}, not one of the model's views (${card.views.join(', ')})`);
+    bad(
+      `model ${card.name}'s card declares no fill for missing views (\`missing_views\`): every view (${card.views.join(', ')}) must be sent`,
+    );
+  for (const v of views)
+    if (!card.views.includes(v)) bad(`\`fill\` names ${echo(v)}, not one of the model's views (${card.views.join(', ')})`);
   if (new Set(views).size !== views.length) bad('`fill` names a view twice');
   if (views.length >= card.views.length) bad('`fill` must leave at least one view that the client sends');
   const frame = blackFrame(card);
@@ -223,7 +226,10 @@ function withFill(frames: FrameSet, fill: Record<string, RawImage>): FrameSet {
   if (filled.length === 0) return frames;
   for (const v of filled)
     if (frames !== null && typeof frames === 'object' && Object.hasOwn(frames, v))
-      throw new StagewardError('SW_ERR_VIEW_UNKNOWN', `view "${v}" is filled in this episode (the client declared it missing); do not send it`);
+      throw new StagewardError(
+        'SW_ERR_VIEW_UNKNOWN',
+        `view "${v}" is filled in this episode (the client declared it missing); do not send it`,
+      );
   return { ...frames, ...fill };
 }
 

@@ -59,8 +59,9 @@ export function checkOpenpiConfig(
     if (!views.includes(v)) bad('views', `maps a key to "${v}", which is not one of the model's views (${views.join(', ')})`);
   if (missingViews === 'refuse') {
     for (const v of views)
-      if (!mapped.includes(v)) bad('views', `maps no observation key to the model's view "${v}" (with missingViews "fill" it would be filled)`);
-  } else if (mapped.length === 0) bad('views', 'maps no observation key to any of the model\'s views');
+      if (!mapped.includes(v))
+        bad('views', `maps no observation key to the model's view "${v}" (with missingViews "fill" it would be filled)`);
+  } else if (mapped.length === 0) bad('views', "maps no observation key to any of the model's views");
   if (openpi.task !== null && !tasks.includes(openpi.task))
     bad('task', `is "${openpi.task}", not one of the model's tasks (${tasks.join(', ')})`);
   if (openpi.progress !== 'sarm' && !hasGrm) bad('progress', `is "${openpi.progress}", and the model has no GRM head`);
