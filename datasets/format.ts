@@ -6,9 +6,13 @@
 // - data columns `annotation.true_stage` (int64) and `annotation.true_progress` (float32): the
 //   simulator's ground truth per frame. Deliberately not `observation.*`: LeRobot turns every
 //   `observation.*` feature into a policy input, and a policy must not see the answer.
-// - episode columns `sparse_subtask_*` (SARM annotations as LeRobot's annotation tool writes them),
-//   `success` (bool) and `stageward/meta` (JSON of RecordedEpisode.meta).
-// - meta/temporal_proportions_sparse.json: the SARM stage priors {name: a_k}, in stage order.
+// - episode columns `success` (bool) and `stageward/meta` (JSON of RecordedEpisode.meta).
+// LeRobot's own optional pieces that stageward writes:
+// - episode columns `sparse_subtask_*` and `dense_subtask_*` (SARM annotations as LeRobot's annotation
+//   tool writes them; SARM's `dense_only` and `dual` modes read the dense ones) and
+//   `stats/<feature>/<stat>` (each episode's feature statistics, datasets/stats.ts).
+// - meta/temporal_proportions_sparse.json and meta/temporal_proportions_dense.json: the SARM stage
+//   priors {name: a_k}, in stage order.
 
 import type { SchemaElement } from 'hyparquet-writer';
 import type { DatasetSpec } from './types.ts';
@@ -24,6 +28,7 @@ export const INFO_PATH = 'meta/info.json';
 export const STATS_PATH = 'meta/stats.json';
 export const TASKS_PATH = 'meta/tasks.parquet';
 export const PRIORS_PATH = 'meta/temporal_proportions_sparse.json';
+export const DENSE_PRIORS_PATH = 'meta/temporal_proportions_dense.json';
 export const IMAGE_KEY_PREFIX = 'observation.images.';
 
 export const TRUE_STAGE_KEY = 'annotation.true_stage';
@@ -35,6 +40,14 @@ export const SUBTASK_COLUMNS = {
   startTimes: 'sparse_subtask_start_times',
   endTimes: 'sparse_subtask_end_times',
 } as const;
+/** SARM's dense annotations (`annotation_mode` `dense_only` and `dual`); same types as the sparse ones. */
+export const DENSE_SUBTASK_COLUMNS = {
+  names: 'dense_subtask_names',
+  startFrames: 'dense_subtask_start_frames',
+  endFrames: 'dense_subtask_end_frames',
+  startTimes: 'dense_subtask_start_times',
+  endTimes: 'dense_subtask_end_times',
+} as const;
 /** Older LeRobot annotation columns, read as a fallback. */
 export const LEGACY_SUBTASK_COLUMNS = {
   names: 'subtask_names',
@@ -45,6 +58,10 @@ export const LEGACY_SUBTASK_COLUMNS = {
 } as const;
 export const SUCCESS_COLUMN = 'success';
 export const META_COLUMN = 'stageward/meta';
+/** The episode column of one statistic of one feature, as LeRobot flattens episode stats. */
+export function episodeStatsColumn(feature: string, stat: string): string {
+  return `stats/${feature}/${stat}`;
+}
 
 export type FeatureDtype = 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'video' | 'image' | 'string';
 
@@ -160,14 +177,23 @@ export function scalarColumn(name: string, leaf: Leaf): SchemaElement[] {
     : [{ name, type: leaf, repetition_type: 'OPTIONAL' }];
 }
 
-/** A list column in the 3-level layout pyarrow writes (`list<element: T>`). */
-export function listColumn(name: string, leaf: Leaf): SchemaElement[] {
+/**
+ * A list column in the 3-level layout pyarrow writes (`list<element: T>`); `depth` > 1 nests lists
+ * (`list<element: list<element: T>>`), as pyarrow writes a camera's [3, 1, 1] statistics.
+ */
+export function listColumn(name: string, leaf: Leaf, depth = 1): SchemaElement[] {
+  const inner: SchemaElement[] =
+    depth > 1
+      ? listColumn('element', leaf, depth - 1)
+      : [
+          leaf === 'STRING'
+            ? { name: 'element', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' }
+            : { name: 'element', type: leaf, repetition_type: 'OPTIONAL' },
+        ];
   return [
     { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
     { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-    leaf === 'STRING'
-      ? { name: 'element', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' }
-      : { name: 'element', type: leaf, repetition_type: 'OPTIONAL' },
+    ...inner,
   ];
 }
 

@@ -4,6 +4,16 @@
 // Everything is written into a hidden sibling folder that finish() renames into place, so an
 // interrupted recording never leaves a half dataset at the target. Layout: see format.ts.
 //
+// Each episode's feature statistics (stats.ts: min, max, mean, std, count, q01..q99) go into its
+// `stats/<feature>/<stat>` columns of meta/episodes, and meta/stats.json is their aggregate, as LeRobot
+// writes both, so LeRobot's episode tools (delete_episodes, split) recompute stats.json from them.
+//
+// SARM annotations: RecordedEpisode carries one set of spans, the annotator's stages. They are written
+// as the sparse annotations (`sparse_subtask_*`, meta/temporal_proportions_sparse.json) and, unchanged,
+// as the dense ones too (`dense_subtask_*`, meta/temporal_proportions_dense.json with the same
+// priors), so SARM's `dense_only` and `dual` modes train on stageward datasets; the dense head then
+// learns the same stages as the sparse one, not a finer split.
+//
 //   const w = await LeRobotDatasetWriter.create('out/pick', spec);
 //   for (const ep of episodes) await w.addEpisode(ep);
 //   await w.finish();            // or w.abort()
@@ -22,6 +32,10 @@ import {
   formatTemplate,
   INFO_PATH,
   listColumn,
+  DENSE_PRIORS_PATH,
+  DENSE_SUBTASK_COLUMNS,
+  episodeStatsColumn,
+  featuresFor,
   META_COLUMN,
   pandasIndexMetadata,
   PRIORS_PATH,
@@ -35,10 +49,19 @@ import {
   TRUE_STAGE_KEY,
   VIDEO_PATH,
   videoKey,
+  type Feature,
 } from './format.ts';
 import { IncrementalParquetFile, writeParquetTable } from './parquet-file.ts';
 import { checkTarget, commitStaging, makeStaging, removeStaging, writeFileAtomic } from '../core/files.ts';
-import { ImageStats, VectorStats, type FeatureStats } from './stats.ts';
+import {
+  aggregateFeatures,
+  ImageEpisodeStats,
+  sampleIndices,
+  STAT_KEYS,
+  vectorStats,
+  type FeatureStats,
+  type StatsPrecision,
+} from './stats.ts';
 
 export interface WriterOptions {
   /** Replace an existing non-empty target folder at finish() (default false: refuse). */
@@ -76,19 +99,14 @@ interface EpisodeRow {
   subtasks: RecordedEpisode['subtasks'];
   success: boolean;
   meta: string;
+  /** Per feature, in info.json feature order: this episode's statistics. */
+  stats: Record<string, FeatureStats>;
 }
 
-const SCALAR_STATS = [
-  'timestamp',
-  'frame_index',
-  'episode_index',
-  'index',
-  'task_index',
-  'next.reward',
-  'next.done',
-  TRUE_STAGE_KEY,
-  TRUE_PROGRESS_KEY,
-] as const;
+/** numpy's arithmetic for a column's statistics: its dtype promoted with float32. */
+function precisionOf(f: Feature): StatsPrecision {
+  return f.dtype === 'int64' || f.dtype === 'int32' || f.dtype === 'float64' ? 'float64' : 'float32';
+}
 
 export class LeRobotDatasetWriter {
   private state: WriterState = 'open';
@@ -96,8 +114,7 @@ export class LeRobotDatasetWriter {
   private readonly tasks = new Map<string, number>();
   private readonly annotated: AnnotatedEpisode[] = [];
   private totalFrames = 0;
-  private readonly vectorStats = new Map<string, VectorStats>();
-  private readonly imageStats = new Map<string, ImageStats>();
+  private readonly features: Record<string, Feature>;
 
   private constructor(
     readonly root: string,
@@ -107,10 +124,7 @@ export class LeRobotDatasetWriter {
     private readonly encoders: Map<string, H264Encoder>,
     private readonly data: IncrementalParquetFile,
   ) {
-    this.vectorStats.set('action', new VectorStats(spec.actionNames.length));
-    this.vectorStats.set('observation.state', new VectorStats(spec.stateNames.length));
-    for (const key of SCALAR_STATS) this.vectorStats.set(key, new VectorStats(1));
-    for (const view of spec.views) this.imageStats.set(videoKey(view), new ImageStats());
+    this.features = featuresFor(spec);
   }
 
   static async create(dir: string, spec: DatasetSpec, options: WriterOptions = {}): Promise<LeRobotDatasetWriter> {
@@ -167,9 +181,12 @@ export class LeRobotDatasetWriter {
       throw err;
     }
     const taskIndex = this.tasks.get(ep.task) ?? this.tasks.size;
+    let stats: Record<string, FeatureStats>;
     try {
-      await Promise.all(this.spec.views.map((view) => this.streamView(view, ep.frames[view]!)));
-      await this.data.append(this.episodeColumns(ep, index, taskIndex, T), T);
+      const images = await Promise.all(this.spec.views.map((view) => this.streamView(view, ep.frames[view]!)));
+      const columns = this.episodeColumns(ep, index, taskIndex, T);
+      await this.data.append(columns, T);
+      stats = this.episodeStats(columns, new Map(this.spec.views.map((view, i) => [videoKey(view), images[i]!])));
     } catch (err) {
       await this.fail();
       throw err;
@@ -184,6 +201,7 @@ export class LeRobotDatasetWriter {
       subtasks: ep.subtasks,
       success: ep.success,
       meta: JSON.stringify(ep.meta ?? {}),
+      stats,
     });
     this.annotated.push({ spans: ep.subtasks, length: T, label: `episode ${index}` });
     this.totalFrames += T;
@@ -228,6 +246,8 @@ export class LeRobotDatasetWriter {
       );
       await writeFileAtomic(join(this.staging, STATS_PATH), JSON.stringify(this.statsJson(), null, 4));
       await writeFileAtomic(join(this.staging, PRIORS_PATH), JSON.stringify(priorMap, null, 2));
+      // The dense annotations are the sparse spans (see the header), so their priors are the same.
+      await writeFileAtomic(join(this.staging, DENSE_PRIORS_PATH), JSON.stringify(priorMap, null, 2));
       const info = buildInfo(this.spec, { episodes: this.rows.length, frames: this.totalFrames, tasks: tasks.length });
       await writeFileAtomic(join(this.staging, INFO_PATH), JSON.stringify(info, null, 4));
       await commitStaging(this.staging, this.root, this.options.overwrite ?? false, 'dataset');
@@ -261,13 +281,34 @@ export class LeRobotDatasetWriter {
     await removeStaging(this.staging);
   }
 
-  private async streamView(view: string, frames: RecordedEpisode['frames'][string]): Promise<void> {
+  /** Encode one view's frames; returns the view's statistics over the frames LeRobot samples. */
+  private async streamView(view: string, frames: RecordedEpisode['frames'][string]): Promise<FeatureStats> {
     const encoder = this.encoders.get(view)!;
-    const stats = this.imageStats.get(videoKey(view))!;
-    for (const frame of frames) {
-      stats.addFrame(frame.data);
-      await encoder.write(frame.data);
+    const stats = new ImageEpisodeStats(this.spec.image.height, this.spec.image.width);
+    const sampled = new Set(sampleIndices(frames.length));
+    for (let t = 0; t < frames.length; t++) {
+      if (sampled.has(t)) stats.addFrame(frames[t]!.data);
+      await encoder.write(frames[t]!.data);
     }
+    return stats.toJSON();
+  }
+
+  /** Every feature's statistics for one episode, in info.json feature order, from the columns as stored. */
+  private episodeStats(columns: ColumnSource[], images: Map<string, FeatureStats>): Record<string, FeatureStats> {
+    const data = new Map(columns.map((c) => [c.name, c.data as ArrayLike<unknown>]));
+    const out: Record<string, FeatureStats> = {};
+    for (const [key, feature] of Object.entries(this.features)) {
+      const image = images.get(key);
+      if (image) {
+        out[key] = image;
+        continue;
+      }
+      const col = data.get(key);
+      if (col === undefined) continue;
+      const rows = Array.from(col, (v) => (typeof v === 'object' && v !== null ? (v as ArrayLike<number>) : [Number(v)]));
+      out[key] = vectorStats(rows, feature.shape[0] ?? 1, precisionOf(feature));
+    }
+    return out;
   }
 
   private episodeColumns(ep: RecordedEpisode, episodeIndex: number, taskIndex: number, T: number): ColumnSource[] {
@@ -287,18 +328,6 @@ export class LeRobotDatasetWriter {
       [TRUE_STAGE_KEY]: ints((t) => ep.trueStage[t]!),
       [TRUE_PROGRESS_KEY]: floats((t) => ep.trueProgress[t]!),
     };
-    const stat = (key: string, value: (t: number) => number) => {
-      const s = this.vectorStats.get(key)!;
-      for (let t = 0; t < T; t++) s.add([value(t)]);
-    };
-    for (let t = 0; t < T; t++) {
-      this.vectorStats.get('action')!.add(ep.action[t]!);
-      this.vectorStats.get('observation.state')!.add(ep.state[t]!);
-    }
-    for (const key of SCALAR_STATS) {
-      const col = cols[key] as ArrayLike<number | bigint | boolean>;
-      stat(key, (t) => Number(col[t]));
-    }
     return Object.entries(cols).map(([name, data]) => ({ name, data }));
   }
 
@@ -330,15 +359,34 @@ export class LeRobotDatasetWriter {
         ],
       );
     }
+    // stats/<feature>/<stat>, where LeRobot puts them (after the video columns): list<double> per
+    // dimension, list<list<list<double>>> for a camera's [3, 1, 1], count list<int64>.
+    for (const [feature, first] of Object.entries(rows[0]!.stats)) {
+      for (const stat of STAT_KEYS) {
+        const name = episodeStatsColumn(feature, stat);
+        if (stat === 'count') {
+          columns.push([listColumn(name, 'INT64'), { name, data: rows.map((r) => r.stats[feature]!.count.map((n) => BigInt(n))) }]);
+        } else {
+          const depth = Array.isArray((first[stat] as unknown[])[0]) ? 3 : 1;
+          columns.push([listColumn(name, 'DOUBLE', depth), { name, data: rows.map((r) => r.stats[feature]![stat]) }]);
+        }
+      }
+    }
     const spans = (f: (s: RecordedEpisode['subtasks'][number]) => unknown) => rows.map((r) => r.subtasks.map(f));
     columns.push(
       [scalarColumn('meta/episodes/chunk_index', 'INT64'), { name: 'meta/episodes/chunk_index', data: i64(() => 0) }],
       [scalarColumn('meta/episodes/file_index', 'INT64'), { name: 'meta/episodes/file_index', data: i64(() => 0) }],
-      [listColumn(SUBTASK_COLUMNS.names, 'STRING'), { name: SUBTASK_COLUMNS.names, data: spans((s) => s.name) }],
-      [listColumn(SUBTASK_COLUMNS.startFrames, 'INT64'), { name: SUBTASK_COLUMNS.startFrames, data: spans((s) => BigInt(s.start)) }],
-      [listColumn(SUBTASK_COLUMNS.endFrames, 'INT64'), { name: SUBTASK_COLUMNS.endFrames, data: spans((s) => BigInt(s.end)) }],
-      [listColumn(SUBTASK_COLUMNS.startTimes, 'DOUBLE'), { name: SUBTASK_COLUMNS.startTimes, data: spans((s) => s.start / fps) }],
-      [listColumn(SUBTASK_COLUMNS.endTimes, 'DOUBLE'), { name: SUBTASK_COLUMNS.endTimes, data: spans((s) => s.end / fps) }],
+    );
+    // The same spans as the sparse annotations and as the dense ones (see the header).
+    for (const names of [SUBTASK_COLUMNS, DENSE_SUBTASK_COLUMNS])
+      columns.push(
+        [listColumn(names.names, 'STRING'), { name: names.names, data: spans((s) => s.name) }],
+        [listColumn(names.startFrames, 'INT64'), { name: names.startFrames, data: spans((s) => BigInt(s.start)) }],
+        [listColumn(names.endFrames, 'INT64'), { name: names.endFrames, data: spans((s) => BigInt(s.end)) }],
+        [listColumn(names.startTimes, 'DOUBLE'), { name: names.startTimes, data: spans((s) => s.start / fps) }],
+        [listColumn(names.endTimes, 'DOUBLE'), { name: names.endTimes, data: spans((s) => s.end / fps) }],
+      );
+    columns.push(
       [scalarColumn(SUCCESS_COLUMN, 'BOOLEAN'), { name: SUCCESS_COLUMN, data: rows.map((r) => r.success) }],
       [scalarColumn(META_COLUMN, 'STRING'), { name: META_COLUMN, data: rows.map((r) => r.meta) }],
     );
@@ -350,12 +398,9 @@ export class LeRobotDatasetWriter {
     );
   }
 
+  /** meta/stats.json: the episodes' statistics aggregated as LeRobot's aggregate_stats does (stats.ts). */
   private statsJson(): Record<string, FeatureStats> {
-    const out: Record<string, FeatureStats> = {};
-    for (const [key, s] of this.vectorStats) if (key === 'action' || key === 'observation.state') out[key] = s.toJSON();
-    for (const [key, s] of this.imageStats) out[key] = s.toJSON();
-    for (const key of SCALAR_STATS) out[key] = this.vectorStats.get(key)!.toJSON();
-    return out;
+    return aggregateFeatures(this.rows.map((r) => r.stats));
   }
 }
 

@@ -3,7 +3,10 @@
 // (rollout.ts); the simulator with the renderer on (record.ts) feeding the dataset writer
 // (datasets/writer.ts), which writes the dataset atomically at `out` on finish and removes it on
 // abort. The stage priors written are the task's own (the ones annotation.true_progress is composed
-// with), so the span labels and the simulator's truth agree on what each stage is worth.
+// with), so the span labels and the simulator's truth agree on what each stage is worth. The task's
+// annotator knows only stages: the writer stores its stage spans and priors as SARM's sparse
+// annotations and, unchanged, as the dense ones too (datasets/writer.ts), so the dense head of SARM's
+// `dense_only` / `dual` modes learns the same stages, not a finer split.
 //
 //   const rec = await DatasetRecording.create({ task: 'pick_place', out: 'pp-demo', episodes: 20, preset: 'mixed', seed: 1 });
 //   const { succeeded } = await rec.run();

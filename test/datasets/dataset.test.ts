@@ -279,10 +279,10 @@ describe('files a LeRobot user sees', () => {
     expect(pandas.index_columns).toEqual(['task']);
   });
 
-  it('stats.json has min/max/mean/std/count per feature, images per channel on [0, 1] as [3, 1, 1]', async () => {
+  it('stats.json has min/max/mean/std/count and the q01-q99 quantiles per feature, images per channel on [0, 1] as [3, 1, 1]', async () => {
     const stats = JSON.parse(await readFile(join(root, 'meta/stats.json'), 'utf8'));
     for (const key of ['action', 'observation.state', 'observation.images.front', 'timestamp', 'index'])
-      expect(Object.keys(stats[key]).sort()).toEqual(['count', 'max', 'mean', 'min', 'std']);
+      expect(Object.keys(stats[key]).sort()).toEqual(['count', 'max', 'mean', 'min', 'q01', 'q10', 'q50', 'q90', 'q99', 'std']);
     const img = stats['observation.images.front'];
     expect(img.mean.length).toBe(3);
     for (const m of ['min', 'max', 'mean', 'std'])
