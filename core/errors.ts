@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   },
   SW_ERR_DATASET_FORMAT: {
     close: null,
-    about: 'a dataset file is unreadable or disagrees with the LeRobot v3.0 layout (version, fields, columns, frame counts)',
+    about: 'a dataset file is unreadable or disagrees with the LeRobot v3.0 or v2.1 layout (version, fields, columns, frame counts)',
   },
   SW_ERR_DATASET_VIEW: { close: null, about: "a camera view is not one of the dataset's views, or an episode lacks one" },
   SW_ERR_DATASET_EPISODE: {

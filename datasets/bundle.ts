@@ -1,4 +1,4 @@
-// Training bundle export: a LeRobot v3.0 dataset -> the folder of .npy arrays plus bundle.json that
+// Training bundle export: a LeRobot dataset (v3.0 or v2.1, through reader.ts) -> the folder of .npy arrays plus bundle.json that
 // the PyTorch trainer (models/train/) reads. Frames are decoded per episode and view, resized with
 // the server's own preprocessing (models/preprocess.ts, sharp), and streamed into frames.npy after
 // its header, so a large dataset never sits in memory. Labels follow labels.ts (SARM rule). The
@@ -32,6 +32,7 @@ import {
 import type { SubtaskSpan } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import { LeRobotDataset, type EpisodeInfo } from './reader.ts';
+import { subtasksOrNull } from './episode-info.ts';
 import { checkTarget, commitStaging, makeStaging, removeStaging } from '../core/files.ts';
 
 export const BUNDLE_FORMAT = 1;
@@ -110,7 +111,7 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   const resize = options.resize ?? 'stretch';
   const ds = await LeRobotDataset.open(datasetDir);
   const views = options.views ?? ds.views;
-  if (views.length === 0) throw new StagewardError('SW_ERR_DATASET_VIEW', `${ds.root} has no video features to export`);
+  if (views.length === 0) throw new StagewardError('SW_ERR_DATASET_VIEW', `${ds.root} has no camera (video or image) features to export`);
   for (const v of views)
     if (!ds.views.includes(v))
       throw new StagewardError('SW_ERR_DATASET_VIEW', `no view "${v}"; the dataset's views are ${ds.views.join(', ')}`);
@@ -260,10 +261,13 @@ function stagesAndPriors(
   ds: LeRobotDataset,
   options: BundleOptions,
 ): { stageNames: string[]; priors: number[]; source: BundleHeader['priors_source'] } {
-  const annotated = ds.episodes.filter((e) => e.subtasks !== null && e.subtasks.length > 0);
+  // Episodes whose annotations cannot be read are left out of the priors here; an exported one fails
+  // with its own error when its labels are made.
+  const annotated = ds.episodes.filter((e) => (subtasksOrNull(e)?.length ?? 0) > 0);
   if (annotated.length === 0) {
     if ((options.missingAnnotations ?? 'error') === 'single-stage')
       return { stageNames: [SINGLE_STAGE_NAME], priors: [1], source: 'single-stage' };
+    for (const e of ds.episodes) if (subtasksOrNull(e) === null) void e.subtasks; // unreadable annotations say why, not "missing"
     throw new StagewardError(
       'SW_ERR_ANNOTATION_MISSING',
       `${ds.root} has no subtask annotations (sparse_subtask_* columns); annotate it, or export with missingAnnotations: 'single-stage'`,
@@ -275,7 +279,7 @@ function stagesAndPriors(
     if (sum > 0) return { stageNames, priors: ds.priors.map((p) => p / sum), source: 'dataset' };
   }
   const priors = temporalProportions(
-    annotated.map((e) => ({ spans: e.subtasks!, length: e.length, label: `episode ${e.index}` })),
+    annotated.map((e) => ({ spans: subtasksOrNull(e)!, length: e.length, label: `episode ${e.index}` })),
     stageNames,
     options.priorFloor ?? DEFAULT_PRIOR_FLOOR,
   );

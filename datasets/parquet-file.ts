@@ -93,7 +93,8 @@ export interface ParquetTable {
 /** Read rows [rowStart, rowEnd) of the named columns (all when absent) as objects. */
 export async function readParquetRows(
   path: string,
-  options: { columns?: string[]; rowStart?: number; rowEnd?: number } = {},
+  /** `exclude`: top-level columns not to decode (e.g. the episodes table's `stats/...` lists). */
+  options: { columns?: string[]; exclude?: (column: string) => boolean; rowStart?: number; rowEnd?: number } = {},
 ): Promise<ParquetTable> {
   let file;
   try {
@@ -104,7 +105,8 @@ export async function readParquetRows(
   try {
     const metadata = await parquetMetadataAsync(file);
     const present = topLevelColumns(metadata.schema);
-    const columns = options.columns ? options.columns.filter((c) => present.includes(c)) : present;
+    const wanted = options.columns ? options.columns.filter((c) => present.includes(c)) : present;
+    const columns = options.exclude ? wanted.filter((c) => !options.exclude!(c)) : wanted;
     const rows = (await parquetReadObjects({ file, metadata, columns, rowStart: options.rowStart, rowEnd: options.rowEnd })) as Record<
       string,
       unknown

@@ -1,8 +1,10 @@
-// LeRobot v3.0 dataset reader: meta/info.json, tasks, the episodes table (with SARM subtask
-// annotations when present), an episode's rows of the data parquet, and an episode's frames per
-// view, decoded from its time range of the concatenated mp4 (any codec ffmpeg reads, AV1 included)
-// and optionally resized. Works on datasets stageward did not write: its extra columns
-// (annotation.*, success, stageward/meta, temporal_proportions_sparse.json) are optional.
+// LeRobot dataset reader, v3.0 and v2.1 behind one API: meta/info.json, tasks, the episodes (with
+// SARM subtask annotations when present, annotations.ts), an episode's rows of the data parquet,
+// and an episode's frames per camera view: video views decoded from the episode's time range of
+// its mp4 (any codec ffmpeg reads, AV1 included), image views decoded from the PNG/JPEG cells of
+// the data parquet (image-frames.ts); optionally resized. The v2.1 specifics are in layout-v21.ts.
+// Works on datasets stageward did not write: its extra columns (annotation.*, success,
+// stageward/meta, temporal_proportions_sparse.json) are optional.
 //
 //   const ds = await LeRobotDataset.open('data/pick');
 //   for await (const frame of ds.frames(0, 'front', { width: 96, height: 96 })) { ... }
@@ -11,51 +13,31 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RawImage } from '../core/image.ts';
 import { decodeVideo, probeVideo, type FitMode, type VideoInfo } from './ffmpeg.ts';
-import type { SubtaskSpan } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import {
   CODEBASE_VERSION,
   formatTemplate,
   IMAGE_KEY_PREFIX,
   INFO_PATH,
-  LEGACY_SUBTASK_COLUMNS,
-  META_COLUMN,
   PRIORS_PATH,
   STATS_PATH,
-  SUBTASK_COLUMNS,
-  SUCCESS_COLUMN,
   TASKS_PATH,
   TRUE_PROGRESS_KEY,
   TRUE_STAGE_KEY,
   type LeRobotInfo,
 } from './format.ts';
 import { readParquetRows } from './parquet-file.ts';
+import { episodeExtras, episodeInfo, subtasksOrNull, type EpisodeInfo, type VideoSlice } from './episode-info.ts';
+import { decodeImage, IMAGE_ROWS_PER_READ, ImageColumnFile, imageBytes } from './image-frames.ts';
+import { readEpisodesV21, readStatsV21, readTasksV21, V21_CODEBASE_VERSION } from './layout-v21.ts';
 
-export interface VideoSlice {
-  /** Absolute path of the (concatenated) mp4. */
-  path: string;
-  chunkIndex: number;
-  fileIndex: number;
-  fromSeconds: number;
-  toSeconds: number;
-}
+export type { EpisodeInfo, VideoSlice } from './episode-info.ts';
 
-export interface EpisodeInfo {
-  index: number;
-  length: number;
-  tasks: string[];
-  /** Global frame indices [datasetFrom, datasetTo). */
-  datasetFrom: number;
-  datasetTo: number;
-  dataPath: string;
-  /** Per view (the name after `observation.images.`). */
-  videos: Record<string, VideoSlice>;
-  /** Sparse SARM annotations in frames (inclusive), or null when the dataset has none for it. */
-  subtasks: SubtaskSpan[] | null;
-  success: boolean | null;
-  /** stageward's RecordedEpisode.meta, or null. */
-  meta: Record<string, unknown> | null;
-}
+/** The LeRobot codebase versions the reader takes; others are SW_ERR_DATASET_FORMAT. */
+export const READABLE_VERSIONS: readonly string[] = [CODEBASE_VERSION, V21_CODEBASE_VERSION];
+
+/** How a camera feature's frames are stored: mp4 files, or PNG/JPEG cells of the data parquet. */
+export type CameraStorage = 'video' | 'image';
 
 export interface EpisodeData {
   /** Every data column of the episode's rows, as hyparquet decodes them (int64 as bigint). */
@@ -96,8 +78,9 @@ export class LeRobotDataset {
   static async open(dir: string): Promise<LeRobotDataset> {
     const root = resolve(dir);
     const info = await readInfo(root);
-    const tasks = await readTasks(root);
-    const episodes = await readEpisodes(root, info, tasks);
+    const v21 = info.codebase_version === V21_CODEBASE_VERSION;
+    const tasks = v21 ? await readTasksV21(root) : await readTasks(root);
+    const episodes = v21 ? await readEpisodesV21(root, info, tasks) : await readEpisodes(root, info, tasks);
     const priorsDoc = await readJsonIfPresent(join(root, PRIORS_PATH));
     let stageNames: string[];
     let priors: number[] | null = null;
@@ -107,9 +90,12 @@ export class LeRobotDataset {
       if (priors.some((p) => !Number.isFinite(p)))
         throw new StagewardError('SW_ERR_DATASET_FORMAT', `${PRIORS_PATH} must map stage names to numbers`);
     } else {
-      stageNames = [...new Set(episodes.flatMap((e) => (e.subtasks ?? []).map((s) => s.name)))];
+      stageNames = [...new Set(episodes.flatMap((e) => (subtasksOrNull(e) ?? []).map((s) => s.name)))];
     }
-    const stats = (await readJsonIfPresent(join(root, STATS_PATH))) as Record<string, unknown> | null;
+    const stats = ((await readJsonIfPresent(join(root, STATS_PATH))) ?? (v21 ? await readStatsV21(root) : null)) as Record<
+      string,
+      unknown
+    > | null;
     return new LeRobotDataset(root, info, tasks, episodes, stageNames, priors, stats);
   }
 
@@ -117,11 +103,14 @@ export class LeRobotDataset {
     return this.info.fps;
   }
 
-  /** Camera views (video features), by the name after `observation.images.`, in info.json order. */
+  /** Camera views (video and image features), by the name after `observation.images.`, in info.json order. */
   get views(): string[] {
-    return Object.entries(this.info.features)
-      .filter(([, f]) => f.dtype === 'video')
-      .map(([key]) => viewName(key));
+    return cameraKeys(this.info).map(([key]) => viewName(key));
+  }
+
+  /** How `view`'s frames are stored. */
+  storage(view: string): CameraStorage {
+    return this.camera(view)[1];
   }
 
   episode(index: number): EpisodeInfo {
@@ -134,21 +123,24 @@ export class LeRobotDataset {
     return ep;
   }
 
-  /** The episode's rows of its data parquet file. */
+  /** The episode's rows of its data parquet file (image features' cells left out: frames() serves them). */
   async episodeData(index: number): Promise<EpisodeData> {
     const ep = this.episode(index);
-    const fileStart = Math.min(...this.episodes.filter((e) => e.dataPath === ep.dataPath).map((e) => e.datasetFrom));
-    const offset = ep.datasetFrom - fileStart;
-    let table = await readParquetRows(ep.dataPath, { rowStart: offset, rowEnd: offset + ep.length });
+    const offset = this.rowOffset(ep);
+    const cameras = cameraKeys(this.info);
+    const only = cameras.some(([, storage]) => storage === 'image')
+      ? { columns: Object.keys(this.info.features).filter((k) => !cameras.some(([key]) => key === k)) }
+      : {};
+    let table = await readParquetRows(ep.dataPath, { ...only, rowStart: offset, rowEnd: offset + ep.length });
     let rows = table.rows;
     if (rows.length !== ep.length || rows.some((r) => r.episode_index !== undefined && Number(r.episode_index) !== index)) {
-      table = await readParquetRows(ep.dataPath); // rows not in dataset_from_index order: filter instead
+      table = await readParquetRows(ep.dataPath, only); // rows not in dataset_from_index order: filter instead
       rows = table.rows.filter((r) => Number(r.episode_index) === index);
     }
     if (rows.length !== ep.length)
       throw new StagewardError('SW_ERR_DATASET_FORMAT', `episode ${index}: ${rows.length} rows in ${ep.dataPath}, expected ${ep.length}`);
     const columns: Record<string, unknown[]> = {};
-    for (const name of table.columns) columns[name] = rows.map((r) => r[name]);
+    for (const name of table.columns) if (!only.columns || only.columns.includes(name)) columns[name] = rows.map((r) => r[name]);
     const num = (name: string) => (columns[name] ? columns[name]!.map((v) => Number(v)) : null);
     const vectors = (name: string) => (columns[name] ? columns[name]!.map((v) => Float32Array.from(v as ArrayLike<number>)) : null);
     const reward = num('next.reward');
@@ -167,7 +159,7 @@ export class LeRobotDataset {
     };
   }
 
-  /** Metadata of the video file holding `view` for episode `index` (probed once per file). */
+  /** Metadata of the video file holding `view` for episode `index` (probed once per file); video views only. */
   async videoInfo(index: number, view: string): Promise<VideoInfo> {
     const slice = this.slice(index, view);
     await mustExist(slice.path, `video of view "${view}"`);
@@ -183,6 +175,11 @@ export class LeRobotDataset {
   /** Stream episode `index`'s frames of `view`, RGB uint8, at the video's size or the one asked for. */
   async *frames(index: number, view: string, options: FrameOptions = {}): AsyncGenerator<RawImage> {
     const ep = this.episode(index);
+    const [key, storage] = this.camera(view, index);
+    if (storage === 'image') {
+      yield* this.imageFrames(ep, view, key, options);
+      return;
+    }
     const slice = this.slice(index, view);
     let { width, height } = options;
     if (width === undefined || height === undefined) {
@@ -216,7 +213,7 @@ export class LeRobotDataset {
   /** Stream episode `index`'s frames of several views together, one {view: frame} per time step. */
   async *frameSets(index: number, options: FrameOptions & { views?: string[] } = {}): AsyncGenerator<Record<string, RawImage>> {
     const views = options.views ?? this.views;
-    for (const v of views) this.slice(index, v); // fail before starting any decoder
+    for (const v of views) if (this.camera(v, index)[1] === 'video') this.slice(index, v); // fail before starting any decoder
     const its = views.map((v) => this.frames(index, v, options)[Symbol.asyncIterator]());
     try {
       for (;;) {
@@ -231,16 +228,84 @@ export class LeRobotDataset {
     }
   }
 
+  /** Rows of the data parquet file before the episode's first row (episodes of one file lie in index order). */
+  private rowOffset(ep: EpisodeInfo): number {
+    const fileStart = Math.min(...this.episodes.filter((e) => e.dataPath === ep.dataPath).map((e) => e.datasetFrom));
+    return ep.datasetFrom - fileStart;
+  }
+
+  /** Episode `ep`'s frames of an image feature: its data rows' PNG/JPEG cells, a block of rows at a time. */
+  private async *imageFrames(ep: EpisodeInfo, view: string, key: string, options: FrameOptions): AsyncGenerator<RawImage> {
+    const file = await ImageColumnFile.open(ep.dataPath);
+    const offset = this.rowOffset(ep);
+    const mine = (rows: Record<string, unknown>[]) =>
+      rows.every((r) => r.episode_index === undefined || Number(r.episode_index) === ep.index);
+    let t = 0;
+    let fallback: Record<string, unknown>[] | null = null;
+    while (t < ep.length) {
+      const end = Math.min(ep.length, t + IMAGE_ROWS_PER_READ);
+      let rows: Record<string, unknown>[];
+      if (fallback) rows = fallback.slice(t, end);
+      else {
+        rows = await file.rows(key, { rowStart: offset + t, rowEnd: offset + end });
+        if (rows.length !== end - t || !mine(rows)) {
+          // rows not in dataset_from_index order: filter the whole file instead
+          fallback = (await file.rows(key)).filter((r) => Number(r.episode_index) === ep.index);
+          if (fallback.length !== ep.length)
+            throw new StagewardError(
+              'SW_ERR_DATASET_FORMAT',
+              `episode ${ep.index}: ${fallback.length} rows in ${ep.dataPath}, expected ${ep.length}`,
+            );
+          rows = fallback.slice(t, end);
+        }
+      }
+      const first = t;
+      const decoded = await Promise.allSettled(
+        rows.map(async (r, i) => {
+          const where = `episode ${ep.index} view "${view}" frame ${first + i} (${key} in ${ep.dataPath})`;
+          return decodeImage(await imageBytes(r[key], this.root, where), options, where);
+        }),
+      );
+      for (const d of decoded) {
+        if (d.status === 'rejected') throw d.reason; // the first bad frame in frame order
+        yield d.value;
+      }
+      t = end;
+    }
+  }
+
+  /** The info.json key and storage of camera `view`; SW_ERR_DATASET_VIEW when the dataset (or `index`'s episode) lacks it. */
+  private camera(view: string, index?: number): [string, CameraStorage] {
+    const found = cameraKeys(this.info).find(([key]) => viewName(key) === view);
+    if (!found)
+      throw new StagewardError(
+        'SW_ERR_DATASET_VIEW',
+        `no view "${view}"${index === undefined ? '' : ` in episode ${index}`}; the dataset's views are ${this.views.join(', ') || '(none)'}`,
+      );
+    return found;
+  }
+
   private slice(index: number, view: string): VideoSlice {
     const ep = this.episode(index);
     const slice = ep.videos[view];
-    if (!slice)
+    if (!slice) {
+      const storage = cameraKeys(this.info).find(([key]) => viewName(key) === view)?.[1];
       throw new StagewardError(
         'SW_ERR_DATASET_VIEW',
-        `no view "${view}" in episode ${index}; the dataset's views are ${this.views.join(', ') || '(none)'}`,
+        storage === 'image'
+          ? `view "${view}" is stored as images in the data parquet, not as a video`
+          : `no view "${view}" in episode ${index}; the dataset's views are ${this.views.join(', ') || '(none)'}`,
       );
+    }
     return slice;
   }
+}
+
+/** Camera features (dtype video or image) as [info.json key, storage], in info.json order. */
+function cameraKeys(info: LeRobotInfo): [string, CameraStorage][] {
+  return Object.entries(info.features)
+    .filter(([, f]) => f.dtype === 'video' || f.dtype === 'image')
+    .map(([key, f]) => [key, f.dtype as CameraStorage]);
 }
 
 function viewName(key: string): string {
@@ -283,10 +348,10 @@ async function readInfo(root: string): Promise<LeRobotInfo> {
   } catch {
     throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} is not valid JSON`);
   }
-  if (info.codebase_version !== CODEBASE_VERSION) {
+  if (!READABLE_VERSIONS.includes(info.codebase_version)) {
     throw new StagewardError(
       'SW_ERR_DATASET_FORMAT',
-      `${path}: codebase_version is ${JSON.stringify(info.codebase_version)}, only ${CODEBASE_VERSION} is read (convert older datasets with LeRobot's convert_dataset_v21_to_v30)`,
+      `${path}: codebase_version is ${JSON.stringify(info.codebase_version)}; stageward reads ${READABLE_VERSIONS.join(' and ')} (convert older datasets with LeRobot's convert_dataset_v20_to_v21, then convert_dataset_v21_to_v30)`,
     );
   }
   for (const field of ['fps', 'features', 'data_path'] as const) {
@@ -333,15 +398,11 @@ async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): P
     .map(([k]) => k);
   const out: EpisodeInfo[] = [];
   for (const file of await listEpisodeFiles(root)) {
-    const { rows, columns } = await readParquetRows(file);
+    // The per-episode `stats/...` columns (list columns, nested for cameras) are LeRobot's business: not decoded.
+    const { rows, columns } = await readParquetRows(file, { exclude: (c) => c.startsWith('stats/') });
     for (const col of ['episode_index', 'length', 'dataset_from_index', 'dataset_to_index']) {
       if (!columns.includes(col)) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${file} lacks the column "${col}"`);
     }
-    const names = columns.includes(SUBTASK_COLUMNS.names)
-      ? SUBTASK_COLUMNS
-      : columns.includes(LEGACY_SUBTASK_COLUMNS.names)
-        ? LEGACY_SUBTASK_COLUMNS
-        : null;
     for (const r of rows) {
       const index = Number(r.episode_index);
       const num = (c: string, fallback = 0) => (r[c] === undefined || r[c] === null ? fallback : Number(r[c]));
@@ -370,49 +431,20 @@ async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): P
       }
       const dataChunk = num('data/chunk_index');
       const dataFile = num('data/file_index');
-      const metaText = r[META_COLUMN];
-      out.push({
-        index,
-        length: num('length'),
-        tasks: Array.isArray(r.tasks) ? (r.tasks as unknown[]).map(String) : typeof r.tasks === 'string' ? [r.tasks] : tasks.slice(0, 1),
-        datasetFrom: num('dataset_from_index'),
-        datasetTo: num('dataset_to_index'),
-        dataPath: join(root, formatTemplate(info.data_path, { chunk_index: dataChunk, file_index: dataFile })),
-        videos,
-        subtasks: names ? subtasksOf(r, names, info.fps, index) : null,
-        success: typeof r[SUCCESS_COLUMN] === 'boolean' ? (r[SUCCESS_COLUMN] as boolean) : null,
-        meta: typeof metaText === 'string' ? parseMeta(metaText) : null,
-      });
+      const length = num('length');
+      out.push(
+        episodeInfo({
+          index,
+          length,
+          tasks: Array.isArray(r.tasks) ? (r.tasks as unknown[]).map(String) : typeof r.tasks === 'string' ? [r.tasks] : tasks.slice(0, 1),
+          datasetFrom: num('dataset_from_index'),
+          datasetTo: num('dataset_to_index'),
+          dataPath: join(root, formatTemplate(info.data_path, { chunk_index: dataChunk, file_index: dataFile })),
+          videos,
+          ...episodeExtras(r, { index, length, fps: info.fps }),
+        }),
+      );
     }
   }
   return out.sort((a, b) => a.index - b.index);
-}
-
-function subtasksOf(
-  row: Record<string, unknown>,
-  cols: typeof SUBTASK_COLUMNS | typeof LEGACY_SUBTASK_COLUMNS,
-  fps: number,
-  index: number,
-): SubtaskSpan[] | null {
-  const names = row[cols.names];
-  if (!Array.isArray(names)) return null;
-  const list = (c: string) => (Array.isArray(row[c]) ? (row[c] as unknown[]).map(Number) : null);
-  const starts = list(cols.startFrames) ?? list(cols.startTimes)?.map((s) => Math.round(s * fps)) ?? null;
-  const ends = list(cols.endFrames) ?? list(cols.endTimes)?.map((s) => Math.round(s * fps)) ?? null;
-  if (!starts || !ends || starts.length !== names.length || ends.length !== names.length) {
-    throw new StagewardError(
-      'SW_ERR_DATASET_FORMAT',
-      `episode ${index}: ${cols.names} has ${names.length} entries but the start/end frames or times do not match`,
-    );
-  }
-  return names.map((name, i) => ({ name: String(name), start: starts[i]!, end: ends[i]! }));
-}
-
-function parseMeta(text: string): Record<string, unknown> | null {
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
 }

@@ -1,4 +1,4 @@
-// `stageward dataset`: inspect LeRobot v3.0 datasets and export training bundles for the trainer.
+// `stageward dataset`: inspect LeRobot v3.0 and v2.1 datasets and export training bundles for the trainer.
 //
 //   stageward dataset info --dataset pp-demo
 //   stageward dataset export --dataset pp-demo --out pp-bundle --size 96
@@ -10,7 +10,7 @@ import { LeRobotDataset } from '../../datasets/reader.ts';
 import { choiceOption, episodeListOption, intOption } from '../options.ts';
 
 export function datasetCommand(): Command {
-  const ds = new Command('dataset').description('LeRobot v3.0 datasets: inspect, export training bundles');
+  const ds = new Command('dataset').description('LeRobot v3.0 and v2.1 datasets: inspect, export training bundles');
   ds.command('info')
     .description("print a dataset's episodes, tasks, views and annotations")
     .requiredOption('--dataset <dir>', 'dataset folder')

@@ -42,7 +42,7 @@ export function evalCommand(): Command {
       'evaluate a model on annotated LeRobot datasets through the engine: VOC+/VOC-, stage accuracy, progress MAE, success AUROC (SARM and GRM), plots per episode',
     )
     .requiredOption('--model <dir>', 'model package folder')
-    .requiredOption('--dataset <dir>', 'LeRobot v3.0 dataset folder; repeat to evaluate several together', repeatOption)
+    .requiredOption('--dataset <dir>', 'LeRobot v3.0 or v2.1 dataset folder; repeat to evaluate several together', repeatOption)
     .option(
       '--task <id>',
       "the model card's task for every episode (default: from each episode's recorded task id, the card's only task, or matching stage names)",
