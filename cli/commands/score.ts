@@ -80,10 +80,10 @@ export function scoreCommand(): Command {
   // options for its subcommands too, and `score merge` needs no model.
   return new Command('score')
     .description(
-      'score videos or a LeRobot v3.0 dataset offline: per-frame progress, stage, tau and shaped reward (the online causal values, batched), CSV/JSON/plots, and sarm_progress.parquet for RA-BC',
+      'score videos or a LeRobot v3.0 or v2.1 dataset offline: per-frame progress, stage, tau and shaped reward (the online causal values, batched), CSV/JSON/plots, and sarm_progress.parquet for RA-BC',
     )
     .option('--model <dir>', 'model package folder (e.g. models/zoo/pick_place); required')
-    .option('--dataset <dir>', 'a LeRobot v3.0 dataset folder to score (writes <dir>/sarm_progress.parquet)')
+    .option('--dataset <dir>', 'a LeRobot v3.0 or v2.1 dataset folder to score (writes <dir>/sarm_progress.parquet)')
     .option(
       '--view <view=file>',
       'a video file for one model view (repeat for every view); any container/codec ffmpeg decodes; views may differ in size and frame rate',

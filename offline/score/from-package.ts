@@ -110,6 +110,7 @@ export async function scoreWithPackage(o: ScorePackageOptions, hooks: ScorePacka
       return await scoreDataset(model, ds, selection, {
         ...common,
         out,
+        rewardModelPath: dir,
         ...(shard ? { shard: { ...shard, modelSha256: await modelDigest(resolve(dir), card) } } : {}),
       });
     }

@@ -17,6 +17,11 @@
 // RABCWeights skips: such frames get the fallback weight); when a sarm_progress.parquet is already
 // there, its values for the episodes not scored this time are kept, so a dataset can be scored in
 // parts. Written atomically (temporary sibling + rename).
+//
+// Key-value metadata, as LeRobot's SARM scorer (compute_rabc_weights.py) writes it: `reward_model_path`,
+// the model that produced the values (`rewardModelPath`; when not given, the one recorded in the
+// previous file, which is how LeRobot's scorer finds its model again). Nothing else, and no
+// timestamps, so the same values give the same bytes (a merged sharded run equals one run).
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,6 +32,13 @@ import { scalarColumn, schemaOf } from '../../datasets/format.ts';
 import { readParquetRows, writeParquetTable } from '../../datasets/parquet-file.ts';
 
 export const SARM_PROGRESS_FILE = 'sarm_progress.parquet';
+/** The key-value metadata key naming the reward model, LeRobot's. */
+export const REWARD_MODEL_PATH_KEY = 'reward_model_path';
+
+export interface ProgressFileOptions {
+  /** The reward model's path, written as `reward_model_path`. */
+  rewardModelPath?: string;
+}
 
 export interface ScoredEpisodeProgress {
   episode: number;
@@ -49,24 +61,26 @@ export interface ProgressFileResult {
 
 type Values = { sparse: number | null; dense: number | null; uncertainty: number | null };
 
-async function previousValues(path: string): Promise<Map<number, Values>> {
+async function previousValues(path: string): Promise<{ values: Map<number, Values>; modelPath: string | null }> {
   try {
     await stat(path);
   } catch {
-    return new Map();
+    return { values: new Map(), modelPath: null };
   }
-  const { rows, columns } = await readParquetRows(path, {
+  const { rows, columns, metadata } = await readParquetRows(path, {
     columns: ['index', 'progress_sparse', 'progress_dense', 'progress_uncertainty'],
   });
   if (!columns.includes('index'))
     throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} has no "index" column; move it away to write a new one`);
   const num = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v));
-  return new Map(
+  const values = new Map(
     rows.map((r) => [
       Number(r.index),
       { sparse: num(r.progress_sparse), dense: num(r.progress_dense), uncertainty: num(r.progress_uncertainty) },
     ]),
   );
+  const modelPath = metadata.key_value_metadata?.find((kv) => kv.key === REWARD_MODEL_PATH_KEY)?.value ?? null;
+  return { values, modelPath };
 }
 
 /** Write (or update) `<dataset root>/sarm_progress.parquet` from this run's episodes. */
@@ -74,9 +88,11 @@ export async function writeProgressParquet(
   ds: LeRobotDataset,
   scored: readonly ScoredEpisodeProgress[],
   dense: boolean,
+  options: ProgressFileOptions = {},
 ): Promise<ProgressFileResult> {
   const path = join(ds.root, SARM_PROGRESS_FILE);
-  const previous = await previousValues(path);
+  const { values: previous, modelPath: previousModelPath } = await previousValues(path);
+  const modelPath = options.rewardModelPath ?? previousModelPath;
   const byEpisode = new Map(scored.map((s) => [s.episode, s]));
   const index: bigint[] = [];
   const episode: bigint[] = [];
@@ -123,6 +139,7 @@ export async function writeProgressParquet(
     path,
     schemaOf(columns.map((c) => c[0])),
     columns.map((c) => c[1]),
+    modelPath === null ? undefined : [{ key: REWARD_MODEL_PATH_KEY, value: modelPath }],
   );
   return { path, rows: index.length, scoredEpisodes: scored.length, keptEpisodes: kept };
 }

@@ -45,6 +45,8 @@ export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'o
   parquet?: boolean;
   /** Datasets: score this shard's share and write its part instead of sarm_progress.parquet and summary.json. */
   shard?: ShardRunOptions;
+  /** Datasets: the model's path as the user named it, written as sarm_progress.parquet's `reward_model_path` (LeRobot's key). */
+  rewardModelPath?: string;
   onFrame?: () => void;
   /** Once the sources are known: the frames expected in all (an estimate for videos). */
   onPlanned?: (frames: number) => void;
@@ -220,12 +222,21 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
         reports,
         summary,
         wall_s: wallS,
+        reward_model_path: o.rewardModelPath ?? null,
       },
       kept,
     );
     return { out, reports, totals: totalsOf(reports, wallS), parquet: null, summary: { ...summary, part }, part };
   }
-  const parquet = kept.length > 0 && (o.parquet ?? true) ? await writeProgressParquet(ds, kept, o.dense ?? false) : null;
+  const parquet =
+    kept.length > 0 && (o.parquet ?? true)
+      ? await writeProgressParquet(
+          ds,
+          kept,
+          o.dense ?? false,
+          o.rewardModelPath === undefined ? {} : { rewardModelPath: o.rewardModelPath },
+        )
+      : null;
   return finish(out, reports, (performance.now() - t0) / 1000, summary, parquet);
 }
 

@@ -154,6 +154,8 @@ export interface PartManifest {
   /** summary.json's fields other than totals, episodes and parquet. */
   summary: Record<string, unknown>;
   wall_s: number;
+  /** The model path the run was given, for sarm_progress.parquet's `reward_model_path` (not part of the run's identity). */
+  reward_model_path?: string | null;
   host: string;
   written_at: string;
 }
@@ -256,6 +258,8 @@ async function readManifest(path: string): Promise<PartManifest> {
   if (!Array.isArray(m.reports)) return bad('no reports');
   if (m.summary === null || typeof m.summary !== 'object') return bad('no summary');
   if (typeof m.wall_s !== 'number' || typeof m.written_at !== 'string') return bad('no wall_s or written_at');
+  if (m.reward_model_path !== undefined && m.reward_model_path !== null && typeof m.reward_model_path !== 'string')
+    return bad('reward_model_path is neither a string nor null');
   if (m.data !== null && (typeof m.data !== 'object' || typeof m.data?.file !== 'string' || !Array.isArray(m.data.episodes)))
     return bad('data is neither null nor {file, sha256, rows, episodes}');
   if (m.shard.count !== m.run.shards || m.shard.index < 0 || m.shard.index >= m.shard.count)
@@ -444,7 +448,9 @@ export async function mergeScoreParts(o: MergeOptions, hooks: MergeHooks = {}): 
   for (const p of parts) scored.push(...(await partValues(p, dir)));
   const reports = parts.flatMap((p) => p.m.reports).sort((a, b) => a.episode - b.episode);
   const dense = ref.run.options.dense === true;
-  const parquet = scored.length > 0 ? await writeProgressParquet(ds, scored, dense) : null;
+  const modelPath = parts.map((p) => p.m.reward_model_path).find((v): v is string => typeof v === 'string');
+  const parquet =
+    scored.length > 0 ? await writeProgressParquet(ds, scored, dense, modelPath === undefined ? {} : { rewardModelPath: modelPath }) : null;
   // The parts may have run one after another or side by side; the sum is the scoring time spent, so
   // fps_scored stays a per-run rate, comparable with a single run's.
   const wallS = parts.reduce((a, p) => a + p.m.wall_s, 0);

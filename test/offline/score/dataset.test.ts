@@ -7,6 +7,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readParquetRows } from '../../../datasets/parquet-file.ts';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RewardEngine, type StepResult } from '../../../models/engine.ts';
@@ -208,6 +209,9 @@ describe('stageward score --dataset', () => {
       ).toBe(0);
       expect(lines.join('\n')).toMatch(/ep\s+task\s+frames\s+final\s+mean\s+max\s+success\s+status/);
       expect(lines.join('\n')).toContain('2 of 2 episode(s) scored');
+      // LeRobot's scorer names its model in the file's metadata; so does this run.
+      const meta = (await readParquetRows(join(root, 'sarm_progress.parquet'))).metadata.key_value_metadata ?? [];
+      expect(meta.map((e) => [e.key, e.value])).toEqual([['reward_model_path', MODEL_DIR]]);
       // The lerobot-train flags that use the file, with its absolute path.
       expect(lines.join('\n')).toContain(
         `lerobot-train <your flags> --sample_weighting.type=rabc --sample_weighting.progress_path=${join(resolve(root), 'sarm_progress.parquet')} --sample_weighting.head_mode=sparse --sample_weighting.kappa=0.01`,
