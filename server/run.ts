@@ -2,6 +2,8 @@
 // benchmarks do: settings from flags, loading the configured (or bundled) model, graceful shutdown on
 // signals, and the lines that tell a user where it listens.
 
+import { existsSync } from 'node:fs';
+import { NATIVE_JPEG_ADDON, NATIVE_JPEG_ENV, nativeJpeg, nativeJpegDisabled } from '../models/native-jpeg.ts';
 import { defaultModelDir } from '../core/paths.ts';
 import { loadProgressModel } from '../models/load.ts';
 import { loadConfig, type ServerConfig } from './config.ts';
@@ -94,10 +96,20 @@ export function describeServer(server: StagewardServer, dir: string, trained: bo
     `  openpi    ${base}/openpi   (or WebsocketClientPolicy(host="${server.address.host}", port=${server.address.port}))`,
     `  http      ${http}/healthz  ${http}/metrics  ${http}/v1/models`,
     `  views ${card.views.join('/')}, tasks ${card.tasks.join(', ')}; API keys ${server.config.apiKeys.length ? 'required' : 'off (loopback only)'}`,
+    `  jpeg      ${jpegDecoderLine()}`,
   ];
   if (!trained)
     lines.push(
       '  (no bundled model yet: this is the test fixture with random weights; its rewards show the pipeline, not a trained reward)',
     );
   return lines;
+}
+
+/** Which JPEG decoder serves (models/native-jpeg.ts), and why when it is not the native one. */
+function jpegDecoderLine(): string {
+  if (nativeJpeg() !== null) return 'native (libjpeg-turbo, DCT-scaled)';
+  if (nativeJpegDisabled()) return `sharp (${NATIVE_JPEG_ENV} turns the native decoder off)`;
+  return existsSync(NATIVE_JPEG_ADDON)
+    ? 'sharp (the native decoder did not load)'
+    : 'sharp (native decoder not built: apt-get install libturbojpeg0-dev, then npm run build:native)';
 }
