@@ -31,6 +31,7 @@ import { handleHttp } from './http.ts';
 import { ServerMetrics } from './metrics.ts';
 import { NativeSession } from './native-session.ts';
 import { checkOpenpiConfig, OpenpiSession } from './openpi-session.ts';
+import type { SessionContext } from './session.ts';
 import { checkPromptMap } from '../models/tasks.ts';
 
 export interface ServerOptions {
@@ -225,29 +226,19 @@ export class StagewardServer {
     const limits = this.config.limits;
     const sessionId = `s${this.#nextSession++}`;
     const auth = this.#keys.fromHeaders(req.headers);
+    const session: SessionContext = {
+      engine: this.engine,
+      limits,
+      metrics: this.metrics,
+      sessionId,
+      replica: this.replica,
+      promptMap: this.config.promptMap,
+      missingViews: this.config.missingViews,
+    };
     const protocol: Protocol =
       endpoint === 'native'
-        ? new NativeSession({
-            engine: this.engine,
-            keys: this.#keys,
-            authenticated: auth === 'valid',
-            limits,
-            metrics: this.metrics,
-            sessionId,
-            replica: this.replica,
-            promptMap: this.config.promptMap,
-            missingViews: this.config.missingViews,
-          })
-        : new OpenpiSession({
-            engine: this.engine,
-            openpi: this.config.openpi,
-            limits,
-            metrics: this.metrics,
-            sessionId,
-            replica: this.replica,
-            promptMap: this.config.promptMap,
-            missingViews: this.config.missingViews,
-          });
+        ? new NativeSession({ ...session, keys: this.#keys, authenticated: auth === 'valid' })
+        : new OpenpiSession({ ...session, openpi: this.config.openpi });
     // Refusals answer with an error in the endpoint's style before anything else is sent.
     const refusal = this.#refusal(endpoint, auth);
     const ctx = { limits, metrics: this.metrics, log: this.#log };

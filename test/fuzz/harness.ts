@@ -26,6 +26,7 @@ import { loadConfig, type ServerConfig, type ServerLimits } from '../../server/c
 import type { MessageContext, Protocol } from '../../server/connection.ts';
 import { seqOf } from '../../server/messages.ts';
 import { ServerMetrics } from '../../server/metrics.ts';
+import type { SessionContext } from '../../server/session.ts';
 import { FuzzProgressModel } from './fake-model.ts';
 
 /** The server's configuration as `npm start` would load it with no file, env or flags. */
@@ -230,7 +231,7 @@ export function fuzzEngine(): RewardEngine {
   return new RewardEngine(model, { limits: { maxImagePixels: LIMITS.maxImagePixels } });
 }
 
-export function fuzzMetrics(engine: RewardEngine): ServerMetrics {
+function fuzzMetrics(engine: RewardEngine): ServerMetrics {
   return new ServerMetrics({
     model: { name: engine.card.name, version: engine.card.version },
     replica: 'fuzz',
@@ -238,6 +239,11 @@ export function fuzzMetrics(engine: RewardEngine): ServerMetrics {
     inFlight: () => 0,
     queueDepth: () => ({}),
   });
+}
+
+/** What a session of either protocol gets from its server, for one fuzz input. */
+export function fuzzSession(engine: RewardEngine): SessionContext {
+  return { engine, limits: LIMITS, metrics: fuzzMetrics(engine), sessionId: 's1', replica: 'fuzz', promptMap: {}, missingViews: 'refuse' };
 }
 
 /** Feed `frames` to `protocol` one at a time, as a connection does (see the header). */

@@ -8,21 +8,11 @@
 
 import { ApiKeys } from '../../../server/auth.ts';
 import { NativeSession } from '../../../server/native-session.ts';
-import { CONFIG, drive, fuzzEngine, fuzzEntry, fuzzMetrics, LIMITS, splitFrames } from '../harness.ts';
+import { CONFIG, drive, fuzzEngine, fuzzEntry, fuzzSession, splitFrames } from '../harness.ts';
 
 export async function check(data: Buffer): Promise<void> {
   const engine = fuzzEngine();
-  const session = new NativeSession({
-    engine,
-    keys: new ApiKeys(CONFIG.apiKeys),
-    authenticated: false,
-    limits: LIMITS,
-    metrics: fuzzMetrics(engine),
-    sessionId: 's1',
-    replica: 'fuzz',
-    promptMap: {},
-    missingViews: 'refuse',
-  });
+  const session = new NativeSession({ ...fuzzSession(engine), keys: new ApiKeys(CONFIG.apiKeys), authenticated: false });
   await drive(session, splitFrames(data));
 }
 

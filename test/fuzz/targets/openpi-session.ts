@@ -7,23 +7,14 @@
 // fuzz-options: -max_len=8192
 
 import { checkOpenpiConfig, OpenpiSession } from '../../../server/openpi-session.ts';
-import { CONFIG, drive, fuzzEngine, fuzzEntry, fuzzMetrics, LIMITS, splitFrames } from '../harness.ts';
+import { CONFIG, drive, fuzzEngine, fuzzEntry, fuzzSession, splitFrames } from '../harness.ts';
 
 const card = fuzzEngine().card;
 checkOpenpiConfig(CONFIG.openpi, card.views, card.tasks, card.grm.present);
 
 export async function check(data: Buffer): Promise<void> {
   const engine = fuzzEngine();
-  const session = new OpenpiSession({
-    engine,
-    openpi: CONFIG.openpi,
-    limits: LIMITS,
-    metrics: fuzzMetrics(engine),
-    sessionId: 's1',
-    replica: 'fuzz',
-    promptMap: {},
-    missingViews: 'refuse',
-  });
+  const session = new OpenpiSession({ ...fuzzSession(engine), openpi: CONFIG.openpi });
   await drive(session, splitFrames(data));
 }
 
