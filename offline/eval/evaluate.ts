@@ -327,9 +327,12 @@ export function resolveViewMap(
   return out;
 }
 
-/** The card task an episode runs under (see EvaluateOptions.task). */
-export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: EpisodeInfo, explicit?: string): string {
-  const known = card.tasks.map((t) => `"${t}"`).join(', ');
+/**
+ * The card task an episode names (models/tasks.ts), as `score` and `eval` both read it: --task (an
+ * id or an instruction; SW_ERR_TASK_UNKNOWN when it names none), else the episode's own task strings
+ * by id or instruction, else its recorded task id, else a one-task model's task; undefined when none.
+ */
+export function episodeCardTask(card: ModelCard, ep: EpisodeInfo, explicit?: string): string | undefined {
   if (explicit !== undefined) return resolveCardTask(card, explicit, { onlyTask: false }, '--task').task;
   for (const text of ep.tasks) {
     const own = matchTask(card, text, { onlyTask: false });
@@ -337,7 +340,14 @@ export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: Episod
   }
   const recorded = ep.meta?.task_id;
   if (typeof recorded === 'string' && card.tasks.includes(recorded)) return recorded;
-  if (card.tasks.length === 1) return card.tasks[0]!;
+  return card.tasks.length === 1 ? card.tasks[0]! : undefined;
+}
+
+/** The card task an episode runs under (see EvaluateOptions.task): episodeCardTask, else the task whose stages match the dataset's. */
+export function resolveTask(card: ModelCard, dataset: LeRobotDataset, ep: EpisodeInfo, explicit?: string): string {
+  const known = card.tasks.map((t) => `"${t}"`).join(', ');
+  const task = episodeCardTask(card, ep, explicit);
+  if (task !== undefined) return task;
   const names = dataset.stageNames.join('\u0000');
   const match = card.tasks.filter((_, i) => card.stages[i]!.map((s) => s.name).join('\u0000') === names);
   if (match.length === 1) return match[0]!;

@@ -6,10 +6,10 @@
 
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { knownInstructions, matchTask, resolveTask } from '../../models/tasks.ts';
+import { knownInstructions, resolveTask } from '../../models/tasks.ts';
 import type { ModelCard } from '../../models/card.ts';
 import { StagewardError } from '../../core/errors.ts';
-import { resolveViewMap } from '../eval/evaluate.ts';
+import { episodeCardTask, resolveViewMap } from '../eval/evaluate.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
 import type { EpisodeInfo, LeRobotDataset } from '../../datasets/reader.ts';
 import { probeVideo } from '../../datasets/ffmpeg.ts';
@@ -49,20 +49,10 @@ export function float32Decimal(x: number): number {
   return x;
 }
 
-/**
- * The card task an episode is scored as (models/tasks.ts): --task (an id or an instruction), else
- * the episode's own task string by id or instruction, else its recorded task id, else the model's
- * only task.
- */
+/** The card task an episode is scored as (eval/evaluate.ts episodeCardTask), or SW_ERR_TASK_UNKNOWN. */
 export function episodeTask(card: ModelCard, ep: EpisodeInfo, explicit?: string): string {
-  if (explicit !== undefined) return resolveTask(card, explicit, { onlyTask: false }, '--task').task;
-  for (const text of ep.tasks) {
-    const own = matchTask(card, text, { onlyTask: false });
-    if (own !== undefined) return own.task;
-  }
-  const recorded = ep.meta?.task_id;
-  if (typeof recorded === 'string' && card.tasks.includes(recorded)) return recorded;
-  if (card.tasks.length === 1) return card.tasks[0]!;
+  const task = episodeCardTask(card, ep, explicit);
+  if (task !== undefined) return task;
   const known = knownInstructions(card)
     .map((t) => `"${t}"`)
     .join(', ');
