@@ -17,7 +17,6 @@
 // Last output line: {"replicas", "robots", "lost_replies", "out_of_order", "sessions_per_replica",
 // "failover_reconnects", "steps_per_s", "steps_per_s_single_replica", ...}
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../core/paths.ts';
@@ -25,6 +24,7 @@ import { quantile } from '../core/stats.ts';
 import { StagewardError } from '../core/errors.ts';
 import { StagewardClient, type ReadyReply } from '../server/client.ts';
 import { framePool } from './load-worker.ts';
+import { startChild, stopChild, type Started } from './child-server.ts';
 import { findNginx, startNginx, type Nginx } from './nginx.ts';
 
 export interface ScaleOptions {
@@ -59,7 +59,6 @@ export const SCALE_BENCH_DEFAULTS: ScaleOptions = {
 };
 
 const BIN = join(REPO_ROOT, 'bin', 'stageward.js');
-const START_TIMEOUT_MS = 120_000;
 const REPLY_TIMEOUT_MS = 20_000;
 const RECONNECT = { attempts: 8, backoffMs: 50, maxBackoffMs: 1000, jitter: 0.5 };
 
@@ -97,44 +96,20 @@ export interface ScaleFigures {
   loadavg_1m: number;
 }
 
-interface Replica {
+interface Replica extends Started {
   name: string;
   port: number;
-  child: ChildProcess;
-  exit: Promise<number | null>;
-  stderr: string[];
 }
 
-function startReplica(name: string, model: string | undefined): Promise<Replica> {
-  const args = [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--replica', name];
-  if (model !== undefined) args.push('--model', model);
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr: string[] = [];
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr.push(...d.toString().split('\n').filter(Boolean));
-    stderr.splice(0, Math.max(0, stderr.length - 50));
-  });
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => fail(`no URL within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    function fail(why: string): void {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`replica ${name}: ${why}\n${stderr.slice(-15).join('\n')}`));
-    }
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /native\s+ws:\/\/127\.0\.0\.1:(\d+)\/v1\/stream/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
-        resolve({ name, port: Number(m[1]), child, exit, stderr });
-      }
-    });
-    void exit.then((code) => fail(`exited (${code}) before listening`));
-  });
+async function startReplica(name: string, model: string | undefined): Promise<Replica> {
+  const args = [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--replica', name, ...(model === undefined ? [] : ['--model', model])];
+  const started = await startChild(
+    `replica ${name}`,
+    process.execPath,
+    args,
+    (line) => /native\s+(ws:\/\/127\.0\.0\.1:\d+)\/v1\/stream/.exec(line)?.[1],
+  );
+  return { ...started, name, port: Number(new URL(started.url).port) };
 }
 
 /** What every robot of a phase adds to. */
@@ -390,8 +365,7 @@ export async function runScale(opts: Partial<ScaleOptions> = {}): Promise<ScaleF
     };
   } finally {
     await Promise.all(nginxes.map((n) => n.stop()));
-    for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGTERM');
-    await Promise.all(replicas.map((r) => Promise.race([r.exit, sleep(15_000).then(() => r.child.kill('SIGKILL'))])));
+    await Promise.all(replicas.map((r) => stopChild(r.child)));
   }
 }
 

@@ -14,7 +14,8 @@
 // "lost_replies", "rss_mb", "baseline_steps_per_s", "throughput_ratio", ...}
 
 import { RssSampler } from './proc-rss.ts';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { startChild, stopChild } from './child-server.ts';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -57,7 +58,6 @@ export const SERVER_BENCH_DEFAULTS: ServerBenchOptions = {
 
 const QUICK = { steps: 150, durationS: 5 };
 const TARGETS = { single_p50_ms: 5, single_p99_ms: 15, rss_mb: 400, throughput_ratio: 3 };
-const START_TIMEOUT_MS = 120_000;
 const BIN = join(REPO_ROOT, 'bin', 'stageward.js');
 const WORKER = join(REPO_ROOT, 'bench', 'load-worker.ts');
 const BASELINE = join(REPO_ROOT, 'bench', 'baseline', 'server.py');
@@ -214,58 +214,6 @@ function baselinePython(): string {
     );
   }
   return python;
-}
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-}
-
-/** Spawn a server and wait for the stdout line that gives its URL (bounded by START_TIMEOUT_MS). */
-function startChild(name: string, cmd: string, args: string[], urlOf: (line: string) => string | undefined): Promise<Started> {
-  const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1' } });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    let done = false;
-    const fail = (why: string) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${name}: ${why}${stderr ? `\n${stderr}` : ''}`));
-    };
-    const timer = setTimeout(() => fail(`no URL on its output within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    child.stdout!.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const url = urlOf(line);
-        if (url !== undefined && !done) {
-          done = true;
-          clearTimeout(timer);
-          child.stdout!.resume(); // keep draining its output
-          resolve({ child, url });
-        }
-      }
-    });
-    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before listening`));
-    child.once('error', (err) => fail(err.message));
-  });
-}
-
-/** SIGTERM, then SIGKILL after 15 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** Run one load phase in a separate Node process; its last stdout line is the LoadResult. */
