@@ -13,6 +13,7 @@
 // still waiting then are answered with the same error, so none goes unanswered. Anything that is not
 // a StagewardError is logged and answered SW_ERR_INTERNAL.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
 import { StagewardError, type ErrorCode } from '../core/errors.ts';
@@ -312,23 +313,26 @@ export class Connection {
     this.#draining = true;
     if (!this.#closed) {
       const deadline = performance.now() + graceMs;
-      let timer: NodeJS.Timeout | undefined;
-      const until = (ms: number) => new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, ms))));
-      await Promise.race([this.#chain, until(graceMs)]);
-      clearTimeout(timer);
+      const left = () => deadline - performance.now();
+      await this.#answeredWithin(left());
       for (;;) {
-        const now = performance.now();
-        const quietFor = now - this.#lastActivityAt;
-        if (this.#closed || quietFor >= quietMs || now >= deadline) break;
-        await until(Math.min(quietMs - quietFor, deadline - now));
-        await Promise.race([this.#chain, until(deadline - performance.now())]);
-        clearTimeout(timer);
+        const quietFor = performance.now() - this.#lastActivityAt;
+        if (this.#closed || quietFor >= quietMs || left() <= 0) break;
+        await sleep(Math.min(quietMs - quietFor, left()));
+        await this.#answeredWithin(left());
       }
       // Let the last replies reach the socket before the close frame.
       await new Promise<void>((r) => setImmediate(r));
       this.#closeWith(new StagewardError('SW_ERR_SHUTTING_DOWN', 'the server is shutting down; this message was not processed in time'));
     }
     if (!this.#closed) await new Promise<void>((r) => this.#onGone.push(r));
+  }
+
+  /** Until every message received so far is answered, or `ms` pass. */
+  async #answeredWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#chain, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, ms))))]);
+    clearTimeout(timer);
   }
 
   #gone(): void {
