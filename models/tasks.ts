@@ -33,11 +33,33 @@ export interface TaskRule {
 /** Most instructions an error message lists before "...". */
 const LISTED_INSTRUCTIONS = 8;
 
-/** task id -> its instruction and aliases, normalised; the card's tasks without instructions map to []. */
+const indexes = new WeakMap<object, Map<string, string>>();
+
+/** Normalised instruction or alias -> its task id; built once per card (prompts are resolved per observation). */
 function instructionIndex(card: Pick<ModelCard, 'tasks' | 'instructions'>): Map<string, string> {
-  const index = new Map<string, string>();
-  for (const task of card.tasks) for (const text of card.instructions[task] ?? []) index.set(normalizeInstruction(text), task);
+  let index = indexes.get(card);
+  if (index === undefined) {
+    index = new Map<string, string>();
+    for (const task of card.tasks) for (const text of card.instructions[task] ?? []) index.set(normalizeInstruction(text), task);
+    indexes.set(card, index);
+  }
   return index;
+}
+
+const promptMaps = new WeakMap<object, Map<string, string>>();
+
+/** A prompt map with normalised keys, built once per map (the first of two keys that normalise alike wins). */
+function normalizedPromptMap(map: Readonly<Record<string, string>>): Map<string, string> {
+  let out = promptMaps.get(map);
+  if (out === undefined) {
+    out = new Map<string, string>();
+    for (const [prompt, task] of Object.entries(map)) {
+      const key = normalizeInstruction(prompt);
+      if (!out.has(key)) out.set(key, task);
+    }
+    promptMaps.set(map, out);
+  }
+  return out;
 }
 
 /** What a message may quote as the known texts: each task's first instruction, else its id. */
@@ -56,10 +78,8 @@ export function matchTask(
     const key = normalizeInstruction(text);
     const byInstruction = instructionIndex(card).get(key);
     if (byInstruction !== undefined) return { task: byInstruction, by: 'instruction' };
-    if (rule.promptMap !== undefined) {
-      for (const [prompt, task] of Object.entries(rule.promptMap))
-        if (normalizeInstruction(prompt) === key && card.tasks.includes(task)) return { task, by: 'prompt_map' };
-    }
+    const mapped = rule.promptMap === undefined ? undefined : normalizedPromptMap(rule.promptMap).get(key);
+    if (mapped !== undefined && card.tasks.includes(mapped)) return { task: mapped, by: 'prompt_map' };
   }
   if (rule.fallback !== undefined && rule.fallback !== null && card.tasks.includes(rule.fallback))
     return { task: rule.fallback, by: 'default' };
