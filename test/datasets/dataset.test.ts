@@ -19,6 +19,7 @@ import { LeRobotDatasetWriter } from '../../datasets/writer.ts';
 import { ffmpeg } from '../../datasets/ffmpeg.ts';
 import { frameLabels } from '../../datasets/labels.ts';
 import type { DatasetSpec, RecordedEpisode, SubtaskSpan } from '../../datasets/types.ts';
+import { fixturePixels } from './lerobot-fixture.ts';
 
 const S = 32;
 const SPEC: DatasetSpec = {
@@ -32,19 +33,7 @@ const SPEC: DatasetSpec = {
 };
 
 /** Flat colour blocks that identify (episode, view, frame): a misaligned frame shows as a big error. */
-function pixels(e: number, v: number, t: number): Uint8Array {
-  const out = new Uint8Array(S * S * 3);
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      const p = (y * S + x) * 3;
-      const q = (x < S / 2 ? 0 : 1) + (y < S / 2 ? 0 : 2);
-      out[p] = 30 + ((t * 23 + e * 61 + q * 37) % 190);
-      out[p + 1] = 30 + ((v * 90 + q * 50 + t * 7) % 190);
-      out[p + 2] = 30 + ((e * 45 + q * 70 + 150 - t * 11 + 1900) % 190);
-    }
-  }
-  return out;
-}
+const pixels = (e: number, v: number, t: number): Uint8Array => fixturePixels(e, v, t, S);
 
 const SPANS: SubtaskSpan[][] = [
   [

@@ -9,23 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readParquetRows, type ParquetTable } from '../../datasets/parquet-file.ts';
 import { aggregateFeatures, type FeatureStats } from '../../datasets/stats.ts';
-import { actionOf, LENGTHS, mean, pixel, QUANTILES, referenceQuantiles, S, writeDataset } from './stats-fixture.ts';
+import { actionOf, FEATURES, LENGTHS, mean, pixel, QUANTILES, referenceQuantiles, S, writeDataset } from './stats-fixture.ts';
 
 const ORDER = ['min', 'max', 'mean', 'std', 'count', 'q01', 'q10', 'q50', 'q90', 'q99'] as const;
-const FEATURES = [
-  'action',
-  'observation.state',
-  'observation.images.front',
-  'timestamp',
-  'frame_index',
-  'episode_index',
-  'index',
-  'task_index',
-  'next.reward',
-  'next.done',
-  'annotation.true_stage',
-  'annotation.true_progress',
-];
 
 let work: string;
 let root: string;

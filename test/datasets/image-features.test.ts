@@ -3,7 +3,7 @@
 // pixels (JPEG close), resize on request, read a cell's file when it has no bytes, and can be
 // exported, scored and evaluated.
 
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -13,8 +13,8 @@ import { LeRobotDataset } from '../../datasets/reader.ts';
 import { readNpy } from '../../datasets/npy.ts';
 import { readParquetRows, writeParquetTable } from '../../datasets/parquet-file.ts';
 import { listColumn, scalarColumn, schemaOf } from '../../datasets/format.ts';
-import { expectCode, FIXTURE_MODEL_DIR, runCli } from '../helpers.ts';
-import { FIXTURE_SIZE, fixturePixels, writeLeRobotFixture, type FixtureCamera } from './lerobot-fixture.ts';
+import { expectCode, runCli } from '../helpers.ts';
+import { evalFixture, FIXTURE_SIZE, fixturePixels, scoreFixture, writeLeRobotFixture, type FixtureCamera } from './lerobot-fixture.ts';
 
 const CAMERAS: FixtureCamera[] = [
   { view: 'front', storage: 'image', format: 'png' },
@@ -182,42 +182,10 @@ describe('the commands on image features', () => {
 
   it('`score` and `eval` score them', async () => {
     for (const root of [v30, v21]) {
-      const out = join(work, `score-${root === v30 ? 'v30' : 'v21'}`);
-      const run = await runCli([
-        'score',
-        '--model',
-        FIXTURE_MODEL_DIR,
-        '--dataset',
-        root,
-        '--out',
-        out,
-        '--task',
-        'pick_place',
-        '--inference-thread',
-        'main',
-        '--no-progress',
-        '--no-plots',
-      ]);
-      expect(run.code, run.stderr).toBe(0);
-      const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+      const summary = await scoreFixture(root, join(work, `score-${root === v30 ? 'v30' : 'v21'}`));
       expect(summary.totals).toMatchObject({ episodes: 2, scored: 2, failed: 0 });
     }
-    const out = join(work, 'eval');
-    const run = await runCli([
-      'eval',
-      '--model',
-      FIXTURE_MODEL_DIR,
-      '--dataset',
-      v30,
-      '--task',
-      'pick_place',
-      '--out',
-      out,
-      '--no-plots',
-      '--no-progress',
-    ]);
-    expect(run.code, run.stderr).toBe(0);
-    const metrics = JSON.stringify(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')));
+    const metrics = await evalFixture(v30, join(work, 'eval'));
     expect(metrics).toContain('"frames":4');
     expect(metrics).toContain('"frames":6');
   }, 60_000);

@@ -5,13 +5,15 @@
 // {bytes, path} with PNG or JPEG bytes). Frames are flat colour blocks that name (episode, view,
 // frame), so a misplaced frame shows as a large error.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
+import { expect } from 'vitest';
 import type { SchemaElement } from 'hyparquet-writer';
 import { H264Encoder } from '../../datasets/ffmpeg.ts';
 import { DATA_PATH, EPISODES_PATH, formatTemplate, listColumn, scalarColumn, schemaOf, VIDEO_PATH } from '../../datasets/format.ts';
 import { writeParquetTable } from '../../datasets/parquet-file.ts';
+import { FIXTURE_MODEL_DIR, runCli } from '../helpers.ts';
 
 export const FIXTURE_SIZE = 16;
 
@@ -41,9 +43,8 @@ export interface FixtureOptions {
   extras?: Record<string, ExtraColumn>;
 }
 
-/** The RGB pixels of frame t of view v in episode e. */
-export function fixturePixels(e: number, v: number, t: number): Uint8Array {
-  const S = FIXTURE_SIZE;
+/** The RGB pixels of frame t of view v in episode e (S x S): flat colour blocks, so a misaligned frame shows as a big error. */
+export function fixturePixels(e: number, v: number, t: number, S = FIXTURE_SIZE): Uint8Array {
   const out = new Uint8Array(S * S * 3);
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
@@ -347,4 +348,44 @@ export async function writeLeRobotFixture(root: string, o: FixtureOptions): Prom
     schemaOf(cols.map((c) => c.schema)),
     cols.map((c) => ({ name: c.name, data: c.data })) as Parameters<typeof writeParquetTable>[2],
   );
+}
+
+/** `stageward score` of a fixture dataset as pick_place with the tiny model; exits 0, returns summary.json. */
+export async function scoreFixture(root: string, out: string): Promise<Record<string, any>> {
+  const run = await runCli([
+    'score',
+    '--model',
+    FIXTURE_MODEL_DIR,
+    '--dataset',
+    root,
+    '--out',
+    out,
+    '--task',
+    'pick_place',
+    '--inference-thread',
+    'main',
+    '--no-progress',
+    '--no-plots',
+  ]);
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as Record<string, any>;
+}
+
+/** `stageward eval` of a fixture dataset as pick_place with the tiny model; exits 0, returns metrics.json as text. */
+export async function evalFixture(root: string, out: string): Promise<string> {
+  const run = await runCli([
+    'eval',
+    '--model',
+    FIXTURE_MODEL_DIR,
+    '--dataset',
+    root,
+    '--task',
+    'pick_place',
+    '--out',
+    out,
+    '--no-plots',
+    '--no-progress',
+  ]);
+  expect(run.code, run.stderr).toBe(0);
+  return JSON.stringify(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')));
 }

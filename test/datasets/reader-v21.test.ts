@@ -10,8 +10,8 @@ import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeRobotDataset } from '../../datasets/reader.ts';
 import { readNpy } from '../../datasets/npy.ts';
-import { expectCode, FIXTURE_MODEL_DIR, runCli } from '../helpers.ts';
-import { FIXTURE_SIZE, fixturePixels, writeLeRobotFixture } from './lerobot-fixture.ts';
+import { expectCode, runCli } from '../helpers.ts';
+import { evalFixture, FIXTURE_SIZE, fixturePixels, scoreFixture, writeLeRobotFixture } from './lerobot-fixture.ts';
 
 const VIEWS = ['front', 'side', 'wrist'];
 const LENGTHS = [5, 7];
@@ -192,24 +192,7 @@ describe('the commands on a v2.1 dataset', () => {
   });
 
   it('`score` scores every episode and writes sarm_progress.parquet over the global indices', async () => {
-    const out = join(work, 'score');
-    const run = await runCli([
-      'score',
-      '--model',
-      FIXTURE_MODEL_DIR,
-      '--dataset',
-      root,
-      '--out',
-      out,
-      '--task',
-      'pick_place',
-      '--inference-thread',
-      'main',
-      '--no-progress',
-      '--no-plots',
-    ]);
-    expect(run.code, run.stderr).toBe(0);
-    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    const summary = await scoreFixture(root, join(work, 'score'));
     expect(summary.totals).toMatchObject({ episodes: 2, scored: 2, failed: 0 });
     const rows = (await parquetReadObjects({ file: await asyncBufferFromFile(join(root, 'sarm_progress.parquet')) })) as Record<
       string,
@@ -223,23 +206,7 @@ describe('the commands on a v2.1 dataset', () => {
   }, 60_000);
 
   it('`eval` evaluates every episode', async () => {
-    const out = join(work, 'eval');
-    const run = await runCli([
-      'eval',
-      '--model',
-      FIXTURE_MODEL_DIR,
-      '--dataset',
-      root,
-      '--task',
-      'pick_place',
-      '--out',
-      out,
-      '--no-plots',
-      '--no-progress',
-    ]);
-    expect(run.code, run.stderr).toBe(0);
-    const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
-    expect(JSON.stringify(metrics)).toContain('"frames":7');
+    expect(await evalFixture(root, join(work, 'eval'))).toContain('"frames":7');
   }, 60_000);
 });
 

@@ -65,6 +65,22 @@ export async function writeDataset(dir: string, options: WriterOptions = {}): Pr
   await w.finish();
 }
 
+/** The features of SPEC's datasets, in info.json order: stats.json and the episodes' stats/ columns follow it. */
+export const FEATURES = [
+  'action',
+  'observation.state',
+  'observation.images.front',
+  'timestamp',
+  'frame_index',
+  'episode_index',
+  'index',
+  'task_index',
+  'next.reward',
+  'next.done',
+  'annotation.true_stage',
+  'annotation.true_progress',
+];
+
 export const QUANTILES = { q01: 0.01, q10: 0.1, q50: 0.5, q90: 0.9, q99: 0.99 } as const;
 
 /** LeRobot's histogram quantiles of `values`, the rule restated naively. */
