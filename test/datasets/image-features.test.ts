@@ -14,7 +14,15 @@ import { readNpy } from '../../datasets/npy.ts';
 import { readParquetRows, writeParquetTable } from '../../datasets/parquet-file.ts';
 import { listColumn, scalarColumn, schemaOf } from '../../datasets/format.ts';
 import { expectCode, runCli } from '../helpers.ts';
-import { evalFixture, FIXTURE_SIZE, fixturePixels, scoreFixture, writeLeRobotFixture, type FixtureCamera } from './lerobot-fixture.ts';
+import {
+  evalFixture,
+  FIXTURE_SIZE,
+  fixturePixels,
+  imageColumn,
+  scoreFixture,
+  writeLeRobotFixture,
+  type FixtureCamera,
+} from './lerobot-fixture.ts';
 
 const CAMERAS: FixtureCamera[] = [
   { view: 'front', storage: 'image', format: 'png' },
@@ -107,11 +115,7 @@ describe('image features', () => {
     await writeParquetTable(
       file,
       schemaOf([
-        [
-          { name: 'observation.images.front', repetition_type: 'OPTIONAL', num_children: 2 },
-          { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
-          { name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        ],
+        imageColumn('observation.images.front'),
         listColumn('observation.state', 'FLOAT'),
         ...['frame_index', 'episode_index', 'index', 'task_index'].map((c) => scalarColumn(c, 'INT64')),
       ]),
@@ -146,21 +150,10 @@ describe('image features', () => {
     await writeLeRobotFixture(dir, { version: 'v3.0', lengths: [2], tasks: ['t'], cameras: [{ view: 'front', storage: 'image' }] });
     const file = join(dir, 'data/chunk-000/file-000.parquet');
     const { rows } = await readParquetRows(file);
-    await writeParquetTable(
-      file,
-      schemaOf([
-        [
-          { name: 'observation.images.front', repetition_type: 'OPTIONAL', num_children: 2 },
-          { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
-          { name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        ],
-        scalarColumn('episode_index', 'INT64'),
-      ]),
-      [
-        { name: 'observation.images.front', data: rows.map(() => ({ bytes: new Uint8Array([1, 2, 3, 4]), path: 'x.png' })) },
-        { name: 'episode_index', data: BigInt64Array.from(rows.map((r) => r.episode_index as bigint)) },
-      ],
-    );
+    await writeParquetTable(file, schemaOf([imageColumn('observation.images.front'), scalarColumn('episode_index', 'INT64')]), [
+      { name: 'observation.images.front', data: rows.map(() => ({ bytes: new Uint8Array([1, 2, 3, 4]), path: 'x.png' })) },
+      { name: 'episode_index', data: BigInt64Array.from(rows.map((r) => r.episode_index as bigint)) },
+    ]);
     const ds = await LeRobotDataset.open(dir);
     await expectCode(ds.frames(0, 'front').next(), 'SW_ERR_IMAGE_DECODE', 'episode 0 view "front" frame 0');
     await expectCode(ds.videoInfo(0, 'front'), 'SW_ERR_DATASET_VIEW', 'stored as images');

@@ -105,7 +105,8 @@ async function imageCell(e: number, v: number, t: number, format: 'png' | 'jpeg'
 }
 
 /** The Hugging Face Image struct column as pyarrow writes it: struct<bytes: binary, path: string>. */
-function imageColumn(name: string): SchemaElement[] {
+/** The Hugging Face Image struct {bytes, path} LeRobot stores image features as. */
+export function imageColumn(name: string): SchemaElement[] {
   return [
     { name, repetition_type: 'OPTIONAL', num_children: 2 },
     { name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
