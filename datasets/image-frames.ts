@@ -11,6 +11,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type Asy
 import { StagewardError } from '../core/errors.ts';
 import type { RawImage } from '../core/image.ts';
 import type { FitMode } from './ffmpeg.ts';
+import { topLevelColumns } from './parquet-file.ts';
 
 /** Rows read (and decoded in parallel) per step: bounds memory to this many encoded and decoded frames. */
 export const IMAGE_ROWS_PER_READ = 32;
@@ -47,7 +48,7 @@ export class ImageColumnFile {
 
   /** Rows [rowStart, rowEnd) (all when absent) of `column` and, when the file has it, episode_index. */
   async rows(column: string, range: { rowStart?: number; rowEnd?: number } = {}): Promise<Record<string, unknown>[]> {
-    const present = topLevelColumns(this.metadata);
+    const present = topLevelColumns(this.metadata.schema);
     if (!present.includes(column))
       throw new StagewardError('SW_ERR_DATASET_FORMAT', `${this.path} has no column "${column}" for the image feature of that name`);
     const columns = present.includes('episode_index') ? [column, 'episode_index'] : [column];
@@ -113,17 +114,4 @@ export async function decodeImage(
       cause: err,
     });
   }
-}
-
-/** Names of the schema root's direct children (a struct's fields are not columns). */
-function topLevelColumns(metadata: FileMetaData): string[] {
-  const schema = metadata.schema;
-  const names: string[] = [];
-  const skip = (i: number): number => {
-    let j = i + 1;
-    for (let c = 0; c < (schema[i]!.num_children ?? 0); c++) j = skip(j);
-    return j;
-  };
-  for (let i = 1; i < schema.length; i = skip(i)) names.push(schema[i]!.name);
-  return names;
 }

@@ -117,8 +117,8 @@ export async function readParquetRows(
   }
 }
 
-/** Names of the root's direct children (a list column's inner elements are not columns). */
-function topLevelColumns(schema: SchemaElement[]): string[] {
+/** Names of the root's direct children (a list column's inner elements and a struct's fields are not columns). */
+export function topLevelColumns(schema: SchemaElement[]): string[] {
   const names: string[] = [];
   for (let i = 1; i < schema.length; i = skip(schema, i)) names.push(schema[i]!.name);
   return names;
