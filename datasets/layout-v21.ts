@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { StagewardError } from '../core/errors.ts';
 import { episodeExtras, episodeInfo, type EpisodeInfo, type VideoSlice } from './episode-info.ts';
 import { formatTemplate, IMAGE_KEY_PREFIX, INFO_PATH, type LeRobotInfo } from './format.ts';
+import { aggregateStats, type FeatureStats, type StatValue } from './stats.ts';
 
 export const V21_CODEBASE_VERSION = 'v2.1';
 export const V21_EPISODES_PATH = 'meta/episodes.jsonl';
@@ -133,14 +134,6 @@ export async function readEpisodesV21(root: string, info: LeRobotInfo & V21InfoF
   return out;
 }
 
-interface FeatureStats {
-  min: unknown;
-  max: unknown;
-  mean: unknown;
-  std: unknown;
-  count: unknown;
-}
-
 /**
  * meta/episodes_stats.jsonl aggregated over every episode as LeRobot's aggregate_stats does: min of
  * mins, max of maxes, count-weighted mean, pooled population std, summed count; null when the file
@@ -156,62 +149,18 @@ export async function readStatsV21(root: string): Promise<Record<string, unknown
     if (stats === null || typeof stats !== 'object' || Array.isArray(stats))
       throw new StagewardError('SW_ERR_DATASET_FORMAT', `${path} line ${i + 1} has no "stats" object`);
     for (const [feature, s] of Object.entries(stats as Record<string, unknown>)) {
-      const f = s as Partial<FeatureStats> | null;
+      const f = s as Record<string, unknown> | null;
       if (!f || [f.min, f.max, f.mean, f.std, f.count].some((v) => v === undefined)) continue;
-      perFeature.set(feature, [...(perFeature.get(feature) ?? []), f as FeatureStats]);
+      const count = firstNumber(f.count);
+      if (!(count > 0)) continue;
+      const list = (v: unknown) => (Array.isArray(v) ? v : [v]) as StatValue;
+      const entry = { min: list(f.min), max: list(f.max), mean: list(f.mean), std: list(f.std), count: [count] } as FeatureStats;
+      perFeature.set(feature, [...(perFeature.get(feature) ?? []), entry]);
     }
   });
-  const out: Record<string, unknown> = {};
-  for (const [feature, list] of perFeature) {
-    const counts = list.map((s) => firstNumber(s.count));
-    const total = counts.reduce((a, b) => a + b, 0);
-    if (!(total > 0)) continue;
-    const mean = combine(
-      list.map((s) => s.mean),
-      (xs) => xs.reduce((a, x, e) => a + x * counts[e]!, 0) / total,
-    );
-    const variance = combine(
-      list.flatMap((s) => [s.mean, s.std]),
-      (xs) => {
-        let m = 0;
-        for (let e = 0; e < list.length; e++) m += xs[2 * e]! * counts[e]!;
-        m /= total;
-        let v = 0;
-        for (let e = 0; e < list.length; e++) v += counts[e]! * (xs[2 * e + 1]! ** 2 + (xs[2 * e]! - m) ** 2);
-        return Math.sqrt(v / total);
-      },
-    );
-    out[feature] = {
-      min: combine(
-        list.map((s) => s.min),
-        (xs) => Math.min(...xs),
-      ),
-      max: combine(
-        list.map((s) => s.max),
-        (xs) => Math.max(...xs),
-      ),
-      mean,
-      std: variance,
-      count: [total],
-    };
-  }
-  return out;
+  return Object.fromEntries([...perFeature].map(([feature, list]) => [feature, aggregateStats(list)]));
 }
 
 function firstNumber(v: unknown): number {
   return Array.isArray(v) ? firstNumber(v[0]) : Number(v);
-}
-
-/** Apply `f` elementwise over nested arrays of one shape (f gets one number per input). */
-function combine(values: unknown[], f: (xs: number[]) => number): unknown {
-  if (values.length > 0 && values.every(Array.isArray)) {
-    const first = values[0] as unknown[];
-    return first.map((_, i) =>
-      combine(
-        values.map((v) => (v as unknown[])[i]),
-        f,
-      ),
-    );
-  }
-  return f(values.map(Number));
 }

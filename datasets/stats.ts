@@ -287,7 +287,9 @@ export function aggregateStats(list: readonly FeatureStats[]): FeatureStats {
     std: shape(std),
     count: [total],
   };
-  for (const k of QUANTILE_KEYS) out[k] = shape(across(per(k), QUANTILE_LEVELS[k] <= 0.5 ? Math.min : Math.max));
+  // Older stats (LeRobot v2.1's episodes_stats.jsonl) have no quantiles: they are aggregated only where every entry has them.
+  for (const k of QUANTILE_KEYS)
+    if (list.every((s) => s[k] !== undefined)) out[k] = shape(across(per(k), QUANTILE_LEVELS[k] <= 0.5 ? Math.min : Math.max));
   return out as FeatureStats;
 }
 
