@@ -10,13 +10,12 @@ import sharp from 'sharp';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { StagewardError } from '../core/errors.ts';
 import type { RawImage } from '../core/image.ts';
+import { SHARP_FIT } from '../models/preprocess.ts';
 import type { FitMode } from './ffmpeg.ts';
 import { topLevelColumns } from './parquet-file.ts';
 
 /** Rows read (and decoded in parallel) per step: bounds memory to this many encoded and decoded frames. */
 export const IMAGE_ROWS_PER_READ = 32;
-
-const FIT: Record<FitMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
 
 /** One data parquet file opened for reading image cells; the footer is read once. */
 export class ImageColumnFile {
@@ -100,7 +99,7 @@ export async function decodeImage(
       const height = target.height ?? meta.height;
       if (width !== meta.width || height !== meta.height)
         pipeline = pipeline.resize(width, height, {
-          fit: FIT[target.resize ?? 'stretch'],
+          fit: SHARP_FIT[target.resize ?? 'stretch'],
           position: 'centre',
           background: { r: 0, g: 0, b: 0 },
         });

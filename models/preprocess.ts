@@ -36,7 +36,8 @@ export const DEFAULT_PREPROCESS_LIMITS: PreprocessLimits = { maxImagePixels: ENG
 
 type Sharp = ReturnType<typeof sharp>;
 
-const FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
+/** A resize mode as sharp's `fit` (centred, black bars): what every sharp resize of camera frames uses. */
+export const SHARP_FIT: Record<ResizeMode, 'fill' | 'contain' | 'cover'> = { stretch: 'fill', pad: 'contain', crop: 'cover' };
 
 /**
  * Resize one image into `out` at `offset` (H*W*3 bytes, RGB). `label` names the image in errors.
@@ -92,7 +93,7 @@ export async function preprocessInto(
     data = await pipeline
       .removeAlpha()
       .toColourspace('srgb')
-      .resize(width, height, { fit: FIT[target.resize], position: 'centre', background: { r: 0, g: 0, b: 0 } })
+      .resize(width, height, { fit: SHARP_FIT[target.resize], position: 'centre', background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
   } catch (err) {
