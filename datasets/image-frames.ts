@@ -94,10 +94,11 @@ export async function decodeImage(
   try {
     let pipeline = sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
     if (target.width !== undefined || target.height !== undefined) {
-      const meta = await sharp(bytes).metadata();
-      const width = target.width ?? meta.width;
-      const height = target.height ?? meta.height;
-      if (width !== meta.width || height !== meta.height)
+      // The header is parsed a second time only when one side must come from the image itself.
+      const meta = target.width === undefined || target.height === undefined ? await sharp(bytes).metadata() : undefined;
+      const width = target.width ?? meta!.width;
+      const height = target.height ?? meta!.height;
+      if (meta === undefined || width !== meta.width || height !== meta.height)
         pipeline = pipeline.resize(width, height, {
           fit: SHARP_FIT[target.resize ?? 'stretch'],
           position: 'centre',
