@@ -78,3 +78,13 @@ export async function runCli(args: string[]): Promise<CliRun> {
     vi.restoreAllMocks();
   }
 }
+
+/** What `p` rejects with; fails the test when it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeVideo, ffmpeg, H264Encoder, locateFfmpeg, parseFfmpegInfo, probeVideo, type FfmpegBinary } from '../../datasets/ffmpeg.ts';
 import { isStagewardError } from '../../core/errors.ts';
+import { rejection } from '../helpers.ts';
 
 const W = 32;
 const H = 32;
@@ -31,15 +32,6 @@ function mae(a: Uint8Array, b: Uint8Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += Math.abs(a[i]! - b[i]!);
   return s / a.length;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 let bin: FfmpegBinary;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isStagewardError } from '../../core/errors.ts';
 import { StagewardClient, type ReadyReply } from '../../server/client.ts';
 import type { StagewardServer } from '../../server/server.ts';
-import { expectCode } from '../helpers.ts';
+import { expectCode, rejection } from '../helpers.ts';
 import { FakeProgressModel, jpegFrames, KEY, startTestServer, waitFor } from './helpers.ts';
 
 /** Fast, deterministic waits: 20, 40, 80, 100, 100, ... ms. */
@@ -86,15 +86,6 @@ class Forwarder {
     this.cut();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('client reconnect', () => {
