@@ -168,7 +168,9 @@ describe('batching in the server', () => {
   it('batches encoder and head calls across sessions stepping at once', async () => {
     const fake = new FakeProgressModel();
     fake.delayMs = 2;
-    const server = await startTestServer({ 'batching.maxBatchWaitMs': 20 }, fake);
+    // A full encoder batch (4 x 3 images) launches at once; the wait is long so that a loaded machine
+    // cannot spread the four steps over two windows, and it bounds only the SARM call (4 < 12 rows).
+    const server = await startTestServer({ 'batching.maxBatch': 12, 'batching.maxBatchWaitMs': 400 }, fake);
     toClose.push({ close: () => server.shutdown() });
     const clients = await Promise.all([0, 1, 2, 3].map(() => StagewardClient.connect(server.url)));
     for (const c of clients) {
