@@ -34,4 +34,19 @@ export default tseslint.config(
       'max-len': ['error', { code: 160, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }],
     },
   },
+  {
+    // The pages' own scripts run in the browser (server/dashboard/).
+    files: ['server/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        WebSocket: 'readonly',
+        sessionStorage: 'readonly',
+        CSS: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
 );

@@ -81,10 +81,16 @@ export const ERROR_CODES = {
     close: 4401,
     about: 'the API key is missing or wrong (header `Authorization: Api-Key <key>` or the hello field `api_key`)',
   },
-  SW_ERR_NO_SESSION: { close: null, about: "a message other than hello arrived before the session's hello" },
+  SW_ERR_NO_SESSION: {
+    close: null,
+    about: "a message other than hello arrived before the session's hello; on the dashboard, a session id that is not (or no longer) listed",
+  },
   SW_ERR_NO_EPISODE: { close: null, about: 'a step or end arrived with no episode started (send reset first)' },
   SW_ERR_MODEL_UNAVAILABLE: { close: null, about: 'hello names a model this server does not serve' },
-  SW_ERR_TOO_MANY_SESSIONS: { close: 1013, about: 'the server already holds maxSessions connections; try again later' },
+  SW_ERR_TOO_MANY_SESSIONS: {
+    close: 1013,
+    about: 'the server already holds maxSessions connections (or the dashboard feed dashboard.maxViewers viewers); try again later',
+  },
   SW_ERR_BUSY: { close: null, about: 'more than maxQueuedMessages messages of one connection wait for their replies; this one is refused' },
   SW_ERR_IDLE_TIMEOUT: {
     close: 1001,

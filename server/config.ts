@@ -125,6 +125,25 @@ export interface ServerConfig {
   /** `inferenceThread`: run the graphs on a worker thread (default) or on the main thread. */
   runtime: { providers: ExecutionProvider[]; intraOpThreads: number; inferenceThread: InferenceThread };
   openpi: OpenpiConfig;
+  dashboard: DashboardConfig;
+}
+
+/** The live dashboard (GET /, GET /v1/sessions, the feed on /v1/live; server/LIVE.md). */
+export interface DashboardConfig {
+  /** false: no dashboard, no session API, no feed, and sessions record nothing for them. */
+  enabled: boolean;
+  /** Viewers connected to the feed at once; more get SW_ERR_TOO_MANY_SESSIONS. */
+  maxViewers: number;
+  /** One feed update per this many ms, whatever the step rate. */
+  tickMs: number;
+  /** Thumbnails of the watched session per second, at most. */
+  thumbnailHz: number;
+  /** Thumbnail width in pixels (height keeps the aspect). */
+  thumbnailWidth: number;
+  /** A viewer with more than this unsent gets no updates until it catches up. */
+  maxViewerBufferBytes: number;
+  /** Points kept per episode (past it every other point is dropped). */
+  maxPoints: number;
 }
 
 type Kind =
@@ -187,12 +206,20 @@ const SCHEMA: Record<string, Kind> = {
   'openpi.shaping': { t: 'choice', of: SHAPING_MODES },
   'openpi.progress': { t: 'choice', of: PROGRESS_SOURCES },
   'openpi.episodeGapMs': int(0, 86_400_000),
+  'dashboard.enabled': { t: 'bool' },
+  'dashboard.maxViewers': int(1, 1024),
+  'dashboard.tickMs': int(50, 10_000),
+  'dashboard.thumbnailHz': { t: 'number', min: 0.1, max: 30 },
+  'dashboard.thumbnailWidth': int(16, 1024),
+  'dashboard.maxViewerBufferBytes': int(65_536, 1 << 30),
+  'dashboard.maxPoints': int(16, 100_000),
 };
 
 export function envName(path: string): string {
   const [section, leaf] = path.includes('.') ? (path.split('.') as [string, string]) : ['', path];
   const snake = leaf.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
-  return `STAGEWARD_${section === 'openpi' ? 'OPENPI_' : ''}${snake}`;
+  const prefix = section === 'openpi' || section === 'dashboard' ? `${section.toUpperCase()}_` : '';
+  return `STAGEWARD_${prefix}${snake}`;
 }
 
 /** Every STAGEWARD_* variable the server reads (openpi.views, a map, comes from files only). */
@@ -217,7 +244,7 @@ export function flattenConfig(obj: unknown, source: string): Record<string, unkn
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) configError('(root)', source, 'must be a JSON object');
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
-    if (['limits', 'batching', 'runtime', 'openpi'].includes(key)) {
+    if (['limits', 'batching', 'runtime', 'openpi', 'dashboard'].includes(key)) {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) configError(key, source, 'must be an object');
       for (const [leaf, v] of Object.entries(value)) {
         const path = `${key}.${leaf}`;
@@ -353,7 +380,7 @@ export function resolveConfig(layers: ConfigLayer[]): ServerConfig {
       sources[path] = layer.source;
     }
   }
-  const cfg: Record<string, any> = { limits: {}, batching: {}, runtime: {}, openpi: {} };
+  const cfg: Record<string, any> = { limits: {}, batching: {}, runtime: {}, openpi: {}, dashboard: {} };
   for (const [path, kind] of Object.entries(SCHEMA)) {
     if (!Object.hasOwn(values, path)) configError(path, 'no value', 'is missing (configs/default.json should set it)');
     const v = check(path, kind, values[path], sources[path]!);

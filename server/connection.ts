@@ -52,6 +52,8 @@ export interface ConnectionContext {
   limits: ServerLimits;
   metrics: ServerMetrics;
   log: (line: string) => void;
+  /** Every error reply or error close of this connection, by code (the dashboard's per-session counts). */
+  onError?: (code: ErrorCode) => void;
 }
 
 /** Close reason: the code and as much of the message as fits WebSocket's 123-byte limit. */
@@ -110,7 +112,7 @@ export class Connection {
           : err.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS'
             ? 'SW_ERR_LIMIT'
             : 'SW_ERR_PROTOCOL';
-      ctx.metrics.errors.inc({ code });
+      this.#countError(code);
     });
     ws.on('close', () => this.#gone());
     const hello = protocol.greeting();
@@ -199,6 +201,11 @@ export class Connection {
     });
   }
 
+  #countError(code: ErrorCode): void {
+    this.#ctx.metrics.errors.inc({ code });
+    this.#ctx.onError?.(code);
+  }
+
   /** Reply with an error; close the connection when the error says so. */
   #fail(err: unknown, entry: Unanswered): void {
     let e: StagewardError;
@@ -209,7 +216,7 @@ export class Connection {
       );
       e = new StagewardError('SW_ERR_INTERNAL', 'internal server error (logged on the server)');
     }
-    this.#ctx.metrics.errors.inc({ code: e.code });
+    this.#countError(e.code);
     const frame = this.protocol.errorFrame(e, entry.seq, entry.kind);
     this.#answer(entry, frame.data, frame.kind);
     if (e.closeCode !== null) this.#closeWith(e);
@@ -229,7 +236,7 @@ export class Connection {
     if (this.#ws.bufferedAmount > this.#ctx.limits.maxQueuedReplyBytes && !this.#closing) {
       const limit = this.#ctx.limits.maxQueuedReplyBytes;
       const err = new StagewardError('SW_ERR_SLOW_READER', `more than maxQueuedReplyBytes (${limit}) of replies are unread`);
-      this.#ctx.metrics.errors.inc({ code: err.code });
+      this.#countError(err.code);
       // The client is not reading: no more replies for it, only the close.
       this.close(err.closeCode!, closeReason(err));
     }
@@ -258,7 +265,7 @@ export class Connection {
 
   /** Send an error that answers no message, then close (auth, capacity, idle). */
   reject(err: StagewardError, kind: FrameKind): void {
-    this.#ctx.metrics.errors.inc({ code: err.code });
+    this.#countError(err.code);
     const frame = this.protocol.errorFrame(err, undefined, kind);
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(frame.data, { binary: frame.kind === 'binary' });
     this.close(err.closeCode ?? 1011, closeReason(err));
@@ -284,7 +291,7 @@ export class Connection {
   #timeout(err: StagewardError): void {
     if (this.#unanswered.length === 0) this.reject(err, 'binary');
     else {
-      this.#ctx.metrics.errors.inc({ code: err.code });
+      this.#countError(err.code);
       this.#closeWith(err);
     }
   }

@@ -90,13 +90,17 @@ export function describeServer(server: StagewardServer, dir: string, trained: bo
   const card = server.engine.card;
   const base = server.url;
   const http = base.replace(/^ws/, 'http');
+  const dashboard = server.live
+    ? `  dashboard ${http}/   (live sessions, rewards and camera thumbnails; open it in a browser)`
+    : '  dashboard off (dashboard.enabled is false)';
   const lines = [
     `stageward: replica ${server.replica} serving model ${card.name} ${card.version} from ${dir} (providers ${JSON.stringify(server.model.providers)}, inference on the ${server.config.runtime.inferenceThread} thread)`,
     `  native    ${base}/v1/stream`,
     `  openpi    ${base}/openpi   (or WebsocketClientPolicy(host="${server.address.host}", port=${server.address.port}))`,
-    `  http      ${http}/healthz  ${http}/metrics  ${http}/v1/models`,
+    `  http      ${http}/healthz  ${http}/metrics  ${http}/v1/models  ${http}/v1/sessions`,
     `  views ${card.views.join('/')}, tasks ${card.tasks.join(', ')}; API keys ${server.config.apiKeys.length ? 'required' : 'off (loopback only)'}`,
     `  jpeg      ${jpegDecoderLine()}`,
+    dashboard,
   ];
   if (!trained)
     lines.push(

@@ -1,6 +1,7 @@
 // The reward server: one HTTP server (node:http) with WebSocket upgrades (ws) on `/v1/stream` (native)
 // and `/openpi` or `/` (openpi-client), HTTP routes beside them (server/http.ts), one RewardEngine over
-// a dynamically batching model (models/batching.ts) shared by every session.
+// a dynamically batching model (models/batching.ts) shared by every session, and the live dashboard:
+// its page and session API on HTTP, its feed on `/v1/live` (server/LIVE.md; live.ts, live-feed.ts).
 //
 //   const server = await StagewardServer.start({ config, model });   // listens
 //   server.url                                                       // ws://127.0.0.1:8000
@@ -27,7 +28,10 @@ import type { ProgressModel } from '../models/package.ts';
 import { ApiKeys } from './auth.ts';
 import { replicaName, type ServerConfig } from './config.ts';
 import { Connection, type Endpoint, type Protocol } from './connection.ts';
+import { dashboardFiles } from './dashboard/files.ts';
 import { handleHttp } from './http.ts';
+import { LiveHub } from './live.ts';
+import { LiveFeed } from './live-feed.ts';
 import { ServerMetrics } from './metrics.ts';
 import { NativeSession } from './native-session.ts';
 import { checkOpenpiConfig, OpenpiSession } from './openpi-session.ts';
@@ -57,6 +61,9 @@ export class StagewardServer {
   readonly engine: RewardEngine;
   readonly model: BatchingProgressModel;
   readonly metrics: ServerMetrics;
+  /** The dashboard's live state; undefined when `dashboard.enabled` is false. */
+  readonly live: LiveHub | undefined;
+  readonly #feed: LiveFeed | undefined;
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #keys: ApiKeys;
@@ -99,6 +106,7 @@ export class StagewardServer {
         this.metrics.batchRows.observe(e.rows, { graph: e.graph });
         this.metrics.batchRequests.observe(e.requests, { graph: e.graph });
         this.metrics.batchSeconds.observe(e.ms / 1000, { graph: e.graph });
+        this.live?.recordBatch(e.graph, e.rows, e.requests);
       },
     });
     const { maxImagePixels, decodeSlots, decodeLargeSlots, decodeLargeBytes, decodeLargeShare } = config.limits;
@@ -107,6 +115,24 @@ export class StagewardServer {
       decode: { slots: decodeSlots, largeSlots: decodeLargeSlots, largeCost: decodeLargeBytes, largeShare: decodeLargeShare },
     });
     this.#keys = new ApiKeys(config.apiKeys);
+    const files = config.dashboard.enabled ? dashboardFiles() : undefined;
+    if (config.dashboard.enabled) {
+      this.live = new LiveHub({
+        card,
+        replica: this.replica,
+        maxPoints: config.dashboard.maxPoints,
+        gauges: () => ({ inFlight: this.stats().inFlight, queueDepth: this.model.queueDepth, viewers: this.#feed?.viewers ?? 0 }),
+      });
+      this.#feed = new LiveFeed({
+        hub: this.live,
+        keys: this.#keys,
+        card,
+        providers: opts.model.providers,
+        metrics: this.metrics,
+        config: config.dashboard,
+        log: this.#log,
+      });
+    }
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.limits.maxPayloadBytes,
@@ -122,6 +148,7 @@ export class StagewardServer {
         replica: this.replica,
         shuttingDown: () => this.#shutdown !== undefined,
         sessions: () => this.#connections.size,
+        live: this.live !== undefined ? { hub: this.live, files: files! } : undefined,
       }),
     );
     const deadline = config.limits.upgradeTimeoutMs;
@@ -216,9 +243,15 @@ export class StagewardServer {
     const refuse = (status: string) => {
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if (endpoint === undefined) return refuse('404 Not Found');
+    const feed = path === '/v1/live' ? this.#feed : undefined;
+    if (endpoint === undefined && feed === undefined) return refuse('404 Not Found');
     if (this.#shutdown !== undefined) return refuse('503 Service Unavailable');
     this.#release(socket as Socket);
+    if (feed !== undefined) {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => feed.accept(ws, this.#keys.fromHeaders(req.headers)));
+      return;
+    }
+    if (endpoint === undefined) return;
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, endpoint, req));
   }
 
@@ -226,6 +259,9 @@ export class StagewardServer {
     const limits = this.config.limits;
     const sessionId = `s${this.#nextSession++}`;
     const auth = this.#keys.fromHeaders(req.headers);
+    // Refusals answer with an error in the endpoint's style before anything else is sent.
+    const refusal = this.#refusal(endpoint, auth);
+    const live = refusal === undefined ? this.live?.open(sessionId, endpoint) : undefined;
     const session: SessionContext = {
       engine: this.engine,
       limits,
@@ -234,14 +270,13 @@ export class StagewardServer {
       replica: this.replica,
       promptMap: this.config.promptMap,
       missingViews: this.config.missingViews,
+      live,
     };
     const protocol: Protocol =
       endpoint === 'native'
         ? new NativeSession({ ...session, keys: this.#keys, authenticated: auth === 'valid' })
         : new OpenpiSession({ ...session, openpi: this.config.openpi });
-    // Refusals answer with an error in the endpoint's style before anything else is sent.
-    const refusal = this.#refusal(endpoint, auth);
-    const ctx = { limits, metrics: this.metrics, log: this.#log };
+    const ctx = { limits, metrics: this.metrics, log: this.#log, onError: live && ((code: string) => live.errored(code)) };
     if (refusal !== undefined) {
       const conn = new Connection(ws, silent(protocol), ctx);
       conn.reject(refusal, endpoint === 'native' ? 'binary' : 'text');
@@ -250,7 +285,10 @@ export class StagewardServer {
     const conn = new Connection(ws, protocol, ctx);
     this.metrics.connections.inc({ endpoint });
     this.#connections.add(conn);
-    conn.onGone(() => this.#connections.delete(conn));
+    conn.onGone(() => {
+      this.#connections.delete(conn);
+      live?.closed();
+    });
   }
 
   #refusal(endpoint: Endpoint, auth: 'none' | 'valid' | 'invalid'): StagewardError | undefined {
@@ -271,6 +309,8 @@ export class StagewardServer {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       // The listener stays open through the drain: /healthz says 503 and upgrades get 503.
+      // Viewers go first: they are not robots, and nothing of theirs needs draining.
+      this.#feed?.close();
       const { shutdownGraceMs, drainQuietMs } = this.config.limits;
       await Promise.all([...this.#connections].map((c) => c.drain(shutdownGraceMs, drainQuietMs)));
       const closed = new Promise<void>((r) => this.#http.close(() => r()));
@@ -278,6 +318,7 @@ export class StagewardServer {
       for (const socket of this.#pendingSockets.keys()) socket.destroy();
       await closed;
       this.metrics.close();
+      this.live?.close();
       await this.model.close();
     })();
     return this.#shutdown;

@@ -11,6 +11,7 @@ import type { ModelCard } from '../models/card.ts';
 import type { Episode, EpisodeOptions, RewardEngine, StepInput, StepResult } from '../models/engine.ts';
 import type { MissingViewsPolicy, ServerLimits } from './config.ts';
 import type { MessageContext } from './connection.ts';
+import type { LiveSession } from './live.ts';
 import { rewardFields, type StepTiming } from './messages.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -27,6 +28,8 @@ export interface SessionContext {
   promptMap: Readonly<Record<string, string>>;
   /** Config `missingViews`: refuse a client without every camera, or fill what it lacks. */
   missingViews: MissingViewsPolicy;
+  /** Where the session's episodes and steps are recorded for the dashboard (server/live.ts); absent: nowhere. */
+  live?: LiveSession;
 }
 
 /**
@@ -99,6 +102,7 @@ export class SessionEpisode {
     this.#label = label ?? this.#started;
     this.#started++;
     this.#d.metrics.episodes.inc();
+    this.#d.live?.episodeStarted(options.task, this.#label);
     return episode;
   }
 
@@ -124,6 +128,7 @@ export class SessionEpisode {
     metrics.steps.inc();
     metrics.stepSeconds.observe(timing.totalMs / 1000);
     metrics.queueSeconds.observe(timing.queueMs / 1000);
+    this.#d.live?.stepped(result, timing.totalMs, input.frames);
     return { result, fields: rewardFields(result, this.#label, timing) };
   }
 }
