@@ -219,9 +219,10 @@
     return [xs, ...series];
   }
 
-  function chart(id, seriesSpec, data, yRange) {
+  /** Draw or update one chart; `yNames` labels integer y ticks by name (the stage chart). */
+  function chart(id, seriesSpec, data, yRange, yNames) {
     const el = $(id);
-    const key = `${id}:${seriesSpec.map((s) => s.label).join('|')}`;
+    const key = `${id}:${seriesSpec.map((s) => s.label).join('|')}:${(yNames ?? []).join('|')}`;
     let c = state.charts[id];
     if (c !== undefined && c.key !== key) {
       c.plot.destroy();
@@ -233,7 +234,10 @@
         width,
         height: 220,
         scales: { x: { time: false }, ...(yRange ? { y: { range: yRange } } : {}) },
-        axes: [{ label: 'step' }, {}],
+        axes: [
+          { label: 'step' },
+          yNames ? { incrs: [1], size: 80, values: (_u, splits) => splits.map((v) => (Number.isInteger(v) ? (yNames[v] ?? '') : '')) } : {},
+        ],
         series: [{ label: 'step' }, ...seriesSpec.map((s) => ({ spanGaps: true, width: 1.5, ...s }))],
         legend: { live: true },
       };
@@ -259,12 +263,13 @@
       ...(prev ? [{ episode: prev, column: col(field), label: `${name(prev)} (previous)`, stroke: COLORS.previous, dash: [4, 4] }] : []),
       { episode: cur, column: col(field), label: `${name(cur)} (current)`, stroke: COLORS.current },
     ];
-    const draw = (id, lines, yRange) =>
+    const draw = (id, lines, yRange, yNames) =>
       chart(
         id,
         lines.map(({ label, stroke, dash, width }) => ({ label, stroke, ...(dash ? { dash } : {}), ...(width ? { width } : {}) })),
         aligned(lines),
         yRange,
+        yNames,
       );
     // Progress, with the current episode's raw heads beside it.
     const progress = [
@@ -274,7 +279,7 @@
     if (cur.points.some((p) => p[col('grm')] !== null))
       progress.push({ episode: cur, column: col('grm'), label: 'GRM head (current)', stroke: COLORS.grm, width: 1 });
     draw('chart-progress', progress, [0, 1]);
-    draw('chart-stage', episodeLines('stage'), [0, Math.max(1, cur.stages.length - 1)]);
+    draw('chart-stage', episodeLines('stage'), [0, Math.max(1, cur.stages.length - 1)], cur.stages);
     draw('chart-reward', episodeLines('shaped'));
     $('episodes').textContent = both
       .map((e) => `${name(e)}: ${e.task}, ${e.points.length ? e.points[e.points.length - 1][0] + 1 : 0} steps`)

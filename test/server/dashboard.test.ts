@@ -2,6 +2,7 @@
 // (snapshot, ticks with every new point, episode boundaries, thumbnails at a bounded rate),
 // GET /v1/sessions, the API-key rule, the viewer cap, bad viewer messages, and the switch that
 // turns it all off. The page itself is tested in a real browser (npm run test:browser).
+import { Packr } from 'msgpackr';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StagewardClient } from '../../server/client.ts';
@@ -140,6 +141,42 @@ describe('the live feed', () => {
     const third = await Viewer.open(s);
     third.peer.sendRaw(new Uint8Array([1, 2, 3]));
     expect(await third.first('error')).toMatchObject({ code: 'SW_ERR_PROTOCOL' });
+  });
+});
+
+describe('an openpi robot on the dashboard', () => {
+  it('shows up as an openpi session with its task, and its raw numpy cameras become thumbnails', async () => {
+    const s = await server();
+    const python = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
+    const image = (seed: number) =>
+      new Map<Buffer, unknown>([
+        [Buffer.from('__ndarray__'), true],
+        [Buffer.from('data'), new Uint8Array(24 * 32 * 3).map((_, i) => (i * 7 + seed) % 256)],
+        [Buffer.from('dtype'), '|u1'],
+        [Buffer.from('shape'), [24, 32, 3]],
+      ]);
+    const obs = (seed: number) =>
+      python.pack({
+        'observation/image': image(seed),
+        'observation/side_image': image(seed + 1),
+        'observation/wrist_image': image(seed + 2),
+        prompt: 'pick_place',
+      });
+    const robotPeer = await Peer.open(`${s.url}/openpi`);
+    await robotPeer.next();
+    robotPeer.sendRaw(obs(0));
+    await robotPeer.next();
+    const [summary] = (await (await fetch(`${httpOf(s)}/v1/sessions`)).json()).sessions;
+    expect(summary).toMatchObject({ protocol: 'openpi', task: 'pick_place', step: 0 });
+    const viewer = await Viewer.open(s);
+    viewer.subscribe({ session: summary.id });
+    await viewer.first('snapshot');
+    robotPeer.sendRaw(obs(5));
+    await robotPeer.next();
+    const thumb = await viewer.first('thumbnail');
+    expect(thumb).toMatchObject({ session: summary.id, step: 1 });
+    expect(await sharp(Buffer.from(thumb.views.wrist, 'base64')).metadata()).toMatchObject({ format: 'jpeg', width: 32, height: 24 });
+    await robotPeer.close();
   });
 });
 
