@@ -45,6 +45,7 @@ export default tseslint.config(
         WebSocket: 'readonly',
         sessionStorage: 'readonly',
         CSS: 'readonly',
+        ResizeObserver: 'readonly',
         uPlot: 'readonly',
       },
     },

@@ -14,6 +14,7 @@ export default defineConfig({
       'test/**/*.nginx.test.ts',
       'test/**/*.native.test.ts',
       'test/**/*.sim.test.ts',
+      'test/**/*.browser.test.ts',
       'node_modules/**',
     ],
     testTimeout: 30_000,

@@ -21,6 +21,8 @@
     fields: [],
     refused: false,
     charts: {},
+    /** session id -> its table row. */
+    rows: new Map(),
     retry: undefined,
   };
 
@@ -142,25 +144,27 @@
     $('server-replica').textContent = s.replica;
   }
 
-  function cell(text) {
-    const td = document.createElement('td');
-    td.textContent = text;
-    return td;
-  }
-
+  /**
+   * One row per session, kept across ticks and updated in place (a row rebuilt under the pointer
+   * would swallow a click); rows come and go only as sessions do.
+   */
   function renderSessions(sessions) {
     const body = $('sessions').tBodies[0];
     const rows = sessions.map((s) => {
-      const tr = document.createElement('tr');
-      tr.dataset.session = s.id;
+      let tr = state.rows.get(s.id);
+      if (tr === undefined) {
+        tr = document.createElement('tr');
+        tr.dataset.session = s.id;
+        for (let i = 0; i < 12; i++) tr.append(document.createElement('td'));
+        state.rows.set(s.id, tr);
+      }
       tr.dataset.state = s.state;
       tr.setAttribute('aria-selected', String(s.id === state.watched));
       const errors = Object.entries(s.errors)
         .map(([code, n]) => `${code} ${n}`)
         .join(', ');
-      const id = s.state === 'closed' ? `${s.id} (closed)` : s.id;
-      for (const t of [
-        id,
+      const texts = [
+        s.state === 'closed' ? `${s.id} (closed)` : s.id,
         s.protocol,
         s.task ?? '–',
         s.episode ?? '–',
@@ -172,12 +176,17 @@
         s.stage === null ? '–' : s.stage.name,
         fmt(s.shaped, 4),
         errors || '–',
-      ])
-        tr.append(cell(String(t)));
-      tr.addEventListener('click', () => watch(s.id, true));
+      ];
+      texts.forEach((t, i) => {
+        const td = tr.cells[i];
+        if (td.textContent !== String(t)) td.textContent = String(t);
+      });
       return tr;
     });
-    body.replaceChildren(...rows);
+    const listed = new Set(sessions.map((s) => s.id));
+    for (const id of [...state.rows.keys()]) if (!listed.has(id)) state.rows.delete(id);
+    // Reorder only when the order changed, so rows under the pointer stay where they are.
+    if (rows.length !== body.rows.length || rows.some((tr, i) => body.rows[i] !== tr)) body.replaceChildren(...rows);
     $('no-sessions').hidden = sessions.length > 0;
     const open = sessions.filter((s) => s.state === 'open');
     const watched = sessions.find((s) => s.id === state.watched);
@@ -271,13 +280,12 @@
         yRange,
         yNames,
       );
-    // Progress, with the current episode's raw heads beside it.
-    const progress = [
-      ...episodeLines('progress'),
-      { episode: cur, column: col('sarm'), label: 'SARM head (current)', stroke: COLORS.sarm, width: 1 },
-    ];
-    if (cur.points.some((p) => p[col('grm')] !== null))
-      progress.push({ episode: cur, column: col('grm'), label: 'GRM head (current)', stroke: COLORS.grm, width: 1 });
+    // Progress, with the current episode's raw heads beside it where they differ from it (progress
+    // from SARM alone, unsmoothed, is the SARM head: a second line would hide the first).
+    const progress = episodeLines('progress');
+    const differs = (head) => cur.points.some((p) => p[col(head)] !== null && Math.abs(p[col(head)] - p[col('progress')]) > 1e-9);
+    if (differs('sarm')) progress.push({ episode: cur, column: col('sarm'), label: 'SARM head (current)', stroke: COLORS.sarm, width: 1 });
+    if (differs('grm')) progress.push({ episode: cur, column: col('grm'), label: 'GRM head (current)', stroke: COLORS.grm, width: 1 });
     draw('chart-progress', progress, [0, 1]);
     draw('chart-stage', episodeLines('stage'), [0, Math.max(1, cur.stages.length - 1)], cur.stages);
     draw('chart-reward', episodeLines('shaped'));
@@ -304,6 +312,19 @@
       img.dataset.step = String(m.step);
     }
   }
+
+  $('sessions').tBodies[0].addEventListener('click', (ev) => {
+    const tr = ev.target.closest('tr[data-session]');
+    if (tr !== null) watch(tr.dataset.session, true);
+  });
+
+  // Charts follow their box's width.
+  new ResizeObserver(() => {
+    for (const [id, c] of Object.entries(state.charts)) {
+      const width = Math.max(320, $(id).clientWidth);
+      if (width !== c.plot.width) c.plot.setSize({ width, height: c.plot.height });
+    }
+  }).observe($('watch'));
 
   $('auth').addEventListener('submit', (ev) => {
     ev.preventDefault();
