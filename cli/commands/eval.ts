@@ -134,7 +134,7 @@ function commandLine(f: EvalFlags): string[] {
 
 async function runEval(f: EvalFlags): Promise<void> {
   let bar: SingleBar | undefined;
-  const { card, rows, metrics, plots, metricsPath, out } = await evaluateDatasets(
+  const { card, rows, metrics, plots, metricsPath, htmlPath, out } = await evaluateDatasets(
     {
       model: f.model,
       datasets: f.dataset,
@@ -187,6 +187,6 @@ async function runEval(f: EvalFlags): Promise<void> {
         `stall drift ${fixed(metrics.stall_drift_per_s)}/s  false-high ${fixed(metrics.false_high_rate)}  ` +
         `uncertainty AUROC ${fixed(metrics.uncertainty_auroc)} (mean ${fixed(metrics.uncertainty_mean, 4)})`,
     );
-  console.log(`  wrote ${metricsPath}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);
+  console.log(`  wrote ${metricsPath}, ${htmlPath}${f.plots ? ` and ${plots.length} plots in ${join(out, 'plots')}` : ''}`);
   console.log(JSON.stringify(metrics));
 }

@@ -228,7 +228,7 @@ async function rl(f: RlFlags): Promise<void> {
   console.log(
     `  time: ${summary.wall_s} s wall, training ${summary.train_s} s (${summary.env_steps} env steps, ${summary.env_steps_per_s ?? '-'} env steps/s), evaluation ${summary.eval_s} s`,
   );
-  console.log(`  wrote ${join(out, 'curve.csv')}, curve.png, summary.json, policy.json`);
+  console.log(`  wrote ${join(out, 'curve.csv')}, curve.png, summary.json, policy.json, ${run.html}`);
   console.log(
     JSON.stringify({
       reward: summary.reward,

@@ -328,7 +328,7 @@ async function runScore(f: ScoreFlags & { model: string }): Promise<void> {
     );
     printLerobotHint(result.parquet.path, f.dense === true);
   }
-  console.log(`  wrote ${resolve(result.out, 'summary.json')}`);
+  console.log(`  wrote ${resolve(result.out, 'summary.json')}${result.html ? ` and ${result.html}` : ''}`);
   console.log(JSON.stringify({ ...result.totals, out: resolve(result.out), progress_file: result.parquet?.path ?? null }));
   assertScored(result);
 }

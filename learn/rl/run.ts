@@ -2,8 +2,9 @@
 // regression of power.ts (PoWER family) trains the gated-linear state policy from a start policy on one
 // reward mode; the deterministic current policy is evaluated on fixed held-out seeds at the start and
 // every few iterations (not counted in the rollout budget). Writes the learning curve (curve.csv,
-// curve.png, updated as the run goes), summary.json (format `stageward-rl/1`) and the final
-// policy.json to `out`.
+// curve.png, updated as the run goes), report.html (html-report.ts: the curve as interactive charts and
+// the per-iteration table in one self-contained page, updated with curve.png and completed at the end),
+// summary.json (format `stageward-rl/1`) and the final policy.json to `out`.
 //
 //   const run = await runRl({ task: 'pick_place', reward: 'pbrs', rollouts: 300, seed: 1, out: 'runs/rl-pbrs-1' });
 //   run.summary.final_success
@@ -28,6 +29,7 @@ import type { TaskId } from '../../sim/tasks/task.ts';
 import { DEFAULT_EVAL_SEED, evaluatePolicy } from '../policy/evaluate.ts';
 import { GatedLinearPolicy } from '../policy/linear-policy.ts';
 import { writeCurveFiles, type CurveRow, type EvalPoint } from './curve.ts';
+import { writeRlReport } from './html-report.ts';
 import { HOVER_PROGRESS, RL_DEFAULTS, trainRl, type RlIteration } from './power.ts';
 import { WEAK_START_DEMOS, weakStartPolicy } from './start.ts';
 import { percent, round1 } from '../../core/format.ts';
@@ -300,6 +302,8 @@ export interface RlRunHooks {
 export interface RlRunResult {
   /** The output folder, absolute. */
   out: string;
+  /** report.html, absolute. */
+  html: string;
   /** The learning curve: row 0 is the start policy's evaluation, then one row per iteration. */
   rows: CurveRow[];
   summary: RlSummary;
@@ -358,11 +362,15 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
       meanFinalTrueProgress: mean((x) => x.finalProgress),
     };
   };
+  const subtitleNow = () => {
+    const last = [...rows].reverse().find((r) => r.eval)?.eval;
+    return `start ${percent(rows[0]!.eval!.successRate)}${last && rows.length > 1 ? `, latest eval ${percent(last.successRate)} (95% ${percent(last.ci95[0])}-${percent(last.ci95[1])})` : ''}; ${rows.at(-1)!.rollouts} of ${p.usable} rollouts; ${f.evalEpisodes} eval episodes per point`;
+  };
   const save = async () => {
     const tw = performance.now();
-    const last = [...rows].reverse().find((r) => r.eval)?.eval;
-    const subtitle = `start ${percent(rows[0]!.eval!.successRate)}${last && rows.length > 1 ? `, latest eval ${percent(last.successRate)} (95% ${percent(last.ci95[0])}-${percent(last.ci95[1])})` : ''}; ${rows.at(-1)!.rollouts} of ${p.usable} rollouts; ${f.evalEpisodes} eval episodes per point`;
+    const subtitle = subtitleNow();
     await writeCurveFiles(out, rows, { title, subtitle, rolloutsMax: p.usable });
+    await writeRlReport(out, rows, { title, subtitle, summary: null });
     writeS += (performance.now() - tw) / 1000;
   };
 
@@ -506,5 +514,6 @@ export async function runRl(options: RlRunOptions, hooks: RlRunHooks = {}): Prom
     created_at: summary.created_at,
   });
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  return { out, rows, summary, startEval, finalEval, best };
+  const html = await writeRlReport(out, rows, { title, subtitle: subtitleNow(), summary });
+  return { out, html, rows, summary, startEval, finalEval, best };
 }

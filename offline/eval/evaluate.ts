@@ -50,8 +50,11 @@ export interface ProgressTrace {
   uncertainty: number[] | null;
 }
 
+/** Called after each step of a stream with the step's index, its frame set and the predicted stage. */
+export type StepObserver = (t: number, frames: FrameSet, stage: number) => void;
+
 /** Runs one stream of frame sets through a fresh causal episode. */
-export type TraceRunner = (frames: AsyncIterable<FrameSet> | Iterable<FrameSet>) => Promise<ProgressTrace>;
+export type TraceRunner = (frames: AsyncIterable<FrameSet> | Iterable<FrameSet>, observe?: StepObserver) => Promise<ProgressTrace>;
 
 /** Per-frame labels of one episode (card stage indices, SARM progress with the card's priors). */
 export interface EpisodeLabels {
@@ -140,6 +143,8 @@ export interface EvaluateOptions {
   fill?: string[];
   /** Called after every engine step (forward and reversed streams). */
   onStep?: () => void;
+  /** Called after each step of an episode's forward stream: its index, the step's frame set and predicted stage (report key frames). */
+  onForwardStep?: (episode: number, t: number, frames: FrameSet, stage: number) => void;
   onEpisode?: (result: EpisodeResult) => void | Promise<void>;
 }
 
@@ -173,7 +178,7 @@ export function engineRunner(
 ): TraceRunner {
   const smoothed = smoothing !== undefined && smoothing.kind !== 'none';
   const useGrm = engine.card.grm.present && !smoothed;
-  return async (frames) => {
+  return async (frames, observe) => {
     const episode = await engine.start({
       task,
       gamma: 1,
@@ -191,6 +196,7 @@ export function engineRunner(
         trace.stage.push(r.stage.index);
         trace.grm?.push(r.heads.grm!);
         if (r.uncertainty !== null) uncertainty.push(r.uncertainty);
+        observe?.(trace.stage.length - 1, f, r.stage.index);
         onStep?.();
       }
     } finally {
@@ -414,7 +420,8 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvaluationResul
       resize: card.image.resize,
       views: datasetViews,
     });
-    const forward = await run(cardFrames(sets, viewMap, kept));
+    const observe = o.onForwardStep && ((t: number, f: FrameSet, stage: number) => o.onForwardStep!(ep.index, t, f, stage));
+    const forward = await run(cardFrames(sets, viewMap, kept), observe);
     const reversed = kept ? await run(kept.reverse()) : null;
     const truth = (await ds.episodeData(ep.index)).trueProgress;
     const s: OnPolicySeries | null =

@@ -1,7 +1,9 @@
 // One evaluation run of a model package on annotated LeRobot datasets (what `stageward eval` runs):
 // every selected episode through the engine (evaluate.ts), OUT/metrics.json (aggregate metrics,
-// per-dataset metrics, per-episode rows, provenance) and OUT/plots/episode-XXXX.png
-// (dK-episode-XXXX.png when several datasets are evaluated together).
+// per-dataset metrics, per-episode rows, provenance), OUT/plots/episode-XXXX.png
+// (dK-episode-XXXX.png when several datasets are evaluated together) and OUT/report.html: one
+// self-contained page (html-report.ts) with interactive charts, the per-episode table and the key
+// frames at predicted stage changes, taken from the frames the evaluation decodes (key-frames.ts).
 //
 //   const run = await evaluateDatasets({ model: 'models/zoo/pick_place', datasets: ['pp-heldout', 'pp-failed'] });
 //   run.metrics.auroc
@@ -17,6 +19,7 @@ import type { SmoothingOption } from '../../models/engine.ts';
 import { OnnxProgressModel } from '../../models/package.ts';
 import type { ExecutionProvider } from '../../models/runtime.ts';
 import { writeEpisodePlot } from './episode-plot.ts';
+import { EvalHtmlReport } from './html-report.ts';
 import { aggregate, evaluateModel, plannedSteps, type AggregateMetrics, type EpisodeResult, type EpisodeRow } from './evaluate.ts';
 import { fixed } from '../../core/format.ts';
 import type { OnPolicySeries } from './on-policy.ts';
@@ -80,6 +83,8 @@ export interface EvaluateDatasetsResult {
   plots: string[];
   /** metrics.json, absolute. */
   metricsPath: string;
+  /** report.html, absolute. */
+  htmlPath: string;
   /** The metrics.json document. */
   report: Record<string, unknown>;
 }
@@ -142,6 +147,7 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
     const rows: EpisodeRow[] = [];
     const series: (OnPolicySeries | null)[] = [];
     const plots: string[] = [];
+    const html = new EvalHtmlReport(card, o.fill);
     try {
       for (let k = 0; k < datasets.length; k++) {
         const ds = datasets[k]!;
@@ -155,12 +161,16 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
           ...(o.smoothing !== undefined ? { smoothing: o.smoothing } : {}),
           ...(o.fill !== undefined ? { fill: o.fill } : {}),
           onStep: () => hooks.onStep?.(),
+          onForwardStep: html.observer,
           onEpisode: async (r) => {
             hooks.onEpisode?.(k, r.row);
-            if (!withPlots) return;
-            const name = join('plots', plotName(r, datasets.length));
-            await plotEpisode(join(out, name), card.name, basename(ds.root), r);
-            plots.push(name);
+            let plot: string | undefined;
+            if (withPlots) {
+              plot = join('plots', plotName(r, datasets.length));
+              await plotEpisode(join(out, plot), card.name, basename(ds.root), r);
+              plots.push(plot);
+            }
+            await html.add(r, basename(ds.root), plot);
           },
         });
         rows.push(...result.rows);
@@ -222,7 +232,13 @@ export async function evaluateDatasets(o: EvaluateDatasetsOptions, hooks: Evalua
     };
     const metricsPath = join(out, 'metrics.json');
     await writeFileAtomic(metricsPath, `${JSON.stringify(report, null, 2)}\n`);
-    return { out, card, rows, metrics, plots, metricsPath, report };
+    const htmlPath = join(out, 'report.html');
+    const { created_at: createdAt, stageward_version: version } = report.provenance;
+    await writeFileAtomic(
+      htmlPath,
+      html.render({ metrics, datasets: datasets.map((ds) => ds.root), modelDir: model.dir, createdAt, version }),
+    );
+    return { out, card, rows, metrics, plots, metricsPath, htmlPath, report };
   } finally {
     await model.close();
   }

@@ -68,6 +68,12 @@ export interface ScoreOptions {
   limits?: PreprocessLimits;
   /** Called once per frame as its row is final (progress bars). */
   onFrame?: () => void;
+  /**
+   * Called once per frame after the engine stepped it, in time order, with its frame set and predicted
+   * stage; the stage is null on an interpolated frame of a strided run (it keeps the one before). The
+   * HTML report takes its key frames here (offline/eval/key-frames.ts).
+   */
+  onStep?: (t: number, frames: FrameSet, stage: number | null) => void;
 }
 
 export const DEFAULT_BATCH_FRAMES = 32;
@@ -335,6 +341,7 @@ export async function scoreFrames(
       const results: StepResult[] = [];
       for (const runner of runners) results.push(await runner.episode.step({ frames: chunk[i]!, reward: env }));
       record(out, results, scored[i]!, env);
+      options.onStep?.(t, chunk[i]!, scored[i] ? results[0]!.stage.index : null);
       options.onFrame?.();
     }
     for (const runner of runners) runner.replay.compact();

@@ -1,8 +1,9 @@
 // One offline scoring run: score each source (a dataset episode, or one set of videos) with the
 // batch scorer, write its files, and keep going when one fails (it is reported with its error code);
-// then write sarm_progress.parquet (datasets) and OUT/summary.json. With `shard`, a dataset run
-// scores its share of the episodes only and writes a part for `stageward score merge` instead of
-// those two files (shards.ts).
+// then write sarm_progress.parquet (datasets), OUT/summary.json and OUT/report.html: one self-contained
+// page (html-report.ts) with interactive charts, the per-episode table and the key frames at predicted
+// stage changes, taken from the frames being scored. With `shard`, a dataset run scores its share of
+// the episodes only and writes a part for `stageward score merge` instead of those three files (shards.ts).
 //
 //   const run = await scoreDataset(model, await LeRobotDataset.open('pp'), { out: 'score-pp', ... });
 //   const part = await scoreDataset(model, ds, {}, { out, shard: { index: 0, count: 4, modelSha256 } });
@@ -16,6 +17,7 @@ import { StagewardError } from '../../core/errors.ts';
 import { checkSmoothing } from '../../models/engine.ts';
 import type { ProgressModel } from '../../models/package.ts';
 import type { LeRobotDataset } from '../../datasets/reader.ts';
+import type { FrameSet } from '../../models/preprocess.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import {
   DEFAULT_BATCH_FRAMES,
@@ -26,6 +28,7 @@ import {
   type ScoreOptions,
 } from './batch-scorer.ts';
 import { writeProgressParquet, type ProgressFileResult, type ScoredEpisodeProgress } from './progress-parquet.ts';
+import { ScoreHtmlReport } from './html-report.ts';
 import { failedReport, scoredReport, totalsOf, writeEpisodeFiles, type EpisodeReport, type RunTotals } from './report.ts';
 import { datasetSources, videoSource, type DatasetSelection, type ScoreSource, type VideoSelection } from './sources.ts';
 import { checkShard, datasetIdentity, formatRanges, SHARD_RULE, shardShare, writeScorePart } from './shards.ts';
@@ -36,8 +39,8 @@ export interface ShardRunOptions extends ShardSpec {
   modelSha256: string | null;
 }
 
-export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'onFrame'> {
-  /** Folder for summary.json, episodes/*.csv|json and plots/*.png (created). */
+export interface RunOptions extends Omit<ScoreOptions, 'task' | 'envReward' | 'onFrame' | 'onStep'> {
+  /** Folder for summary.json, report.html, episodes/*.csv|json and plots/*.png (created). */
   out: string;
   /** Write a PNG plot per episode. Default true. */
   plots?: boolean;
@@ -64,6 +67,8 @@ export interface RunResult {
   summary: Record<string, unknown>;
   /** Sharded runs: the part written. */
   part?: ScorePartResult;
+  /** report.html, absolute (not written by a shard). */
+  html?: string;
 }
 
 function optionsOf(o: RunOptions): Record<string, unknown> {
@@ -85,22 +90,26 @@ async function scoreSources(
   sources: ScoreSource[],
   o: RunOptions,
   header: Record<string, unknown>,
+  html: ScoreHtmlReport | null,
   keep?: (s: ScoreSource, score: EpisodeScore) => void,
 ): Promise<EpisodeReport[]> {
   const reports: EpisodeReport[] = [];
   for (const source of sources) {
     const t0 = performance.now();
     const base = { episode: source.episode, label: source.label, success: source.success };
+    const keyFrames = html?.keyFrames() ?? null;
     let task: string | null = null;
     let report: EpisodeReport;
+    let score: EpisodeScore | null = null;
     try {
       task = source.task();
       await source.prepare();
-      const score = await scoreFrames(model, source.frames(), {
+      score = await scoreFrames(model, source.frames(), {
         ...o,
         task,
         ...(source.envReward ? { envReward: source.envReward } : {}),
         ...(o.onFrame ? { onFrame: o.onFrame } : {}),
+        ...(keyFrames ? { onStep: (t: number, f: FrameSet, stage: number | null) => keyFrames.see(t, f, stage) } : {}),
       });
       const files = await writeEpisodeFiles(o.out, score, {
         episode: source.episode,
@@ -114,8 +123,10 @@ async function scoreSources(
       keep?.(source, score);
       report = { ...scoredReport({ ...base, wall_s: (performance.now() - t0) / 1000 }, score), files };
     } catch (err) {
+      score = null; // a failure after scoring (writing its files) leaves the episode without a section
       report = failedReport({ ...base, task, wall_s: (performance.now() - t0) / 1000 }, err);
     }
+    await html?.add(report, score, score ? source.truth().progress : null, keyFrames);
     reports.push(report);
     o.onSource?.(report, source);
   }
@@ -128,11 +139,14 @@ async function finish(
   wallS: number,
   summary: Record<string, unknown>,
   parquet: ProgressFileResult | null,
+  html: ScoreHtmlReport,
 ): Promise<RunResult> {
   const totals = totalsOf(reports, wallS);
   const doc = { ...summary, totals, episodes: reports, ...(parquet ? { parquet } : {}) };
   await writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify(doc, null, 2)}\n`);
-  return { out, reports, totals, parquet, summary: doc };
+  const htmlPath = join(out, 'report.html');
+  await writeFileAtomic(htmlPath, html.render(totals, parquet?.path ?? null));
+  return { out, reports, totals, parquet, summary: doc, html: htmlPath };
 }
 
 /** The options that change the numbers: what every part of a sharded run must agree on (not batch sizes). */
@@ -188,7 +202,8 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
   o.onPlanned?.(sources.reduce((a, s) => a + s.plannedFrames, 0));
   const header = { model: model.card.name, source: basename(ds.root), fps: ds.fps, ...optionsOf(o) };
   const kept: ScoredEpisodeProgress[] = [];
-  const reports = await scoreSources(model, sources, { ...o, out }, header, (s, score) => {
+  const html = o.shard ? null : new ScoreHtmlReport(model.card, ds.root, optionsOf(o));
+  const reports = await scoreSources(model, sources, { ...o, out }, header, html, (s, score) => {
     kept.push({
       episode: s.episode,
       index: Array.from({ length: score.frames }, (_, t) => s.globalIndex!(t)),
@@ -237,7 +252,7 @@ export async function scoreDataset(model: ProgressModel, ds: LeRobotDataset, sel
           o.rewardModelPath === undefined ? {} : { rewardModelPath: o.rewardModelPath },
         )
       : null;
-  return finish(out, reports, (performance.now() - t0) / 1000, summary, parquet);
+  return finish(out, reports, (performance.now() - t0) / 1000, summary, parquet, html!);
 }
 
 /** Score one set of videos (one file per model view), aligned by timestamp on a timeline at `sel.fps`. */
@@ -256,6 +271,7 @@ export async function scoreVideos(model: ProgressModel, sel: VideoSelection, o: 
     },
     options: optionsOf(o),
   };
+  const html = new ScoreHtmlReport(model.card, Object.values(sel.views).join(', '), optionsOf(o));
   let source: ScoreSource;
   try {
     source = await videoSource(model.card, sel);
@@ -273,9 +289,16 @@ export async function scoreVideos(model: ProgressModel, sel: VideoSelection, o: 
       err,
     );
     o.onSource?.(report, null);
-    return finish(out, [report], (performance.now() - t0) / 1000, summary, null);
+    await html.add(report, null, null, null);
+    return finish(out, [report], (performance.now() - t0) / 1000, summary, null, html);
   }
   o.onPlanned?.(source.plannedFrames);
-  const reports = await scoreSources(model, [source], { ...o, out }, { model: model.card.name, source: 'videos', fps, ...optionsOf(o) });
-  return finish(out, reports, (performance.now() - t0) / 1000, summary, null);
+  const reports = await scoreSources(
+    model,
+    [source],
+    { ...o, out },
+    { model: model.card.name, source: 'videos', fps, ...optionsOf(o) },
+    html,
+  );
+  return finish(out, reports, (performance.now() - t0) / 1000, summary, null, html);
 }

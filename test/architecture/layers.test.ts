@@ -22,6 +22,9 @@ const ENTRY_POINTS = [
   'vitest.nginx.config.ts',
   'vitest.native.config.ts',
   'vitest.sim.config.ts',
+  'vitest.browser.config.ts',
+  'vitest.mutation.config.ts',
+  'stryker.config.mjs',
   'eslint.config.js',
 ];
 

@@ -1,7 +1,7 @@
 // `stageward rl` end to end with pbrs-true (no model, nothing rendered) on a tiny budget: it runs whole
 // learner iterations within --rollouts, evaluates the start and every iteration on held-out seeds, writes
-// curve.csv / curve.png / summary.json / policy.json, and its last stdout line is the run's JSON; bad
-// options fail with stable codes before anything is created.
+// curve.csv / curve.png / summary.json / policy.json / report.html (self-contained, no thumbnails), and its
+// last stdout line is the run's JSON; bad options fail with stable codes before anything is created.
 
 import { access, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { GatedLinearPolicy } from '../../../learn/policy/linear-policy.ts';
 import { CURVE_COLUMNS } from '../../../learn/rl/curve.ts';
 import { RL_DEFAULTS } from '../../../learn/rl/power.ts';
 import { runCli } from '../../helpers.ts';
+import { expectSelfContained, tableRows, thumbnails } from '../../html-report-checks.ts';
 
 const cli = runCli;
 
@@ -102,6 +103,17 @@ describe('stageward rl', () => {
     });
     expect(summary.eval_curve.map((p: { rollouts: number }) => p.rollouts)).toEqual([0, 8, 16]);
     expect(summary.env_steps).toBeGreaterThan(0);
+
+    // report.html: self-contained, the curve's charts, one table row per curve row, and no thumbnails
+    expect(r.stdout.join('\n')).toContain(join(out, 'report.html'));
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expectSelfContained(html);
+    expect(html).toContain('<body data-report="rl">');
+    expect(html).toContain('data-chart="success"');
+    expect(tableRows(html, 'iterations')).toBe(3);
+    expect(thumbnails(html)).toBe(0);
+    expect(html).toContain('rl reports have no thumbnails');
+    expect(html).toContain('final eval success');
 
     const { policy, provenance } = await GatedLinearPolicy.load(join(out, 'policy.json'));
     expect(policy.task.id).toBe('pick_place');

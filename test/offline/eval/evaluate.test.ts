@@ -1,6 +1,7 @@
 // Model evaluation end to end: simulator episodes recorded as LeRobot datasets, run through the
 // engine by `evaluateModel` and by `stageward eval`, with the fixture model (random weights: shapes
-// and ranges) and with fake models whose behaviour makes VOC+/VOC- exactly predictable.
+// and ranges) and with fake models whose behaviour makes VOC+/VOC- exactly predictable; `stageward eval`
+// also writes a self-contained report.html (a row and key frames per episode).
 
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,7 @@ import { SimEnv } from '../../../sim/env.ts';
 import { recordEpisode } from '../../../sim/record.ts';
 import { createRenderer } from '../../../sim/render/index.ts';
 import { expectCode, FIXTURE_MODEL_DIR } from '../../helpers.ts';
+import { expectSelfContained, tableRows, thumbnails } from '../../html-report-checks.ts';
 
 const METRIC_KEYS = [
   'episodes',
@@ -378,5 +380,14 @@ describe('stageward eval', () => {
     const meta = await sharp(join(out, 'plots', 'd1-episode-0000.png')).metadata();
     expect(meta.format).toBe('png');
     expect(meta.width).toBe(960);
+    // report.html: self-contained, one table row per episode linking to its section, key frames
+    expect(logs.join('\n')).toContain(join(out, 'report.html'));
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expectSelfContained(html);
+    expect(html).toContain('<body data-report="eval">');
+    expect(tableRows(html, 'episodes')).toBe(3);
+    expect(html).toContain('<a href="#d1-ep-0000">0</a>');
+    expect(html).toContain('data-chart="d0-ep-0001-progress"');
+    expect(thumbnails(html)).toBeGreaterThanOrEqual(3); // at least the first frame of each episode
   });
 });

@@ -2,7 +2,8 @@
 // per-frame numbers equal stepping the engine directly (batched and strided runs included),
 // sarm_progress.parquet reads back with LeRobot's schema and values (and keeps earlier episodes'
 // values when scored in parts), a corrupt video among good ones is reported and skipped, and
-// `stageward score --dataset` prints the table and exits 0.
+// `stageward score --dataset` prints the table, writes a self-contained report.html (a row and key frames
+// per episode) and exits 0.
 
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ import { SimEnv } from '../../../sim/env.ts';
 import { recordEpisodes } from '../../../sim/record.ts';
 import { createRenderer } from '../../../sim/render/index.ts';
 import { scoreDataset } from '../../../offline/score/run.ts';
+import { expectSelfContained, tableRows, thumbnails } from '../../html-report-checks.ts';
 
 const MODEL_DIR = join(ZOO_DIR, 'pick_place');
 const VIEWS = ['front', 'side', 'wrist'];
@@ -218,6 +220,15 @@ describe('stageward score --dataset', () => {
       );
       const png = await readFile(join(out, 'plots', 'episode-0002.png'));
       expect(png.subarray(1, 4).toString()).toBe('PNG');
+      // report.html beside them: self-contained, one row per episode, key frames of the scored episodes
+      expect(lines.join('\n')).toContain(`wrote ${join(out, 'summary.json')} and ${join(out, 'report.html')}`);
+      const html = await readFile(join(out, 'report.html'), 'utf8');
+      expectSelfContained(html);
+      expect(html).toContain('<body data-report="score">');
+      expect(tableRows(html, 'episodes')).toBe(2);
+      expect(html).toContain('<a href="#episode-0002">2</a>');
+      expect(html).toContain('data-chart="episode-0002-progress"');
+      expect(thumbnails(html)).toBeGreaterThanOrEqual(2); // at least the first frame of each episode
       expect(
         await main(['score', '--model', MODEL_DIR, '--dataset', root, '--task', 'fold the shirt', '--out', out, '--no-progress']),
       ).toBe(2);
