@@ -83,7 +83,8 @@ export const ERROR_CODES = {
   },
   SW_ERR_NO_SESSION: {
     close: null,
-    about: "a message other than hello arrived before the session's hello; on the dashboard, a session id that is not (or no longer) listed",
+    about:
+      "a message other than hello arrived before the session's hello; on the dashboard, a session id that is not (or no longer) listed",
   },
   SW_ERR_NO_EPISODE: { close: null, about: 'a step or end arrived with no episode started (send reset first)' },
   SW_ERR_MODEL_UNAVAILABLE: { close: null, about: 'hello names a model this server does not serve' },
