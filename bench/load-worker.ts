@@ -10,9 +10,18 @@
 // the reply, send the next; for latency) and `paced` (each robot sends at `hz` on its own clock,
 // phases spread, at most `maxInFlight` steps outstanding; a tick that finds the robot at that bound
 // is skipped and counted, as a robot would drop a frame rather than queue it).
+// With `dashboard` (closed-loop, native), the robot then runs rounds of the same number of timed
+// steps (what it makes in `roundS` seconds without viewers), alternating between no dashboard
+// viewer ("closed") and `viewers` viewers on `/v1/live` watching its session with thumbnails
+// ("open"), in the order closed, open, open, closed, closed, open, ... so a steady drift of the
+// machine's speed favours neither; the viewers run in a child process of their own
+// (bench/live-viewer.ts), idle but alive during the closed rounds. The result's `dashboard` holds
+// each round's figures and what the viewers received.
 // Last stdout line: one LoadResult JSON object. Everything is bounded: steps, duration, drain time.
 
-import { pathToFileURL } from 'node:url';
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { encodeJpeg } from '../core/image.ts';
 import WebSocket from 'ws';
@@ -20,6 +29,7 @@ import { mulberry32 } from '../core/random.ts';
 import { renderDemoView } from './demo-episode.ts';
 import { quantile } from '../core/stats.ts';
 import type { ProgressSource } from '../models/engine.ts';
+import type { ViewerCommand, ViewerCounts, ViewerReply } from './live-viewer.ts';
 
 export interface LoadConfig {
   url: string;
@@ -50,6 +60,62 @@ export interface LoadConfig {
   drainTimeoutMs: number;
   connectTimeoutMs: number;
   apiKey?: string;
+  /** closed-loop, native: after the warmup, the dashboard rounds instead of `steps` timed steps */
+  dashboard?: DashboardConfig;
+}
+
+export interface DashboardConfig {
+  /** ws://host:port/v1/live */
+  liveUrl: string;
+  viewers: number;
+  /** rounds per condition */
+  rounds: number;
+  /**
+   * Timed steps per round: as many as one closed-loop robot makes in `roundS` seconds (measured
+   * once, without viewers, before the first round), within [minRoundSteps, maxRoundSteps]; the
+   * feed's work comes every 250 ms tick and 500 ms thumbnail, so a round must span several.
+   */
+  roundS: number;
+  minRoundSteps: number;
+  maxRoundSteps: number;
+  /** untimed steps at the start of each round, after the viewers connected or left */
+  roundWarmupSteps: number;
+  /** the server's process: its CPU time (all threads, /proc) over each round's timed steps */
+  serverPid?: number;
+}
+
+export interface DashboardRound {
+  condition: 'closed' | 'open';
+  steps: number;
+  p50_ms: number;
+  p99_ms: number;
+  /** what the viewers received during the round (zero when closed) */
+  viewer_messages: number;
+  thumbnails: number;
+  ticks: number;
+  /** the server's CPU time over the round's timed steps, per step (NaN without /proc) */
+  server_cpu_ms_per_step: number;
+}
+
+export interface DashboardResult {
+  /** the robot's session, the one the viewers watched */
+  session: string;
+  viewers: number;
+  /** timed steps per round */
+  round_steps: number;
+  rounds: DashboardRound[];
+  /** p99 over every timed step of the condition */
+  closed_p99_ms: number;
+  open_p99_ms: number;
+  /** the server's CPU time per timed step, over all of the condition's rounds (NaN without /proc) */
+  closed_server_cpu_ms_per_step: number;
+  open_server_cpu_ms_per_step: number;
+  /** received during the timed open rounds (the warm-up's are not counted) */
+  viewer_messages: number;
+  thumbnails: number;
+  viewer_bytes: number;
+  by_type: Record<string, number>;
+  viewer_errors: string[];
 }
 
 export interface LoadResult {
@@ -73,6 +139,7 @@ export interface LoadResult {
   steps_per_s: number;
   timed_s: number;
   payload_bytes_per_step: number;
+  dashboard?: DashboardResult;
 }
 
 type Kind = 'hello' | 'reset' | 'end' | 'step' | 'metadata';
@@ -129,6 +196,8 @@ class Robot {
   /** receive times of all reward replies */
   rewardTimes: number[] = [];
   closed = false;
+  /** the `session` of the native ready */
+  session: string | undefined;
   private waiters: Array<() => void> = [];
   private handshake?: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void };
   onStepReply?: () => void;
@@ -169,6 +238,7 @@ class Robot {
         shaping: 'pbrs',
         progress: this.c.progress,
       });
+      if (typeof ready.session === 'string') this.session = ready.session;
       const limit = (ready.limits as Record<string, unknown> | undefined)?.maxInFlightSteps;
       if (typeof limit === 'number' && limit < this.c.maxInFlight) this.c = { ...this.c, maxInFlight: limit };
       await this.request('reset', { type: 'reset' });
@@ -316,27 +386,13 @@ export async function runLoad(c: LoadConfig): Promise<LoadResult> {
   let windowStart: number;
   let windowEnd: number;
   let skipped = 0;
+  let dashboard: DashboardResult | undefined;
   if (c.mode === 'closed-loop') {
-    await Promise.all(
-      robots.map(
-        (r) =>
-          new Promise<void>((resolve) => {
-            const total = c.warmupSteps + c.steps;
-            let watchdog: NodeJS.Timeout | undefined;
-            const next = (): void => {
-              clearTimeout(watchdog);
-              if (r.sent === c.warmupSteps && timedFrom === Infinity) timedFrom = performance.now();
-              if (r.sent < total && !r.closed) {
-                r.sendStep();
-                watchdog = setTimeout(resolve, c.drainTimeoutMs); // no reply: stop; the step counts as lost
-              } else resolve();
-            };
-            r.onStepReply = next;
-            next();
-          }),
-      ),
-    );
+    await closedLoop(robots, c.warmupSteps, c.drainTimeoutMs);
+    timedFrom = performance.now();
     windowStart = timedFrom;
+    if (c.dashboard === undefined) await closedLoop(robots, c.steps, c.drainTimeoutMs);
+    else dashboard = await dashboardRounds(c, c.dashboard, robots, (t) => (timedFrom = t));
     windowEnd = performance.now();
   } else {
     const period = 1000 / c.hz;
@@ -395,8 +451,211 @@ export async function runLoad(c: LoadConfig): Promise<LoadResult> {
     steps_per_s: round(c.mode === 'paced' ? inWindow / timedS : latencies.length / timedS),
     timed_s: round(timedS),
     payload_bytes_per_step: payloadBytes,
+    ...(dashboard !== undefined ? { dashboard } : {}),
   };
   return result;
+}
+
+/** Each robot sends `steps` more steps, one at a time, each once the previous one's reply came. */
+function closedLoop(robots: Robot[], steps: number, timeoutMs: number): Promise<void> {
+  return Promise.all(
+    robots.map(
+      (r) =>
+        new Promise<void>((resolve) => {
+          const until = r.sent + steps;
+          let watchdog: NodeJS.Timeout | undefined;
+          const finish = (): void => {
+            clearTimeout(watchdog);
+            r.onStepReply = undefined;
+            resolve();
+          };
+          const next = (): void => {
+            clearTimeout(watchdog);
+            if (r.sent < until && !r.closed) {
+              r.sendStep();
+              watchdog = setTimeout(finish, timeoutMs); // no reply: stop; the step counts as lost
+            } else finish();
+          };
+          r.onStepReply = next;
+          next();
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+/** CPU time of every thread of a process so far, ns (/proc/<pid>/task/<tid>/schedstat); NaN without /proc. */
+function cpuNs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended meanwhile (its time is lost: a few ms at most)
+      }
+    }
+    return ns;
+  } catch {
+    return NaN;
+  }
+}
+
+const VIEWER = fileURLToPath(new URL('./live-viewer.ts', import.meta.url));
+
+/** The dashboard viewers' process (bench/live-viewer.ts), one command at a time. */
+class ViewerProcess {
+  readonly #child: ChildProcess;
+  #pending: { resolve: (r: ViewerReply) => void; reject: (e: Error) => void } | undefined;
+  #stderr = '';
+  #exited = false;
+
+  constructor() {
+    // execArgv is this process's (`--import tsx`)
+    this.#child = fork(VIEWER, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.#child.stderr!.on('data', (d: Buffer) => (this.#stderr = (this.#stderr + d.toString()).slice(-2000)));
+    this.#child.on('message', (r: ViewerReply) => {
+      const p = this.#pending;
+      this.#pending = undefined;
+      if (r.type === 'failed') p?.reject(new Error(`dashboard viewers: ${r.message}`));
+      else p?.resolve(r);
+    });
+    this.#child.once('exit', (code, signal) => {
+      this.#exited = true;
+      this.#pending?.reject(
+        new Error(`the dashboard viewers' process exited (${code ?? signal})${this.#stderr ? `: ${this.#stderr.trim()}` : ''}`),
+      );
+      this.#pending = undefined;
+    });
+  }
+
+  request(cmd: ViewerCommand, timeoutMs: number): Promise<ViewerReply> {
+    if (this.#exited) return Promise.reject(new Error("the dashboard viewers' process is gone"));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending = undefined;
+        reject(new Error(`dashboard viewers: no answer to ${cmd.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#child.send(cmd);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#exited) return;
+    const exited = new Promise<void>((resolve) => this.#child.once('exit', () => resolve()));
+    this.#child.send({ type: 'exit' } satisfies ViewerCommand);
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The dashboard rounds: closed and open alternate (closed, open, open, closed, closed, open, ...),
+ * each `roundWarmupSteps` untimed then the same number of timed steps, after one untimed open
+ * warm-up of the feed's path (its first ticks and thumbnails) and the closed run that sets the
+ * round's steps (`roundS`).
+ */
+async function dashboardRounds(
+  c: LoadConfig,
+  d: DashboardConfig,
+  robots: Robot[],
+  setTimedFrom: (t: number) => void,
+): Promise<DashboardResult> {
+  const session = robots[0]?.session;
+  if (c.protocol !== 'native' || session === undefined)
+    throw new Error('the dashboard rounds need a native robot (its ready names the session)');
+  const viewers = new ViewerProcess();
+  const openCmd: ViewerCommand = {
+    type: 'open',
+    url: d.liveUrl,
+    session,
+    viewers: d.viewers,
+    apiKey: c.apiKey,
+    timeoutMs: c.connectTimeoutMs,
+  };
+  const wait = c.connectTimeoutMs + 10_000;
+  const total: ViewerCounts = { messages: 0, by_type: {}, thumbnails: 0, bytes: 0, errors: [] };
+  const add = (n: ViewerCounts): void => {
+    total.messages += n.messages;
+    total.thumbnails += n.thumbnails;
+    total.bytes += n.bytes;
+    for (const [k, v] of Object.entries(n.by_type)) total.by_type[k] = (total.by_type[k] ?? 0) + v;
+    total.errors.push(...n.errors.slice(0, Math.max(0, 8 - total.errors.length)));
+  };
+  const rounds: DashboardRound[] = [];
+  const pooled = { closed: [] as number[], open: [] as number[] };
+  const cpu = { closed: 0, open: 0 };
+  let roundSteps = d.minRoundSteps;
+  try {
+    setTimedFrom(Infinity);
+    await viewers.request(openCmd, wait);
+    const warmUntil = performance.now() + 1500;
+    while (performance.now() < warmUntil) await closedLoop(robots, 10, c.drainTimeoutMs);
+    const warm = (await viewers.request({ type: 'close' }, wait)) as ViewerCounts;
+    if (warm.errors.length > 0) throw new Error(`dashboard viewers: ${warm.errors.join('; ')}`);
+    const sentBefore = robots[0]!.sent;
+    const calibrateUntil = performance.now() + d.roundS * 1000;
+    while (performance.now() < calibrateUntil) await closedLoop(robots, 10, c.drainTimeoutMs);
+    roundSteps = Math.min(d.maxRoundSteps, Math.max(d.minRoundSteps, robots[0]!.sent - sentBefore));
+    for (let i = 0; i < 2 * d.rounds; i++) {
+      const first = Math.floor(i / 2) % 2 === 0 ? 'closed' : 'open';
+      const condition = i % 2 === 0 ? first : first === 'closed' ? 'open' : 'closed';
+      if (condition === 'open') await viewers.request(openCmd, wait);
+      await closedLoop(robots, d.roundWarmupSteps, c.drainTimeoutMs);
+      const from = robots.map((r) => r.latencies.length);
+      const cpuFrom = cpuNs(d.serverPid);
+      setTimedFrom(performance.now());
+      await closedLoop(robots, roundSteps, c.drainTimeoutMs);
+      setTimedFrom(Infinity);
+      const cpuMs = (cpuNs(d.serverPid) - cpuFrom) / 1e6;
+      cpu[condition] += cpuMs;
+      const lat = robots.flatMap((r, j) => r.latencies.slice(from[j]));
+      pooled[condition].push(...lat);
+      let got: ViewerCounts = { messages: 0, by_type: {}, thumbnails: 0, bytes: 0, errors: [] };
+      if (condition === 'open') {
+        got = (await viewers.request({ type: 'close' }, wait)) as ViewerCounts;
+        add(got);
+      }
+      rounds.push({
+        condition,
+        steps: lat.length,
+        p50_ms: round(quantile(lat, 0.5)),
+        p99_ms: round(quantile(lat, 0.99)),
+        viewer_messages: got.messages,
+        thumbnails: got.thumbnails,
+        ticks: got.by_type.tick ?? 0,
+        server_cpu_ms_per_step: round(cpuMs / lat.length),
+      });
+    }
+  } finally {
+    await viewers.stop();
+  }
+  return {
+    session,
+    viewers: d.viewers,
+    round_steps: roundSteps,
+    rounds,
+    closed_p99_ms: round(quantile(pooled.closed, 0.99)),
+    open_p99_ms: round(quantile(pooled.open, 0.99)),
+    closed_server_cpu_ms_per_step: round(cpu.closed / pooled.closed.length),
+    open_server_cpu_ms_per_step: round(cpu.open / pooled.open.length),
+    viewer_messages: total.messages,
+    thumbnails: total.thumbnails,
+    viewer_bytes: total.bytes,
+    by_type: total.by_type,
+    viewer_errors: total.errors,
+  };
 }
 
 function round(x: number): number {

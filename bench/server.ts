@@ -1,17 +1,32 @@
 // Server benchmark: the reward server end to end over WebSocket on 127.0.0.1, against an openpi-style
 // Python server running the same network in PyTorch eager (bench/baseline/server.py), same machine,
 // same run. The server and the baseline run as child processes (their RSS is read from /proc); the
-// robots run in a separate load process (bench/load-worker.ts).
+// robots run in a separate load process (bench/load-worker.ts), the dashboard viewers in a child of
+// that one (bench/live-viewer.ts). The baseline needs a Python with torch, msgpack and websockets
+// (models/python.ts finds it, STAGEWARD_PYTHON names it); without one the bench stops before it
+// starts anything, with what to install.
 //
 //   npm run bench:server
 //   npm run bench:server -- --quick            # a few seconds per phase, same output
+//   npm run bench:server -- --dashboard-viewers 0   # skips (d)
 //
 // (a) one robot, 3 views of 96x96 JPEG per step, closed loop: latency p50/p99 over `steps` steps
+// (d) the dashboard's cost, run right after (a): (a) again, on the same server, one robot, in rounds
+//     of the same number of steps (what the robot makes in about 1 s (quick) or 2 s without viewers,
+//     at least `steps` / rounds) that alternate (closed, open, open, closed, closed, open, ...) between no viewer
+//     ("closed") and `dashboardViewers` viewers on /v1/live ("open") watching the robot's session
+//     with thumbnails, reading every message; p50 = the median of the rounds' p50s, p99 over all
+//     the condition's steps; the open/closed p50 ratio should stay <= 1.1 (also given: the median
+//     of the adjacent pairs' ratios, and the server's CPU time per step in each condition)
 // (b) `robots` robots at `hz` for `durationS` s: rewards/s sustained, p99, lost or out-of-order
 //     replies, the server's peak RSS
 // (c) the same load as (b) against the baseline; throughput ratio = (b) / (c)
 // Last output line: {"single_p50_ms", "single_p99_ms", "multi_steps_per_s", "multi_p99_ms",
-// "lost_replies", "rss_mb", "baseline_steps_per_s", "throughput_ratio", ...}
+// "lost_replies", "rss_mb", "baseline_steps_per_s", "throughput_ratio", ..., "dashboard_closed_p50_ms",
+// "dashboard_open_p50_ms", "dashboard_p50_ratio", "dashboard_closed_p99_ms", "dashboard_open_p99_ms",
+// "dashboard_viewer_messages", "dashboard_thumbnails", ...} (the dashboard_ figures are null when (d)
+// is skipped; dashboard_viewer_messages and dashboard_thumbnails count what the viewers received
+// during the timed open rounds, the proof that they were live).
 
 import { RssSampler } from './proc-rss.ts';
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,7 +37,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadConfig, LoadResult } from './load-worker.ts';
+import type { DashboardResult, LoadConfig, LoadResult } from './load-worker.ts';
+import { median } from '../core/stats.ts';
 import { exportRandomPackage, findPython } from '../models/python.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -43,6 +59,8 @@ export interface ServerBenchOptions {
   maxInFlight: number;
   /** torch intra-op threads of the baseline (0: torch's default, one per core). */
   baselineThreads: number;
+  /** (d): dashboard viewers in the open rounds (0: skip (d)). */
+  dashboardViewers: number;
 }
 
 export const SERVER_BENCH_DEFAULTS: ServerBenchOptions = {
@@ -54,16 +72,24 @@ export const SERVER_BENCH_DEFAULTS: ServerBenchOptions = {
   payload: 'jpeg',
   maxInFlight: 8,
   baselineThreads: 0,
+  dashboardViewers: 2,
 };
 
-const QUICK = { steps: 150, durationS: 5 };
-const TARGETS = { single_p50_ms: 5, single_p99_ms: 15, rss_mb: 400, throughput_ratio: 3 };
+/** What --quick changes. */
+export const SERVER_BENCH_QUICK = { steps: 150, durationS: 5 };
+const TARGETS = { single_p50_ms: 5, single_p99_ms: 15, rss_mb: 400, throughput_ratio: 3, dashboard_p50_ratio: 1.1 };
+/**
+ * (d): rounds per condition, a round's length in seconds (the feed's cost comes every 250 ms tick
+ * and 500 ms thumbnail, so a round must span several), untimed steps at the start of each round,
+ * and bounds on a round's timed steps.
+ */
+const DASHBOARD = { rounds: 6, quickRounds: 4, roundS: 2, quickRoundS: 1, warmupSteps: 10, minRoundSteps: 100, maxRoundSteps: 5000 };
 const BIN = join(REPO_ROOT, 'bin', 'stageward.js');
 const WORKER = join(REPO_ROOT, 'bench', 'load-worker.ts');
 const BASELINE = join(REPO_ROOT, 'bench', 'baseline', 'server.py');
 
 export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promise<void> {
-  const o: ServerBenchOptions = { ...SERVER_BENCH_DEFAULTS, ...(opts.quick ? QUICK : {}), ...definedOnly(opts) };
+  const o: ServerBenchOptions = { ...SERVER_BENCH_DEFAULTS, ...(opts.quick ? SERVER_BENCH_QUICK : {}), ...definedOnly(opts) };
   const python = baselinePython();
   const busy = loadavg()[0]!;
   if (busy > 0.5)
@@ -118,6 +144,9 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1],
     );
     let single: LoadResult;
+    let dashLost = 0;
+    let dashErrors = 0;
+    let dash: DashboardResult | undefined;
     let multi: LoadResult;
     const rss = new RssSampler(server.child.pid!);
     try {
@@ -126,6 +155,53 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       console.log(
         `    p50 ${single.latency_p50_ms} ms, p99 ${single.latency_p99_ms} ms (${single.rewards} replies, lost ${single.lost}, errors ${fmtErrors(single.errors)})`,
       );
+      if (o.dashboardViewers > 0) {
+        const rounds = o.quick ? DASHBOARD.quickRounds : DASHBOARD.rounds;
+        const roundS = o.quick ? DASHBOARD.quickRoundS : DASHBOARD.roundS;
+        const minRoundSteps = Math.max(DASHBOARD.minRoundSteps, Math.ceil(o.steps / rounds));
+        console.log(
+          `(d) the dashboard's cost: (a) in ${2 * rounds} rounds of the same number of steps (about ${roundS} s each, at least ${minRoundSteps}), ` +
+            `alternately with no viewer and with ${o.dashboardViewers} on /v1/live watching the robot's session with thumbnails...`,
+        );
+        const r = await runWorker({
+          ...base,
+          url: `${server.url}/v1/stream`,
+          protocol: 'native',
+          mode: 'closed-loop',
+          robots: 1,
+          steps: 2 * rounds * minRoundSteps, // unused with `dashboard` but for runWorker's time limit (rounds last about roundS)
+          dashboard: {
+            liveUrl: `${server.url}/v1/live`,
+            viewers: o.dashboardViewers,
+            rounds,
+            roundS,
+            minRoundSteps,
+            maxRoundSteps: DASHBOARD.maxRoundSteps,
+            roundWarmupSteps: DASHBOARD.warmupSteps,
+            serverPid: server.child.pid,
+          },
+        });
+        dash = r.dashboard!;
+        dashLost = r.lost + r.out_of_order;
+        dashErrors = sum(r.errors);
+        const p50s = (c: 'closed' | 'open') => dash!.rounds.filter((x) => x.condition === c).map((x) => x.p50_ms);
+        const ticks = dash.by_type.tick ?? 0;
+        console.log(
+          `    closed p50 ${round(median(p50s('closed')))} ms, p99 ${dash.closed_p99_ms} ms; open p50 ${round(median(p50s('open')))} ms, ` +
+            `p99 ${dash.open_p99_ms} ms; p50 ratio ${round(median(p50s('open')) / median(p50s('closed')))} ` +
+            `(median of the ${rounds} pairs' ratios ${round(median(pairedRatios(dash)))}) ` +
+            `(${dash.round_steps} steps a round; round p50s closed ${p50s('closed').join(' ')}; open ${p50s('open').join(' ')})`,
+        );
+        console.log(
+          `    server CPU per step closed ${dash.closed_server_cpu_ms_per_step} ms, open ${dash.open_server_cpu_ms_per_step} ms; ` +
+            `the viewers read ${dash.viewer_messages} messages (${ticks} ticks, ${dash.thumbnails} thumbnails, ` +
+            `${round(dash.viewer_bytes / 2 ** 20)} MB), lost ${r.lost}, errors ${fmtErrors(r.errors)}`,
+        );
+        if (ticks === 0 || dash.thumbnails === 0 || dash.viewer_errors.length > 0)
+          console.log(
+            `    note: the viewers were not fully live (${ticks} ticks, ${dash.thumbnails} thumbnails${dash.viewer_errors.length > 0 ? `; ${dash.viewer_errors.join('; ')}` : ''})`,
+          );
+      } else console.log('(d) the dashboard phase is skipped (--dashboard-viewers 0)');
       console.log(`(b) ${o.robots} robots at ${o.hz} Hz for ${o.durationS} s...`);
       multi = await runWorker({ ...base, url: `${server.url}/v1/stream`, protocol: 'native', mode: 'paced', robots: o.robots });
       console.log(
@@ -160,12 +236,17 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       await stopChild(baseline.child);
     }
 
+    const dashP50 = (c: 'closed' | 'open') =>
+      dash === undefined ? null : round(median(dash.rounds.filter((x) => x.condition === c).map((x) => x.p50_ms)));
+    const dashboardClosedP50 = dashP50('closed');
+    const dashboardOpenP50 = dashP50('open');
+    const dashboardPairedRatio = dash === undefined ? null : round(median(pairedRatios(dash)));
     const figures = {
       single_p50_ms: single.latency_p50_ms,
       single_p99_ms: single.latency_p99_ms,
       multi_steps_per_s: multi.steps_per_s,
       multi_p99_ms: multi.latency_p99_ms,
-      lost_replies: single.lost + single.out_of_order + multi.lost + multi.out_of_order,
+      lost_replies: single.lost + single.out_of_order + dashLost + multi.lost + multi.out_of_order,
       rss_mb: round(rss.peakMb),
       baseline_steps_per_s: base2.steps_per_s,
       throughput_ratio: round(multi.steps_per_s / base2.steps_per_s),
@@ -181,6 +262,21 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
       duration_s: o.durationS,
       payload: o.payload,
       quick: o.quick,
+      dashboard_closed_p50_ms: dashboardClosedP50,
+      dashboard_open_p50_ms: dashboardOpenP50,
+      dashboard_p50_ratio: dashboardClosedP50 === null || dashboardOpenP50 === null ? null : round(dashboardOpenP50 / dashboardClosedP50),
+      dashboard_paired_p50_ratio: dashboardPairedRatio,
+      dashboard_closed_p99_ms: dash?.closed_p99_ms ?? null,
+      dashboard_open_p99_ms: dash?.open_p99_ms ?? null,
+      dashboard_viewer_messages: dash?.viewer_messages ?? null,
+      dashboard_thumbnails: dash?.thumbnails ?? null,
+      dashboard_viewers: o.dashboardViewers,
+      dashboard_rounds: dash === undefined ? null : dash.rounds.length / 2,
+      dashboard_round_steps: dash?.round_steps ?? null,
+      dashboard_closed_server_cpu_ms_per_step: dash?.closed_server_cpu_ms_per_step ?? null,
+      dashboard_open_server_cpu_ms_per_step: dash?.open_server_cpu_ms_per_step ?? null,
+      dashboard_closed_p50s_ms: dash?.rounds.filter((x) => x.condition === 'closed').map((x) => x.p50_ms) ?? null,
+      dashboard_open_p50s_ms: dash?.rounds.filter((x) => x.condition === 'open').map((x) => x.p50_ms) ?? null,
     };
     console.log(
       'targets: ' +
@@ -188,15 +284,29 @@ export async function benchServer(opts: Partial<ServerBenchOptions> = {}): Promi
           check('single p50', figures.single_p50_ms, '<=', TARGETS.single_p50_ms, 'ms'),
           check('single p99', figures.single_p99_ms, '<=', TARGETS.single_p99_ms, 'ms'),
           check('lost or out-of-order replies', figures.lost_replies, '<=', 0, ''),
-          check('error replies', figures.multi_errors + sum(single.errors), '<=', 0, ''),
+          check('error replies', figures.multi_errors + sum(single.errors) + dashErrors, '<=', 0, ''),
           check('RSS', figures.rss_mb, '<', TARGETS.rss_mb, 'MB'),
           check('throughput ratio', figures.throughput_ratio, '>=', TARGETS.throughput_ratio, 'x'),
+          ...(figures.dashboard_p50_ratio === null
+            ? []
+            : [check('dashboard p50 ratio (open/closed)', figures.dashboard_p50_ratio, '<=', TARGETS.dashboard_p50_ratio, 'x')]),
         ].join('; '),
     );
     console.log(JSON.stringify(figures));
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** Open/closed p50 ratio of each pair of adjacent rounds (rounds 0 and 1, 2 and 3, ...): drift between pairs cancels. */
+function pairedRatios(d: DashboardResult): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < d.rounds.length; i += 2) {
+    const [a, b] = [d.rounds[i]!, d.rounds[i + 1]!];
+    const [open, closed] = a.condition === 'open' ? [a, b] : [b, a];
+    out.push(open.p50_ms / closed.p50_ms);
+  }
+  return out;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
@@ -268,6 +378,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       'duration-s': { type: 'string' },
       payload: { type: 'string' },
       'baseline-threads': { type: 'string' },
+      'dashboard-viewers': { type: 'string' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -280,6 +391,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     durationS: num(values['duration-s']),
     payload: values.payload as ServerBenchOptions['payload'] | undefined,
     baselineThreads: num(values['baseline-threads']),
+    dashboardViewers: num(values['dashboard-viewers']),
   }).catch((err: unknown) => {
     console.error(`bench server: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;

@@ -8,7 +8,7 @@ import { GPU_BENCH_DEFAULTS, benchGpu } from '../../bench/gpu.ts';
 import { SCORE_BENCH_DEFAULTS, benchScore } from '../../bench/score.ts';
 import { RL_BENCH_DEFAULTS, benchRl } from '../../bench/rl.ts';
 import { SCALE_BENCH_DEFAULTS, benchScale } from '../../bench/scale.ts';
-import { SERVER_BENCH_DEFAULTS, benchServer } from '../../bench/server.ts';
+import { SERVER_BENCH_DEFAULTS, SERVER_BENCH_QUICK, benchServer } from '../../bench/server.ts';
 import { SIM_BENCH_DEFAULTS, benchSim } from '../../bench/sim.ts';
 import { INFERENCE_THREADS } from '../../models/load.ts';
 import { PROGRESS_SOURCES } from '../../models/engine.ts';
@@ -52,18 +52,33 @@ export function benchCommand(): Command {
   bench
     .command('server')
     .description(
-      'one robot end to end (p50/p99), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load',
+      'one robot end to end (p50/p99), the same with the dashboard open and closed in alternating rounds (p50 ratio), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load',
     )
     .option('--quick', 'short phases (seconds), same output')
     .option('--model <dir>', 'model package to serve (default: a random-weight package of the bundled configuration)')
-    .option('--steps <n>', 'single-robot timed steps', intOption(10, 1_000_000), d.steps)
+    // --steps and --duration-s have no commander default, so that --quick's shorter ones apply
+    .option(
+      '--steps <n>',
+      `single-robot timed steps (default: ${d.steps}; ${SERVER_BENCH_QUICK.steps} with --quick)`,
+      intOption(10, 1_000_000),
+    )
     .option('--robots <n>', 'concurrent robots', intOption(1, 1024), d.robots)
     .option('--hz <n>', 'steps per second per robot', intOption(1, 1000), d.hz)
-    .option('--duration-s <n>', 'seconds of multi-robot load', intOption(1, 3600), d.durationS)
+    .option(
+      '--duration-s <n>',
+      `seconds of multi-robot load (default: ${d.durationS}; ${SERVER_BENCH_QUICK.durationS} with --quick)`,
+      intOption(1, 3600),
+    )
     .option('--payload <kind>', 'frames as jpeg bytes or raw uint8 arrays', choiceOption(['jpeg', 'raw'] as const), d.payload)
     .option('--max-in-flight <n>', 'steps a robot keeps outstanding', intOption(1, 1024), d.maxInFlight)
     .option('--baseline-threads <n>', 'torch threads of the baseline (0: its default)', intOption(0, 256), d.baselineThreads)
-    .action((o) => benchServer({ ...d, ...o, quick: o.quick ?? false }));
+    .option(
+      '--dashboard-viewers <n>',
+      'dashboard viewers on /v1/live in the open rounds of the dashboard phase (0: skip it; the server takes dashboard.maxViewers, 8 by default)',
+      intOption(0, 64),
+      d.dashboardViewers,
+    )
+    .action((o) => benchServer({ ...o, quick: o.quick ?? false }));
   const sd = SCORE_BENCH_DEFAULTS;
   bench
     .command('score')
