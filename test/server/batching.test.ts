@@ -18,10 +18,15 @@ function pixels(n: number, seed: number): Uint8Array {
   return p;
 }
 
+/**
+ * A batching model for the tests. Requests made in one synchronous burst must merge however loaded
+ * the machine is: a request that finds the oldest queued one past maxBatchWaitMs launches the batch,
+ * so the wait is generous (a GC pause inside a burst passed 5 ms on a loaded CI machine).
+ */
 function batching(fake: FakeProgressModel, o: Partial<BatchingOptions> = {}, events: BatchEvent[] = []) {
   return new BatchingProgressModel(fake, {
     maxBatch: 32,
-    maxBatchWaitMs: 5,
+    maxBatchWaitMs: 100,
     maxConcurrentBatches: 1,
     onBatch: (e) => events.push(e),
     ...o,
