@@ -15,6 +15,8 @@ export const PARITY_DIR = join(REPO_ROOT, 'test', 'fixtures', 'parity');
 export interface ParityManifest {
   task_index: number;
   tolerance: { abs: number };
+  /** The recorded episode's arrays by role; `progress` names the trainer's SARM progress per composition rule. */
+  episode: { progress: Record<'argmax' | 'expected', string> };
   arrays: Record<string, { file: string }>;
 }
 

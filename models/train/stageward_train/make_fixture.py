@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
+from .evaluate import compose_progress
 from .export import _replace_dir, export_package, seeded_modules
 from .windows import gather_window
 
@@ -147,6 +148,11 @@ def compute_parity(cfg: ModelConfig, modules, rng: np.random.Generator) -> Dict[
     previous = torch.from_numpy(np.concatenate([ep_feats[:1], ep_feats[:-1]]))
     for name, before in (("incremental", previous), ("forward", start), ("backward", goal_t)):
         a[f"ep_hop_{name}"] = grm(start, goal_t, before, current, task).numpy()
+    # SARM progress by the trainer's own composition (evaluate.py), both rules: the serving side's
+    # progress is checked against these, not against its own sarmProgress.
+    for rule in ("argmax", "expected"):
+        a[f"ep_progress_{rule}"] = compose_progress(cfg, a["ep_stage_logits"], a["ep_tau"], task.numpy(),
+                                                    rule).astype(np.float32)
     return a
 
 
@@ -179,6 +185,7 @@ def _manifest(arrays: Dict[str, np.ndarray]) -> dict:
             "stage_logits": "ep_stage_logits", "tau": "ep_tau",
             "hop": {"incremental": "ep_hop_incremental", "forward": "ep_hop_forward",
                     "backward": "ep_hop_backward"},
+            "progress": {"argmax": "ep_progress_argmax", "expected": "ep_progress_expected"},
         },
         "arrays": {name: {"file": f"{name}.npy", "dtype": str(arr.dtype), "shape": list(arr.shape)}
                    for name, arr in arrays.items()},
