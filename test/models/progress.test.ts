@@ -55,6 +55,17 @@ describe('SARM composition', () => {
     expect(p[2]).toBeGreaterThan(p[1]!);
   });
 
+  it("argmax looks at the first `count` values only (a task's own stages, not the padding after them)", () => {
+    expect(argmax([0, 1, 9], 2)).toBe(1);
+    expect(argmax([3, 1, 9], 1)).toBe(0);
+  });
+
+  it('stage probabilities stay finite for logits far beyond exp range (an untrained or saturated head)', () => {
+    const p = stageProbabilities([800, 0, -800], 3);
+    expect(p).toEqual([1, 0, 0]);
+    expect(stageProbabilities([400, 400], 2)).toEqual([0.5, 0.5]);
+  });
+
   it('progress stays in [0, 1] and is monotone in tau within a stage', () => {
     fc.assert(
       fc.property(

@@ -88,6 +88,14 @@ describe('potential-based shaping', () => {
     }
   });
 
+  it('the sigmoid transform is the logistic of (Phi - center) / temperature, rescaled to [0, 1]', () => {
+    // Reference values from the definition, computed outside this code (Python's math.exp).
+    const t = { kind: 'sigmoid' as const, center: 0.5, temperature: 0.1 };
+    expect(potential(0.5, t)).toBeCloseTo(0.5, 12);
+    expect(potential(0.6, t)).toBeCloseTo(0.734193421951139, 12);
+    expect(potential(0.3, t)).toBeCloseTo(0.11403653008945558, 12);
+  });
+
   it('the conservative transform subtracts k * uncertainty and clamps to [0, 1]; k 0 or no uncertainty is the identity', () => {
     const t = { kind: 'conservative' as const, k: 2 };
     expect(potential(0.6, t, 0.1)).toBeCloseTo(0.4, 12);

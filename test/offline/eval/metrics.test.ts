@@ -121,3 +121,21 @@ describe('MAE, accuracy and means', () => {
     expect(weightedMean([1], [0])).toBeNull();
   });
 });
+
+describe('bad input to the metrics', () => {
+  it('is refused with a message that names the metric and both lengths', () => {
+    expect(() => pearson([1], [1, 2])).toThrow('pearson: sequences differ in length (1 vs 2)');
+    expect(() => spearman([1, 2, 3], [1, 2])).toThrow('spearman: sequences differ in length (3 vs 2)');
+    expect(() => meanAbsoluteError([1], [])).toThrow('meanAbsoluteError: sequences differ in length (1 vs 0)');
+    expect(() => accuracy([1, 2], [1])).toThrow('accuracy: sequences differ in length (2 vs 1)');
+    expect(() => weightedMean([1], [1, 1])).toThrow('weightedMean: sequences differ in length (1 vs 2)');
+    expect(() => spearman([1, Infinity], [1, 2])).toThrow(/^spearman: non-finite/);
+    expect(() => auroc([0.5, NaN], [0.1])).toThrow('auroc: NaN score');
+    expect(() => auroc([0.5], [NaN])).toThrow('auroc: NaN score');
+  });
+
+  it('Pearson of two points is +1 or -1 (two points always lie on a line)', () => {
+    expect(pearson([1, 2], [3, 5])).toBeCloseTo(1, 12);
+    expect(pearson([1, 2], [5, 3])).toBeCloseTo(-1, 12);
+  });
+});

@@ -12,6 +12,7 @@ import {
   rabcWeights,
   resolveRabcOptions,
   sampleWeight,
+  softWeight,
   weightedLoss,
   type RabcResult,
 } from '../../../offline/rabc/weights.ts';
@@ -218,5 +219,32 @@ describe('RA-BC loss and reports', () => {
     const svg = histogramSvg({ title: 'x & y', result: rabcWeights([[0, 0.1, 0.05, 0.055, 0.06]], { chunk: 1 }) });
     expect(svg).toContain('kappa 0.01');
     expect(svg).toContain('x &amp; y');
+  });
+});
+
+describe('RA-BC edge cases', () => {
+  it('the soft weight is clamped to [0, 1] far below and far above the band', () => {
+    expect(softWeight(-5, 0.1, 0.05)).toBe(0);
+    expect(softWeight(5, 0.1, 0.05)).toBe(1);
+    expect(softWeight(0.1, 0.1, 0.05)).toBeCloseTo(0.5, 5);
+  });
+
+  it('a missing (NaN) delta is weighted 1 and counted in none of negative, band and above', () => {
+    const r = rabcWeights([[0, NaN, 0.5, 0.2]], { chunk: 1 });
+    // deltas: NaN (0 -> NaN), NaN (NaN -> 0.5), -0.3, 0 (the last frame's chunk ends on itself)
+    expect(r.stats).toMatchObject({ samples: 4, missing: 2, scored: 2, negative: 1, band: 1, above_kappa: 0 });
+    expect(Array.from(r.weights[0]!).slice(0, 2)).toEqual([1, 1]);
+  });
+
+  it('weightedLoss refuses mismatched lengths with both counts in the message', () => {
+    expect(() => weightedLoss([1, 1], [1])).toThrow('weightedLoss: 2 weights for 1 losses');
+  });
+
+  it('indexRanges closes a run that reaches the end', () => {
+    expect(indexRanges(3, () => true)).toEqual([[0, 2]]);
+    expect(indexRanges(4, (t) => t !== 1, 10)).toEqual([
+      [10, 10],
+      [12, 13],
+    ]);
   });
 });
