@@ -25,3 +25,19 @@ export function tableRows(html: string, id: string): number {
 export function thumbnails(html: string): number {
   return (html.match(/<img class="sw-thumb"/g) ?? []).length;
 }
+
+/**
+ * What a command's report.html must hold: self-contained, its kind, one table row per episode with
+ * `link` ([section id, cell text]) among them, the `chart` of an episode, at least `minThumbnails`.
+ */
+export function expectReport(
+  html: string,
+  o: { kind: string; episodes: number; link: [string, string]; chart: string; minThumbnails: number },
+): void {
+  expectSelfContained(html);
+  expect(html).toContain(`<body data-report="${o.kind}">`);
+  expect(tableRows(html, 'episodes')).toBe(o.episodes);
+  expect(html).toContain(`<a href="#${o.link[0]}">${o.link[1]}</a>`);
+  expect(html).toContain(`data-chart="${o.chart}"`);
+  expect(thumbnails(html)).toBeGreaterThanOrEqual(o.minThumbnails);
+}

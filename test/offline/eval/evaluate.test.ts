@@ -31,7 +31,7 @@ import { SimEnv } from '../../../sim/env.ts';
 import { recordEpisode } from '../../../sim/record.ts';
 import { createRenderer } from '../../../sim/render/index.ts';
 import { expectCode, FIXTURE_MODEL_DIR } from '../../helpers.ts';
-import { expectSelfContained, tableRows, thumbnails } from '../../html-report-checks.ts';
+import { expectReport } from '../../html-report-checks.ts';
 
 const METRIC_KEYS = [
   'episodes',
@@ -383,11 +383,6 @@ describe('stageward eval', () => {
     // report.html: self-contained, one table row per episode linking to its section, key frames
     expect(logs.join('\n')).toContain(join(out, 'report.html'));
     const html = await readFile(join(out, 'report.html'), 'utf8');
-    expectSelfContained(html);
-    expect(html).toContain('<body data-report="eval">');
-    expect(tableRows(html, 'episodes')).toBe(3);
-    expect(html).toContain('<a href="#d1-ep-0000">0</a>');
-    expect(html).toContain('data-chart="d0-ep-0001-progress"');
-    expect(thumbnails(html)).toBeGreaterThanOrEqual(3); // at least the first frame of each episode
+    expectReport(html, { kind: 'eval', episodes: 3, link: ['d1-ep-0000', '0'], chart: 'd0-ep-0001-progress', minThumbnails: 3 });
   });
 });

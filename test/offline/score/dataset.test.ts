@@ -21,7 +21,7 @@ import { SimEnv } from '../../../sim/env.ts';
 import { recordEpisodes } from '../../../sim/record.ts';
 import { createRenderer } from '../../../sim/render/index.ts';
 import { scoreDataset } from '../../../offline/score/run.ts';
-import { expectSelfContained, tableRows, thumbnails } from '../../html-report-checks.ts';
+import { expectReport } from '../../html-report-checks.ts';
 
 const MODEL_DIR = join(ZOO_DIR, 'pick_place');
 const VIEWS = ['front', 'side', 'wrist'];
@@ -223,12 +223,7 @@ describe('stageward score --dataset', () => {
       // report.html beside them: self-contained, one row per episode, key frames of the scored episodes
       expect(lines.join('\n')).toContain(`wrote ${join(out, 'summary.json')} and ${join(out, 'report.html')}`);
       const html = await readFile(join(out, 'report.html'), 'utf8');
-      expectSelfContained(html);
-      expect(html).toContain('<body data-report="score">');
-      expect(tableRows(html, 'episodes')).toBe(2);
-      expect(html).toContain('<a href="#episode-0002">2</a>');
-      expect(html).toContain('data-chart="episode-0002-progress"');
-      expect(thumbnails(html)).toBeGreaterThanOrEqual(2); // at least the first frame of each episode
+      expectReport(html, { kind: 'score', episodes: 2, link: ['episode-0002', '2'], chart: 'episode-0002-progress', minThumbnails: 2 });
       expect(
         await main(['score', '--model', MODEL_DIR, '--dataset', root, '--task', 'fold the shirt', '--out', out, '--no-progress']),
       ).toBe(2);
