@@ -17,6 +17,7 @@ export default defineConfig({
       'test/datasets/label-vectors.test.ts',
       'test/server/codec.test.ts',
       'test/server/msgpack.test.ts',
+      'test/server/ndarray.test.ts',
       'test/server/observations.test.ts',
     ],
     testTimeout: 60_000,

@@ -155,12 +155,14 @@ export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   if (!Array.isArray(shape)) bad("an array's `shape` must be a list of integers");
   if (shape.length > MAX_NDARRAY_RANK) bad(`an array has rank ${shape.length}, above the limit of ${MAX_NDARRAY_RANK}`);
   const itemsize = itemsizeOf(dtype);
-  let size = 1;
-  for (const dim of shape) {
+  for (const dim of shape)
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0)
       bad(`shape [${shape.map(String).join(', ').slice(0, 80)}] must hold non-negative integers`);
+  // A zero dimension anywhere makes an empty array; else stop as soon as the product passes what the
+  // bytes could hold (no overflow, no allocation).
+  let size = shape.includes(0) ? 0 : 1;
+  for (const dim of size === 0 ? [] : (shape as number[])) {
     size *= dim;
-    // Stop as soon as the product passes what the bytes could hold (no overflow, no allocation).
     if (size * itemsize > data.length) bad(`shape [${shape.join(', ')}] of ${dtype} needs more than the ${data.length} bytes sent`);
   }
   if (size * itemsize !== data.length)
