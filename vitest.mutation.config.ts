@@ -15,6 +15,7 @@ export default defineConfig({
       'test/offline/eval/metrics.test.ts',
       'test/datasets/labels.test.ts',
       'test/datasets/label-vectors.test.ts',
+      'test/datasets/label-checks.test.ts',
       'test/server/codec.test.ts',
       'test/server/msgpack.test.ts',
       'test/server/ndarray.test.ts',
