@@ -4,7 +4,7 @@ import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, vi } from 'vitest';
-import { isStagewardError, type ErrorCode } from '../core/errors.ts';
+import { isStagewardError, StagewardError, type ErrorCode } from '../core/errors.ts';
 import { readNpy, type NpyArray } from '../datasets/npy.ts';
 import { main } from '../cli/main.ts';
 import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../core/paths.ts';
@@ -79,6 +79,17 @@ export async function runCli(args: string[]): Promise<CliRun> {
   } finally {
     vi.restoreAllMocks();
   }
+}
+
+/** The StagewardError `f` throws; fails the test when it returns or throws anything else. */
+export function refusal(f: () => unknown): StagewardError {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof StagewardError) return err;
+    throw err;
+  }
+  throw new Error('expected a StagewardError');
 }
 
 /** What `p` rejects with; fails the test when it resolves. */

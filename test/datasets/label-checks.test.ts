@@ -3,7 +3,7 @@
 // subtasks, frames after the last one, dense truth at its tolerance, and the temporal-proportion
 // priors with stages that no episode shows.
 import { describe, expect, it } from 'vitest';
-import { StagewardError } from '../../core/errors.ts';
+import { refusal } from '../helpers.ts';
 import {
   AFTER_LAST_TAU,
   frameLabels,
@@ -17,16 +17,6 @@ import {
 } from '../../datasets/labels.ts';
 
 const STAGES = ['reach', 'grasp', 'lift'];
-
-function refusal(f: () => unknown): StagewardError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof StagewardError) return err;
-    throw err;
-  }
-  throw new Error('no refusal');
-}
 
 describe('span checks, one message each', () => {
   const check = (spans: { name: string; start: number; end: number }[] | null, length = 10) =>

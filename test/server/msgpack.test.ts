@@ -2,7 +2,7 @@
 // Go client's encoder may choose for the same value), the limits at exactly their value and one past
 // it, and each refusal with the message a client developer reads.
 import { describe as group, expect, it } from 'vitest';
-import { StagewardError } from '../../core/errors.ts';
+import { refusal as thrown } from '../helpers.ts';
 import { decodeMsgpack, describe, encodeMsgpack, type DecodeOptions } from '../../server/msgpack.ts';
 
 const OPTIONS: DecodeOptions = { maxNestingDepth: 8, maxElements: 1000, maxStringBytes: 1000 };
@@ -10,15 +10,7 @@ const decode = (bytes: number[] | Uint8Array, o: Partial<DecodeOptions> = {}) =>
   decodeMsgpack(bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes), { ...OPTIONS, ...o });
 
 /** The StagewardError a decode throws. */
-function refusal(bytes: number[] | Uint8Array, o: Partial<DecodeOptions> = {}): StagewardError {
-  try {
-    decode(bytes, o);
-  } catch (err) {
-    if (err instanceof StagewardError) return err;
-    throw err;
-  }
-  throw new Error('the decode succeeded');
-}
+const refusal = (bytes: number[] | Uint8Array, o: Partial<DecodeOptions> = {}) => thrown(() => decode(bytes, o));
 
 const be = (n: number, bytes: number) => Array.from({ length: bytes }, (_, i) => (n >>> (8 * (bytes - 1 - i))) & 0xff);
 

@@ -2,21 +2,12 @@
 // every dtype's values, float16 included; each field check with its message; the shape and byte
 // checks at their boundary; and images in each accepted layout, float ones within their slack.
 import { describe, expect, it } from 'vitest';
-import { StagewardError } from '../../core/errors.ts';
+import { refusal } from '../helpers.ts';
 import { base64Bytes, ndarrayFrom, NdArray, npgenericFrom, numpyMapHook, reviveJson, toRawImage } from '../../server/ndarray.ts';
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const array = (dtype: string, shape: number[], data: Uint8Array) => ndarrayFrom({ __ndarray__: true, dtype, shape, data });
 
-function refusal(f: () => unknown): StagewardError {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof StagewardError) return err;
-    throw err;
-  }
-  throw new Error('no refusal');
-}
 const message = (f: () => unknown) => refusal(f).message;
 
 describe('numpy dtypes to numbers', () => {
