@@ -86,6 +86,8 @@ group('MessagePack formats at their edges', () => {
     const out = decode(encodeMsgpack(value)) as typeof value;
     expect(Array.from(out.frames.front)).toEqual([1, 2, 3]);
     expect({ ...out, frames: null }).toEqual({ ...value, frames: null });
+    // undefined goes out as nil, as Python clients read it
+    expect(decode(encodeMsgpack({ a: undefined }))).toEqual({ a: null });
   });
 });
 
@@ -132,6 +134,11 @@ group('MessagePack refusals', () => {
     expect(refusal([0x81, 0xc4, 0x01, 0xff, 0x02]).message).toBe('not valid MessagePack: a binary map key at byte 1 is not valid UTF-8');
     expect(refusal([0x82, 0xa1, 0x61, 0x01, 0xc4, 0x01, 0x61, 0x02]).message).toBe('not valid MessagePack: a map repeats the key "a"');
     expect(refusal([0xa1, 0xff]).message).toBe('not valid MessagePack: a string is not valid UTF-8');
+    // a repeated long key is named by its first 64 characters only
+    const long = [...Buffer.from('k'.repeat(100))];
+    expect(refusal([0x82, 0xd9, 100, ...long, 0x01, 0xd9, 100, ...long, 0x02]).message).toBe(
+      `not valid MessagePack: a map repeats the key "${'k'.repeat(64)}"`,
+    );
   });
 
   it('keeps a "__proto__" key as an own property, never the prototype', () => {
