@@ -1,5 +1,6 @@
 // Raw camera images, the one pixel type every layer shares (renderer, video decoding, engine, wire),
-// and JPEG encoding of them as a camera client would send it.
+// JPEG encoding of them as a camera client would send it, and small JPEG thumbnails of any frame
+// (the dashboard's camera views, the reports' key frames).
 
 import sharp from 'sharp';
 
@@ -31,4 +32,16 @@ export async function encodeJpegFrames(frames: Record<string, RawImage>, quality
 
 export function isRawImage(img: Uint8Array | RawImage): img is RawImage {
   return !(img instanceof Uint8Array);
+}
+
+/**
+ * A small JPEG of one camera image, raw or encoded, `width` pixels wide (a smaller image keeps its
+ * size). The input is copied before this returns, so the caller may reuse its buffer; any failure
+ * rejects.
+ */
+export function thumbnailJpeg(img: Uint8Array | RawImage, width: number, quality: number): Promise<Buffer> {
+  const input = isRawImage(img)
+    ? sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: img.channels } })
+    : sharp(Buffer.from(img));
+  return input.resize({ width, withoutEnlargement: true }).jpeg({ quality }).toBuffer();
 }

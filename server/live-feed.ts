@@ -10,13 +10,12 @@
 // `maxViewerBufferBytes` unsent) gets nothing until it catches up, so a slow viewer holds at most
 // that much memory; the points it missed come in the next tick it can take (they are kept by the hub).
 
-import sharp from 'sharp';
 import type { WebSocket } from 'ws';
 import { StagewardError, boundedMessage } from '../core/errors.ts';
 import type { ModelCard } from '../models/card.ts';
 import type { FrameSet } from '../models/preprocess.ts';
 import type { ExecutionProvider } from '../models/runtime.ts';
-import { isRawImage } from '../core/image.ts';
+import { thumbnailJpeg } from '../core/image.ts';
 import type { ApiKeys } from './auth.ts';
 import type { DashboardConfig } from './config.ts';
 import { modelInfo } from './http.ts';
@@ -209,16 +208,10 @@ export class LiveFeed {
 
   /** Small JPEGs (base64) of one frame set; undefined when one cannot be made. */
   async #makeThumbnails(frames: FrameSet): Promise<Record<string, string> | undefined> {
-    const width = this.#o.config.thumbnailWidth;
     try {
       const out: Record<string, string> = {};
-      for (const [view, img] of Object.entries(frames)) {
-        const input = isRawImage(img)
-          ? sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
-          : sharp(img, { limitInputPixels: 1 << 24 });
-        const jpeg = await input.resize({ width, withoutEnlargement: true }).jpeg({ quality: THUMBNAIL_QUALITY }).toBuffer();
-        out[view] = jpeg.toString('base64');
-      }
+      for (const [view, img] of Object.entries(frames))
+        out[view] = (await thumbnailJpeg(img, this.#o.config.thumbnailWidth, THUMBNAIL_QUALITY)).toString('base64');
       return out;
     } catch (err) {
       this.#o.log(`stageward: dashboard thumbnail failed: ${(err as Error).message}`);

@@ -29,7 +29,7 @@ import { ApiKeys } from './auth.ts';
 import { replicaName, type ServerConfig } from './config.ts';
 import { Connection, type Endpoint, type Protocol } from './connection.ts';
 import { dashboardFiles } from './dashboard/files.ts';
-import { handleHttp } from './http.ts';
+import { handleHttp, type HttpContext } from './http.ts';
 import { LiveHub } from './live.ts';
 import { LiveFeed } from './live-feed.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -115,7 +115,7 @@ export class StagewardServer {
       decode: { slots: decodeSlots, largeSlots: decodeLargeSlots, largeCost: decodeLargeBytes, largeShare: decodeLargeShare },
     });
     this.#keys = new ApiKeys(config.apiKeys);
-    const files = config.dashboard.enabled ? dashboardFiles() : undefined;
+    let dashboard: HttpContext['live'];
     if (config.dashboard.enabled) {
       this.live = new LiveHub({
         card,
@@ -132,6 +132,7 @@ export class StagewardServer {
         config: config.dashboard,
         log: this.#log,
       });
+      dashboard = { hub: this.live, files: dashboardFiles() };
     }
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -148,7 +149,7 @@ export class StagewardServer {
         replica: this.replica,
         shuttingDown: () => this.#shutdown !== undefined,
         sessions: () => this.#connections.size,
-        live: this.live !== undefined ? { hub: this.live, files: files! } : undefined,
+        live: dashboard,
       }),
     );
     const deadline = config.limits.upgradeTimeoutMs;

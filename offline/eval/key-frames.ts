@@ -8,12 +8,12 @@
 //   kf.see(t, frames, stage);   // after each step, in time order
 //   const frames = await kf.done();
 
-import sharp from 'sharp';
-import { isRawImage } from '../../core/image.ts';
-import type { FrameSet, ImageInput } from '../../models/preprocess.ts';
+import { thumbnailJpeg } from '../../core/image.ts';
+import type { FrameSet } from '../../models/preprocess.ts';
 
-/** Thumbnail width in pixels (smaller frames keep their size). */
+/** Thumbnail width in pixels (smaller frames keep their size), and its JPEG quality. */
 export const THUMB_WIDTH = 128;
+const THUMB_QUALITY = 80;
 /** Key frames kept per episode by default. */
 export const KEY_FRAMES_PER_EPISODE = 8;
 
@@ -21,14 +21,6 @@ export interface KeyFrame {
   frame: number;
   stage: number;
   jpeg: Uint8Array;
-}
-
-/** A small JPEG of one camera image (raw or encoded); the input is copied before this returns, and any failure rejects. */
-export async function thumbnailJpeg(img: ImageInput, width = THUMB_WIDTH): Promise<Uint8Array> {
-  const input = isRawImage(img)
-    ? sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: img.channels } })
-    : sharp(Buffer.from(img));
-  return input.resize({ width, withoutEnlargement: true }).jpeg({ quality: 80 }).toBuffer();
 }
 
 export class KeyFrames {
@@ -56,7 +48,7 @@ export class KeyFrames {
     }
     // A thumbnail that cannot be made is left out: the report is decoration, never a reason to fail a run.
     this.#taken.push(
-      thumbnailJpeg(img).then(
+      thumbnailJpeg(img, THUMB_WIDTH, THUMB_QUALITY).then(
         (jpeg) => ({ frame: t, stage, jpeg }),
         () => null,
       ),
