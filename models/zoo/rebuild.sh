@@ -57,12 +57,16 @@ $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --data
 $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-rand" --task "$task" --out "$data/eval/$task-rand"
 $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-weak" --task "$task" --out "$data/eval/$task-roll-weak"
 $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-rl" --task "$task" --out "$data/eval/$task-roll-rl"
-# what a robot without one camera gets with missingViews "fill" (the card's missing_views: a black frame)
-for view in front side wrist; do
-  $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --fill-view "$view" --out "$data/eval/$task-fill-$view"
-done
+# what a robot without one camera gets with missingViews "fill" (the card's missing_views: a black
+# frame); a card without missing_views refuses a fill, so those figures exist only for such a card
+fill=()
+if node -e "process.exit(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).missing_views ? 0 : 1)" "models/zoo/$task/model.json"; then
+  for view in front side wrist; do
+    $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --fill-view "$view" --out "$data/eval/$task-fill-$view"
+    fill+=(--set "missing_${view}_black=$data/eval/$task-fill-$view/metrics.json")
+  done
+fi
 $sw model metrics --model "models/zoo/$task" \
   --set engine_eval="$data/eval/$task/metrics.json" --set engine_eval_randomized="$data/eval/$task-rand/metrics.json" \
   --set engine_eval_rollouts_weak_noise03="$data/eval/$task-roll-weak/metrics.json" --set engine_eval_rollouts_rl="$data/eval/$task-roll-rl/metrics.json" \
-  --set missing_front_black="$data/eval/$task-fill-front/metrics.json" --set missing_side_black="$data/eval/$task-fill-side/metrics.json" \
-  --set missing_wrist_black="$data/eval/$task-fill-wrist/metrics.json"
+  "${fill[@]}"
