@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { expect, vi } from 'vitest';
 import { isStagewardError, StagewardError, type ErrorCode } from '../core/errors.ts';
 import { readNpy, type NpyArray } from '../datasets/npy.ts';
-import { main } from '../cli/main.ts';
 import { FIXTURE_MODEL_DIR, REPO_ROOT } from '../core/paths.ts';
 
 export { FIXTURE_MODEL_DIR };
@@ -66,8 +65,13 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Run the `stageward` CLI in process, capturing what it prints (console.log -> stdout; warn/error -> stderr). */
+/**
+ * Run the `stageward` CLI in process, capturing what it prints (console.log -> stdout; warn/error -> stderr).
+ * The CLI (every command and what it pulls in, mathjs included: about 2 s) is imported on first use, so
+ * the many test files that import this module for its small helpers do not pay for it.
+ */
 export async function runCli(args: string[]): Promise<CliRun> {
+  const { main } = await import('../cli/main.ts');
   const stdout: string[] = [];
   const stderr: string[] = [];
   vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void stdout.push(a.join(' ')));

@@ -4,7 +4,7 @@
 // solved in closed form through the normal equations (mathjs LU decomposition). With w_i = 1 this is
 // plain BC; with RA-BC weights (sim/rabc) samples that lost progress count less or not at all.
 
-import { lup, lusolve, matrix, type Matrix } from 'mathjs';
+import { solveNormalEquations } from './solve.ts';
 import { StagewardError } from '../../core/errors.ts';
 import type { SimTask, TaskId } from '../../sim/tasks/task.ts';
 import { getTask } from '../../sim/tasks/index.ts';
@@ -66,11 +66,10 @@ export function fitBehaviourCloning(task: SimTask | TaskId, samples: readonly Bc
     // A feature that is never active still gets a (zero) solution.
     gram[a]![a]! += ridge * weightSum + 1e-9;
   }
-  const lu = lup(matrix(gram));
+  const cols = solveNormalEquations(gram, rhs);
   const weights = new Float64Array(F * ACTION_DIM);
   for (let k = 0; k < ACTION_DIM; k++) {
-    const col = (lusolve(lu, rhs[k]!) as Matrix).toArray() as number[][];
-    for (let a = 0; a < F; a++) weights[a * ACTION_DIM + k] = col[a]![0]!;
+    for (let a = 0; a < F; a++) weights[a * ACTION_DIM + k] = cols[k]![a]!;
   }
   const policy = new GatedLinearPolicy(t, weights);
   let sq = 0;

@@ -29,12 +29,12 @@
 // happens; under `progress` (r + Phi(s')) it favours steps spent in high-progress states.
 // The same learner sees each reward mode; nothing else changes. Seeded and deterministic.
 
-import { lup, lusolve, matrix, type Matrix } from 'mathjs';
 import { StagewardError } from '../../core/errors.ts';
 import type { SimBridge } from '../../sim/bridge/index.ts';
 import type { EpisodeResult, Policy } from '../../sim/bridge/types.ts';
 import { GATED_FEATURE_DIM, gatedFeatures } from '../policy/features.ts';
 import { ACTION_DIM, type GatedLinearPolicy } from '../policy/linear-policy.ts';
+import { solveNormalEquations } from '../policy/solve.ts';
 import { SeededRandom } from '../../core/random.ts';
 
 export interface RlOptions {
@@ -209,11 +209,10 @@ export function update(
     for (let b = 0; b < a; b++) gram[a]![b] = gram[b]![a]!;
     gram[a]![a]! += o.ridge * weightSum + 1e-9;
   }
-  const lu = lup(matrix(gram));
+  const cols = solveNormalEquations(gram, rhs);
   const theta = policy.params();
   for (let k = 0; k < ACTION_DIM; k++) {
-    const col = (lusolve(lu, rhs[k]!) as Matrix).toArray() as number[][];
-    for (let a = 0; a < F; a++) theta[a * ACTION_DIM + k]! += col[a]![0]!;
+    for (let a = 0; a < F; a++) theta[a * ACTION_DIM + k]! += cols[k]![a]!;
   }
   return policy.withParams(theta);
 }
