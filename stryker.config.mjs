@@ -22,6 +22,8 @@ export default {
     'datasets/labels.ts',
     'server/msgpack.ts',
     'server/ndarray.ts',
+    'server/native-session.ts',
+    'server/openpi-session.ts',
   ],
   concurrency: 2,
   timeoutMS: 5000,
@@ -29,6 +31,8 @@ export default {
   jsonReporter: { fileName: 'runs/mutation/mutation.json' },
   htmlReporter: { fileName: 'runs/mutation/mutation.html' },
   tempDirName: 'runs/mutation/.stryker-tmp',
+  // Other runs' output and sandboxes are not part of the project copied into the sandbox.
+  ignorePatterns: ['/runs/**'],
   incremental: true,
   incrementalFile: 'runs/mutation/stryker-incremental.json',
   thresholds: { high: 95, low: 90, break: null },

@@ -20,6 +20,8 @@ export default defineConfig({
       'test/server/msgpack.test.ts',
       'test/server/ndarray.test.ts',
       'test/server/observations.test.ts',
+      'test/server/native-session.test.ts',
+      'test/server/openpi-session.test.ts',
     ],
     testTimeout: 60_000,
   },

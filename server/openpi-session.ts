@@ -122,18 +122,19 @@ export class OpenpiSession implements Protocol {
   async handle(message: Decoded, ctx: MessageContext): Promise<object> {
     const obs = asMessage(message);
     const o = this.#d.openpi;
+    // The pause is measured from the previous observation, whatever became of it.
+    const gap = o.episodeGapMs > 0 && this.#lastAt !== undefined && ctx.receivedAt - this.#lastAt >= o.episodeGapMs;
+    this.#lastAt = ctx.receivedAt;
     if (obs.prompt !== undefined && obs.prompt !== null && typeof obs.prompt !== 'string')
       throw new StagewardError('SW_ERR_TASK_UNKNOWN', '`prompt` must be a string: a task id or one of its instructions');
     const text = typeof obs.prompt === 'string' ? obs.prompt : undefined;
     const { task } = resolveTask(this.#d.engine.card, text, { promptMap: this.#d.promptMap, fallback: o.task }, 'prompt');
     // A new prompt text starts a new episode, even one that names the same task.
     const prompt = text === undefined ? `\u0000${task}` : normalizeInstruction(text);
-    const reset = obs.reset;
+    const reset = obs.reset ?? undefined;
     if (reset !== undefined && typeof reset !== 'boolean') throw new StagewardError('SW_ERR_PROTOCOL', '`reset` must be true or false');
     const id = parseEpisodeLabel(obs.episode);
     const episode = this.#episode;
-    const gap = o.episodeGapMs > 0 && this.#lastAt !== undefined && ctx.receivedAt - this.#lastAt >= o.episodeGapMs;
-    this.#lastAt = ctx.receivedAt;
     const fresh =
       episode.current === undefined ||
       reset === true ||
