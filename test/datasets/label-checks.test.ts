@@ -109,6 +109,9 @@ describe('progress from targets', () => {
   it('refuses priors that do not make a distribution, a stage without a prior, and a bad stage count', () => {
     for (const priors of [[], [0.5, 0.6, -0.1], [0.2, 0.3, 0.4], [NaN, 0.5, 0.5], [0.2, 0.3, Infinity]])
       expect(refusal(() => sarmProgressOf(targets, priors)).message).toMatch(/^priors must be non-negative and sum to 1, got \[/);
+    expect(refusal(() => sarmProgressOf(targets, [0.2, 0.3, 0.4])).message).toBe(
+      'priors must be non-negative and sum to 1, got [0.2, 0.3, 0.4]',
+    );
     expect(refusal(() => sarmProgressOf(targets, [0.5, 0.5])).message).toBe('stage 2 at frame 2 has no prior (2 stages)');
     expect(refusal(() => sarmProgressOf({ stage: Int32Array.from([-1]), tau: Float32Array.from([0]) }, [1])).message).toBe(
       'stage -1 at frame 0 has no prior (1 stages)',
@@ -193,5 +196,106 @@ describe('temporal-proportion priors', () => {
     expect(refusal(() => temporalProportions([{ ...ep, label: 'demo-9', spans: [] }], STAGES)).message).toMatch(
       /^demo-9: no subtask annotations/,
     );
+  });
+});
+
+describe('without a label, messages name "episode"', () => {
+  it('from each entry point', () => {
+    expect(refusal(() => validateSpans(null, 10, STAGES)).message).toBe(
+      'episode: no subtask annotations; labels need at least one span over the stages reach, grasp, lift',
+    );
+    expect(refusal(() => sarmTargets([{ name: 'push', start: 0, end: 3 }], 10, STAGES)).message).toBe(
+      'episode: subtask 0 ("push") is not one of the stages reach, grasp, lift',
+    );
+    expect(refusal(() => frameLabels([{ name: 'reach', start: 0, end: 2 }], 3, STAGES, [0.5, 0.5])).message).toBe(
+      'episode: 2 priors for 3 stages',
+    );
+    expect(refusal(() => frameLabels([{ name: 'push', start: 0, end: 2 }], 3, STAGES, [0.2, 0.3, 0.5])).message).toMatch(
+      /^episode: subtask 0 \("push"\)/,
+    );
+    expect(refusal(() => truthLabels([0], [0.1], STAGES, [1])).message).toBe('episode: 1 priors for 3 stages');
+  });
+});
+
+describe('priors and truth at their boundaries', () => {
+  it('dense truth exactly TRUTH_TOLERANCE below its stage is accepted, and labelled at the stage start', () => {
+    // 0 - (-TRUTH_TOLERANCE) is exactly TRUTH_TOLERANCE in floating point: the tolerance is inclusive.
+    const l = truthLabels([0], [-TRUTH_TOLERANCE], STAGES, [0.2, 0.3, 0.5]);
+    expect(Array.from(l.tau)).toEqual([0]);
+    expect(Array.from(l.progressSarm)).toEqual([0]);
+  });
+
+  it('a zero prior is a valid (non-negative) prior: its stage adds no progress', () => {
+    const targets = { stage: Int32Array.from([0, 1, 1]), tau: Float32Array.from([1, 0, 0.5]) };
+    expect(Array.from(sarmProgressOf(targets, [0, 1]))).toEqual([0, 0, 0.5]);
+  });
+
+  it('a stage is averaged only over the episodes that show it', () => {
+    // reach in both (1.0 and 0.5: mean 0.75), grasp only in the second (0.5), lift in none (floor)
+    const priors = temporalProportions(
+      [
+        { spans: [{ name: 'reach', start: 0, end: 9 }], length: 10 },
+        {
+          spans: [
+            { name: 'reach', start: 0, end: 4 },
+            { name: 'grasp', start: 5, end: 9 },
+          ],
+          length: 10,
+        },
+      ],
+      STAGES,
+      0.01,
+    );
+    // 0.75 : 0.5 renormalised is 0.6 : 0.4; lift floored to 0.01; then renormalised again
+    expect(priors[0]).toBeCloseTo(0.6 / 1.01, 12);
+    expect(priors[1]).toBeCloseTo(0.4 / 1.01, 12);
+    expect(priors[2]).toBeCloseTo(0.01 / 1.01, 12);
+  });
+
+  it('each episode counts by its share of frames, whatever its length', () => {
+    // reach 2/10 and 3/4 (mean 0.475), grasp 8/10 and 1/4 (mean 0.525)
+    const priors = temporalProportions(
+      [
+        {
+          spans: [
+            { name: 'reach', start: 0, end: 1 },
+            { name: 'grasp', start: 2, end: 9 },
+          ],
+          length: 10,
+        },
+        {
+          spans: [
+            { name: 'reach', start: 0, end: 2 },
+            { name: 'grasp', start: 3, end: 3 },
+          ],
+          length: 4,
+        },
+      ],
+      STAGES,
+      0.01,
+    );
+    expect(priors[0]).toBeCloseTo(0.475 / 1.01, 12);
+    expect(priors[1]).toBeCloseTo(0.525 / 1.01, 12);
+    expect(priors[2]).toBeCloseTo(0.01 / 1.01, 12);
+  });
+
+  it('frames outside every span do not dilute the shares: they sum to 1 before the floor', () => {
+    // reach 2/10, grasp 3/10, half the episode unannotated: 0.4 : 0.6, and lift's floor stays 0.01 of that
+    const priors = temporalProportions(
+      [
+        {
+          spans: [
+            { name: 'reach', start: 0, end: 1 },
+            { name: 'grasp', start: 2, end: 4 },
+          ],
+          length: 10,
+        },
+      ],
+      STAGES,
+      0.01,
+    );
+    expect(priors[0]).toBeCloseTo(0.4 / 1.01, 12);
+    expect(priors[1]).toBeCloseTo(0.6 / 1.01, 12);
+    expect(priors[2]).toBeCloseTo(0.01 / 1.01, 12);
   });
 });
