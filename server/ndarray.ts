@@ -12,7 +12,7 @@
 
 import { StagewardError } from '../core/errors.ts';
 import type { RawImage } from '../core/image.ts';
-import { setKey, type Decoded } from './msgpack.ts';
+import { describe, setKey, type Decoded } from './msgpack.ts';
 
 /** numpy dtype.str -> bytes per item. */
 export const DTYPES = {
@@ -141,6 +141,9 @@ function checkDtype(v: unknown): Dtype | TextDtype {
   return v as Dtype;
 }
 
+/** A shape entry as an error shows it: a list or map by its kind (String() of a map with a `toString` key throws). */
+const shownDim = (d: unknown): string => (typeof d === 'object' ? describe(d) : String(d));
+
 /** Validate an `__ndarray__` map's fields; `data` must already be bytes. */
 export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   for (const key of Object.keys(fields)) {
@@ -157,7 +160,7 @@ export function ndarrayFrom(fields: Record<string, unknown>): NdArray {
   const itemsize = itemsizeOf(dtype);
   for (const dim of shape)
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 0)
-      bad(`shape [${shape.map(String).join(', ').slice(0, 80)}] must hold non-negative integers`);
+      bad(`shape [${shape.map(shownDim).join(', ').slice(0, 80)}] must hold non-negative integers`);
   // A zero dimension anywhere makes an empty array; else stop as soon as the product passes what the
   // bytes could hold (no overflow, no allocation).
   let size = shape.includes(0) ? 0 : 1;

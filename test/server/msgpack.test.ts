@@ -88,6 +88,8 @@ group('MessagePack formats at their edges', () => {
     expect({ ...out, frames: null }).toEqual({ ...value, frames: null });
     // undefined goes out as nil, as Python clients read it
     expect(decode(encodeMsgpack({ a: undefined }))).toEqual({ a: null });
+    // a small map goes out as a fixmap (0x81: one entry), not a map16
+    expect(encodeMsgpack({ a: 1 })[0]).toBe(0x81);
   });
 });
 

@@ -38,6 +38,24 @@ describe('numpy dtypes to numbers', () => {
     expect(Number.isNaN(got[7])).toBe(true);
   });
 
+  it('reads uint64 values at and above 2^63 as unsigned', () => {
+    const got = array('<u8', [2], bytesOf(BigUint64Array.of(2n ** 63n, 2n ** 64n - 1n))).toFloat32();
+    expect(Array.from(got)).toEqual([2 ** 63, 2 ** 64]); // 2^64 - 1 rounds to 2^64 in float32
+  });
+
+  it('reads float16 mantissa bits: normal values between powers of two, both ends of the subnormal range', () => {
+    // 1.5, 1/3 rounded to float16, -3.75, the largest finite 65504, the smallest normal 2^-14, the largest subnormal
+    const halves = Uint16Array.of(0x3e00, 0x3555, 0xc380, 0x7bff, 0x0400, 0x03ff);
+    expect(Array.from(array('<f2', [6], bytesOf(halves)).toFloat32())).toEqual([
+      1.5,
+      0.333251953125,
+      -3.75,
+      65504,
+      2 ** -14,
+      (1023 / 1024) * 2 ** -14,
+    ]);
+  });
+
   it('refuses numbers from a text array', () => {
     const text = new NdArray('<U2', [1], new Uint8Array(8));
     expect(text.numeric).toBe(false);
@@ -63,6 +81,43 @@ describe('array map checks', () => {
     expect(refusal(() => ndarrayFrom({ ...ok, shape: [1] })).code).toBe('SW_ERR_NDARRAY');
   });
 
+  it('keeps messages short: a long dtype, key or shape entry is cut', () => {
+    const ok = { __ndarray__: true, dtype: '|u1', shape: [2], data: new Uint8Array(2) };
+    expect(message(() => ndarrayFrom({ ...ok, dtype: 'q'.repeat(40) }))).toMatch(/^dtype "q{16}" is not accepted \(use one of /);
+    expect(message(() => ndarrayFrom({ ...ok, dtype: '>' + 'q'.repeat(40) }))).toBe(
+      `dtype ">${'q'.repeat(15)}" is big-endian; send little-endian arrays`,
+    );
+    expect(message(() => ndarrayFrom({ ...ok, ['k'.repeat(50)]: 1 }))).toBe(`an array map has the unknown key "${'k'.repeat(32)}"`);
+    expect(message(() => npgenericFrom({ __npgeneric__: true, dtype: '<f8', data: 1, ['k'.repeat(50)]: 0 }))).toBe(
+      `a numpy scalar map has the unknown key "${'k'.repeat(32)}"`,
+    );
+    expect(message(() => ndarrayFrom({ ...ok, shape: ['x'.repeat(200)] }))).toBe(
+      `shape [${'x'.repeat(80)}] must hold non-negative integers`,
+    );
+  });
+
+  it('names a shape entry that is a list, a map or nil by its kind, even a map with a "toString" key', () => {
+    const ok = { __ndarray__: true, dtype: '|u1', data: new Uint8Array(1) };
+    expect(refusal(() => ndarrayFrom({ ...ok, shape: [{ toString: 0 }] }))).toMatchObject({
+      code: 'SW_ERR_NDARRAY',
+      message: 'shape [object] must hold non-negative integers',
+    });
+    expect(message(() => ndarrayFrom({ ...ok, shape: [[1, 2], null, true, 1] }))).toBe(
+      'shape [array, nil, true, 1] must hold non-negative integers',
+    );
+    // the same map arriving in a JSON message
+    const json = JSON.parse('{"__ndarray__": true, "dtype": "|u1", "shape": [{"toString": 0, "valueOf": 0}], "data": "AQ=="}');
+    expect(refusal(() => reviveJson(json, 8))).toMatchObject({
+      code: 'SW_ERR_NDARRAY',
+      message: 'shape [object] must hold non-negative integers',
+    });
+  });
+
+  it('names every dimension of a shape the bytes cannot hold', () => {
+    expect(message(() => array('|u1', [2, 3], new Uint8Array(2)))).toBe('shape [2, 3] of |u1 needs more than the 2 bytes sent');
+    expect(message(() => array('<i2', [2, 3], new Uint8Array(14)))).toBe('shape [2, 3] of <i2 needs 12 bytes, 14 were sent');
+  });
+
   it('takes rank 8 and refuses rank 9; a zero dimension is an empty array', () => {
     expect(array('|u1', [1, 1, 1, 1, 1, 1, 1, 2], new Uint8Array(2)).size).toBe(2);
     expect(message(() => array('|u1', [1, 1, 1, 1, 1, 1, 1, 1, 2], new Uint8Array(2)))).toBe('an array has rank 9, above the limit of 8');
@@ -76,6 +131,30 @@ describe('array map checks', () => {
     expect(array('|S3', [2], new Uint8Array(6)).size).toBe(2);
     expect(message(() => array('<U0', [1], new Uint8Array(0)))).toMatch(/^dtype "<U0" is not accepted/);
     expect(message(() => array('x<U3', [1], new Uint8Array(12)))).toMatch(/^dtype "x<U3" is not accepted/);
+  });
+
+  it('takes text lengths of one to six digits and refuses anything around or inside them', () => {
+    expect(array('<U12', [1], new Uint8Array(48)).numeric).toBe(false);
+    expect(array('|S10', [2], new Uint8Array(20)).size).toBe(2);
+    expect(array('<U999999', [0], new Uint8Array(0)).numeric).toBe(false);
+    expect(npgenericFrom({ __npgeneric__: true, dtype: '|S12', data: new Uint8Array(3) })).toEqual(new Uint8Array(3));
+    for (const [dtype, bytes] of [
+      ['<U3x', 12],
+      ['<U3 ', 12],
+      ['|S3\n', 3],
+      ['<U1234567', 0],
+      ['<U03', 12],
+      ['<Ux', 4],
+      ['<S3', 3],
+      ['|U3', 12],
+    ] as const)
+      expect(
+        refusal(() => array(dtype, [bytes === 0 ? 0 : 1], new Uint8Array(bytes))),
+        dtype,
+      ).toMatchObject({
+        code: 'SW_ERR_NDARRAY',
+        message: expect.stringMatching(/^dtype ".*" is not accepted/),
+      });
   });
 });
 
@@ -196,6 +275,13 @@ describe('image arrays', () => {
     for (const v of [1.01, -0.01, NaN])
       expect(message(() => toRawImage(array('<f4', [1, 1], bytesOf(Float32Array.of(v))), 100, 'v'))).toMatch(
         /^v: a float image must hold values in \[0, 1\]/,
+      );
+    // the slack's edges are inclusive: exactly -0.001 and 1.001 (float64, read as float64, not rounded to float32) are taken
+    const edges = bytesOf(Float64Array.of(-1e-3, 1 + 1e-3));
+    expect(Array.from(toRawImage(array('<f8', [1, 2], edges), 100, 'v').data)).toEqual([0, 255]);
+    for (const v of [-1e-3 - 1e-12, 1 + 1e-3 + 1e-12])
+      expect(message(() => toRawImage(array('<f8', [1, 1], bytesOf(Float64Array.of(v))), 100, 'v'))).toBe(
+        `v: a float image must hold values in [0, 1] (scale 0-255 images to [0, 1], or send uint8); found ${v}`,
       );
     // a float CHW image: transposed and scaled
     const chw = Float32Array.from([0, 1, 1, 0, 0.5, 0.5]); // C=3, H=1, W=2
