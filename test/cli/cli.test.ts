@@ -74,4 +74,16 @@ describe('stageward serve / start', () => {
     expect(episodes[1]).toMatch(/episode\s+1\s+failed .*success no/);
     expect(r.stdout).toMatch(/native\s+ws:\/\/127\.0\.0\.1:\d+\/v1\/stream/);
   });
+
+  it('start (npm start) stops cleanly on Ctrl-C: the server drains, the robot stops, exit status 0', async () => {
+    let episodes = 0;
+    const r = await run(['start', '--port', '0', '--size', '64'], (line, child) => {
+      if (line.startsWith('episode') && ++episodes === 1) child.kill('SIGINT');
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(episodes).toBeGreaterThanOrEqual(1);
+    expect(r.stdout).toContain('stageward: SIGINT, shutting down');
+    expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('stageward: stopped');
+  });
 });
