@@ -6,11 +6,11 @@
 
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { StagewardError, type ErrorCode } from '../../core/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { BatchingProgressModel } from '../../models/batching.ts';
 import type { ModelCard } from '../../models/card.ts';
-import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models/engine.ts';
+import { RewardEngine, type EpisodeOptions } from '../../models/engine.ts';
 import type { ProgressModel } from '../../models/package.ts';
 import type { RawImage } from '../../core/image.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
@@ -22,6 +22,7 @@ import type { Decoded } from '../../server/msgpack.ts';
 import { NativeSession } from '../../server/native-session.ts';
 import { NdArray } from '../../server/ndarray.ts';
 import { fixtureCard, FuzzProgressModel } from '../fuzz/fake-model.ts';
+import { expectSameStep, FillModel, pixels, referenceRun, refused, type ReferenceStep, type Reply } from './session-fixtures.ts';
 import { CONFIG, fuzzEngine, fuzzSession, LIMITS } from '../fuzz/harness.ts';
 
 const CARD = fixtureCard();
@@ -45,10 +46,6 @@ const REWARD_KEYS = [
   'timing',
 ];
 
-/** The fixture's card with a declared fill for missing views (missingViews "fill" needs one). */
-class FillModel extends FuzzProgressModel {
-  override readonly card: ModelCard = { ...fixtureCard(), missingViews: { fill: 'black' } };
-}
 /** The fixture's card cut to its first task. */
 class OneTaskModel extends FuzzProgressModel {
   override readonly card: ModelCard = {
@@ -82,10 +79,6 @@ function open(s: Setup = {}): NativeSession {
   });
 }
 
-/** A 64 x 64 RGB uint8 image whose pixels follow `seed` (the fake model's outputs follow the pixels). */
-function pixels(seed: number): Uint8Array {
-  return Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7 + seed * 31 + ((i * seed) % 13)) % 256);
-}
 /** Frames as the decoder hands them over: uint8 HWC numpy arrays. */
 function frames(seed: number, views: readonly string[] = VIEWS): Record<string, NdArray> {
   return Object.fromEntries(views.map((v, i) => [v, new NdArray('|u1', [64, 64, 3], pixels(seed * 3 + i))]));
@@ -101,58 +94,11 @@ function ctx(queueMs = 0): MessageContext {
   const now = performance.now();
   return { receivedAt: now - queueMs, startedAt: now, kind: 'binary' };
 }
-type Reply = Record<string, any>;
 const send = async (s: NativeSession, m: Record<string, unknown>, c: MessageContext = ctx()): Promise<Reply> =>
   (await s.handle(m as Decoded, c)) as Reply;
 
-/** The refusal `p` rejects with: a StagewardError of `code`, with exactly `message` when given. */
-async function refused(p: Promise<unknown>, code: ErrorCode, message?: string | RegExp): Promise<StagewardError> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected a refusal ${code}`).toBeInstanceOf(StagewardError);
-  const e = err as StagewardError;
-  expect(e.code, e.message).toBe(code);
-  if (typeof message === 'string') expect(e.message).toBe(message);
-  else if (message !== undefined) expect(e.message).toMatch(message);
-  return e;
-}
-
 /** Steps of a reference episode, run on the engine directly. */
-async function reference(options: EpisodeOptions, steps: { seed: number; reward?: number; terminated?: boolean }[], model?: ProgressModel) {
-  const engine = new RewardEngine(model ?? new FuzzProgressModel());
-  const episode = await engine.start(options);
-  const results: StepResult[] = [];
-  for (const s of steps) {
-    const { seed, ...rest } = s;
-    results.push(
-      await episode.step({
-        frames: raw(
-          seed,
-          VIEWS.filter((v) => !(options.fill ?? []).includes(v)),
-        ),
-        ...rest,
-      }),
-    );
-  }
-  return { results, summary: await episode.end() };
-}
-
-function expectSameStep(reply: Reply, r: StepResult): void {
-  expect(reply.step).toBe(r.step);
-  expect(reply.progress).toBe(r.progress);
-  expect(reply.stage).toEqual(r.stage);
-  expect(reply.tau).toBe(r.tau);
-  expect(reply.heads).toEqual(r.heads);
-  expect(reply.hop).toBe(r.hop);
-  expect(reply.uncertainty).toBe(r.uncertainty);
-  expect(reply.reward).toBe(r.reward);
-  expect(reply.shaped).toBe(r.shaped);
-  expect(reply.done).toBe(r.done);
-}
+const reference = (options: EpisodeOptions, steps: ReferenceStep[], model?: ProgressModel) => referenceRun(options, steps, raw, model);
 
 async function ready(s: NativeSession, extra: Record<string, unknown> = {}): Promise<Reply> {
   const r = await send(s, { ...HELLO, ...extra });

@@ -5,11 +5,10 @@
 // so the clock each observation arrives at is set by the test (MessageContext.receivedAt).
 
 import { describe, expect, it } from 'vitest';
-import { StagewardError, type ErrorCode } from '../../core/errors.ts';
+import { StagewardError } from '../../core/errors.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { BatchingProgressModel } from '../../models/batching.ts';
-import type { ModelCard } from '../../models/card.ts';
-import { RewardEngine, type EpisodeOptions, type StepResult } from '../../models/engine.ts';
+import { RewardEngine, type EpisodeOptions } from '../../models/engine.ts';
 import type { ProgressModel } from '../../models/package.ts';
 import type { RawImage } from '../../core/image.ts';
 import type { FrameSet } from '../../models/preprocess.ts';
@@ -18,7 +17,8 @@ import type { MessageContext } from '../../server/connection.ts';
 import { decodeMsgpack, type Decoded } from '../../server/msgpack.ts';
 import { NdArray } from '../../server/ndarray.ts';
 import { checkOpenpiConfig, observationValue, OpenpiSession } from '../../server/openpi-session.ts';
-import { fixtureCard, FuzzProgressModel } from '../fuzz/fake-model.ts';
+import { fixtureCard } from '../fuzz/fake-model.ts';
+import { expectSameStep, FillModel, pixels, referenceRun, refused, type ReferenceStep, type Reply } from './session-fixtures.ts';
 import { CONFIG, fuzzEngine, fuzzSession, LIMITS } from '../fuzz/harness.ts';
 
 const CARD = fixtureCard();
@@ -43,11 +43,6 @@ const REPLY_KEYS = [
 ];
 const PBRS: EpisodeOptions = { task: 'pick_place', gamma: 0.99, shaping: 'pbrs' };
 
-/** The fixture's card with a declared fill for missing views (missingViews "fill" needs one). */
-class FillModel extends FuzzProgressModel {
-  override readonly card: ModelCard = { ...fixtureCard(), missingViews: { fill: 'black' } };
-}
-
 interface Setup {
   openpi?: Partial<OpenpiConfig>;
   engine?: RewardEngine;
@@ -64,9 +59,6 @@ function open(s: Setup = {}): OpenpiSession {
   });
 }
 
-function pixels(seed: number): Uint8Array {
-  return Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7 + seed * 31 + ((i * seed) % 13)) % 256);
-}
 const image = (seed: number) => new NdArray('|u1', [64, 64, 3], pixels(seed));
 /** The model's views as raw images (view i of seed s is image 3s + i), for an engine called directly. */
 function raw(seed: number, views: readonly string[] = VIEWS): FrameSet {
@@ -94,7 +86,6 @@ function clock(start = 100_000) {
     return { receivedAt: now, startedAt: now + queueMs, kind: 'binary' };
   };
 }
-type Reply = Record<string, any>;
 
 /** A session and its clock; `send` delivers one observation `dt` ms after the last. */
 function client(s: Setup = {}) {
@@ -104,42 +95,8 @@ function client(s: Setup = {}) {
   return { session, send, tick };
 }
 
-async function refused(p: Promise<unknown>, code: ErrorCode, message?: string | RegExp): Promise<StagewardError> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err, `expected a refusal ${code}`).toBeInstanceOf(StagewardError);
-  const e = err as StagewardError;
-  expect(e.code, e.message).toBe(code);
-  if (typeof message === 'string') expect(e.message).toBe(message);
-  else if (message !== undefined) expect(e.message).toMatch(message);
-  return e;
-}
-
-async function reference(options: EpisodeOptions, steps: { seed: number; reward?: number; terminated?: boolean }[], model?: ProgressModel) {
-  const engine = new RewardEngine(model ?? new FuzzProgressModel());
-  const episode = await engine.start(options);
-  const views = VIEWS.filter((v) => !(options.fill ?? []).includes(v));
-  const out: StepResult[] = [];
-  for (const { seed, ...rest } of steps) out.push(await episode.step({ frames: raw(seed, views), ...rest }));
-  return out;
-}
-
-function expectSameStep(reply: Reply, r: StepResult): void {
-  expect(reply.step).toBe(r.step);
-  expect(reply.progress).toBe(r.progress);
-  expect(reply.stage).toEqual(r.stage);
-  expect(reply.tau).toBe(r.tau);
-  expect(reply.heads).toEqual(r.heads);
-  expect(reply.hop).toBe(r.hop);
-  expect(reply.uncertainty).toBe(r.uncertainty);
-  expect(reply.reward).toBe(r.reward);
-  expect(reply.shaped).toBe(r.shaped);
-  expect(reply.done).toBe(r.done);
-}
+const reference = async (options: EpisodeOptions, steps: ReferenceStep[], model?: ProgressModel) =>
+  (await referenceRun(options, steps, raw, model)).results;
 
 const boundary = (r: Reply) => ({ episode: r.episode, step: r.step, new_episode: r.new_episode });
 
