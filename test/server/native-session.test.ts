@@ -22,29 +22,24 @@ import type { Decoded } from '../../server/msgpack.ts';
 import { NativeSession } from '../../server/native-session.ts';
 import { NdArray } from '../../server/ndarray.ts';
 import { fixtureCard, FuzzProgressModel } from '../fuzz/fake-model.ts';
-import { expectSameStep, FillModel, pixels, referenceRun, refused, type ReferenceStep, type Reply } from './session-fixtures.ts';
+import {
+  expectSameStep,
+  FillModel,
+  PICK_STAGES,
+  pixels,
+  referenceRun,
+  refused,
+  STACK_STAGES,
+  STEP_FIELDS,
+  type ReferenceStep,
+  type Reply,
+} from './session-fixtures.ts';
 import { CONFIG, fuzzEngine, fuzzSession, LIMITS } from '../fuzz/harness.ts';
 
 const CARD = fixtureCard();
 const VIEWS = CARD.views; // front, side, wrist
-const PICK_STAGES = ['reach', 'grasp', 'lift', 'carry', 'place'];
-const STACK_STAGES = ['reach_a', 'grasp_a', 'stack_a', 'reach_b', 'grasp_b', 'stack_b', 'retreat'];
 const HELLO = { type: 'hello', protocol: 1, task: 'pick_place', gamma: 0.99, shaping: 'pbrs' };
-const REWARD_KEYS = [
-  'type',
-  'seq',
-  'episode',
-  'step',
-  'progress',
-  'stage',
-  'tau',
-  'heads',
-  'uncertainty',
-  'reward',
-  'shaped',
-  'done',
-  'timing',
-];
+const REWARD_KEYS = ['type', 'seq', ...STEP_FIELDS];
 
 /** The fixture's card cut to its first task. */
 class OneTaskModel extends FuzzProgressModel {

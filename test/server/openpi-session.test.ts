@@ -18,29 +18,24 @@ import { decodeMsgpack, type Decoded } from '../../server/msgpack.ts';
 import { NdArray } from '../../server/ndarray.ts';
 import { checkOpenpiConfig, observationValue, OpenpiSession } from '../../server/openpi-session.ts';
 import { fixtureCard } from '../fuzz/fake-model.ts';
-import { expectSameStep, FillModel, pixels, referenceRun, refused, type ReferenceStep, type Reply } from './session-fixtures.ts';
+import {
+  expectSameStep,
+  FillModel,
+  PICK_STAGES,
+  pixels,
+  referenceRun,
+  refused,
+  STACK_STAGES,
+  STEP_FIELDS,
+  type ReferenceStep,
+  type Reply,
+} from './session-fixtures.ts';
 import { CONFIG, fuzzEngine, fuzzSession, LIMITS } from '../fuzz/harness.ts';
 
 const CARD = fixtureCard();
 const VIEWS = CARD.views; // front, side, wrist
 const KEYS: Record<string, string> = { 'observation/image': 'front', 'observation/side_image': 'side', 'observation/wrist_image': 'wrist' };
-const PICK_STAGES = ['reach', 'grasp', 'lift', 'carry', 'place'];
-const STACK_STAGES = ['reach_a', 'grasp_a', 'stack_a', 'reach_b', 'grasp_b', 'stack_b', 'retreat'];
-const REPLY_KEYS = [
-  'episode',
-  'step',
-  'progress',
-  'stage',
-  'tau',
-  'heads',
-  'uncertainty',
-  'reward',
-  'shaped',
-  'done',
-  'timing',
-  'task',
-  'new_episode',
-];
+const REPLY_KEYS = [...STEP_FIELDS, 'task', 'new_episode'];
 const PBRS: EpisodeOptions = { task: 'pick_place', gamma: 0.99, shaping: 'pbrs' };
 
 interface Setup {

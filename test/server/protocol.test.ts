@@ -8,6 +8,7 @@ import type { StagewardServer } from '../../server/server.ts';
 import { ensemblePackage } from '../ensemble-package.ts';
 import { expectCode } from '../helpers.ts';
 import { HELLO, jpeg, jpegFrames, Peer, startTestServer, VIEWS } from './helpers.ts';
+import { STEP_FIELDS } from './session-fixtures.ts';
 
 let server: StagewardServer;
 let frames: Record<string, Buffer>;
@@ -65,21 +66,7 @@ describe('native protocol (/v1/stream), MessagePack', () => {
     expect(r0.stage.probs).toHaveLength(5);
     expect(Object.keys(r0.timing)).toEqual(['queue_ms', 'infer_ms', 'total_ms']);
     // every field of the reply, in order; `uncertainty` is there (nil) for a package without an ensemble
-    expect(Object.keys(r0)).toEqual([
-      'type',
-      'seq',
-      'episode',
-      'step',
-      'progress',
-      'stage',
-      'tau',
-      'heads',
-      'uncertainty',
-      'reward',
-      'shaped',
-      'done',
-      'timing',
-    ]);
+    expect(Object.keys(r0)).toEqual(['type', 'seq', ...STEP_FIELDS]);
     expect(r0.uncertainty).toBeNull();
     // Raw uint8 HWC arrays in openpi's numpy encoding, built as Python's msgpack writes them.
     peer.sendRaw(

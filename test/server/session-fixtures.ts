@@ -12,6 +12,13 @@ import { fixtureCard, FuzzProgressModel } from '../fuzz/fake-model.ts';
 
 export type Reply = Record<string, any>;
 
+/** The fixture card's stage names per task (test/fixtures/tiny-model/model.json). */
+export const PICK_STAGES = ['reach', 'grasp', 'lift', 'carry', 'place'];
+export const STACK_STAGES = ['reach_a', 'grasp_a', 'stack_a', 'reach_b', 'grasp_b', 'stack_b', 'retreat'];
+
+/** The step result's fields as a reward reply carries them, in order (server/PROTOCOL.md). */
+export const STEP_FIELDS = ['episode', 'step', 'progress', 'stage', 'tau', 'heads', 'uncertainty', 'reward', 'shaped', 'done', 'timing'];
+
 /** The fixture's card with a declared fill for missing views (missingViews "fill" needs one). */
 export class FillModel extends FuzzProgressModel {
   override readonly card: ModelCard = { ...fixtureCard(), missingViews: { fill: 'black' } };
