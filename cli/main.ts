@@ -7,6 +7,7 @@
 //   stageward sim record      record expert demonstrations as a LeRobot v3.0 dataset
 //   stageward sim train-bc    (RA-)weighted behaviour cloning of a state policy; sim eval-policy: its success rate
 //   stageward dataset export  training bundle for the PyTorch trainer
+//   stageward annotate        SARM subtask annotations for a LeRobot dataset from a hand-written keyframe file
 //   stageward train           train a reward model from training bundles (PyTorch) and export it
 //   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
 //   stageward score           per-frame progress and rewards for videos or a LeRobot dataset (+ sarm_progress.parquet)
@@ -19,6 +20,7 @@ import { isStagewardError } from '../core/errors.ts';
 import { modelCommand } from './commands/model.ts';
 import { benchCommand } from './commands/bench.ts';
 import { datasetCommand } from './commands/dataset.ts';
+import { annotateCommand } from './commands/annotate.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { rabcCommand } from './commands/rabc.ts';
@@ -40,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(startCommand());
   program.addCommand(simCommand().addCommand(trainBcCommand()).addCommand(evalPolicyCommand()));
   program.addCommand(datasetCommand());
+  program.addCommand(annotateCommand());
   program.addCommand(trainCommand());
   program.addCommand(evalCommand());
   program.addCommand(scoreCommand());

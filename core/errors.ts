@@ -35,6 +35,15 @@ export const ERROR_CODES = {
   SW_ERR_DATASET_SPEC: { close: null, about: 'a dataset spec or export option is invalid (views, image size, fps, stage names)' },
   SW_ERR_ANNOTATION_MISSING: { close: null, about: 'an episode has no subtask annotations where labels need them' },
   SW_ERR_ANNOTATION_INVALID: { close: null, about: 'subtask spans are out of order, overlap, leave the episode, or name an unknown stage' },
+  SW_ERR_ANNOTATION_FILE: {
+    close: null,
+    about:
+      'a keyframe file (`stageward annotate --from`) cannot be read, is not .csv or .json, or is malformed (header, fields, JSON shape)',
+  },
+  SW_ERR_ANNOTATION_EXISTS: {
+    close: null,
+    about: 'the dataset already has sparse subtask annotations or stage priors, and overwrite was not asked for',
+  },
   SW_ERR_RABC_OPTION: {
     close: null,
     about: 'an RA-BC option is out of range (chunk < 1 frame, kappa < 0, eps <= 0), or weights and losses differ in length',

@@ -49,6 +49,13 @@ export interface BundleOptions {
   episodes?: number[];
   /** Views to export (default all the dataset's, in info.json order). */
   views?: string[];
+  /** The views' names in bundle.json, one per `views` entry (default: the dataset's names); a model card's view names. */
+  viewNames?: string[];
+  /**
+   * The stage list and priors of the bundle's task (default: the dataset's, from its annotations and
+   * priors file). For one task of a multi-task dataset, whose stages and priors are that task's own.
+   */
+  stages?: { name: string; prior: number }[];
   overwrite?: boolean;
   /**
    * A dataset with no subtask annotations at all: 'error' (default) refuses it; 'single-stage' labels
@@ -64,6 +71,8 @@ export interface BundleOptions {
    * the simulator's state-based truth: labelsOf truthLabels).
    */
   labels?: BundleLabelSource;
+  /** Called as frames are written, with the time steps done so far and the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export type BundleLabelSource = 'spans' | 'truth';
@@ -85,7 +94,7 @@ export interface BundleHeader {
   task_id: number | null;
   tasks: string[];
   stages: { name: string; prior: number }[];
-  priors_source: 'dataset' | 'computed' | 'single-stage';
+  priors_source: 'dataset' | 'computed' | 'single-stage' | 'given';
   fps: number;
   image: { height: number; width: number; resize: ResizeMode };
   frames: number;
@@ -115,11 +124,16 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   for (const v of views)
     if (!ds.views.includes(v))
       throw new StagewardError('SW_ERR_DATASET_VIEW', `no view "${v}"; the dataset's views are ${ds.views.join(', ')}`);
+  const viewNames = options.viewNames ?? views;
+  if (viewNames.length !== views.length || new Set(viewNames).size !== viewNames.length || viewNames.some((n) => n === ''))
+    throw new StagewardError('SW_ERR_DATASET_VIEW', `bundle view names must be ${views.length} distinct non-empty names, one per view`);
   const episodes = (options.episodes ?? ds.episodes.map((e) => e.index)).map((i) => ds.episode(i));
   if (episodes.length === 0) throw new StagewardError('SW_ERR_DATASET_EPISODE', 'no episodes to export');
 
   // Labels first, for every episode: bad or missing annotations fail before any decoding.
-  const { stageNames, priors, source } = stagesAndPriors(ds, options);
+  const { stageNames, priors, source } = options.stages
+    ? { stageNames: options.stages.map((s) => s.name), priors: options.stages.map((s) => s.prior), source: 'given' as const }
+    : stagesAndPriors(ds, options);
   const tasks = [...new Set(episodes.map((e) => e.tasks[0] ?? ''))];
   const plan: Planned[] = [];
   let N = 0;
@@ -152,7 +166,7 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
   await checkTarget(outDir, options.overwrite ?? false, 'bundle');
   const staging = await makeStaging(outDir);
   try {
-    await writeFrames(join(staging, 'frames.npy'), ds, plan, views, { height, width, resize }, N);
+    await writeFrames(join(staging, 'frames.npy'), ds, plan, views, { height, width, resize }, N, options.onProgress);
     const perFrame = <T extends NpyArray['data']>(make: (n: number) => T, fill: (p: Planned, t: number) => number | bigint): T => {
       const out = make(N);
       for (const p of plan) for (let t = 0; t < p.ep.length; t++) (out as unknown as (number | bigint)[])[p.offset + t] = fill(p, t);
@@ -220,7 +234,7 @@ export async function exportBundle(datasetDir: string, outDir: string, options: 
     for (const [name, arr] of Object.entries(arrays)) await writeFile(join(staging, `${name}.npy`), encodeNpy(arr));
     const header: BundleHeader = {
       format: BUNDLE_FORMAT,
-      views,
+      views: viewNames,
       task: tasks[0]!,
       task_id: ds.tasks.indexOf(tasks[0]!) >= 0 ? ds.tasks.indexOf(tasks[0]!) : null,
       tasks,
@@ -294,6 +308,7 @@ async function writeFrames(
   views: string[],
   target: { height: number; width: number; resize: ResizeMode },
   N: number,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<void> {
   const frameBytes = target.height * target.width * 3;
   const stepBytes = frameBytes * views.length;
@@ -324,6 +339,7 @@ async function writeFrames(
         if (++filled === STEPS_PER_WRITE) {
           await fh.write(buf);
           written += filled;
+          onProgress?.(written, N);
           buf = new Uint8Array(buf.length);
           filled = 0;
         }
@@ -331,6 +347,7 @@ async function writeFrames(
     }
     if (filled > 0) await fh.write(buf.subarray(0, filled * stepBytes));
     written += filled;
+    onProgress?.(written, N);
     if (written !== N) throw new StagewardError('SW_ERR_DATASET_FORMAT', `wrote ${written} frames, expected ${N}`);
   } finally {
     await fh.close();

@@ -20,10 +20,10 @@
 
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import type { ColumnSource } from 'hyparquet-writer';
+import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
 import { H264Encoder, type X264Preset } from './ffmpeg.ts';
 import { DEFAULT_PRIOR_FLOOR, temporalProportions, validateSpans, type AnnotatedEpisode } from './labels.ts';
-import type { DatasetSpec, RecordedEpisode } from './types.ts';
+import type { DatasetSpec, RecordedEpisode, SubtaskSpan } from './types.ts';
 import { StagewardError } from '../core/errors.ts';
 import {
   buildInfo,
@@ -224,7 +224,7 @@ export class LeRobotDatasetWriter {
       await this.data.finish();
       const priors =
         this.options.priors ?? temporalProportions(this.annotated, this.spec.stageNames, this.options.priorFloor ?? DEFAULT_PRIOR_FLOOR);
-      const priorMap = Object.fromEntries(this.spec.stageNames.map((name, k) => [name, priors[k]!]));
+      const { map: priorMap, text: priorText } = priorsDocument(this.spec.stageNames, priors);
       const tasks = [...this.tasks.keys()];
       await this.writeEpisodes();
       await writeParquetTable(
@@ -245,9 +245,9 @@ export class LeRobotDatasetWriter {
         ],
       );
       await writeFileAtomic(join(this.staging, STATS_PATH), JSON.stringify(this.statsJson(), null, 4));
-      await writeFileAtomic(join(this.staging, PRIORS_PATH), JSON.stringify(priorMap, null, 2));
+      await writeFileAtomic(join(this.staging, PRIORS_PATH), priorText);
       // The dense annotations are the sparse spans (see the header), so their priors are the same.
-      await writeFileAtomic(join(this.staging, DENSE_PRIORS_PATH), JSON.stringify(priorMap, null, 2));
+      await writeFileAtomic(join(this.staging, DENSE_PRIORS_PATH), priorText);
       const info = buildInfo(this.spec, { episodes: this.rows.length, frames: this.totalFrames, tasks: tasks.length });
       await writeFileAtomic(join(this.staging, INFO_PATH), JSON.stringify(info, null, 4));
       await commitStaging(this.staging, this.root, this.options.overwrite ?? false, 'dataset');
@@ -372,7 +372,6 @@ export class LeRobotDatasetWriter {
         }
       }
     }
-    const spans = (f: (s: RecordedEpisode['subtasks'][number]) => unknown) => rows.map((r) => r.subtasks.map(f));
     columns.push(
       [scalarColumn('meta/episodes/chunk_index', 'INT64'), { name: 'meta/episodes/chunk_index', data: i64(() => 0) }],
       [scalarColumn('meta/episodes/file_index', 'INT64'), { name: 'meta/episodes/file_index', data: i64(() => 0) }],
@@ -380,11 +379,11 @@ export class LeRobotDatasetWriter {
     // The same spans as the sparse annotations and as the dense ones (see the header).
     for (const names of [SUBTASK_COLUMNS, DENSE_SUBTASK_COLUMNS])
       columns.push(
-        [listColumn(names.names, 'STRING'), { name: names.names, data: spans((s) => s.name) }],
-        [listColumn(names.startFrames, 'INT64'), { name: names.startFrames, data: spans((s) => BigInt(s.start)) }],
-        [listColumn(names.endFrames, 'INT64'), { name: names.endFrames, data: spans((s) => BigInt(s.end)) }],
-        [listColumn(names.startTimes, 'DOUBLE'), { name: names.startTimes, data: spans((s) => s.start / fps) }],
-        [listColumn(names.endTimes, 'DOUBLE'), { name: names.endTimes, data: spans((s) => s.end / fps) }],
+        ...subtaskColumns(
+          names,
+          rows.map((r) => r.subtasks),
+          fps,
+        ),
       );
     columns.push(
       [scalarColumn(SUCCESS_COLUMN, 'BOOLEAN'), { name: SUCCESS_COLUMN, data: rows.map((r) => r.success) }],
@@ -402,6 +401,53 @@ export class LeRobotDatasetWriter {
   private statsJson(): Record<string, FeatureStats> {
     return aggregateFeatures(this.rows.map((r) => r.stats));
   }
+}
+
+/** The column names of one set of subtask annotations: `SUBTASK_COLUMNS`, `DENSE_SUBTASK_COLUMNS` or the legacy ones. */
+export type SubtaskColumnNames = Record<keyof typeof SUBTASK_COLUMNS, string>;
+
+/** One episode's spans as the values of its five annotation cells: names, inclusive frames, and those frames in seconds (frame / fps). */
+export function subtaskCells(
+  spans: readonly SubtaskSpan[],
+  fps: number,
+): { names: string[]; startFrames: number[]; endFrames: number[]; startTimes: number[]; endTimes: number[] } {
+  return {
+    names: spans.map((s) => s.name),
+    startFrames: spans.map((s) => s.start),
+    endFrames: spans.map((s) => s.end),
+    startTimes: spans.map((s) => s.start / fps),
+    endTimes: spans.map((s) => s.end / fps),
+  };
+}
+
+/**
+ * The five annotation columns named by `names` of the episodes table, one cell per row of `rows`
+ * (null: that episode has no annotations, a null cell), as LeRobot's annotation tool types them:
+ * list<string> names, list<int64> frames, list<double> seconds.
+ */
+export function subtaskColumns(
+  names: SubtaskColumnNames,
+  rows: readonly (readonly SubtaskSpan[] | null)[],
+  fps: number,
+): [SchemaElement[], ColumnSource][] {
+  const cells = rows.map((spans) => (spans === null ? null : subtaskCells(spans, fps)));
+  const column = (key: keyof SubtaskColumnNames, leaf: 'STRING' | 'INT64' | 'DOUBLE'): [SchemaElement[], ColumnSource] => {
+    const data = cells.map((c) => (c === null ? null : leaf === 'INT64' ? (c[key] as number[]).map((n) => BigInt(n)) : c[key]));
+    return [listColumn(names[key], leaf), { name: names[key], data }];
+  };
+  return [
+    column('names', 'STRING'),
+    column('startFrames', 'INT64'),
+    column('endFrames', 'INT64'),
+    column('startTimes', 'DOUBLE'),
+    column('endTimes', 'DOUBLE'),
+  ];
+}
+
+/** The SARM priors {stage: a_k} in stage order, and the text of the temporal_proportions_*.json files holding them. */
+export function priorsDocument(stageNames: readonly string[], priors: readonly number[]): { map: Record<string, number>; text: string } {
+  const map = Object.fromEntries(stageNames.map((name, k) => [name, priors[k]!]));
+  return { map, text: JSON.stringify(map, null, 2) };
 }
 
 /** Data parquet columns, in info.json feature order (video features live in the mp4 files). */
