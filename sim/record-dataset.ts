@@ -13,6 +13,7 @@
 //   const rollout = { noise: 0.3, perturb: 'mixed' };
 //   const roll = await DatasetRecording.create({ task: 'pick_place', out: 'pp-roll', policy: { policy, name: 'weak', rollout } });
 
+import { StagewardError } from '../core/errors.ts';
 import { LeRobotDatasetWriter } from '../datasets/writer.ts';
 import type { DatasetSpec } from '../datasets/types.ts';
 import { SimEnv, type SimEnvOptions } from './env.ts';
@@ -68,6 +69,12 @@ export interface RecordDatasetOptions {
   /** Replace an existing dataset at `out`. */
   overwrite?: boolean;
   maxIdle?: number;
+  /**
+   * Cameras to record and the names they get in the dataset (default: every simulator camera under
+   * its own name), e.g. [{ name: 'top', view: 'front' }, { name: 'wrist', view: 'wrist' }] for a
+   * dataset shaped like a real robot's `observation.images.top` / `observation.images.wrist`.
+   */
+  cameras?: { name: string; view: string }[];
   /** Roll out this state policy instead of the scripted expert (`preset` and `maxIdle` then do not apply). */
   policy?: Omit<Extract<EpisodeSource, { kind: 'policy' }>, 'kind'>;
 }
@@ -86,17 +93,21 @@ export class DatasetRecording {
   readonly size: number;
   readonly #writer: LeRobotDatasetWriter;
   readonly #envOptions: SimEnvOptions;
-  readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy'>>;
+  readonly #o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy' | 'cameras'>>;
   readonly #source: EpisodeSource;
+  /** Dataset camera name -> simulator view, or null: every view under its own name. */
+  readonly #cameras: { name: string; view: string }[] | null;
 
   private constructor(
     writer: LeRobotDatasetWriter,
     spec: DatasetSpec,
     size: number,
     envOptions: SimEnvOptions,
-    o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy'>>,
+    o: Required<Omit<RecordDatasetOptions, 'randomize' | 'overwrite' | 'policy' | 'cameras'>>,
     source: EpisodeSource,
+    cameras: { name: string; view: string }[] | null,
   ) {
+    this.#cameras = cameras;
     this.#writer = writer;
     this.spec = spec;
     this.size = size;
@@ -125,16 +136,20 @@ export class DatasetRecording {
       image: { width: size, height: size },
       renderer,
       ...(opts.randomize ? { randomization: opts.randomize } : {}),
+      ...(opts.cameras ? { views: opts.cameras.map((c) => c.view) } : {}),
     };
+    const cameras = opts.cameras ?? null;
+    if (cameras && (cameras.length === 0 || new Set(cameras.map((c) => c.name)).size !== cameras.length))
+      throw new StagewardError('SW_ERR_DATASET_SPEC', 'cameras must be one or more, with distinct names');
     const probe = await SimEnv.create(envOptions);
-    const spec = probe.datasetSpec();
+    const spec = { ...probe.datasetSpec(), ...(cameras ? { views: cameras.map((c) => c.name) } : {}) };
     const priors = probe.task.stagePriors;
     probe.close();
     const source: EpisodeSource = opts.policy
       ? { kind: 'policy', ...opts.policy }
       : { kind: 'expert', preset: o.preset, maxIdleSteps: o.maxIdle };
     const writer = await LeRobotDatasetWriter.create(o.out, spec, { overwrite: opts.overwrite ?? false, priors });
-    return new DatasetRecording(writer, spec, size, envOptions, o, source);
+    return new DatasetRecording(writer, spec, size, envOptions, o, source, cameras);
   }
 
   /**
@@ -147,7 +162,10 @@ export class DatasetRecording {
     let succeeded = 0;
     try {
       await recordEpisodes(this.#envOptions, o.episodes, { seedBase: o.seed * SEEDS_PER_RUN, source: this.#source }, async (ep) => {
-        await this.#writer.addEpisode(ep);
+        const cameras = this.#cameras;
+        await this.#writer.addEpisode(
+          cameras ? { ...ep, frames: Object.fromEntries(cameras.map((c) => [c.name, ep.frames[c.view]!])) } : ep,
+        );
         frames += ep.state.length;
         succeeded += ep.success ? 1 : 0;
         onEpisode?.({ frames, succeeded });

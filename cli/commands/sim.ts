@@ -46,6 +46,24 @@ interface RecordFlags {
   startSeed: number;
   noise: number;
   perturb: Perturbation;
+  cameras?: { name: string; view: string }[];
+}
+
+/** `--cameras top=front,wrist=wrist`: simulator views to record, under the dataset names given (a bare view keeps its name). */
+function camerasOption(value: string): { name: string; view: string }[] {
+  const cameras = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((item) => {
+      const [name, view = name] = item.split('=').map((s) => s.trim());
+      if (!name || !view || !/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+        throw new InvalidArgumentError(`"${item.slice(0, 80)}" is not NAME=VIEW (NAME in [A-Za-z0-9_.-], at most 64 characters)`);
+      return { name, view };
+    });
+  if (cameras.length === 0) throw new InvalidArgumentError('give at least one NAME=VIEW');
+  if (new Set(cameras.map((c) => c.name)).size !== cameras.length) throw new InvalidArgumentError('camera names must be distinct');
+  return cameras;
 }
 
 /** The `sim` group with `record`; the CLI adds `train-bc` and `eval-policy` (policy.ts) beside it. */
@@ -73,6 +91,11 @@ export function simCommand(): Command {
     .option('--start-seed <n>', 'with --policy weak: the seed of its demonstrations', intOption(0, 40_000), 0)
     .option('--noise <std>', 'with --policy: Gaussian exploration noise on every action component', numberOption(0, 2), 0)
     .option('--perturb <kind>', `with --policy: perturbation bursts: ${PERTURBATIONS.join(', ')}`, choiceOption(PERTURBATIONS), 'none')
+    .option(
+      '--cameras <list>',
+      'cameras to record and their dataset names, NAME=VIEW,... of the views front, side, wrist (default: all three, as named)',
+      camerasOption,
+    )
     .option('--overwrite', 'replace an existing dataset at --out')
     .option('--no-progress', 'no progress bar')
     .action(record);
@@ -98,6 +121,7 @@ async function record(f: RecordFlags): Promise<void> {
     hz: f.hz,
     maxIdle: f.maxIdle,
     ...(f.randomize ? { randomize: f.randomize } : {}),
+    ...(f.cameras ? { cameras: f.cameras } : {}),
     overwrite: f.overwrite ?? false,
   });
   const bar = f.progress

@@ -15,6 +15,7 @@ import { createRenderer } from '../../sim/render/index.ts';
 import { RolloutDriver, type StatePolicy } from '../../sim/rollout.ts';
 import { getTask } from '../../sim/tasks/index.ts';
 import { composeProgress } from '../../sim/tasks/task.ts';
+import { runCli } from '../helpers.ts';
 
 /** A policy that always moves +x with the gripper closed: easy to tell from every perturbation. */
 const steady: StatePolicy = { act: () => Float32Array.of(0.5, 0, 0, 1) };
@@ -137,6 +138,38 @@ describe('rollout datasets', () => {
       const truth = [...(await ds.episodeData(0)).trueProgress!, ...(await ds.episodeData(1)).trueProgress!];
       expect(progress.data.length).toBe(truth.length);
       truth.forEach((p, i) => expect(Math.abs(Number(progress.data[i]) - p)).toBeLessThan(2e-3));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sim record --cameras', () => {
+  it('records only the cameras named, under the dataset keys given, with the frames of the simulator views they name', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'sw-cams-'));
+    try {
+      const flags = ['--task', 'pick_place', '--episodes', '1', '--seed', '3', '--size', '16', '--no-progress'];
+      const renamed = await runCli(['sim', 'record', ...flags, '--cameras', 'top=front,wrist', '--out', join(work, 'renamed')]);
+      expect(renamed.code, renamed.stderr).toBe(0);
+      const plain = await runCli(['sim', 'record', ...flags, '--out', join(work, 'plain')]);
+      expect(plain.code, plain.stderr).toBe(0);
+      const a = await LeRobotDataset.open(join(work, 'renamed'));
+      const b = await LeRobotDataset.open(join(work, 'plain'));
+      expect(a.views).toEqual(['top', 'wrist']);
+      expect(Object.keys(a.info.features).filter((k) => k.startsWith('observation.images.'))).toEqual([
+        'observation.images.top',
+        'observation.images.wrist',
+      ]);
+      const first = async (ds: LeRobotDataset, view: string) => {
+        for await (const set of ds.frameSets(0, { views: [view] })) return set[view]!.data;
+        throw new Error('no frames');
+      };
+      // the same seed renders the same scene: "top" holds the front camera, "wrist" the wrist camera
+      expect(await first(a, 'top')).toEqual(await first(b, 'front'));
+      expect(await first(a, 'wrist')).toEqual(await first(b, 'wrist'));
+      expect(await first(a, 'top')).not.toEqual(await first(b, 'side'));
+      const refused = await runCli(['sim', 'record', ...flags, '--cameras', 'a=front,a=side', '--out', join(work, 'x')]);
+      expect(refused.code).not.toBe(0);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
