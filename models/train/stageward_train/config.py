@@ -26,6 +26,11 @@ RESIZE_MODES = ("stretch", "pad", "crop")
 COMPOSITIONS = ("argmax", "expected")
 GOAL_SOURCES = ("client", "none")
 ENCODER_NORMS = ("group", "none")
+# architecture.backbone: "conv" (the small trained CNN) or a frozen torchvision model (nets.BACKBONE_CUTS)
+BACKBONES = ("conv", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
+BACKBONE_WEIGHTS = ("pretrained", "random")
+# a torchvision backbone is cut where it has downsampled 16x; this keeps its last map at least 2x2
+BACKBONE_MIN_SIDE = 32
 PRIOR_SUM_TOLERANCE = 1e-3
 # Card fields that the exporter writes; from_dict accepts and ignores them so a card reads back.
 MISSING_VIEW_FILLS = ("black",)
@@ -126,6 +131,12 @@ class Architecture:
     dropout: float = 0.0
     # SARM stage + tau heads over the shared trunk; > 1 adds the `uncertainty` output (nets.SarmHead)
     ensemble: int = 1
+    # "conv": the trained CNN above; else a frozen torchvision model whose map feeds a trained 1x1
+    # projection of encoder_channels[-1] channels (nets.FrameEncoder); both written only when not "conv"
+    backbone: str = "conv"
+    # "pretrained" (ImageNet weights from the local torch hub cache or STAGEWARD_BACKBONE_WEIGHTS, never
+    # downloaded) or "random" (the same architecture, untrained: for tests)
+    backbone_weights: str = "pretrained"
 
     def __post_init__(self) -> None:
         chans = self.encoder_channels
@@ -143,6 +154,11 @@ class Architecture:
         _positive_int("architecture.mlp_ratio", self.mlp_ratio)
         _positive_int("architecture.grm_hidden", self.grm_hidden)
         _positive_int("architecture.ensemble", self.ensemble)
+        _one_of("architecture.backbone", self.backbone, BACKBONES)
+        _one_of("architecture.backbone_weights", self.backbone_weights, BACKBONE_WEIGHTS)
+        if self.backbone == "conv" and self.backbone_weights != "pretrained":
+            _fail("architecture.backbone_weights", f"applies only with a torchvision architecture.backbone, "
+                  f"got {self.backbone_weights!r} with \"conv\"")
         if self.d_model % self.heads != 0:
             _fail("architecture.heads", f"d_model {self.d_model} is not divisible by heads {self.heads}")
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) \
@@ -195,7 +211,11 @@ class ModelConfig:
         if not self.grm_present and self.grm_goal != "none":
             _fail("grm.goal", "must be \"none\" when grm.present is false")
         size = min(self.image.height, self.image.width)
-        if size < 2 ** len(self.architecture.encoder_channels):
+        if self.architecture.backbone != "conv":
+            if size < BACKBONE_MIN_SIDE:
+                _fail("architecture.backbone", f"{self.architecture.backbone} is cut after a 16x downsampling and "
+                      f"needs an image side of at least {BACKBONE_MIN_SIDE}, got {size}")
+        elif size < 2 ** len(self.architecture.encoder_channels):
             _fail("architecture.encoder_channels",
                   f"{len(self.architecture.encoder_channels)} stride-2 convolutions need an image "
                   f"side of at least {2 ** len(self.architecture.encoder_channels)}, got {size}")
@@ -294,6 +314,9 @@ class ModelConfig:
                 "dropout": arch.dropout,
                 # written only when it is not the default, so one-head configs and cards read as before
                 **({"ensemble": arch.ensemble} if arch.ensemble != 1 else {}),
+                # likewise only with a torchvision backbone: "conv" configs and cards read as before
+                **({"backbone": arch.backbone, "backbone_weights": arch.backbone_weights}
+                   if arch.backbone != "conv" else {}),
             },
         }
 

@@ -31,7 +31,7 @@ from torch import nn
 from .card import build_card, graph_files, validate_card
 from .checkpoint import load_checkpoint, modules_from_checkpoint
 from .config import ModelConfig
-from .nets import SarmExport, build_modules
+from .nets import SarmExport, backbone_description, build_modules
 
 OPSET = 17
 TRACE_BATCH = 2  # >1 so nothing specialises on a batch of one
@@ -113,6 +113,8 @@ def export_package(cfg: ModelConfig, modules: Mapping[str, nn.Module], out_dir: 
     """Write the complete package to out_dir atomically; returns out_dir."""
     if cfg.architecture.ensemble > 1:  # the card says how its uncertainty is made
         provenance = {**(provenance or {}), "uncertainty": UNCERTAINTY_METHOD.format(e=cfg.architecture.ensemble)}
+    if cfg.architecture.backbone != "conv":  # and which frozen backbone, with which weights
+        provenance = {**(provenance or {}), "backbone": backbone_description(cfg)}
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=str(out_dir.parent)))

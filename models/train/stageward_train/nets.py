@@ -10,17 +10,27 @@ GrmHead       start, goal, before, after float32 [B, V, D],
 
 Only the batch axis (N or B) is dynamic: every reshape names its other sizes from the config, so the
 exported graphs carry fixed H, W, T, V, D, K. Shapes below: C channels, h x w the last feature map.
+
+With architecture.backbone set to a torchvision model name, FrameEncoder's stride-2 convolutions are
+replaced by that model's first layers (`FrozenBackbone`: no gradients, always in eval mode, so its
+BatchNorm statistics never move and the export folds them) and a trained 1x1 projection; the
+spatial-softmax head and the interface stay the same. Weights come from files already on the
+machine (`backbone_weights_file`), never from the network.
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Optional, Tuple
+import os
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import IMAGE_MEAN, IMAGE_STD, ModelConfig
+from .config import BACKBONES, IMAGE_MEAN, IMAGE_STD, ModelConfig
 
 MASKED_LOGIT = -1e4
 # Real stage logits are clipped to +-LOGIT_LIMIT so a real stage always beats a masked one.
@@ -34,15 +44,125 @@ def _group_count(channels: int) -> int:
     return 1
 
 
+# A file holding the full torchvision model's state dict; overrides the torch hub cache.
+WEIGHTS_ENV = "STAGEWARD_BACKBONE_WEIGHTS"
+# torchvision model name -> (its weights enum in torchvision.models, where the frozen part ends,
+# the frozen part of the built model, its output channels). Every cut is after a 16x downsampling:
+# 6x6 at 96x96 (resnet18's layer4 would leave 3x3 and add 8.4M of its 11.7M parameters).
+BACKBONE_CUTS: Dict[str, Tuple[str, str, Callable[[nn.Module], nn.Module], int]] = {
+    "resnet18": ("ResNet18_Weights", "layer3",
+                 lambda m: nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3), 256),
+    "mobilenet_v3_small": ("MobileNet_V3_Small_Weights", "features[8]", lambda m: m.features[:9], 48),
+    "efficientnet_b0": ("EfficientNet_B0_Weights", "features[5]", lambda m: m.features[:6], 112),
+}
+assert set(BACKBONE_CUTS) == set(BACKBONES) - {"conv"}
+
+
+def _torchvision_models():
+    try:
+        import torchvision.models as models
+    except ImportError as err:
+        raise ValueError(f"architecture.backbone: a torchvision backbone needs torchvision, which cannot be "
+                         f"imported here ({err}); install it (Debian: apt install python3-torchvision, "
+                         f"else a torchvision release matching torch {torch.__version__})") from None
+    return models
+
+
+def backbone_weights_name(name: str) -> Tuple[str, str]:
+    """(weights enum entry, e.g. "ResNet18_Weights.IMAGENET1K_V1", its file name in the hub cache)."""
+    enum = getattr(_torchvision_models(), BACKBONE_CUTS[name][0]).IMAGENET1K_V1
+    return f"{BACKBONE_CUTS[name][0]}.IMAGENET1K_V1", os.path.basename(urlparse(enum.url).path)
+
+
+def backbone_weights_file(name: str) -> Path:
+    """Where the pretrained weights are read from: $STAGEWARD_BACKBONE_WEIGHTS when set, else
+    torchvision's own cache file, torch.hub.get_dir()/checkpoints/<the weights url's file name>."""
+    given = os.environ.get(WEIGHTS_ENV)
+    if given:
+        return Path(given).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / backbone_weights_name(name)[1]
+
+
+def _load_pretrained(model: nn.Module, name: str) -> Path:
+    """Load the pretrained state dict into the full torchvision model; never downloads."""
+    path = backbone_weights_file(name)
+    enum_name, file_name = backbone_weights_name(name)
+    if not path.is_file():
+        where = f"${WEIGHTS_ENV}" if os.environ.get(WEIGHTS_ENV) else "torch.hub.get_dir()/checkpoints"
+        raise ValueError(
+            f"architecture.backbone_weights: the pretrained {name} weights ({enum_name}) were looked for at "
+            f"{path} (from {where}) and are not there; nothing is downloaded. On a machine with network run "
+            f"`python3 -c \"import torchvision; torchvision.models.{name}(weights='IMAGENET1K_V1')\"`, then copy "
+            f"its torch hub checkpoints/{file_name} to {path}, or set {WEIGHTS_ENV} to that file "
+            f"(the full model's state dict); backbone_weights \"random\" builds untrained weights (tests only)")
+    kwargs: Dict[str, object] = {"map_location": "cpu"}
+    if "weights_only" in inspect.signature(torch.load).parameters:
+        kwargs["weights_only"] = True
+    try:
+        state = torch.load(str(path), **kwargs)
+    except Exception as err:  # a truncated or foreign file: say which
+        raise ValueError(f"architecture.backbone_weights: {path} is not a readable state dict: {err}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ValueError(f"architecture.backbone_weights: {path} does not hold {name}'s weights: {err}") from None
+    return path
+
+
+class FrozenBackbone(nn.Module):
+    """A torchvision model up to BACKBONE_CUTS' cut, never trained: its parameters have requires_grad
+    False and it stays in eval mode whatever train() is asked (BatchNorm uses, and keeps, its running
+    statistics). float32 [N, 3, H, W] (ImageNet-normalised) -> [N, channels, H/16, W/16] (rounded up).
+
+    weights "pretrained" reads the ImageNet weights (`backbone_weights_file`), "random" keeps the
+    architecture's own random initialisation (which also runs before "pretrained" is loaded, so both
+    consume the global RNG alike)."""
+
+    def __init__(self, name: str, weights: str):
+        super().__init__()
+        full = getattr(_torchvision_models(), name)(weights=None)
+        self.name, self.weights = name, weights
+        self.source: Optional[str] = str(_load_pretrained(full, name)) if weights == "pretrained" else None
+        self.body = BACKBONE_CUTS[name][2](full)
+        self.channels = BACKBONE_CUTS[name][3]
+        self.body.requires_grad_(False)
+        self.train(False)
+
+    def train(self, mode: bool = True) -> "FrozenBackbone":
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def backbone_description(cfg: ModelConfig) -> Optional[str]:
+    """One line for the card's provenance: which backbone, where cut, which weights (None for "conv")."""
+    arch = cfg.architecture
+    if arch.backbone == "conv":
+        return None
+    enum_name, file_name = backbone_weights_name(arch.backbone)
+    weights = (f"pretrained ImageNet {enum_name} ({file_name}), read at training from the torch hub cache "
+               f"or ${WEIGHTS_ENV}") if arch.backbone_weights == "pretrained" else \
+        "random: untrained weights of the same architecture (tests only, not a pretrained model)"
+    return (f"torchvision {arch.backbone} up to {BACKBONE_CUTS[arch.backbone][1]}, frozen (eval-mode BatchNorm), "
+            f"then a trained 1x1 projection to {arch.encoder_channels[-1]} channels, spatial softmax + average "
+            f"pooling and Linear to feature_dim; weights: {weights}")
+
+
 class FrameEncoder(nn.Module):
     """uint8 [N, H, W, 3] -> float32 [N, D].
 
     Cast, /255, ImageNet (x - mean) / std, NHWC -> NCHW, stride-2 convs (+ GroupNorm) + ReLU to
     [N, C, h, w]; spatial-softmax keypoints (expected x, y per channel, [N, 2C]) joined with global
     average pooling ([N, C]); Linear(3C -> D).
+
+    With architecture.backbone (a torchvision name): the normalised image goes through the
+    FrozenBackbone (`backbone`), then `convs` is a trained 1x1 conv to C = encoder_channels[-1]
+    (+ GroupNorm) + ReLU; the head above is unchanged. load_backbone False builds the backbone with
+    random weights whatever backbone_weights says (for weights that a checkpoint will replace).
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, load_backbone: bool = True):
         super().__init__()
         arch = cfg.architecture
         self.height, self.width = cfg.image.height, cfg.image.width
@@ -51,7 +171,18 @@ class FrameEncoder(nn.Module):
         layers = []
         in_ch, h, w = 3, self.height, self.width
         k = arch.encoder_kernel
-        for out_ch in arch.encoder_channels:
+        self.backbone: Optional[FrozenBackbone] = None
+        if arch.backbone != "conv":
+            self.backbone = FrozenBackbone(arch.backbone, arch.backbone_weights if load_backbone else "random")
+            with torch.no_grad():
+                h, w = self.backbone(torch.zeros(1, 3, h, w)).shape[-2:]
+            out_ch = arch.encoder_channels[-1]
+            layers.append(nn.Conv2d(self.backbone.channels, out_ch, 1))
+            if arch.encoder_norm == "group":
+                layers.append(nn.GroupNorm(_group_count(out_ch), out_ch))
+            layers.append(nn.ReLU())
+            in_ch = out_ch
+        for out_ch in (arch.encoder_channels if self.backbone is None else ()):
             layers.append(nn.Conv2d(in_ch, out_ch, k, stride=2, padding=k // 2))
             if arch.encoder_norm == "group":
                 layers.append(nn.GroupNorm(_group_count(out_ch), out_ch))
@@ -72,6 +203,8 @@ class FrameEncoder(nn.Module):
         x = pixels.float() / 255.0                                      # [N, H, W, 3]
         x = x.permute(0, 3, 1, 2)                                       # [N, 3, H, W]
         x = (x - self.mean) / self.std
+        if self.backbone is not None:
+            x = self.backbone(x)                                        # frozen: [N, C_b, H/16, W/16]
         x = self.convs(x)                                               # [N, C, h, w]
         flat = x.reshape(-1, self.channels, self.map_h * self.map_w)    # [N, C, h*w]
         attn = torch.softmax(flat * torch.exp(self.log_temperature), dim=-1)
@@ -303,9 +436,10 @@ class GrmHead(nn.Module):
         return torch.tanh(self.mlp(x)).reshape(-1)
 
 
-def build_modules(cfg: ModelConfig) -> dict:
-    """{"encoder", "sarm"[, "grm"]} freshly initialised, in a fixed order (seed before calling)."""
-    modules = {"encoder": FrameEncoder(cfg), "sarm": SarmHead(cfg)}
+def build_modules(cfg: ModelConfig, load_backbone: bool = True) -> dict:
+    """{"encoder", "sarm"[, "grm"]} freshly initialised, in a fixed order (seed before calling).
+    load_backbone False: a torchvision backbone keeps random weights (a checkpoint will replace them)."""
+    modules = {"encoder": FrameEncoder(cfg, load_backbone), "sarm": SarmHead(cfg)}
     if cfg.grm_present:
         modules["grm"] = GrmHead(cfg)
     return modules

@@ -48,6 +48,7 @@ class Settings:
     wrong_task_p: float = 0.05        # only with two or more trained tasks
     feature_copies: int = 2           # 1 clean + augmented copies for phase 2
     phase1_share: float = 0.75        # of the time left after reserving caching, eval and export
+    warm_phase1_share: float = 0.25   # phase1_share when the encoder is warm-started (train --from)
     reserve_s: float = 45.0           # final evaluation and export
     phase2_min_share: float = 0.1     # of the budget, always left to phase 2 (cheap, and essential)
     phase2_min_epochs: int = 3

@@ -4,7 +4,8 @@ Usage (from models/train; `stageward train` calls this):
     python3 -m stageward_train.train --bundle /data/bundles/pp-train-mixed [--bundle ...] \
         --config configs/default.json --out ../zoo/pick_place [--task pick_place] [--seed 0] \
         [--time-budget-min 30] [--heldout-frac 0.15] [--epochs N] [--head-epochs N] \
-        [--eval-bundle /data/bundles/pp-heldout-rand ...] [--work-dir DIR] [--resume DIR/last.pt]
+        [--eval-bundle /data/bundles/pp-heldout-rand ...] [--work-dir DIR] [--resume DIR/last.pt] \
+        [--from ../zoo/pick_place] [--provenance extra.json]
 
 Design (2-core CPU, whole run inside --time-budget-min):
   split     held-out episodes per (bundle, success), seeded; the card reports the sizes
@@ -17,11 +18,17 @@ Design (2-core CPU, whole run inside --time-budget-min):
 A checkpoint (`<work-dir>/last.pt`: weights, optimiser, RNG states, plan, elapsed time) is written
 after every epoch; --resume continues from one with the same bundles, config and seed. Untrained
 tasks are dropped from the exported card unless --keep-all-tasks.
+
+--from PACKAGE warm-starts the frame encoder from that package's encoder.onnx (same image size, view
+count, feature_dim and encoder architecture; view and task names may differ) and gives phase 1 the
+smaller Settings.warm_phase1_share; the SARM and GRM heads always train fresh. --provenance FILE adds
+a JSON object's keys to the card's provenance (never replacing the trainer's own).
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -33,7 +40,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -46,6 +53,7 @@ from .evaluate import evaluate
 from .export import code_revision, export_package
 from .fastlinear import linear_as_conv
 from .nets import build_modules
+from .onnx_weights import encoder_state_dict
 from .phases import (FrameHead, Settings, encode_corpus, frame_head_metrics, grm_loss, lr_factor,
                      phase1_loss, sarm_loss)
 from .sampling import PairSampler
@@ -53,6 +61,12 @@ from .train_state import Clock, load_state, save_state
 
 CALIBRATION_STEPS = 8
 TRAINER_DIR = Path(__file__).resolve().parents[1]
+# The card's provenance keys that the trainer (and export_package) write; --provenance may not use them.
+OWN_PROVENANCE_KEYS = ("weights", "commands", "seeds", "code_revision", "code_dirty", "date", "bundles",
+                       "eval_bundles", "torch_version", "numpy_version", "python_version", "threads",
+                       "settings", "augmentation", "time_budget_min", "from", "uncertainty", "backbone")
+# Architecture fields of the SARM / GRM heads: a warm start (--from) may differ in these, never in the rest.
+HEAD_FIELDS = ("d_model", "layers", "heads", "mlp_ratio", "grm_hidden", "dropout", "ensemble")
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -77,6 +91,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--keep-all-tasks", action="store_true", help="keep the config's untrained tasks")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: every CPU this process may use)")
     p.add_argument("--settings", type=Path, help="JSON object overriding training settings (phases.Settings)")
+    p.add_argument("--from", dest="from_package", type=Path, metavar="PACKAGE",
+                   help="warm-start the image encoder from this model package's encoder.onnx (e.g. ../zoo/pick_place); "
+                        "it needs the config's image size, view count, feature_dim and encoder architecture "
+                        "(view and task names may differ). Only the encoder is read: the SARM and GRM heads "
+                        "train fresh (their ONNX graphs hold folded, transposed weights). Phase 1 then gets "
+                        "Settings.warm_phase1_share of the time instead of phase1_share, unless --settings "
+                        "sets phase1_share alone")
+    p.add_argument("--provenance", type=Path, metavar="FILE",
+                   help="JSON object whose keys are added to the card's provenance (e.g. datasets, their hashes, "
+                        "the command that ran this); a key the trainer writes itself is refused")
     args = p.parse_args(argv)
     if args.task and len(args.task) not in (1, len(args.bundle)):
         p.error(f"--task: give it once, or once per --bundle ({len(args.bundle)}), not {len(args.task)} times")
@@ -144,6 +168,62 @@ def goal_frames(corpus: Corpus, train_eps: np.ndarray) -> Dict[int, int]:
     return goals
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_package(package: Path) -> Tuple[Dict[str, Any], Path]:
+    """(card, path of its encoder graph) of a model package folder."""
+    card_path = package / "model.json"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(f"--from {package}: no model package there ({err.strerror}: {card_path})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--from {card_path}: not JSON ({err})") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"--from {card_path}: must hold a JSON object")
+    graphs = card.get("graphs")
+    name = graphs.get("encoder") if isinstance(graphs, dict) else None
+    encoder = package / (name if isinstance(name, str) and name else "encoder.onnx")
+    if not encoder.is_file():
+        raise ValueError(f"--from {package}: the package has no encoder graph {encoder.name}")
+    return card, encoder
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def check_warm_start(package: Path, card: Dict[str, Any], cfg: ModelConfig) -> ModelConfig:
+    """The package's config; refuses one whose encoder cannot be the config's (naming the field)."""
+    try:
+        theirs = ModelConfig.from_dict(card)
+    except ValueError as err:
+        raise ValueError(f"--from {package / 'model.json'}: {err}") from None
+    # Views may differ in names and in number: the encoder sees one image at a time, and the heads
+    # that join the views train fresh.
+    pairs = [("image.height", theirs.image.height, cfg.image.height),
+             ("image.width", theirs.image.width, cfg.image.width),
+             ("feature_dim", theirs.feature_dim, cfg.feature_dim)]
+    mine_arch, their_arch = asdict(cfg.architecture), asdict(theirs.architecture)
+    pairs += [(f"architecture.{k}", their_arch.get(k), v) for k, v in mine_arch.items() if k not in HEAD_FIELDS]
+    for field, package_value, config_value in pairs:
+        if package_value != config_value:
+            raise ValueError(f"--from {package}: {field} differs: the package has {_plain(package_value)!r}, "
+                             f"the config {_plain(config_value)!r}")
+    backbone = getattr(cfg.architecture, "backbone", "conv")
+    if backbone != "conv":
+        raise ValueError(f"--from {package}: architecture.backbone {backbone!r}: only the small CNN encoder "
+                         f"(\"conv\") can be warm-started; encoder.onnx holds a torchvision backbone with its "
+                         f"BatchNorm folded into the convolutions, which cannot be read back into the module")
+    return theirs
+
+
 def code_dirty() -> Optional[bool]:
     """Whether tracked files differ from the code revision (None when git cannot tell)."""
     try:
@@ -163,6 +243,21 @@ def plan_steps(full_epoch: int, seconds: float, sec_per_step: float, max_epochs:
     return {"total": total, "epochs": math.ceil(total / per_epoch), "steps_per_epoch": per_epoch}
 
 
+def read_extra_provenance(path: Path) -> Dict[str, Any]:
+    """--provenance FILE: a JSON object none of whose keys the trainer writes itself."""
+    try:
+        extra = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--provenance {path}: not JSON ({err})") from None
+    if not isinstance(extra, dict):
+        raise ValueError(f"--provenance {path}: must hold a JSON object, got {type(extra).__name__}")
+    taken = [k for k in extra if k in OWN_PROVENANCE_KEYS]
+    if taken:
+        raise ValueError(f"--provenance {path}: key '{taken[0]}' is written by the trainer itself "
+                         f"(reserved: {list(OWN_PROVENANCE_KEYS)})")
+    return extra
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -179,6 +274,9 @@ class Trainer:
         self.command = shlex.join(["python3", "-m", "stageward_train.train", *argv])
         overrides = json.loads(args.settings.read_text()) if args.settings else {}
         self.s = Settings(**overrides)
+        # an explicit phase1_share in --settings (without warm_phase1_share) holds for warm starts too
+        self.share_given = "phase1_share" in overrides and "warm_phase1_share" not in overrides
+        extra = read_extra_provenance(args.provenance) if args.provenance is not None else None
         self.spec = AugmentSpec()
         # torch may default to one thread (Debian's build does); use every CPU we are allowed on
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -209,8 +307,33 @@ class Trainer:
                                       "commands": [self.command], "throughput": {}}
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.clock = Clock(args.time_budget_min * 60.0, 0.0)
+        if extra is not None:
+            self.state["provenance_extra"] = extra
         if args.resume is not None:
             self._resume(args.resume)
+        elif args.from_package is not None:
+            self.state["from"] = self._warm_start(args.from_package)
+
+    @property
+    def phase1_share(self) -> float:
+        """Phase 1's share of the time left: smaller when the encoder started from a package."""
+        return self._share(warm=self.state.get("from") is not None)
+
+    def _share(self, warm: bool) -> float:
+        return self.s.warm_phase1_share if warm and not self.share_given else self.s.phase1_share
+
+    def _warm_start(self, package: Path) -> Dict[str, Any]:
+        """Load the package's encoder weights into the encoder; the provenance record of it."""
+        package = package.resolve()
+        card, graph = read_package(package)
+        theirs = check_warm_start(package, card, self.cfg)
+        self.modules["encoder"].load_state_dict(encoder_state_dict(graph, self.modules["encoder"]), strict=True)
+        record = {"path": str(package), "sha256": file_sha256(graph), "name": theirs.name,
+                  "version": theirs.version, "phase1_share": self._share(warm=True)}
+        say(self.log, f"warm start: encoder from {package} ({theirs.name} {theirs.version}, "
+                  f"{graph.name} sha256 {record['sha256'][:12]}); SARM and GRM heads train fresh; "
+                  f"phase-1 share {record['phase1_share']:g}", {"event": "warm_start", **record})
+        return record
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -243,6 +366,16 @@ class Trainer:
             raise ValueError(f"--resume {path}: the held-out split differs (other bundles, seed or --heldout-frac)")
         for role, module in {**self.modules, "frame_head": self.head}.items():
             module.load_state_dict(data[role], strict=True)
+        started = state.get("from")
+        if self.args.from_package is not None:  # the checkpoint's weights win; the package must be the same one
+            if started is None:
+                raise ValueError(f"--from: the run in {path} did not start from a package; resume it without --from")
+            _, graph = read_package(self.args.from_package.resolve())
+            if file_sha256(graph) != started["sha256"]:
+                raise ValueError(f"--from {self.args.from_package}: the run in {path} started from another "
+                                 f"encoder ({started['path']}, sha256 {started['sha256'][:12]}...)")
+        if "provenance_extra" in self.state:  # a new --provenance replaces the checkpoint's
+            state["provenance_extra"] = self.state["provenance_extra"]
         self.state = state
         self.state["commands"] = state.get("commands", []) + [self.command]
         self.clock = Clock(self.args.time_budget_min * 60.0, float(state.get("elapsed_s", 0.0)))
@@ -265,6 +398,8 @@ class Trainer:
             "python_version": platform.python_version(), "threads": torch.get_num_threads(),
             "settings": asdict(self.s), "augmentation": asdict(self.spec),
             "time_budget_min": self.args.time_budget_min,
+            **({"from": self.state["from"]} if self.state.get("from") else {}),
+            **self.state.get("provenance_extra", {}),
         }
 
     def metrics(self) -> Dict[str, Any]:
@@ -337,7 +472,9 @@ class Trainer:
                 order = self._epoch_order(full)
         if losses:
             self._end_epoch1(plan, losses, time.perf_counter() - t_epoch, images)
-        st["final"] = {**st.get("final", {}), "heldout_frame_head": frame_head_metrics(self.cfg, enc, head, c, self.held_frames)}
+        if len(self.held_frames):  # no episode held out (a tiny dataset, or --heldout-frac 0): no held-out figures
+            st["final"] = {**st.get("final", {}),
+                           "heldout_frame_head": frame_head_metrics(self.cfg, enc, head, c, self.held_frames)}
 
     def _epoch_order(self, full: int) -> np.ndarray:
         reps = 2 + (full * self.s.frames_per_batch) // max(1, len(self.train_frames))
@@ -358,7 +495,7 @@ class Trainer:
         rate = images / sec
         cache_s = self._cache_estimate(rate)
         left = self.clock.left() - s.reserve_s - cache_s
-        seconds = max(0.0, min(s.phase1_share * left, self._phase1_deadline(cache_s) - self.clock.elapsed()))
+        seconds = max(0.0, min(self.phase1_share * left, self._phase1_deadline(cache_s) - self.clock.elapsed()))
         plan.update(plan_steps(full, seconds, sec, self.args.epochs or s.max_epochs_encoder))
         plan["deadline_s"] = self.clock.elapsed() + seconds
         plan["sec_per_step"] = sec
@@ -379,7 +516,7 @@ class Trainer:
         plan["deadline_s"] = min(plan["deadline_s"], self._phase1_deadline(plan["cache_est_s"]))
         left_steps = max(0, plan["total"] - st["step"])
         eta = left_steps * plan["sec_per_step"] + plan["cache_est_s"] + \
-            max(0.0, (1 - self.s.phase1_share) * (self.clock.left() - left_steps * plan["sec_per_step"]))
+            max(0.0, (1 - self.phase1_share) * (self.clock.left() - left_steps * plan["sec_per_step"]))
         rec = {"event": "epoch", "phase": 1, "epoch": st["epoch"], "step": st["step"],
                "loss": round(float(np.mean(losses)), 5), "heldout": m, "images_per_s": round(rate, 1),
                "elapsed_s": round(self.clock.elapsed(), 1)}

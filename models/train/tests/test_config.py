@@ -66,6 +66,8 @@ def test_duplicate_stage_names_are_refused(tiny_dict):
     (("window", "stride_frames"), 0, "window.stride_frames"),
     (("architecture", "heads"), 3, "architecture.heads"),  # d_model 32 not divisible by 3
     (("architecture", "encoder_channels"), [8] * 7, "architecture.encoder_channels"),  # 64 px < 2**7
+    (("architecture", "backbone"), "vit_b_16", "architecture.backbone"),
+    (("architecture", "backbone_weights"), "random", "architecture.backbone_weights"),  # only with a backbone
     (("progress", "composition"), "mean", "progress.composition"),
     (("grm", "goal"), "server", "grm.goal"),
     (("name",), "Tiny Model", "name"),
@@ -120,3 +122,17 @@ def test_missing_views_fill_reaches_the_card_and_is_checked(tiny_dict):
     assert validate_card(card).missing_view_fill == "black"
     assert "missing_views" not in build_card(ModelConfig.from_dict(tiny_dict))
     assert refusal(dict(tiny_dict, missing_views={"fill": "grey"})).startswith("missing_views.fill")
+
+
+def test_backbone_fields_are_written_only_with_a_torchvision_backbone(tiny_dict, tiny_cfg):
+    assert "backbone" not in tiny_cfg.to_dict()["architecture"]
+    tiny_dict["architecture"]["backbone"] = "resnet18"
+    cfg = ModelConfig.from_dict(tiny_dict)
+    arch = cfg.to_dict()["architecture"]
+    assert (arch["backbone"], arch["backbone_weights"]) == ("resnet18", "pretrained")
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    # the conv stack's image-size rule does not apply to a backbone, its own does
+    tiny_dict["architecture"]["encoder_channels"] = [8] * 7
+    ModelConfig.from_dict(tiny_dict)
+    tiny_dict["image"]["width"] = 31
+    assert refusal(tiny_dict).startswith("architecture.backbone:")

@@ -1,4 +1,5 @@
 """Network behaviour the serving side relies on: shapes, stage masking, padding, GRM range."""
+import pytest
 import torch
 
 from stageward_train.nets import MASKED_LOGIT, FrameEncoder, GrmHead, SarmHead
@@ -20,6 +21,25 @@ def test_encoder_maps_uint8_frames_to_features(tiny_cfg):
     out = enc(pixels)
     assert out.shape == (4, 32) and out.dtype == torch.float32 and torch.isfinite(out).all()
     assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+def test_encoder_with_a_frozen_backbone_keeps_the_interface(tiny_dict, backbone):
+    pytest.importorskip("torchvision")
+    from stageward_train.config import ModelConfig
+    tiny_dict["architecture"].update(backbone=backbone, backbone_weights="random")
+    torch.manual_seed(0)
+    enc = FrameEncoder(ModelConfig.from_dict(tiny_dict)).train()
+    out = enc(torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8))
+    assert out.shape == (3, 32) and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert (enc.map_h, enc.map_w) == (4, 4)  # cut after a 16x downsampling
+    trainable = {n.split(".")[0] for n, p in enc.named_parameters() if p.requires_grad}
+    assert trainable == {"convs", "log_temperature", "out"} and not enc.backbone.training
+
+
+def test_default_encoder_has_no_backbone(tiny_cfg):
+    enc = FrameEncoder(tiny_cfg)
+    assert enc.backbone is None and not any(k.startswith("backbone") for k in enc.state_dict())
 
 
 def test_sarm_never_picks_a_stage_the_task_lacks_even_with_adversarial_weights(tiny_cfg):
