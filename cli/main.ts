@@ -8,7 +8,7 @@
 //   stageward sim train-bc    (RA-)weighted behaviour cloning of a state policy; sim eval-policy: its success rate
 //   stageward dataset export  training bundle for the PyTorch trainer
 //   stageward annotate        SARM subtask annotations for a LeRobot dataset from a hand-written keyframe file
-//   stageward train           train a reward model from training bundles (PyTorch) and export it
+//   stageward train           train a reward model from LeRobot datasets or training bundles (PyTorch) and export it
 //   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
 //   stageward score           per-frame progress and rewards for videos or a LeRobot dataset (+ sarm_progress.parquet)
 //   stageward rabc            RA-BC weights and filtered samples from a dataset's progress scores
