@@ -11,13 +11,17 @@
 // two subtasks (end of one = start of the next) are what labels.ts allows as touching spans.
 
 import { StagewardError } from '../core/errors.ts';
-import { LEGACY_SUBTASK_COLUMNS, SUBTASK_COLUMNS } from './format.ts';
+import { DENSE_SUBTASK_COLUMNS, LEGACY_SUBTASK_COLUMNS, SUBTASK_COLUMNS } from './format.ts';
 import type { SubtaskSpan } from './types.ts';
 
-export type SubtaskColumns = typeof SUBTASK_COLUMNS | typeof LEGACY_SUBTASK_COLUMNS;
+export type SubtaskColumns = typeof SUBTASK_COLUMNS | typeof LEGACY_SUBTASK_COLUMNS | typeof DENSE_SUBTASK_COLUMNS;
 
-/** Column sets in the order they are tried: `sparse_subtask_*`, then the older `subtask_*`. */
-export const ANNOTATION_COLUMN_SETS: readonly SubtaskColumns[] = [SUBTASK_COLUMNS, LEGACY_SUBTASK_COLUMNS];
+/**
+ * Column sets in the order they are tried: `sparse_subtask_*`, then the older `subtask_*`, then
+ * `dense_subtask_*` (a dataset LeRobot's tool annotated in its `dense_only` mode has no sparse ones;
+ * its dense subtasks are then the stages).
+ */
+export const ANNOTATION_COLUMN_SETS: readonly SubtaskColumns[] = [SUBTASK_COLUMNS, LEGACY_SUBTASK_COLUMNS, DENSE_SUBTASK_COLUMNS];
 
 /**
  * The episode row's spans in inclusive frames, null when the row has no annotation names, or a

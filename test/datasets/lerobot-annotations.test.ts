@@ -145,6 +145,27 @@ describe("LeRobot's annotation output", () => {
     expect((await exportLabels(root)).stage.slice(45, 52)).toEqual([1, 1, 1, 1, 1, 1, 2]);
   });
 
+  it("reads the dense_subtask_* columns alone (the tool's dense_only mode), and sparse ones first when both are there", async () => {
+    const dense = Object.fromEntries(
+      Object.entries(columns('sparse_', { frames: FRAMES })).map(([k, v]) => [k.replace('sparse_', 'dense_'), v]),
+    );
+    const root = await dataset('dense-only', dense, null);
+    expect((await LeRobotDataset.open(root)).episodes.map((e) => e.subtasks)).toEqual(SPANS);
+    expect((await exportLabels(root)).stage.slice(45, 52)).toEqual([1, 1, 1, 1, 1, 1, 2]);
+    const other = {
+      ...dense,
+      dense_subtask_names: {
+        leaf: 'STRING' as const,
+        values: [
+          ['a', 'b', 'c'],
+          ['a', 'b', 'c'],
+        ],
+      },
+    };
+    const both = await dataset('both', { ...columns('sparse_', { frames: FRAMES }), ...other });
+    expect((await LeRobotDataset.open(both)).episodes.map((e) => e.subtasks)).toEqual(SPANS);
+  });
+
   it('takes whole-second times as frames when there are no frame columns', async () => {
     const root = await dataset('times', columns('sparse_', { times: TIMES }));
     expect((await LeRobotDataset.open(root)).episodes.map((e) => e.subtasks)).toEqual(SPANS);
