@@ -38,6 +38,8 @@ export interface AnnotateOptions {
   partial?: boolean;
   /** Replace the dataset's sparse annotations and stage priors (default false: SW_ERR_ANNOTATION_EXISTS). */
   overwrite?: boolean;
+  /** The task's stages in order (default: the file's, in order of first appearance); the file may name no others. */
+  stages?: string[];
 }
 
 export interface AnnotateSummary {
@@ -75,7 +77,23 @@ export async function annotateDataset(datasetDir: string, keyframesFile: string,
   const ds = await LeRobotDataset.open(datasetDir);
   const lengths = new Map(ds.episodes.map((e) => [e.index, e.length]));
   const keyframes = parseKeyframes(text, format, { file: keyframesFile, lengths, fps: ds.fps, partial: options.partial });
-  return writeAnnotations(ds, keyframes, options);
+  return writeAnnotations(ds, options.stages ? inStageOrder(keyframes, options.stages, keyframesFile) : keyframes, options);
+}
+
+/** `keyframes` with the stage order given; refuses an order that repeats a name or lacks one the file uses. */
+function inStageOrder(keyframes: Keyframes, stages: string[], file: string): Keyframes {
+  if (stages.length === 0 || stages.some((s) => s === '') || new Set(stages).size !== stages.length)
+    throw new StagewardError('SW_ERR_ANNOTATION_INVALID', 'the stage order must name each stage once, none empty');
+  const unknown = keyframes.stages.filter((s) => !stages.includes(s));
+  if (unknown.length > 0)
+    throw new StagewardError(
+      'SW_ERR_ANNOTATION_INVALID',
+      `${file} names stage(s) ${unknown
+        .slice(0, 5)
+        .map((s) => JSON.stringify(s.slice(0, 40)))
+        .join(', ')} that the stage order (${stages.length} stages) lacks`,
+    );
+  return { ...keyframes, stages: [...stages] };
 }
 
 /** One file to replace: its path and how to write its new contents to a given path. */

@@ -15,6 +15,7 @@ interface AnnotateFlags {
   from: string;
   partial?: boolean;
   overwrite?: boolean;
+  stages?: string[];
 }
 
 export function annotateCommand(): Command {
@@ -27,6 +28,11 @@ export function annotateCommand(): Command {
     .requiredOption('--from <file>', 'keyframe file: .csv (episode,stage,start) or .json ({"episodes": {...}}), format below')
     .option('--partial', 'leave the episodes the file does not mention unannotated (default: refuse, listing them)')
     .option('--overwrite', 'replace the annotations and meta/temporal_proportions_sparse.json the dataset already has')
+    .option(
+      '--stages <list>',
+      "the task's stages in order, comma-separated (default: the file's, in order of first appearance)",
+      (v: string) => v.split(',').map((s) => s.trim()),
+    )
     .addHelpText(
       'after',
       [
@@ -35,7 +41,8 @@ export function annotateCommand(): Command {
         "frame before the next one starts; the last one to the episode's last frame. The first start of every",
         'episode is 0, starts increase, and stay below the episode length. start_s (seconds, frame =',
         'round(seconds * fps)) may replace start. The stages, in order of first appearance (episodes by index),',
-        "are SARM's stage order: let the lowest-numbered episode go through them in the task's order.",
+        "are SARM's stage order: let the lowest-numbered episode go through them in the task's order, or give",
+        '--stages a,b,c.',
         '',
         '  CSV (a header, then one row per boundary; blank lines and lines starting with # are skipped):',
         '    episode,stage,start',
@@ -60,7 +67,11 @@ export function annotateCommand(): Command {
       ].join('\n'),
     )
     .action(async (f: AnnotateFlags) => {
-      const summary = await annotateDataset(f.dataset, f.from, { partial: f.partial ?? false, overwrite: f.overwrite ?? false });
+      const summary = await annotateDataset(f.dataset, f.from, {
+        partial: f.partial ?? false,
+        overwrite: f.overwrite ?? false,
+        ...(f.stages ? { stages: f.stages } : {}),
+      });
       if (summary.denseKept)
         console.warn('stageward annotate: the dataset has dense annotations (dense_subtask_*); they were left as they were');
       console.log(summaryLine(f.dataset, summary));

@@ -66,6 +66,20 @@ describe('stageward annotate', () => {
     expect((await LeRobotDataset.open(root)).episodes.map((e) => e.subtasks)).toEqual([null, [{ name: 'reach', start: 0, end: 15 }]]);
   }, 60_000);
 
+  it('takes the stage order from --stages when the first episode does not show every stage in order', async () => {
+    const file = join(work, 'late-first.csv');
+    // episode 0 skips reach: first appearance would order the stages grasp, reach
+    await writeFile(file, 'episode,stage,start\n0,grasp,0\n1,reach,0\n1,grasp,8\n');
+    const run = await runCli(['annotate', '--dataset', root, '--from', file, '--overwrite', '--stages', 'reach,grasp']);
+    expect(run.code, run.stderr).toBe(0);
+    const ds = await LeRobotDataset.open(root);
+    expect(ds.stageNames).toEqual(['reach', 'grasp']);
+    expect(ds.priors).toHaveLength(2);
+    const lacking = await runCli(['annotate', '--dataset', root, '--from', file, '--overwrite', '--stages', 'reach']);
+    expect(lacking.code).toBe(2);
+    expect(lacking.stderr).toContain('names stage(s) "grasp" that the stage order (1 stages) lacks');
+  }, 60_000);
+
   it('refuses a file that is neither .csv nor .json', async () => {
     const run = await runCli(['annotate', '--dataset', root, '--from', join(work, 'keyframes.txt')]);
     expect(run.code).toBe(2);
