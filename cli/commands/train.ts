@@ -19,7 +19,7 @@ import { basename, join, resolve } from 'node:path';
 import { TRAINER_DIR, runTrainer } from '../../models/python.ts';
 import { prepareDatasetTraining, type BundleEvent } from '../../offline/train/run.ts';
 import { parseViewChoices, type ViewChoice } from '../../offline/train/plan.ts';
-import { intOption, numberOption, repeatOption } from '../options.ts';
+import { choiceOption, intOption, numberOption, repeatOption } from '../options.ts';
 
 export interface TrainFlags {
   bundle?: string[];
@@ -73,7 +73,7 @@ export function trainerArgs(f: TrainFlags, cwd = process.cwd()): string[] {
 }
 
 /** Frozen pretrained backbones the trainer can put in front of the encoder's trained head. */
-export const BACKBONES = ['conv', 'resnet18'] as const;
+export const BACKBONES = ['conv', 'resnet18', 'mobilenet_v3_small', 'efficientnet_b0'] as const;
 
 /** A model name from the output folder: lower case, other characters as `_` (the card's [a-z0-9_.-]). */
 export function modelNameOf(out: string): string {
@@ -183,10 +183,14 @@ export function trainCommand(): Command {
     )
     .option(
       '--backbone <name>',
-      `with --dataset: image backbone, ${BACKBONES.join(' or ')} (resnet18: frozen torchvision weights from the local cache)`,
+      `with --dataset: image encoder, ${BACKBONES.join(', ')} (conv: the small trained CNN, the default; the others: a frozen torchvision model before a trained projection)`,
       backboneOption,
     )
-    .option('--backbone-weights <kind>', 'with --backbone: pretrained (default; never downloaded) or random (for tests)')
+    .option(
+      '--backbone-weights <kind>',
+      'with --backbone: pretrained (default; read from the local torchvision cache, never downloaded) or random (for tests)',
+      choiceOption(['pretrained', 'random'] as const),
+    )
     .option('--no-progress', 'no progress bar while exporting bundles')
     .option(
       '--config <file>',
