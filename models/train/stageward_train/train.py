@@ -258,6 +258,19 @@ def read_extra_provenance(path: Path) -> Dict[str, Any]:
     return extra
 
 
+def grown_total(total: int, step: int, sec_per_step: float, seconds_left: float, max_total: int,
+                min_gain: float = 1.25) -> Optional[int]:
+    """Phase 1's step total re-planned upward at an epoch's end: the steps still planned plus those that
+    fit the seconds left to its deadline at the epoch's measured speed, capped; None unless that is at
+    least `min_gain` times the steps still planned (re-planning never shortens phase 1)."""
+    planned_left = max(0, total - step)
+    fits = int(max(0.0, seconds_left) / max(sec_per_step, 1e-6))
+    if fits < max(1, min_gain * planned_left):
+        return None
+    grown = min(max_total, step + fits)
+    return grown if grown > total else None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -514,6 +527,15 @@ class Trainer:
         # a slower machine than at calibration (other load): stop phase 1 earlier, never later
         plan["cache_est_s"] = max(plan["cache_est_s"], self._cache_estimate(rate))
         plan["deadline_s"] = min(plan["deadline_s"], self._phase1_deadline(plan["cache_est_s"]))
+        # a faster one (the calibration's few steps ran beside other load): more steps until the same deadline
+        grown = grown_total(plan["total"], st["step"], images / max(rate, 1e-6), plan["deadline_s"] - self.clock.elapsed(),
+                            (self.args.epochs or self.s.max_epochs_encoder) * plan["steps_per_epoch"])
+        if grown is not None:
+            say(self.log, f"[phase 1] {rate:.0f} images/s, faster than the plan's {images / plan['sec_per_step']:.0f}: "
+                          f"{grown} steps instead of {plan['total']} by the same deadline",
+                {"event": "replan1", "total": grown, "was": plan["total"], "images_per_s": round(rate, 1)})
+            plan["total"], plan["sec_per_step"] = grown, images / rate
+            plan["epochs"] = math.ceil(grown / plan["steps_per_epoch"])
         left_steps = max(0, plan["total"] - st["step"])
         eta = left_steps * plan["sec_per_step"] + plan["cache_est_s"] + \
             max(0.0, (1 - self.phase1_share) * (self.clock.left() - left_steps * plan["sec_per_step"]))

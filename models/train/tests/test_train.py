@@ -249,3 +249,12 @@ def test_a_run_with_no_episode_held_out_exports_without_held_out_figures(setup, 
     metrics = json.loads((out / "model.json").read_text())["metrics"]
     assert metrics["split"]["heldout_episodes"] == 0 and metrics["split"]["train_episodes"] == 12
     assert "heldout_frame_head" not in metrics and metrics["heldout"] == {}
+
+
+def test_phase1_grows_its_plan_when_epochs_run_faster_than_the_calibration():
+    # calibrated at 1 s/step: 100 steps planned; after 50, epochs run at 0.25 s/step with 50 s to the deadline
+    assert train_mod.grown_total(100, 50, 0.25, 50.0, 10_000) == 250
+    assert train_mod.grown_total(100, 50, 0.25, 50.0, 120) == 120           # capped by the epoch limit
+    assert train_mod.grown_total(100, 50, 0.9, 50.0, 10_000) is None        # 55 fit, 50 planned: within noise
+    assert train_mod.grown_total(100, 50, 2.0, 50.0, 10_000) is None        # slower: never shorter here
+    assert train_mod.grown_total(100, 100, 0.25, 0.0, 10_000) is None       # the deadline is reached
