@@ -216,7 +216,7 @@ function comparable(e: SchemaElement): Record<string, unknown> {
 }
 
 /** Each top-level column's schema elements (the column and its children), by name, in file order. */
-function columnSchemas(schema: SchemaElement[]): Map<string, SchemaElement[]> {
+export function columnSchemas(schema: SchemaElement[]): Map<string, SchemaElement[]> {
   const out = new Map<string, SchemaElement[]>();
   const end = (i: number): number => {
     let j = i + 1;

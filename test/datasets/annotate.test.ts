@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaElement } from 'hyparquet-writer';
-import { annotateDataset } from '../../datasets/annotate.ts';
+import { annotateDataset, columnSchemas } from '../../datasets/annotate.ts';
 import { exportBundle } from '../../datasets/bundle.ts';
 import { DENSE_SUBTASK_COLUMNS, EPISODES_PATH, formatTemplate, schemaOf, SUBTASK_COLUMNS } from '../../datasets/format.ts';
 import { temporalProportions } from '../../datasets/labels.ts';
@@ -86,18 +86,6 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
       .update(await readFile(path))
       .digest('hex');
   }
-  return out;
-}
-
-/** The schema elements of each top-level column of a parquet file, by name. */
-function columnSchemas(schema: SchemaElement[]): Map<string, SchemaElement[]> {
-  const out = new Map<string, SchemaElement[]>();
-  const end = (i: number): number => {
-    let j = i + 1;
-    for (let c = 0; c < (schema[i]!.num_children ?? 0); c++) j = end(j);
-    return j;
-  };
-  for (let i = 1; i < schema.length; i = end(i)) out.set(schema[i]!.name, schema.slice(i, end(i)));
   return out;
 }
 

@@ -141,7 +141,8 @@ def code_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The file's sha256 in hex, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -187,7 +188,7 @@ def _run(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
         modules = modules_from_checkpoint(cfg, data)
         provenance.update(data.get("provenance") or {})
         provenance["seed"] = provenance.get("seed")
-        provenance["weights"] = {"file": args.weights.name, "sha256": _sha256(args.weights)}
+        provenance["weights"] = {"file": args.weights.name, "sha256": file_sha256(args.weights)}
         metrics.update(data.get("metrics") or {})
     else:
         cfg = ModelConfig.from_dict(json.loads(args.config.read_text(encoding="utf-8")))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -50,7 +49,7 @@ from .checkpoint import check_same_networks
 from .config import ModelConfig
 from .data import Corpus, build_corpus, merged_priors, open_bundle, split_episodes
 from .evaluate import evaluate
-from .export import code_revision, export_package
+from .export import code_revision, export_package, file_sha256
 from .fastlinear import linear_as_conv
 from .nets import build_modules
 from .onnx_weights import encoder_state_dict
@@ -166,14 +165,6 @@ def goal_frames(corpus: Corpus, train_eps: np.ndarray) -> Dict[int, int]:
     for e in train_eps:  # a task with no success: its first episode's last frame
         goals.setdefault(int(corpus.ep_task[e]), int(corpus.ep_offset[e] + corpus.ep_length[e] - 1))
     return goals
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_package(package: Path) -> Tuple[Dict[str, Any], Path]:
