@@ -164,5 +164,23 @@ describe('bring your own robot (BRING-YOUR-OWN-ROBOT.md)', () => {
     expect(tuned.stdout.filter((l) => l.includes('cached bundle'))).toHaveLength(1);
     const tunedCard = JSON.parse(await readFile(join(work, 'tuned', 'model.json'), 'utf8')) as Card;
     expect(tunedCard.provenance.from!.path).toBe(join(work, 'model'));
+
+    // a frozen torchvision backbone (random weights: nothing is downloaded here), inside encoder.onnx, served the same way
+    const config32 = join(work, 'tiny32.json');
+    await writeFile(
+      config32,
+      JSON.stringify({ ...JSON.parse(await readFile(config, 'utf8')), image: { height: 32, width: 32, resize: 'stretch' } }),
+    );
+    const flags = trainFlags('frozen', '--backbone', 'resnet18', '--backbone-weights', 'random');
+    flags[flags.indexOf('--config') + 1] = config32;
+    const frozen = await runCli(flags);
+    expect(frozen.code, frozen.stderr).toBe(0);
+    const frozenCard = JSON.parse(await readFile(join(work, 'frozen', 'model.json'), 'utf8')) as Card & {
+      architecture: Record<string, unknown>;
+    };
+    expect(frozenCard.architecture).toMatchObject({ backbone: 'resnet18', backbone_weights: 'random' });
+    const served = await OnnxProgressModel.load(join(work, 'frozen'));
+    expect(served.card.views).toEqual(['cam_top', 'cam_wrist']);
+    await served.close();
   }, 300_000);
 });
