@@ -159,11 +159,16 @@ describe('reading a v2.1 dataset', () => {
 });
 
 describe('the commands on a v2.1 dataset', () => {
-  it('`dataset info` prints its episodes, frames, tasks and stages', async () => {
+  it('`dataset info` prints its version, fps, cameras, episodes, frames, tasks and annotations', async () => {
     const run = await runCli(['dataset', 'info', '--dataset', root]);
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout.join('\n'))).toEqual({
+      codebase_version: 'v2.1',
+      robot_type: 'so100',
+      fps: 10,
+      cameras: VIEWS.map((v) => ({ key: `observation.images.${v}`, storage: 'video' })),
       tasks: TASKS,
+      annotated_episodes: 2,
       stages: ['reach', 'grasp'],
       priors: null,
       episodes: 2,
