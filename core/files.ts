@@ -8,6 +8,16 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StagewardError } from './errors.ts';
 
+/** Whether anything (file or folder) is at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `dir` is absent or an empty folder. */
 async function isFreeTarget(dir: string): Promise<boolean> {
   try {

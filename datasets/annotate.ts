@@ -18,12 +18,12 @@
 //   const summary = await annotateDataset('data/pick', 'pick-keyframes.csv', { partial: true });
 
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
 import { StagewardError } from '../core/errors.ts';
-import { writeFileAtomic } from '../core/files.ts';
+import { pathExists, writeFileAtomic } from '../core/files.ts';
 import { DENSE_PRIORS_PATH, DENSE_SUBTASK_COLUMNS, LEGACY_SUBTASK_COLUMNS, PRIORS_PATH, schemaOf, SUBTASK_COLUMNS } from './format.ts';
 import { keyframeFormat, parseKeyframes, type Keyframes } from './keyframes.ts';
 import { DEFAULT_PRIOR_FLOOR, temporalProportions } from './labels.ts';
@@ -127,7 +127,7 @@ export async function writeAnnotations(
   const v21 = ds.info.codebase_version === V21_CODEBASE_VERSION;
   const plan = v21 ? await planEpisodesJsonl(ds.root, keyframes, ds.fps) : await planEpisodesParquet(ds.root, keyframes, ds.fps);
   const priorsPath = join(ds.root, PRIORS_PATH);
-  const hadPriors = await exists(priorsPath);
+  const hadPriors = await pathExists(priorsPath);
   if (!options.overwrite && (plan.annotatedBefore > 0 || hadPriors)) {
     const what = [
       plan.annotatedBefore > 0
@@ -149,7 +149,7 @@ export async function writeAnnotations(
     annotated,
     stages: keyframes.stages.map((name, k) => ({ name, prior: priors[k]! })),
     files: replacements.map((r) => relative(ds.root, r.path)),
-    denseKept: plan.dense || (await exists(join(ds.root, DENSE_PRIORS_PATH))),
+    denseKept: plan.dense || (await pathExists(join(ds.root, DENSE_PRIORS_PATH))),
   };
 }
 
@@ -361,15 +361,6 @@ function stringEnd(text: string, start: number): number {
 
 // ------------------------------------------------------------------------------------------ files
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Replace the files as one: every new file is written beside its target first, then each is renamed
  * over it, the old one kept as a hard link (or copy) until all are in place. Any failure renames
@@ -410,7 +401,7 @@ async function replaceFiles(files: Replacement[]): Promise<void> {
 
 /** Keep the file at `path` as `backup` (a hard link, else a copy); null when there is no file. */
 async function keepOld(path: string, backup: string): Promise<string | null> {
-  if (!(await exists(path))) return null;
+  if (!(await pathExists(path))) return null;
   try {
     await link(path, backup);
   } catch {

@@ -18,10 +18,11 @@
 //   npm run experiment:byor -- --quick           # a smoke run: few episodes, 1 + 1/3 minutes of training
 //   npm run experiment:byor -- --out runs/byor-X  # again into a folder: recorded datasets and trained models are reused
 
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { numberOption } from '../cli/options.ts';
+import { pathExists } from '../core/files.ts';
 import { fixed } from '../core/format.ts';
 import { ROOT, runStageward, stagewardJson, stamp } from './stageward-child.ts';
 
@@ -29,12 +30,6 @@ const CAMERAS = 'top=front,wrist=wrist';
 const VIEWS = 'top=observation.images.top,wrist=observation.images.wrist';
 const DEMO_KEYS = ['voc_plus_monotone', 'voc_minus', 'stage_accuracy', 'auroc'] as const;
 const ON_POLICY_KEYS = ['delta_pearson_1s', 'progress_pearson', 'stall_drift_per_s', 'false_high_rate'] as const;
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 interface Sizes {
   mixed: number;
@@ -70,7 +65,7 @@ async function main(): Promise<void> {
     for (const [i, [kind, flags, episodes]] of sets.entries()) {
       const dir = join(out, 'data', `${name}-${kind}`);
       dirs.push(dir);
-      if (await exists(join(dir, 'meta', 'info.json'))) {
+      if (await pathExists(join(dir, 'meta', 'info.json'))) {
         say(`reusing ${dir}`);
         continue;
       }
@@ -104,7 +99,7 @@ async function main(): Promise<void> {
   };
   const train = async (name: string, datasets: string[], minutes: number, extra: string[]): Promise<number> => {
     const timing = join(out, `${name}.minutes.json`);
-    if ((await exists(join(out, name, 'model.json'))) && (await exists(timing))) {
+    if ((await pathExists(join(out, name, 'model.json'))) && (await pathExists(timing))) {
       say(`reusing the model ${join(out, name)}`);
       return (JSON.parse(await readFile(timing, 'utf8')) as { minutes: number }).minutes;
     }

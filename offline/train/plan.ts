@@ -5,7 +5,7 @@
 // the datasets' fps. The result is the trainer's model config (models/train/configs/default.json's
 // shape) and one training bundle per (dataset, task) to export.
 
-import { StagewardError } from '../../core/errors.ts';
+import { echo, StagewardError } from '../../core/errors.ts';
 import { DEFAULT_PRIOR_FLOOR, temporalProportions } from '../../datasets/labels.ts';
 import { subtasksOrNull } from '../../datasets/episode-info.ts';
 import type { LeRobotDataset } from '../../datasets/reader.ts';
@@ -81,18 +81,14 @@ export function parseViewChoices(text: string): ViewChoice[] {
   if (choices.length === 0) throw new StagewardError('SW_ERR_DATASET_SPEC', '--views: give at least one view, as name=camera');
   for (const c of choices)
     if (c.name === '' || c.camera === '')
-      throw new StagewardError('SW_ERR_DATASET_SPEC', `--views: "${clip(`${c.name}=${c.camera}`)}" needs a name and a camera`);
+      throw new StagewardError('SW_ERR_DATASET_SPEC', `--views: ${echo(`${c.name}=${c.camera}`)} needs a name and a camera`);
   const dup = choices.map((c) => c.name).find((n, i, all) => all.indexOf(n) !== i);
-  if (dup !== undefined) throw new StagewardError('SW_ERR_DATASET_SPEC', `--views: the view name "${clip(dup)}" is given twice`);
+  if (dup !== undefined) throw new StagewardError('SW_ERR_DATASET_SPEC', `--views: the view name ${echo(dup)} is given twice`);
   return choices;
 }
 
 function stripPrefix(key: string): string {
   return key.startsWith(CAMERA_PREFIX) ? key.slice(CAMERA_PREFIX.length) : key;
-}
-
-function clip(s: string, n = 80): string {
-  return s.length > n ? `${s.slice(0, n)}...` : s;
 }
 
 /** A task id from its instruction: lower case, runs of other characters as `_`, at most TASK_ID_MAX long. */
@@ -128,7 +124,7 @@ export function planTraining(datasets: readonly LeRobotDataset[], base: BaseConf
       if (!ds.views.includes(v.camera))
         throw new StagewardError(
           'SW_ERR_DATASET_VIEW',
-          `${ds.root} has no camera "${clip(v.camera)}"; its cameras are ${ds.views.map((c) => CAMERA_PREFIX + c).join(', ')}`,
+          `${ds.root} has no camera ${echo(v.camera)}; its cameras are ${ds.views.map((c) => CAMERA_PREFIX + c).join(', ')}`,
         );
 
   // Task ids: one per distinct instruction, over every dataset, in order of first use; one bundle per (dataset, task).
@@ -215,7 +211,7 @@ function annotatedOf(ds: LeRobotDataset, episodes: number[]): Pick<Part, 'annota
   if (missing.length === eps.length)
     throw new StagewardError(
       'SW_ERR_ANNOTATION_MISSING',
-      `${ds.root} has no subtask annotations for task "${clip(ds.episode(episodes[0]!).tasks[0] ?? '')}" ` +
+      `${ds.root} has no subtask annotations for task ${echo(ds.episode(episodes[0]!).tasks[0] ?? '')} ` +
         `(no sparse_subtask_* columns on its ${episodes.length} episode(s)); ${ANNOTATE_HINT}`,
     );
   if (missing.length > 0)
@@ -252,7 +248,7 @@ function taskStages(parts: readonly Part[]): { stages: { name: string; prior: nu
       const other = parts.find((q) => q.order === full)!;
       throw new StagewardError(
         'SW_ERR_ANNOTATION_INVALID',
-        `task "${clip(p.instruction)}" has stages [${clip(full.join(', '))}] in ${other.ds.root} but [${clip(p.order.join(', '))}] in ${p.ds.root}`,
+        `task ${echo(p.instruction)} has stages [${full.join(', ')}] in ${other.ds.root} but [${p.order.join(', ')}] in ${p.ds.root}`,
       );
     }
   const only = parts.length === 1 ? parts[0]! : null;
