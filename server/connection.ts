@@ -1,6 +1,8 @@
-// One WebSocket connection, whatever its protocol: decodes each message as it arrives, runs the
-// protocol's handler on the messages one at a time in arrival order, and sends exactly one reply per
-// message, in order (a reply or an error; nothing is dropped while the client can still read).
+// One WebSocket connection, whatever its protocol: queues each message as it arrives, decodes it
+// and runs the protocol's handler on it in its turn (server/turns.ts: connections take turns, a
+// bounded number of messages each, so one client's burst cannot hold the main thread), one at a time
+// in arrival order, and sends exactly one reply per message, in order (a reply or an error; nothing
+// is dropped while the client can still read).
 //
 // Backpressure: a message counts as in flight from its arrival until its reply is flushed to the
 // socket (ws's send callback). At `maxInFlightSteps` the socket is paused (no more reads, so TCP stops
@@ -22,6 +24,7 @@ import type { ServerLimits } from './config.ts';
 import { seqOf } from './messages.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { Decoded } from './msgpack.ts';
+import { messageTurns, type TurnTaker } from './turns.ts';
 
 export type Endpoint = 'native' | 'openpi';
 
@@ -54,6 +57,11 @@ export interface ConnectionContext {
   log: (line: string) => void;
   /** Every error reply or error close of this connection, by code (the dashboard's per-session counts). */
   onError?: (code: ErrorCode) => void;
+  /**
+   * The connection's TCP socket: replies sent in one tick are corked into one write (a burst of small
+   * replies is then one system call, not one per reply).
+   */
+  transport?: { cork(): void; uncork(): void };
 }
 
 /** Close reason: the code and as much of the message as fits WebSocket's 123-byte limit. */
@@ -66,6 +74,14 @@ export function closeReason(err: StagewardError): string {
 
 let nextId = 1;
 
+/**
+ * A received message waiting for its turn: its payload, to be decoded then, or (past
+ * maxQueuedMessages) only its seq, for the SW_ERR_BUSY reply it gets in its turn.
+ */
+type Inbound =
+  | { data: Buffer; kind: FrameKind; receivedAt: number; draining: boolean }
+  | { data: null; kind: FrameKind; receivedAt: number; seq: number | undefined };
+
 /** A received message whose reply has not been handed to the socket yet. */
 interface Unanswered {
   kind: FrameKind;
@@ -75,19 +91,22 @@ interface Unanswered {
   answered: boolean;
 }
 
-export class Connection {
+export class Connection implements TurnTaker {
   readonly id = nextId++;
   readonly protocol: Protocol;
   readonly #ws: WebSocket;
   readonly #ctx: ConnectionContext;
-  /** Messages received and not yet answered (reply flushed). */
+  /** Messages received and not yet answered (reply flushed), from their arrival. */
   #pending = 0;
-  /** Of those, the ones whose payload is kept for processing (the rest are refusals). */
+  /** Of those, the ones whose payload is kept for processing (the rest are refusals), from their arrival. */
   #held = 0;
   #chain: Promise<void> = Promise.resolve();
-  /** Received messages not yet answered, in arrival order. */
+  /** Received messages not yet decoded (waiting for a turn), in arrival order. */
+  #inbound: Inbound[] = [];
+  /** Decoded messages not yet answered, in arrival order. */
   #unanswered: Unanswered[] = [];
   #closed = false;
+  #corked = false;
   #closing = false;
   #draining = false;
   /** When the last message arrived or the last reply was flushed (performance.now ms): a peer's next message follows a reply. */
@@ -147,19 +166,51 @@ export class Connection {
     const receivedAt = performance.now();
     this.#lastActivityAt = receivedAt;
     this.#arm();
-    let decoded: Decoded = null;
-    let failure: unknown;
-    try {
-      decoded = decodeFrame(data, kind, this.#ctx.limits);
-    } catch (err) {
-      failure = err;
-    }
-    this.#ctx.metrics.observeDecode((performance.now() - receivedAt) / 1000, kind);
-    const seq = seqOf(decoded);
-    if (this.#held >= this.#ctx.limits.maxQueuedMessages) {
+    this.#pending++;
+    if (this.#held < this.#ctx.limits.maxQueuedMessages) {
+      this.#held++;
+      this.#inbound.push({ data, kind, receivedAt, draining: this.#draining });
+    } else {
       // Refused without keeping its payload: only its place in the reply order is held.
+      this.#inbound.push({ data: null, kind, receivedAt, seq: seqOf(this.#decode(data, kind).decoded) });
+    }
+    this.#pauseIfFull();
+    if (this.#inbound.length === 1) messageTurns.request(this);
+  }
+
+  /** This connection's turn: decode the oldest waiting message and queue its handler. */
+  takeTurn(): boolean {
+    const next = this.#inbound.shift();
+    if (next !== undefined && !this.#closing) this.#admit(next);
+    return this.#inbound.length > 0 && !this.#closing;
+  }
+
+  /** Every message still waiting for a turn, admitted now (before a close answers them all, or a drain). */
+  #admitAll(): void {
+    messageTurns.cancel(this);
+    for (let next = this.#inbound.shift(); next !== undefined; next = this.#inbound.shift()) this.#admit(next);
+  }
+
+  #pauseIfFull(): void {
+    if (this.#pending >= this.#ctx.limits.maxInFlightSteps && !this.#ws.isPaused) this.#ws.pause();
+  }
+
+  #decode(data: Buffer, kind: FrameKind): { decoded: Decoded; failure?: unknown } {
+    const start = performance.now();
+    try {
+      return { decoded: decodeFrame(data, kind, this.#ctx.limits) };
+    } catch (failure) {
+      return { decoded: null, failure };
+    } finally {
+      this.#ctx.metrics.observeDecode((performance.now() - start) / 1000, kind);
+    }
+  }
+
+  #admit(next: Inbound): void {
+    const { kind, receivedAt } = next;
+    if (next.data === null) {
       const limit = this.#ctx.limits.maxQueuedMessages;
-      this.#enqueue(kind, receivedAt, seq, false, () => {
+      this.#enqueue(kind, receivedAt, next.seq, false, () => {
         throw new StagewardError(
           'SW_ERR_BUSY',
           `more than maxQueuedMessages (${limit}) messages wait for replies; wait for replies before sending more`,
@@ -167,8 +218,9 @@ export class Connection {
       });
       return;
     }
-    const draining = this.#draining;
-    this.#enqueue(kind, receivedAt, seq, true, (ctx) => {
+    const { decoded, failure } = this.#decode(next.data, kind);
+    const draining = next.draining;
+    this.#enqueue(kind, receivedAt, seqOf(decoded), true, (ctx) => {
       if (draining) throw new StagewardError('SW_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new messages');
       if (failure !== undefined) throw failure;
       return this.protocol.handle(decoded, ctx);
@@ -184,9 +236,6 @@ export class Connection {
   ): void {
     const entry: Unanswered = { kind, seq, holds, answered: false };
     this.#unanswered.push(entry);
-    this.#pending++;
-    if (holds) this.#held++;
-    if (this.#pending >= this.#ctx.limits.maxInFlightSteps && !this.#ws.isPaused) this.#ws.pause();
     this.#chain = this.#chain.then(async () => {
       if (entry.answered || this.#closing) return;
       const ctx: MessageContext = { receivedAt, startedAt: performance.now(), kind };
@@ -228,6 +277,7 @@ export class Connection {
     const at = this.#unanswered.indexOf(entry);
     if (at >= 0) this.#unanswered.splice(at, 1);
     this.#lastActivityAt = performance.now();
+    this.#cork();
     this.#ws.send(data, { binary: kind === 'binary' }, () => {
       this.#lastActivityAt = performance.now();
       this.#settle(entry.holds);
@@ -240,6 +290,18 @@ export class Connection {
       // The client is not reading: no more replies for it, only the close.
       this.close(err.closeCode!, closeReason(err));
     }
+  }
+
+  /** Hold this tick's writes until its end: the replies of a turn leave in one write. */
+  #cork(): void {
+    const transport = this.#ctx.transport;
+    if (this.#corked || transport === undefined) return;
+    this.#corked = true;
+    transport.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      transport.uncork();
+    });
   }
 
   /** One message answered (or abandoned): release its slot, read again when below the limit. */
@@ -255,6 +317,7 @@ export class Connection {
    */
   #closeWith(err: StagewardError): void {
     if (this.#closing) return;
+    this.#admitAll();
     for (const entry of [...this.#unanswered]) {
       const frame = this.protocol.errorFrame(err, entry.seq, entry.kind);
       this.#answer(entry, frame.data, frame.kind);
@@ -289,6 +352,7 @@ export class Connection {
 
   /** A deadline passed: answer what waits with `err` (or send it alone), then close. */
   #timeout(err: StagewardError): void {
+    this.#admitAll();
     if (this.#unanswered.length === 0) this.reject(err, 'binary');
     else {
       this.#countError(err.code);
@@ -318,6 +382,7 @@ export class Connection {
    */
   async drain(graceMs: number, quietMs = 0): Promise<void> {
     this.#draining = true;
+    this.#admitAll();
     if (!this.#closed) {
       const deadline = performance.now() + graceMs;
       const left = () => deadline - performance.now();
@@ -326,6 +391,7 @@ export class Connection {
         const quietFor = performance.now() - this.#lastActivityAt;
         if (this.#closed || quietFor >= quietMs || left() <= 0) break;
         await sleep(Math.min(quietMs - quietFor, left()));
+        this.#admitAll();
         await this.#answeredWithin(left());
       }
       // Let the last replies reach the socket before the close frame.
@@ -352,6 +418,8 @@ export class Connection {
     this.#timer = undefined;
     this.#helloTimer = undefined;
     this.#killTimer = undefined;
+    messageTurns.cancel(this);
+    this.#inbound = [];
     this.protocol.dispose();
     for (const fn of this.#onGone) fn();
     this.#onGone = [];

@@ -253,10 +253,10 @@ export class StagewardServer {
       return;
     }
     if (endpoint === undefined) return;
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, endpoint, req));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, endpoint, req, socket));
   }
 
-  #accept(ws: WebSocket, endpoint: Endpoint, req: IncomingMessage): void {
+  #accept(ws: WebSocket, endpoint: Endpoint, req: IncomingMessage, socket: Duplex): void {
     const limits = this.config.limits;
     const sessionId = `s${this.#nextSession++}`;
     const auth = this.#keys.fromHeaders(req.headers);
@@ -277,7 +277,13 @@ export class StagewardServer {
       endpoint === 'native'
         ? new NativeSession({ ...session, keys: this.#keys, authenticated: auth === 'valid' })
         : new OpenpiSession({ ...session, openpi: this.config.openpi });
-    const ctx = { limits, metrics: this.metrics, log: this.#log, onError: live && ((code: string) => live.errored(code)) };
+    const ctx = {
+      limits,
+      metrics: this.metrics,
+      log: this.#log,
+      onError: live && ((code: string) => live.errored(code)),
+      transport: socket,
+    };
     if (refusal !== undefined) {
       const conn = new Connection(ws, silent(protocol), ctx);
       conn.reject(refusal, endpoint === 'native' ? 'binary' : 'text');

@@ -1,6 +1,7 @@
 // The connection's reply bookkeeping against a scripted socket, where what the client has not read
 // can be set exactly: a client that leaves too many reply bytes unread is cut off, and a connection
-// closed by an error answers every message still waiting, in order, with that error.
+// closed by an error answers every message still waiting, in order, with that error; a connection's
+// burst of messages does not hold back another connection's message.
 
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
@@ -107,5 +108,30 @@ describe('Connection', () => {
     expect(ws.closedWith!.code).toBe(1011);
     await new Promise((r) => setTimeout(r, 100)); // the steps that were waiting never answer twice
     expect(ws.sent.length).toBe(4);
+  });
+
+  it("answers another connection's message while one connection's burst of 300 is still being worked through", async () => {
+    const sends: string[] = [];
+    const immediate: Protocol = { ...protocol(0), handle: async () => ({ type: 'reward' }) };
+    const flood = new ScriptedSocket();
+    const polite = new ScriptedSocket();
+    for (const [ws, name] of [
+      [flood, 'flood'],
+      [polite, 'polite'],
+    ] as const) {
+      const send = ws.send.bind(ws);
+      ws.send = (data, opts, cb) => {
+        sends.push(name);
+        send(data, opts, cb);
+      };
+    }
+    connection(flood, immediate, { maxInFlightSteps: 1024, maxQueuedMessages: 1024 });
+    connection(polite, immediate, {});
+    for (let i = 0; i < 300; i++) flood.receive(JSON.stringify({ seq: i }));
+    polite.receive(JSON.stringify({ seq: 0 }));
+    await waitFor(() => sends.length === 301);
+    // Taken in the first turn, beside the flood's first messages: not behind all 300 of them.
+    expect(sends.indexOf('polite')).toBeLessThan(40);
+    expect(sends.filter((s) => s === 'flood').length).toBe(300);
   });
 });
