@@ -19,6 +19,8 @@
 //   abrupt disconnects (after a step, halfway through a frame, halfway through the upgrade);
 //   numbers that are not numbers (rewards 1e308, scale 1e308, NaN, infinities, seq 1e308);
 //   fragments (a valid step in 4096 fragments) and non-reading clients with small replies.
+// A and B alternate, --rounds times each (default 2), so drift in the machine's other load falls on
+// both alike; each phase's p99 is the median over its rounds.
 // Every hostile request on a client that reads must get exactly one reply, or a close: one that got
 // neither within REPLY_TIMEOUT_MS is lost; a reply nothing asked for is extra. /healthz is polled every
 // 20 ms from a worker thread throughout (a fallback measure of the server's stalls).
@@ -80,6 +82,8 @@ interface Options {
   hz: number;
   robots: number;
   fuzzSeconds: number;
+  /** Baseline and attack phases alternate this many times each. */
+  rounds: number;
   /** Attacker kinds to run (default all). */
   attackers: AttackerKind[];
 }
@@ -1189,39 +1193,18 @@ async function soak(o: Options): Promise<void> {
         `(3 x ${(p.heavyJpegBytes / 2 ** 20).toFixed(1)} MiB JPEG 2048x2048), echo requests 1 MiB, fragment flood ${(p.bombs.find((b) => b.raw)!.data.length / 2 ** 20).toFixed(1)} MiB of frames`,
     );
 
-    // A: baseline
-    console.log(`A. baseline: ${o.robots} robots at ${o.hz} Hz for ${phaseS} s...`);
-    const pollA = startPoller(`${server.http}/healthz`);
-    const cpuA = { cpu: cpuSeconds(server.child.pid!), at: now() };
-    let baseline: LoadResult | undefined;
-    try {
-      baseline = await runRobots(robots);
-      console.log(robotLine(baseline, o.robots * o.hz));
-    } catch (err) {
-      console.log(`    robots failed: ${(err as Error).message.slice(0, 400)}`);
-    }
-    const serverCpuA = cpuPct(server.child.pid!, cpuA);
-    const healthA = await pollA.stop();
-    const baselineRss = rss.peakMb;
-    console.log(
-      `    /healthz max ${ms(healthA.max)} (p99 ${ms(healthA.p99)}, ${healthA.polls} polls, ${healthA.failures} failed); server peak RSS so far ${baselineRss.toFixed(0)} MB, ` +
-        `server CPU ${serverCpuA.toFixed(0)}% of one core (of ${cpus().length * 100}%)`,
-    );
-
-    // B: the robots again, connected first, then every attacker beside them
-    console.log(`B. attack: ${o.robots} robots at ${o.hz} Hz for ${phaseS} s with hostile clients...`);
-    const underAttack = runRobots(robots).then(
-      (r) => r,
-      (err: Error) => err,
-    );
-    let settled = false;
-    void underAttack.then(() => (settled = true));
-    const waitUntil = now() + CONNECT_TIMEOUT_MS + 10_000;
-    while (!settled && !server.exit && now() < waitUntil && ((await sessionsNow(server)) ?? 0) < o.robots) await sleep(100);
-    const pollB = startPoller(`${server.http}/healthz`);
-    const cpuB = { cpu: cpuSeconds(server.child.pid!), at: now() };
+    // Rounds of A (the robots alone) and B (the same robots, connected first, then every attacker
+    // beside them), alternating, so that drift in what else the machine runs falls on both alike.
+    const roundS = phaseS / o.rounds;
+    const baselines: (LoadResult | undefined)[] = [];
+    const attacks: (LoadResult | undefined)[] = [];
+    const healthA: HealthzStats[] = [];
+    const healthB: HealthzStats[] = [];
+    const cpuA: number[] = [];
+    const cpuB: number[] = [];
+    let baselineRss = 0;
     const tallies = new Map<string, Tally>();
-    const end = now() + phaseS * 1000;
+    let end = 0;
     const attack: Attack = {
       native: `${server.url}/v1/stream`,
       openpi: `${server.url}/openpi`,
@@ -1240,25 +1223,66 @@ async function soak(o: Options): Promise<void> {
       upgradesHeld: 0,
       upgradeHoldMs: [],
     };
+    const roundRobots: LoadConfig = { ...robots, durationS: roundS, warmupS: Math.min(5, roundS / 5) };
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    const cpu0 = process.cpuUsage();
-    const t0 = now();
-    await runAttack(attack, end, o.attackers);
-    const cpu = process.cpuUsage(cpu0);
-    const attackerCpuPct = ((cpu.user + cpu.system) / 1000 / (now() - t0)) * 100;
-    loopDelay.disable();
-    const r = await underAttack;
-    const attacked = r instanceof Error ? undefined : r;
-    if (r instanceof Error) console.log(`    robots failed: ${r.message.slice(0, 400)}`);
-    else console.log(robotLine(r, o.robots * o.hz));
-    const serverCpuB = server.exit ? NaN : cpuPct(server.child.pid!, cpuB);
-    const healthB = await pollB.stop();
-    console.log(
-      `    /healthz max ${ms(healthB.max)} (p99 ${ms(healthB.p99)}, ${healthB.polls} polls, ${healthB.failures} failed); ` +
-        `server CPU ${serverCpuB.toFixed(0)}% of one core`,
-    );
-    console.log('    hostile clients:');
+    let attackerCpuMs = 0;
+    let attackMs = 0;
+    for (let round = 1; round <= o.rounds && server.exit === undefined; round++) {
+      const of = o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : '';
+      console.log(`A. baseline${of}: ${o.robots} robots at ${o.hz} Hz for ${roundS} s...`);
+      const pollA = startPoller(`${server.http}/healthz`);
+      const fromA = { cpu: cpuSeconds(server.child.pid!), at: now() };
+      let baseline: LoadResult | undefined;
+      try {
+        baseline = await runRobots(roundRobots);
+        console.log(robotLine(baseline, o.robots * o.hz));
+      } catch (err) {
+        console.log(`    robots failed: ${(err as Error).message.slice(0, 400)}`);
+      }
+      baselines.push(baseline);
+      cpuA.push(cpuPct(server.child.pid!, fromA));
+      const hA = await pollA.stop();
+      healthA.push(hA);
+      baselineRss = Math.max(baselineRss, rss.peakMb);
+      console.log(
+        `    /healthz max ${ms(hA.max)} (p99 ${ms(hA.p99)}, ${hA.polls} polls, ${hA.failures} failed); server peak RSS so far ${rss.peakMb.toFixed(0)} MB, ` +
+          `server CPU ${cpuA.at(-1)!.toFixed(0)}% of one core (of ${cpus().length * 100}%)`,
+      );
+
+      console.log(`B. attack${of}: ${o.robots} robots at ${o.hz} Hz for ${roundS} s with hostile clients...`);
+      const underAttack = runRobots(roundRobots).then(
+        (r) => r,
+        (err: Error) => err,
+      );
+      let settled = false;
+      void underAttack.then(() => (settled = true));
+      const waitUntil = now() + CONNECT_TIMEOUT_MS + 10_000;
+      while (!settled && !server.exit && now() < waitUntil && ((await sessionsNow(server)) ?? 0) < o.robots) await sleep(100);
+      const pollB = startPoller(`${server.http}/healthz`);
+      const fromB = { cpu: cpuSeconds(server.child.pid!), at: now() };
+      end = now() + roundS * 1000;
+      loopDelay.enable();
+      const cpu0 = process.cpuUsage();
+      const t0 = now();
+      await runAttack(attack, end, o.attackers);
+      const cpu = process.cpuUsage(cpu0);
+      attackerCpuMs += (cpu.user + cpu.system) / 1000;
+      attackMs += now() - t0;
+      loopDelay.disable();
+      const r = await underAttack;
+      attacks.push(r instanceof Error ? undefined : r);
+      if (r instanceof Error) console.log(`    robots failed: ${r.message.slice(0, 400)}`);
+      else console.log(robotLine(r, o.robots * o.hz));
+      cpuB.push(server.exit ? NaN : cpuPct(server.child.pid!, fromB));
+      const hB = await pollB.stop();
+      healthB.push(hB);
+      console.log(
+        `    /healthz max ${ms(hB.max)} (p99 ${ms(hB.p99)}, ${hB.polls} polls, ${hB.failures} failed); ` +
+          `server CPU ${cpuB.at(-1)!.toFixed(0)}% of one core`,
+      );
+    }
+    const attackerCpuPct = (attackerCpuMs / attackMs) * 100;
+    console.log('    hostile clients (every attack round):');
     for (const t of [...tallies.values()].sort((x, y) => x.name.localeCompare(y.name))) console.log(t.line());
     console.log(
       `    slot holders: ${attack.slotsHeld} held past helloTimeoutMs + ${DEADLINE_SLACK_MS} ms; ` +
@@ -1302,7 +1326,8 @@ async function soak(o: Options): Promise<void> {
       do sessionsAfter = await sessionsNow(server);
       while (sessionsAfter !== 0 && now() < until && (await sleep(250).then(() => true)));
     }
-    if (stallMs === null) stallMs = Math.max(healthA.max, healthB.max);
+    const healthMax = (hs: HealthzStats[]) => Math.max(...hs.map((h) => h.max));
+    if (stallMs === null) stallMs = Math.max(healthMax(healthA), healthMax(healthB));
     console.log(
       `server: ${alive ? 'alive' : 'dead'}; max stall from one message ${ms(stallMs)} (${stallSource === 'metrics' ? 'stageward_message_decode_max_seconds' : `/healthz latency: ${alive ? 'the gauge is absent' : 'no /metrics from a dead server'}`}); ` +
         `event-loop delay max ${loopMaxMs === null ? '-' : ms(loopMaxMs)} (all load together); ` +
@@ -1324,9 +1349,15 @@ async function soak(o: Options): Promise<void> {
 
     const tl = [...tallies.values()];
     const hostileLost = tl.reduce((n, t) => n + t.lost + t.extra, 0);
-    const robotLost = [baseline, attacked].reduce((n, x) => n + (x ? x.lost + x.out_of_order : 0), 0);
-    const baseP99 = baseline?.latency_p99_ms ?? NaN;
-    const attackP99 = attacked?.latency_p99_ms ?? NaN;
+    const robotLost = [...baselines, ...attacks].reduce((n, x) => n + (x ? x.lost + x.out_of_order : 0), 0);
+    // Each phase's figure is the median over its rounds (a failed round counts as NaN: no figure).
+    const med = (rs: (LoadResult | undefined)[], f: (r: LoadResult) => number | null) => {
+      const xs = rs.map((r) => (r ? (f(r) ?? NaN) : NaN));
+      return xs.some((x) => !Number.isFinite(x)) ? NaN : quantile(xs, 0.5);
+    };
+    const baseP99 = med(baselines, (r) => r.latency_p99_ms);
+    const attackP99 = med(attacks, (r) => r.latency_p99_ms);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const figures = {
       p99_ratio_under_attack: round(attackP99 / baseP99),
       peak_rss_mb: round(rss.peakMb, 1),
@@ -1338,16 +1369,20 @@ async function soak(o: Options): Promise<void> {
       fuzz_findings: f.findings,
       baseline_p99_ms: round(baseP99),
       attack_p99_ms: round(attackP99),
-      attack_max_ms: round(attacked?.latency_max_ms ?? NaN),
-      steps_per_s: round(attacked?.steps_per_s ?? NaN),
-      baseline_steps_per_s: round(baseline?.steps_per_s ?? NaN),
-      robot_errors_under_attack: attacked ? Object.values(attacked.errors).reduce((a, b) => a + b, 0) : null,
+      baseline_p99_ms_rounds: baselines.map((r) => round(r?.latency_p99_ms ?? NaN)),
+      attack_p99_ms_rounds: attacks.map((r) => round(r?.latency_p99_ms ?? NaN)),
+      attack_max_ms: round(Math.max(...attacks.map((r) => r?.latency_max_ms ?? NaN))),
+      steps_per_s: round(med(attacks, (r) => r.steps_per_s)),
+      baseline_steps_per_s: round(med(baselines, (r) => r.steps_per_s)),
+      robot_errors_under_attack: attacks.every((r) => r !== undefined)
+        ? attacks.reduce((n, r) => n + Object.values(r!.errors).reduce((a, b) => a + b, 0), 0)
+        : null,
       robot_lost_replies: robotLost,
       hostile_lost_replies: hostileLost,
       stall_source: stallSource,
       event_loop_delay_max_ms: loopMaxMs === null ? null : round(loopMaxMs, 1),
-      healthz_max_ms_baseline: round(healthA.max, 1),
-      healthz_max_ms_attack: round(healthB.max, 1),
+      healthz_max_ms_baseline: round(healthMax(healthA), 1),
+      healthz_max_ms_attack: round(healthMax(healthB), 1),
       baseline_peak_rss_mb: round(baselineRss, 1),
       slow_upgrades_held_past_deadline: attack.upgradesHeld,
       slow_upgrade_max_hold_ms: round(maxOf(attack.upgradeHoldMs), 0),
@@ -1357,12 +1392,13 @@ async function soak(o: Options): Promise<void> {
       shutdown_ms: shutdownMs === null ? null : round(shutdownMs, 0),
       shutdown_within_grace: alive ? shutdownMs !== null && shutdownMs <= graceMs : null,
       attacker_cpu_pct: round(attackerCpuPct, 0),
-      server_cpu_pct_baseline: round(serverCpuA, 0),
-      server_cpu_pct_attack: round(serverCpuB, 0),
+      server_cpu_pct_baseline: round(mean(cpuA), 0),
+      server_cpu_pct_attack: round(mean(cpuB), 0),
       fuzz_status: f.status,
       hz: o.hz,
       robots: o.robots,
       minutes: o.minutes,
+      rounds: o.rounds,
     };
     const check = (name: string, value: number | null, target: number, unit = '') =>
       `  ${name.padEnd(28)} ${String(value ?? '-').padStart(10)}${unit.padEnd(3)} target <= ${target}${unit}  ${value !== null && value <= target ? 'met' : 'MISSED'}`;
@@ -1402,6 +1438,12 @@ const program = new Command('soak')
   )
   .option('--robots <n>', 'well-behaved robots (3 views of 96x96 JPEG per step)', numberArg(1, 64, true), 32)
   .option('--fuzz-seconds <n>', 'seconds of scripts/fuzz.ts after the attack (0: none)', numberArg(0, 3600, true), 60)
+  .option(
+    '--rounds <n>',
+    'baseline and attack phases alternate this many times each (--minutes is shared among them); the p99s are medians over rounds',
+    numberArg(1, 20, true),
+    2,
+  )
   .option(
     '--attackers <kinds>',
     `comma-separated attacker kinds to run (${ATTACKER_KINDS.join(', ')}); default all`,
