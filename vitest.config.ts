@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 // under vitest.python.config.ts from `npm run test:python` / `npm run test:client`; those that need
 // nginx (`*.nginx.test.ts`) under vitest.nginx.config.ts from `npm run test:nginx`; those of the
 // native JPEG decoder (`*.native.test.ts`) under vitest.native.config.ts from `npm run test:native`;
-// the simulator-in-the-loop suites (`*.sim.test.ts`, Node alone but slow) from `npm run test:sim`.
+// those of AV1 through a system ffmpeg with dav1d (`*.dav1d.test.ts`) under vitest.dav1d.config.ts
+// from `npm run test:dav1d`; the simulator-in-the-loop suites (`*.sim.test.ts`, Node alone but slow)
+// from `npm run test:sim`.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -13,6 +15,7 @@ export default defineConfig({
       'test/**/*.python.test.ts',
       'test/**/*.nginx.test.ts',
       'test/**/*.native.test.ts',
+      'test/**/*.dav1d.test.ts',
       'test/**/*.sim.test.ts',
       'test/**/*.browser.test.ts',
       'node_modules/**',

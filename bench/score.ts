@@ -27,7 +27,7 @@ import { StagewardClient, type RewardReply } from '../server/client.ts';
 import { startServer } from '../server/run.ts';
 import { loadConfig } from '../server/config.ts';
 import { REPO_ROOT } from '../core/paths.ts';
-import { ffmpeg, H264Encoder } from '../datasets/ffmpeg.ts';
+import { ffmpeg, H264Encoder, videoDecoder } from '../datasets/ffmpeg.ts';
 import { SimEnv } from '../sim/env.ts';
 import { recordEpisode } from '../sim/record.ts';
 import { createRenderer } from '../sim/render/index.ts';
@@ -363,6 +363,8 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     const root = join(tmp, 'dataset');
     const data = await makeDataset(root, o.steps, card.views);
     const shards = await shardedVsSingle(modelDir, root, tmp, o);
+    const av1With = await videoDecoder(Object.values(av1)[0]!);
+    const av1Decoder = `${av1With.inputArgs.includes('libdav1d') ? 'libdav1d' : 'default'} (${av1With.binary.source} ffmpeg ${av1With.binary.version})`;
     const med = (codec: 'h264' | 'av1') => median(runs[codec].map((r) => r.fps));
     const pick = (codec: 'h264' | 'av1') => runs[codec].slice().sort((a, b) => a.fps - b.fps)[Math.floor(runs[codec].length / 2)]!;
     const figures = {
@@ -378,6 +380,7 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
       decode_only_h264_fps: round1(median(decode.h264)),
       decode_only_av1_fps: round1(median(decode.av1)),
       server_progress_mismatches: mismatch,
+      av1_decoder: av1Decoder,
       shards_1_wall_s: round3(median(shards.single)),
       shards_2_wall_s: round3(median(shards.sharded)),
       shards_2_speedup: round3(median(shards.single) / median(shards.sharded)),
@@ -399,7 +402,7 @@ export async function benchScore(opts: Partial<ScoreBenchOptions> = {}): Promise
     for (const codec of ['h264', 'av1'] as const) {
       const r = pick(codec);
       console.log(
-        `${codec.toUpperCase()}: ${figures[`${codec}_fps`]} steps/s end to end (decode alone ${figures[`decode_only_${codec}_fps`]} steps/s); median run, ${share(r)}`,
+        `${codec.toUpperCase()}${codec === 'av1' ? ` (decoder ${av1Decoder})` : ''}: ${figures[`${codec}_fps`]} steps/s end to end (decode alone ${figures[`decode_only_${codec}_fps`]} steps/s); median run, ${share(r)}`,
       );
     }
     console.log(

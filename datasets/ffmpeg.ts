@@ -5,11 +5,14 @@
 // when it sits beside ffmpeg, else a parse of `ffmpeg -i`'s stderr: @ffmpeg-installer ships no ffprobe).
 //
 // Binary resolution order: ffmpeg-static (optional dependency), @ffmpeg-installer/ffmpeg, `ffmpeg` on
-// PATH, then $FFMPEG_PATH. Each candidate must exist, be executable and answer `-version`.
+// PATH, then $FFMPEG_PATH. Each candidate must exist, be executable and answer `-version`. AV1 files
+// are decoded by the first candidate, in the same order, that has dav1d (`libdav1d`, the fast AV1
+// decoder; Debian's ffmpeg has it, the bundled builds decode AV1 with the slower libaom) when there
+// is one, else by the first working ffmpeg; STAGEWARD_DAV1D=0 turns that choice off.
 // Failures carry ffmpeg's last stderr lines (code SW_ERR_FFMPEG); no binary: SW_ERR_FFMPEG_NOT_FOUND.
 
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -51,34 +54,104 @@ export function ffmpeg(): Promise<FfmpegBinary> {
 
 /** Find a working ffmpeg in the fixed order ffmpeg-static, @ffmpeg-installer, PATH, FFMPEG_PATH. */
 export async function locateFfmpeg(options: LocateOptions = {}): Promise<FfmpegBinary> {
-  const env = options.env ?? process.env;
   const tried: string[] = [];
+  for await (const found of candidates(options)) {
+    if (typeof found !== 'string') return found;
+    tried.push(found);
+  }
+  throw new StagewardError(
+    'SW_ERR_FFMPEG_NOT_FOUND',
+    `no working ffmpeg; tried in order: ${tried.join('; ')}. Install ffmpeg-static or @ffmpeg-installer/ffmpeg, put ffmpeg on PATH, or set FFMPEG_PATH.`,
+  );
+}
+
+/** Each source in order: a working ffmpeg, or why it is not one. */
+async function* candidates(options: LocateOptions): AsyncGenerator<FfmpegBinary | string> {
+  const env = options.env ?? process.env;
   for (const source of FFMPEG_SOURCES) {
     if (options.skip?.includes(source)) {
-      tried.push(`${source}: skipped`);
+      yield `${source}: skipped`;
       continue;
     }
     const path = await candidatePath(source, env);
     if (path === null) {
-      tried.push(`${source}: ${source === 'FFMPEG_PATH' ? 'not set' : source === 'PATH' ? 'no ffmpeg on PATH' : 'not installed'}`);
+      yield `${source}: ${source === 'FFMPEG_PATH' ? 'not set' : source === 'PATH' ? 'no ffmpeg on PATH' : 'not installed'}`;
       continue;
     }
     const version = await answersVersion(path);
     if (typeof version !== 'string') {
-      tried.push(`${source} (${path}): ${version.reason}`);
+      yield `${source} (${path}): ${version.reason}`;
       continue;
     }
-    return {
+    yield {
       path,
       source,
       version,
       ffprobe: await executable(join(dirname(path), process.platform === 'win32' ? 'ffprobe.exe' : 'ffprobe')),
     };
   }
-  throw new StagewardError(
-    'SW_ERR_FFMPEG_NOT_FOUND',
-    `no working ffmpeg; tried in order: ${tried.join('; ')}. Install ffmpeg-static or @ffmpeg-installer/ffmpeg, put ffmpeg on PATH, or set FFMPEG_PATH.`,
-  );
+}
+
+// ---------------------------------------------------------------------------------------------- AV1
+
+let dav1dLocated: Promise<FfmpegBinary | null> | undefined;
+
+/** The process-wide dav1d-capable ffmpeg (located once, from process.env), or null. */
+export function dav1dFfmpeg(): Promise<FfmpegBinary | null> {
+  dav1dLocated ??= locateDav1d();
+  return dav1dLocated;
+}
+
+/** The first ffmpeg, in resolution order, whose decoders include libdav1d; null when none has it or STAGEWARD_DAV1D=0. */
+export async function locateDav1d(options: LocateOptions = {}): Promise<FfmpegBinary | null> {
+  if ((options.env ?? process.env).STAGEWARD_DAV1D === '0') return null;
+  for await (const found of candidates(options)) {
+    if (typeof found === 'string') continue;
+    const { stdout, exit } = await collect(found.path, ['-hide_banner', '-decoders']);
+    if (exit.code === 0 && /^\s*V\S*\s+libdav1d\b/m.test(stdout)) return found;
+  }
+  return null;
+}
+
+/** An ffmpeg to decode one file with, and the input options that pick its decoder. */
+export interface VideoDecoder {
+  binary: FfmpegBinary;
+  /** Put before `-i` (`-c:v libdav1d` for AV1 through dav1d; empty otherwise). */
+  inputArgs: string[];
+}
+
+const CODEC_CACHE_MAX = 1024;
+const codecs = new Map<string, Promise<string>>();
+
+/**
+ * How to decode `path`: an AV1 file through the dav1d-capable ffmpeg when there is one (the file is
+ * probed once per path, size and modification time), anything else through the process-wide ffmpeg.
+ */
+export async function videoDecoder(path: string, dav1dBinary: Promise<FfmpegBinary | null> = dav1dFfmpeg()): Promise<VideoDecoder> {
+  const dav1d = await dav1dBinary;
+  if (dav1d === null) return { binary: await ffmpeg(), inputArgs: [] };
+  const codec = await codecOf(path, dav1d);
+  return codec === 'av1' ? { binary: dav1d, inputArgs: ['-c:v', 'libdav1d'] } : { binary: await ffmpeg(), inputArgs: [] };
+}
+
+async function codecOf(path: string, bin: FfmpegBinary): Promise<string> {
+  let key = path;
+  try {
+    const s = await stat(path);
+    key = `${path}\0${s.size}\0${s.mtimeMs}`;
+  } catch {
+    return 'unknown'; // the decode that follows reports the missing file in its own words
+  }
+  let codec = codecs.get(key);
+  if (codec === undefined) {
+    if (codecs.size >= CODEC_CACHE_MAX) codecs.clear();
+    codec = probeVideo(path, bin).then(
+      (info) => info.codec,
+      () => 'unknown',
+    );
+    codecs.set(key, codec);
+  }
+  return codec;
 }
 
 async function candidatePath(source: FfmpegSource, env: NodeJS.ProcessEnv): Promise<string | null> {
@@ -355,6 +428,7 @@ export interface DecodeOptions {
   fromSeconds?: number;
   toSeconds?: number;
   fps?: number;
+  /** This ffmpeg with its default decoder (else videoDecoder's choice: dav1d for AV1 where there is one). */
   binary?: FfmpegBinary;
 }
 
@@ -363,7 +437,7 @@ export interface DecodeOptions {
  * pauses ffmpeg (pipe backpressure). Leaving the loop early stops ffmpeg.
  */
 export async function* decodeVideo(path: string, options: DecodeOptions = {}): AsyncGenerator<RawImage> {
-  const bin = options.binary ?? (await ffmpeg());
+  const { binary: bin, inputArgs } = options.binary !== undefined ? { binary: options.binary, inputArgs: [] } : await videoDecoder(path);
   let { width, height } = options;
   if (width === undefined || height === undefined) {
     const info = await probeVideo(path, bin);
@@ -386,7 +460,7 @@ export async function* decodeVideo(path: string, options: DecodeOptions = {}): A
     if (seek > 0) args.push('-ss', seek.toFixed(6));
     if (options.toSeconds !== undefined) frameLimit = Math.max(0, Math.round((options.toSeconds - from) * fps));
   }
-  args.push('-i', path, '-an', '-sn');
+  args.push(...inputArgs, '-i', path, '-an', '-sn');
   const filter = scaleFilter(width, height, options.resize ?? 'stretch');
   if (filter !== undefined && (options.width !== undefined || options.height !== undefined)) args.push('-vf', filter);
   if (frameLimit !== undefined) args.push('-frames:v', String(frameLimit));

@@ -13,7 +13,7 @@ import { stat } from 'node:fs/promises';
 import type { ResizeMode } from '../../models/card.ts';
 import { StagewardError } from '../../core/errors.ts';
 import type { RawImage } from '../../core/image.ts';
-import { describeExit, exitOf, ffmpeg, wholeFrames, type FfmpegBinary } from '../../datasets/ffmpeg.ts';
+import { describeExit, exitOf, videoDecoder, wholeFrames, type FfmpegBinary } from '../../datasets/ffmpeg.ts';
 
 export interface TimedFrame {
   /** Presentation time in seconds. */
@@ -25,6 +25,7 @@ export interface TimedDecodeOptions {
   width: number;
   height: number;
   resize?: ResizeMode;
+  /** This ffmpeg with its default decoder (else videoDecoder's choice: dav1d for AV1 where there is one). */
   binary?: FfmpegBinary;
 }
 
@@ -60,7 +61,7 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
   } catch {
     throw new StagewardError('SW_ERR_FFMPEG', `cannot read video ${path}: no such file`);
   }
-  const bin = o.binary ?? (await ffmpeg());
+  const { binary: bin, inputArgs } = o.binary !== undefined ? { binary: o.binary, inputArgs: [] } : await videoDecoder(path);
   const { width, height } = o;
   const major = Number(/^(\d+)\./.exec(bin.version)?.[1] ?? 0);
   const args = [
@@ -69,6 +70,7 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
     '-nostats',
     '-loglevel',
     'info',
+    ...inputArgs,
     '-i',
     path,
     '-map',

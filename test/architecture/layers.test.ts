@@ -21,6 +21,7 @@ const ENTRY_POINTS = [
   'vitest.python.config.ts',
   'vitest.nginx.config.ts',
   'vitest.native.config.ts',
+  'vitest.dav1d.config.ts',
   'vitest.sim.config.ts',
   'vitest.browser.config.ts',
   'vitest.mutation.config.ts',

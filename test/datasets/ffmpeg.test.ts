@@ -1,11 +1,23 @@
 // ffmpeg glue: binary resolution order, H.264 encode -> decode round trip, time-range and resized
-// decoding, metadata without ffprobe, and failures that carry ffmpeg's own words.
+// decoding, metadata without ffprobe, failures that carry ffmpeg's own words, and AV1 sent to a
+// dav1d-capable ffmpeg when there is one.
 
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeVideo, ffmpeg, H264Encoder, locateFfmpeg, parseFfmpegInfo, probeVideo, type FfmpegBinary } from '../../datasets/ffmpeg.ts';
+import {
+  decodeVideo,
+  ffmpeg,
+  H264Encoder,
+  locateDav1d,
+  locateFfmpeg,
+  parseFfmpegInfo,
+  probeVideo,
+  videoDecoder,
+  type FfmpegBinary,
+} from '../../datasets/ffmpeg.ts';
 import { isStagewardError } from '../../core/errors.ts';
 import { rejection } from '../helpers.ts';
 
@@ -175,5 +187,74 @@ describe('failures', () => {
     );
     expect(isStagewardError(err, 'SW_ERR_FFMPEG')).toBe(true);
     expect((err as Error).message).toMatch(/junk\.mp4/);
+  });
+});
+
+describe('AV1 through dav1d', () => {
+  /** An ffmpeg that says it has libdav1d (or not) and hands everything else to the real one. */
+  async function fakeFfmpeg(name: string, hasDav1d: boolean): Promise<string> {
+    const path = join(dir, name);
+    const decoders = hasDav1d
+      ? ' V....D libdav1d             dav1d AV1 decoder by VideoLAN (codec av1)'
+      : ' V....D libaom-av1           libaom AV1 (codec av1)';
+    await writeFile(
+      path,
+      `#!/bin/sh\ncase "$*" in\n  *-decoders*) echo ' V..... = Video'; echo '${decoders}' ;;\n  *) exec '${bin.path}' "$@" ;;\nesac\n`,
+      { mode: 0o755 },
+    );
+    return path;
+  }
+
+  it('picks the first ffmpeg in resolution order that has libdav1d, and none when STAGEWARD_DAV1D=0 or none has it', async () => {
+    const withDav1d = await fakeFfmpeg('ffmpeg-dav1d', true);
+    const without = await fakeFfmpeg('ffmpeg-aom', false);
+    const skip = ['ffmpeg-static', '@ffmpeg-installer/ffmpeg'] as const;
+    const pathDir = await mkdtemp(join(dir, 'path-'));
+    await symlink(without, join(pathDir, 'ffmpeg'));
+    // PATH's ffmpeg lacks dav1d, FFMPEG_PATH's has it: the later source is chosen.
+    const found = await locateDav1d({ env: { PATH: pathDir, FFMPEG_PATH: withDav1d }, skip });
+    expect(found?.path).toBe(withDav1d);
+    expect(found?.source).toBe('FFMPEG_PATH');
+    expect(await locateDav1d({ env: { PATH: pathDir, FFMPEG_PATH: without }, skip })).toBeNull();
+    expect(await locateDav1d({ env: { PATH: pathDir, FFMPEG_PATH: withDav1d, STAGEWARD_DAV1D: '0' }, skip })).toBeNull();
+  });
+
+  it('sends an AV1 file to the dav1d ffmpeg with -c:v libdav1d, and an H.264 file to the default ffmpeg', async () => {
+    const fake = await locateDav1d({
+      env: { PATH: '', FFMPEG_PATH: await fakeFfmpeg('ffmpeg-dav1d-2', true) },
+      skip: ['ffmpeg-static', '@ffmpeg-installer/ffmpeg', 'PATH'],
+    });
+    expect(fake).not.toBeNull();
+    const av1 = join(dir, 'clip-av1.mp4');
+    const enc = spawnSync(bin.path, [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      video,
+      '-frames:v',
+      '3',
+      '-c:v',
+      'libaom-av1',
+      '-strict',
+      'experimental',
+      '-cpu-used',
+      '8',
+      '-b:v',
+      '0',
+      '-crf',
+      '40',
+      '-y',
+      av1,
+    ]);
+    expect(enc.status, enc.stderr.toString()).toBe(0);
+    const forAv1 = await videoDecoder(av1, Promise.resolve(fake));
+    expect(forAv1.binary.path).toBe(fake!.path);
+    expect(forAv1.inputArgs).toEqual(['-c:v', 'libdav1d']);
+    const forH264 = await videoDecoder(video, Promise.resolve(fake));
+    expect(forH264.binary.path).toBe(bin.path);
+    expect(forH264.inputArgs).toEqual([]);
+    const none = await videoDecoder(av1, Promise.resolve(null));
+    expect(none).toEqual({ binary: bin, inputArgs: [] });
   });
 });
