@@ -484,7 +484,7 @@ function closedLoop(robots: Robot[], steps: number, timeoutMs: number): Promise<
 }
 
 /** CPU time of every thread of a process so far, ns (/proc/<pid>/task/<tid>/schedstat); NaN without /proc. */
-function cpuNs(pid: number | undefined): number {
+export function cpuNs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
     let ns = 0;

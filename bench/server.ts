@@ -326,14 +326,15 @@ function baselinePython(): string {
   return python;
 }
 
-/** Run one load phase in a separate Node process; its last stdout line is the LoadResult. */
-function runWorker(config: LoadConfig): Promise<LoadResult> {
+/** Run one load phase in a separate Node process; its last stdout line is the LoadResult. `onSpawn` gets its pid. */
+export function runWorker(config: LoadConfig, onSpawn?: (pid: number) => void): Promise<LoadResult> {
   const limitMs = (config.mode === 'paced' ? config.durationS * 1000 : config.steps * 200) + config.drainTimeoutMs + 120_000;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
