@@ -64,6 +64,42 @@ export interface LoadConfig {
   dashboard?: DashboardConfig;
 }
 
+/** The model a load is made for, as GET /v1/models describes it. */
+export interface LoadModel {
+  views: string[];
+  tasks: { task: string }[];
+  image: { width: number; height: number };
+}
+
+/**
+ * `robots` robots at `hz` on /v1/stream for `durationS`, each step 3 views of JPEG at the model's
+ * size, at most 8 in flight, episodes of 300 steps, progress head sarm: the paced robots of the soak
+ * and of profile:step.
+ */
+export function pacedRobots(
+  url: string,
+  model: LoadModel,
+  o: Pick<LoadConfig, 'robots' | 'hz' | 'durationS' | 'warmupS' | 'openpiKeys' | 'drainTimeoutMs' | 'connectTimeoutMs'>,
+): LoadConfig {
+  return {
+    ...o,
+    url,
+    protocol: 'native',
+    mode: 'paced',
+    steps: 0,
+    warmupSteps: 0,
+    maxInFlight: 8,
+    episodeSteps: 300,
+    views: model.views,
+    task: model.tasks[0]!.task,
+    height: model.image.height,
+    width: model.image.width,
+    payload: 'jpeg',
+    gamma: 0.99,
+    progress: 'sarm',
+  };
+}
+
 export interface DashboardConfig {
   /** ws://host:port/v1/live */
   liveUrl: string;

@@ -45,7 +45,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Packr, Unpackr } from 'msgpackr';
 import sharp from 'sharp';
 import WebSocket from 'ws';
-import { framePool, type LoadConfig, type LoadResult } from '../bench/load-worker.ts';
+import { framePool, pacedRobots, type LoadConfig, type LoadResult } from '../bench/load-worker.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 import { quantile } from '../core/stats.ts';
 
@@ -1164,29 +1164,15 @@ async function soak(o: Options): Promise<void> {
     const info = (JSON.parse((await fetchText(`${server.http}/v1/models`, 10_000)).body) as { models: ModelInfo[] }).models[0]!;
     const card: Card = { views: info.views, tasks: info.tasks.map((t) => t.task), image: info.image };
     console.log(`server ${server.url} (pid ${server.child.pid}), model ${info.name}: views ${card.views.join('/')}, task ${card.tasks[0]}`);
-    const robots: LoadConfig = {
-      url: `${server.url}/v1/stream`,
-      protocol: 'native',
-      mode: 'paced',
+    const robots = pacedRobots(`${server.url}/v1/stream`, info, {
       robots: o.robots,
-      steps: 0,
-      warmupSteps: 0,
       hz: o.hz,
       durationS: phaseS,
       warmupS: Math.min(5, phaseS / 5),
-      maxInFlight: 8,
-      episodeSteps: 300,
-      views: card.views,
-      task: card.tasks[0]!,
-      height: card.image.height,
-      width: card.image.width,
-      payload: 'jpeg',
-      gamma: 0.99,
-      progress: 'sarm',
       openpiKeys,
       drainTimeoutMs: REPLY_TIMEOUT_MS,
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    };
+    });
     const p = await buildPayloads(card, limits, openpiKeys);
     console.log(
       `payloads: bombs of ${(limits.maxPayloadBytes / 2 ** 20).toFixed(0)} MiB less 16 bytes, heavy step ${(p.heavyStep.length / 2 ** 20).toFixed(1)} MiB ` +

@@ -21,7 +21,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChild, stopChild } from '../bench/child-server.ts';
-import { cpuNs, type LoadConfig } from '../bench/load-worker.ts';
+import { cpuNs, pacedRobots, type LoadModel } from '../bench/load-worker.ts';
 import { runWorker } from '../bench/server.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -67,8 +67,8 @@ export function category(url: string, fn: string): string {
   return 'other JavaScript';
 }
 
-/** Self time by category of the samples in [fromUs, toUs) (the profile's clock), idle left out. */
-function categorize(p: CpuProfile, fromUs: number, toUs: number): Map<string, number> {
+/** Self time of the samples in [fromUs, toUs) (the profile's clock), idle left out, summed by `key` of their frame. */
+function selfTime(p: CpuProfile, fromUs: number, toUs: number, key: (frame: ProfileNode['callFrame']) => string): Map<string, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
   const out = new Map<string, number>();
   let t = p.startTime;
@@ -77,27 +77,14 @@ function categorize(p: CpuProfile, fromUs: number, toUs: number): Map<string, nu
     if (t < fromUs || t >= toUs) continue;
     const f = byId.get(p.samples[i]!)!;
     if (f.functionName === '(idle)') continue;
-    const c = category(f.url, f.functionName);
-    out.set(c, (out.get(c) ?? 0) + p.timeDeltas[i]!);
+    const k = key(f);
+    out.set(k, (out.get(k) ?? 0) + p.timeDeltas[i]!);
   }
   return out;
 }
 
-/** Self time by function (name and script) of the samples in [fromUs, toUs), idle left out. */
-function selfByFunction(p: CpuProfile, fromUs: number, toUs: number): Map<string, number> {
-  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
-  const out = new Map<string, number>();
-  let t = p.startTime;
-  for (let i = 0; i < p.samples.length; i++) {
-    t += p.timeDeltas[i]!;
-    if (t < fromUs || t >= toUs) continue;
-    const f = byId.get(p.samples[i]!)!;
-    if (f.functionName === '(idle)') continue;
-    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').at(-1) ?? ''}`.trim();
-    out.set(key, (out.get(key) ?? 0) + p.timeDeltas[i]!);
-  }
-  return out;
-}
+const byCategory = (f: ProfileNode['callFrame']) => category(f.url, f.functionName);
+const byFunction = (f: ProfileNode['callFrame']) => `${f.functionName || '(anonymous)'} ${f.url.split('/').at(-1) ?? ''}`.trim();
 
 /** CPU ns of one thread so far (schedstat), NaN when gone or without /proc. */
 function threadNs(pid: number, tid: number): number {
@@ -118,33 +105,17 @@ async function profileStep(o: Options): Promise<void> {
       (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1],
     );
     const pid = server.child.pid!;
-    const models = JSON.parse(await (await fetch(`${server.url.replace('ws://', 'http://')}/v1/models`)).text()) as {
-      models: { views: string[]; tasks: { task: string }[]; image: { width: number; height: number } }[];
-    };
+    const models = JSON.parse(await (await fetch(`${server.url.replace('ws://', 'http://')}/v1/models`)).text()) as { models: LoadModel[] };
     const m = models.models[0]!;
-    const load: LoadConfig = {
-      url: `${server.url}/v1/stream`,
-      protocol: 'native',
-      mode: 'paced',
+    const load = pacedRobots(`${server.url}/v1/stream`, m, {
       robots: o.robots,
-      steps: 0,
-      warmupSteps: 0,
       hz: o.hz,
       durationS: 5,
       warmupS: 0,
-      maxInFlight: 8,
-      episodeSteps: 300,
-      views: m.views,
-      task: m.tasks[0]!.task,
-      height: m.image.height,
-      width: m.image.width,
-      payload: 'jpeg',
-      gamma: 0.99,
-      progress: 'sarm',
       openpiKeys: {},
       drainTimeoutMs: 30_000,
       connectTimeoutMs: 10_000,
-    };
+    });
     console.log(`server pid ${pid}; warming up for 5 s (${o.robots} robots at ${o.hz} Hz)...`);
     await runWorker(load);
     console.log(`timing ${o.seconds} s...`);
@@ -185,7 +156,7 @@ async function profileStep(o: Options): Promise<void> {
       for (const d of p.timeDeltas) end += d;
       const windowUs = (after.at - before.at) * 1000;
       const stopUs = end - (exitedAt - after.at) * 1000;
-      const self = categorize(p, stopUs - windowUs, stopUs);
+      const self = selfTime(p, stopUs - windowUs, stopUs, byCategory);
       const busy = [...self.values()].reduce((a, b) => a + b, 0);
       for (const [c, v] of [...self.entries()].sort((a, b) => b[1] - a[1])) main.set(c, (v / busy) * mainUs);
     }
@@ -197,7 +168,7 @@ async function profileStep(o: Options): Promise<void> {
       let end = p.startTime;
       for (const d of p.timeDeltas) end += d;
       const stopUs = end - (exitedAt - after.at) * 1000;
-      const byFn = selfByFunction(p, stopUs - (after.at - before.at) * 1000, stopUs);
+      const byFn = selfTime(p, stopUs - (after.at - before.at) * 1000, stopUs, byFunction);
       const busy = [...byFn.values()].reduce((a, b) => a + b, 0);
       if (busy / 1000 <= workerBusyMs) continue;
       workerBusyMs = busy / 1000;

@@ -1,5 +1,6 @@
-// Shared test helpers: fixture paths, parity arrays, and temp copies of the fixture package.
+// Shared test helpers: fixture paths, parity arrays, temp copies of the fixture package, and AV1 test videos.
 
+import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,4 +105,19 @@ export async function rejection(p: Promise<unknown>): Promise<unknown> {
     return err;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * Transcode `input` to AV1 at `output` with libaom through the ffmpeg at `ffmpegPath` (the bundled
+ * one has it), at its fastest setting; `gop` frames between keyframes, `frames` to stop early.
+ */
+export function transcodeToAv1(ffmpegPath: string, input: string, output: string, o: { crf: number; gop?: number; frames?: number }): void {
+  const r = spawnSync(ffmpegPath, [
+    ...['-hide_banner', '-loglevel', 'error', '-i', input],
+    ...(o.frames === undefined ? [] : ['-frames:v', String(o.frames)]),
+    ...['-c:v', 'libaom-av1', '-strict', 'experimental', '-cpu-used', '8', '-crf', String(o.crf), '-b:v', '0'],
+    ...(o.gop === undefined ? [] : ['-g', String(o.gop)]),
+    ...['-pix_fmt', 'yuv420p', '-y', output],
+  ]);
+  if (r.status !== 0) throw new Error(`AV1 transcoding of ${input} failed (${r.status ?? r.signal}): ${r.stderr.toString().trim()}`);
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeVideo, ffmpeg, H264Encoder, locateDav1d, videoDecoder, type FfmpegBinary } from '../../datasets/ffmpeg.ts';
 import { decodeTimed } from '../../offline/score/timed-decode.ts';
+import { transcodeToAv1 } from '../helpers.ts';
 
 const W = 64;
 const H = 48;
@@ -42,9 +43,7 @@ beforeAll(async () => {
   }
   await enc.close();
   av1 = join(dir, 'clip-av1.mp4');
-  const args = ['-hide_banner', '-loglevel', 'error', '-i', h264, '-c:v', 'libaom-av1', '-strict', 'experimental'];
-  const r = spawnSync(dav1d.path, [...args, '-cpu-used', '8', '-b:v', '0', '-crf', '30', '-pix_fmt', 'yuv420p', '-y', av1]);
-  expect(r.status, r.stderr.toString()).toBe(0);
+  transcodeToAv1(dav1d.path, h264, av1, { crf: 30 });
 });
 
 afterAll(async () => {

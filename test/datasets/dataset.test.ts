@@ -19,6 +19,7 @@ import { LeRobotDatasetWriter } from '../../datasets/writer.ts';
 import { ffmpeg } from '../../datasets/ffmpeg.ts';
 import { frameLabels } from '../../datasets/labels.ts';
 import type { DatasetSpec, RecordedEpisode, SubtaskSpan } from '../../datasets/types.ts';
+import { transcodeToAv1 } from '../helpers.ts';
 import { fixturePixels } from './lerobot-fixture.ts';
 
 const S = 32;
@@ -425,29 +426,7 @@ describe('reading other datasets', () => {
     await cp(root, av1, { recursive: true });
     for (const view of SPEC.views) {
       const file = join(av1, `videos/observation.images.${view}/chunk-000/file-000.mp4`);
-      await run(bin.path, [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-i',
-        file,
-        '-c:v',
-        'libaom-av1',
-        '-strict',
-        'experimental',
-        '-cpu-used',
-        '8',
-        '-crf',
-        '12',
-        '-b:v',
-        '0',
-        '-g',
-        '2',
-        '-pix_fmt',
-        'yuv420p',
-        '-y',
-        join(dirname(file), 'av1.mp4'),
-      ]);
+      transcodeToAv1(bin.path, file, join(dirname(file), 'av1.mp4'), { crf: 12, gop: 2 });
       await rm(file);
       await cp(join(dirname(file), 'av1.mp4'), file);
       await rm(join(dirname(file), 'av1.mp4'));

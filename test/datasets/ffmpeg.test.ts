@@ -2,7 +2,6 @@
 // decoding, metadata without ffprobe, failures that carry ffmpeg's own words, and AV1 sent to a
 // dav1d-capable ffmpeg when there is one.
 
-import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import {
   type FfmpegBinary,
 } from '../../datasets/ffmpeg.ts';
 import { isStagewardError } from '../../core/errors.ts';
-import { rejection } from '../helpers.ts';
+import { rejection, transcodeToAv1 } from '../helpers.ts';
 
 const W = 32;
 const H = 32;
@@ -226,28 +225,7 @@ describe('AV1 through dav1d', () => {
     });
     expect(fake).not.toBeNull();
     const av1 = join(dir, 'clip-av1.mp4');
-    const enc = spawnSync(bin.path, [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-i',
-      video,
-      '-frames:v',
-      '3',
-      '-c:v',
-      'libaom-av1',
-      '-strict',
-      'experimental',
-      '-cpu-used',
-      '8',
-      '-b:v',
-      '0',
-      '-crf',
-      '40',
-      '-y',
-      av1,
-    ]);
-    expect(enc.status, enc.stderr.toString()).toBe(0);
+    transcodeToAv1(bin.path, video, av1, { crf: 40, frames: 3 });
     const forAv1 = await videoDecoder(av1, Promise.resolve(fake));
     expect(forAv1.binary.path).toBe(fake!.path);
     expect(forAv1.inputArgs).toEqual(['-c:v', 'libdav1d']);

@@ -3,7 +3,6 @@
 // scores equal stepping the engine with the aligned frames, and `stageward score --view ...` reports
 // a missing view or an unreadable file with its code and a non-zero exit.
 
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { alignViews } from '../../../offline/score/align.ts';
 import { scoreFrames } from '../../../offline/score/batch-scorer.ts';
 import { scoreVideos } from '../../../offline/score/run.ts';
 import { decodeTimed, parseShowinfo, type TimedFrame } from '../../../offline/score/timed-decode.ts';
-import { expectCode, FIXTURE_MODEL_DIR, fixtureCopy } from '../../helpers.ts';
+import { expectCode, FIXTURE_MODEL_DIR, fixtureCopy, transcodeToAv1 } from '../../helpers.ts';
 
 /** A flat frame whose red channel names its index (two families so the views cannot be confused). */
 function flat(width: number, height: number, red: number, green: number): Uint8Array {
@@ -42,14 +41,6 @@ async function encode(path: string, width: number, height: number, fps: number, 
   const enc = await H264Encoder.open(path, { width, height, fps, crf: 12 });
   for (const f of frames) await enc.write(f);
   await enc.close();
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'ignore' });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}`))));
-  });
 }
 
 let dir: string;
@@ -77,27 +68,7 @@ beforeAll(async () => {
     Array.from({ length: 11 }, (_, i) => flat(32, 32, redB(i), 200)),
   );
   const bin = await ffmpeg();
-  await run(bin.path, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-i',
-    fileB,
-    '-c:v',
-    'libaom-av1',
-    '-strict',
-    'experimental',
-    '-cpu-used',
-    '8',
-    '-crf',
-    '10',
-    '-b:v',
-    '0',
-    '-pix_fmt',
-    'yuv420p',
-    '-y',
-    fileB_av1,
-  ]);
+  transcodeToAv1(bin.path, fileB, fileB_av1, { crf: 10 });
 });
 
 afterAll(async () => {
