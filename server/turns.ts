@@ -22,10 +22,13 @@ export class Turns {
   #scheduled = false;
   readonly #maxMessages: number;
   readonly #maxMs: number;
+  readonly #now: () => number;
 
-  constructor(maxMessages = TURN_MESSAGES, maxMs = TURN_MS) {
+  /** `now` is the clock the time budget is read from (ms; tests pass their own). */
+  constructor(maxMessages = TURN_MESSAGES, maxMs = TURN_MS, now: () => number = () => performance.now()) {
     this.#maxMessages = maxMessages;
     this.#maxMs = maxMs;
+    this.#now = now;
   }
 
   /** `taker` has messages waiting: it gets a turn soon, after those that asked before it. */
@@ -47,14 +50,14 @@ export class Turns {
 
   readonly #run = (): void => {
     this.#scheduled = false;
-    const start = performance.now();
+    const start = this.#now();
     let taken = 0;
     // A taker with more waiting goes back to the end of the set, which this loop then reaches again:
     // round-robin until the turn's budget is spent.
     for (const taker of this.#waiting) {
       this.#waiting.delete(taker);
       if (taker.takeTurn()) this.#waiting.add(taker);
-      if (++taken >= this.#maxMessages || performance.now() - start >= this.#maxMs) break;
+      if (++taken >= this.#maxMessages || this.#now() - start >= this.#maxMs) break;
     }
     this.#schedule();
   };
