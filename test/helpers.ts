@@ -107,6 +107,18 @@ export async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
+/** `stageward train` flags for a run of seconds on a tiny fixture: half a minute's budget, one epoch per phase, a third held out. */
+export const TINY_TRAINING_FLAGS: readonly string[] = [
+  '--time-budget-min',
+  '0.5',
+  '--epochs',
+  '1',
+  '--head-epochs',
+  '1',
+  '--heldout-frac',
+  '0.34',
+];
+
 /**
  * Transcode `input` to AV1 at `output` with libaom through the ffmpeg at `ffmpegPath` (the bundled
  * one has it), at its fastest setting; `gop` frames between keyframes, `frames` to stop early.

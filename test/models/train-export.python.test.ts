@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { OnnxProgressModel } from '../../models/package.ts';
 import { runTrainer } from '../../models/python.ts';
 import { trainCommand } from '../../cli/commands/train.ts';
+import { TINY_TRAINING_FLAGS } from '../helpers.ts';
 
 describe('stageward train (PyTorch)', () => {
   it('trains on a tiny bundle and exports a package the server loads', async () => {
@@ -38,14 +39,7 @@ describe('stageward train (PyTorch)', () => {
           config,
           '--work-dir',
           join(dir, 'work'),
-          '--time-budget-min',
-          '0.5',
-          '--epochs',
-          '1',
-          '--head-epochs',
-          '1',
-          '--heldout-frac',
-          '0.34',
+          ...TINY_TRAINING_FLAGS,
           '--name',
           'tiny-trained',
         ],

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTrainer } from '../../../models/python.ts';
 import { OnnxProgressModel } from '../../../models/package.ts';
 import { writeLeRobotFixture } from '../../datasets/lerobot-fixture.ts';
-import { runCli } from '../../helpers.ts';
+import { runCli, TINY_TRAINING_FLAGS } from '../../helpers.ts';
 
 let work: string;
 let data: string;
@@ -57,14 +57,7 @@ const trainFlags = (out: string, ...extra: string[]) => [
   join(work, `work-${out}`),
   '--cache-dir',
   join(work, 'cache'),
-  '--time-budget-min',
-  '0.5',
-  '--epochs',
-  '1',
-  '--head-epochs',
-  '1',
-  '--heldout-frac',
-  '0.34',
+  ...TINY_TRAINING_FLAGS,
   '--no-progress',
   ...extra,
 ];
@@ -130,31 +123,12 @@ describe('bring your own robot (BRING-YOUR-OWN-ROBOT.md)', () => {
 
     // 4. held-out check and 6. scores for RA-BC, through the renamed views
     const viewMap = ['--view-map', 'cam_top=observation.images.top,cam_wrist=observation.images.wrist'];
-    const evaluated = await runCli([
-      'eval',
-      '--model',
-      join(work, 'model'),
-      '--dataset',
-      data,
-      ...viewMap,
-      '--out',
-      join(work, 'eval'),
-      '--no-plots',
-      '--no-progress',
-    ]);
+    const withModel = (command: string, out: string, ...extra: string[]) =>
+      runCli([command, '--model', join(work, 'model'), '--dataset', data, ...viewMap, '--out', join(work, out), ...extra, '--no-progress']);
+    const evaluated = await withModel('eval', 'eval', '--no-plots');
     expect(evaluated.code, evaluated.stderr).toBe(0);
     expect(JSON.parse(evaluated.stdout.at(-1)!)).toHaveProperty('stage_accuracy');
-    const scored = await runCli([
-      'score',
-      '--model',
-      join(work, 'model'),
-      '--dataset',
-      data,
-      ...viewMap,
-      '--out',
-      join(work, 'scores'),
-      '--no-progress',
-    ]);
+    const scored = await withModel('score', 'scores');
     expect(scored.code, scored.stderr).toBe(0);
     await access(join(data, 'sarm_progress.parquet'));
 
