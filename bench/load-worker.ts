@@ -524,14 +524,18 @@ export function cpuNs(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
     let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        // the thread ended meanwhile (its time is lost: a few ms at most)
-      }
-    }
+    // a thread that ended meanwhile reads NaN and is left out (its time is lost: a few ms at most)
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += threadCpuNs(pid, Number(tid)) || 0;
     return ns;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time of one thread of a process so far, ns (/proc/<pid>/task/<tid>/schedstat); NaN when gone or without /proc. */
+export function threadCpuNs(pid: number, tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
   } catch {
     return NaN;
   }

@@ -124,14 +124,21 @@ const CODEC_CACHE_MAX = 1024;
 const codecs = new Map<string, Promise<string>>();
 
 /**
- * How to decode `path`: an AV1 file through the dav1d-capable ffmpeg when there is one (the file is
- * probed once per path, size and modification time), anything else through the process-wide ffmpeg.
+ * How to decode `path`: with `given`, that ffmpeg and its default decoder; else an AV1 file through
+ * the dav1d-capable ffmpeg when there is one (the file is probed once per path, size and
+ * modification time), anything else through the process-wide ffmpeg. `dav1d` replaces the
+ * process-wide dav1d lookup (tests).
  */
-export async function videoDecoder(path: string, dav1dBinary: Promise<FfmpegBinary | null> = dav1dFfmpeg()): Promise<VideoDecoder> {
-  const dav1d = await dav1dBinary;
-  if (dav1d === null) return { binary: await ffmpeg(), inputArgs: [] };
-  const codec = await codecOf(path, dav1d);
-  return codec === 'av1' ? { binary: dav1d, inputArgs: ['-c:v', 'libdav1d'] } : { binary: await ffmpeg(), inputArgs: [] };
+export async function videoDecoder(
+  path: string,
+  given?: FfmpegBinary,
+  dav1d: () => Promise<FfmpegBinary | null> = dav1dFfmpeg,
+): Promise<VideoDecoder> {
+  if (given !== undefined) return { binary: given, inputArgs: [] };
+  const withDav1d = await dav1d();
+  if (withDav1d === null) return { binary: await ffmpeg(), inputArgs: [] };
+  const codec = await codecOf(path, withDav1d);
+  return codec === 'av1' ? { binary: withDav1d, inputArgs: ['-c:v', 'libdav1d'] } : { binary: await ffmpeg(), inputArgs: [] };
 }
 
 async function codecOf(path: string, bin: FfmpegBinary): Promise<string> {
@@ -437,7 +444,7 @@ export interface DecodeOptions {
  * pauses ffmpeg (pipe backpressure). Leaving the loop early stops ffmpeg.
  */
 export async function* decodeVideo(path: string, options: DecodeOptions = {}): AsyncGenerator<RawImage> {
-  const { binary: bin, inputArgs } = options.binary !== undefined ? { binary: options.binary, inputArgs: [] } : await videoDecoder(path);
+  const { binary: bin, inputArgs } = await videoDecoder(path, options.binary);
   let { width, height } = options;
   if (width === undefined || height === undefined) {
     const info = await probeVideo(path, bin);

@@ -17,11 +17,11 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChild, stopChild } from '../bench/child-server.ts';
-import { cpuNs, pacedRobots, type LoadModel } from '../bench/load-worker.ts';
+import { cpuNs, pacedRobots, threadCpuNs, type LoadModel } from '../bench/load-worker.ts';
 import { runWorker } from '../bench/server.ts';
 import { REPO_ROOT } from '../core/paths.ts';
 
@@ -45,7 +45,7 @@ interface CpuProfile {
 }
 
 /** What a main-thread profile frame is doing, from its script and function name. */
-export function category(url: string, fn: string): string {
+function category(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'garbage collection';
   if (fn === '(program)' || fn === '(root)') return 'other (native, unattributed)';
   if (url.includes('/node_modules/ws/') || url.includes('/node_modules/bufferutil/')) return 'WebSocket framing and masking';
@@ -86,15 +86,6 @@ function selfTime(p: CpuProfile, fromUs: number, toUs: number, key: (frame: Prof
 const byCategory = (f: ProfileNode['callFrame']) => category(f.url, f.functionName);
 const byFunction = (f: ProfileNode['callFrame']) => `${f.functionName || '(anonymous)'} ${f.url.split('/').at(-1) ?? ''}`.trim();
 
-/** CPU ns of one thread so far (schedstat), NaN when gone or without /proc. */
-function threadNs(pid: number, tid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-  } catch {
-    return NaN;
-  }
-}
-
 async function profileStep(o: Options): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'stageward-step-profile-'));
   try {
@@ -120,8 +111,8 @@ async function profileStep(o: Options): Promise<void> {
     await runWorker(load);
     console.log(`timing ${o.seconds} s...`);
     const tids = readdirSync(`/proc/${pid}/task`).map(Number);
-    const threadsBefore = new Map(tids.map((t) => [t, threadNs(pid, t)]));
-    const before = { total: cpuNs(pid), main: threadNs(pid, pid), at: performance.timeOrigin + performance.now() };
+    const threadsBefore = new Map(tids.map((t) => [t, threadCpuNs(pid, t)]));
+    const before = { total: cpuNs(pid), main: threadCpuNs(pid, pid), at: performance.timeOrigin + performance.now() };
     let loadPid = 0;
     let loadNs = 0;
     const sampler = setInterval(() => {
@@ -130,11 +121,11 @@ async function profileStep(o: Options): Promise<void> {
     }, 250);
     const result = await runWorker({ ...load, durationS: o.seconds, warmupS: 0 }, (p) => (loadPid = p));
     clearInterval(sampler);
-    const after = { total: cpuNs(pid), main: threadNs(pid, pid), at: performance.timeOrigin + performance.now() };
+    const after = { total: cpuNs(pid), main: threadCpuNs(pid, pid), at: performance.timeOrigin + performance.now() };
     // Each thread's share (they are all named "node"; tid order is creation order, the main thread first).
     const threads = readdirSync(`/proc/${pid}/task`)
       .map(Number)
-      .map((t) => ({ tid: t, ns: threadNs(pid, t) - (threadsBefore.get(t) ?? 0) }))
+      .map((t) => ({ tid: t, ns: threadCpuNs(pid, t) - (threadsBefore.get(t) ?? 0) }))
       .filter((t) => Number.isFinite(t.ns) && t.ns > 0)
       .sort((a, b) => b.ns - a.ns);
     await stopChild(server.child);

@@ -61,7 +61,7 @@ export async function* decodeTimed(path: string, o: TimedDecodeOptions): AsyncGe
   } catch {
     throw new StagewardError('SW_ERR_FFMPEG', `cannot read video ${path}: no such file`);
   }
-  const { binary: bin, inputArgs } = o.binary !== undefined ? { binary: o.binary, inputArgs: [] } : await videoDecoder(path);
+  const { binary: bin, inputArgs } = await videoDecoder(path, o.binary);
   const { width, height } = o;
   const major = Number(/^(\d+)\./.exec(bin.version)?.[1] ?? 0);
   const args = [

@@ -226,13 +226,13 @@ describe('AV1 through dav1d', () => {
     expect(fake).not.toBeNull();
     const av1 = join(dir, 'clip-av1.mp4');
     transcodeToAv1(bin.path, video, av1, { crf: 40, frames: 3 });
-    const forAv1 = await videoDecoder(av1, Promise.resolve(fake));
+    const forAv1 = await videoDecoder(av1, undefined, async () => fake);
     expect(forAv1.binary.path).toBe(fake!.path);
     expect(forAv1.inputArgs).toEqual(['-c:v', 'libdav1d']);
-    const forH264 = await videoDecoder(video, Promise.resolve(fake));
+    const forH264 = await videoDecoder(video, undefined, async () => fake);
     expect(forH264.binary.path).toBe(bin.path);
     expect(forH264.inputArgs).toEqual([]);
-    const none = await videoDecoder(av1, Promise.resolve(null));
+    const none = await videoDecoder(av1, undefined, async () => null);
     expect(none).toEqual({ binary: bin, inputArgs: [] });
   });
 });
