@@ -3,7 +3,7 @@
 
 import { InvalidArgumentError } from 'commander';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../models/runtime.ts';
-import { IMAGE_KEY_PREFIX } from '../datasets/format.ts';
+import { viewOfKey } from '../datasets/format.ts';
 import { checkSmoothing, type SmoothingOption } from '../models/engine.ts';
 
 export function intOption(min: number, max: number) {
@@ -72,7 +72,7 @@ export function viewMapOption(value: string, previous: Record<string, string> | 
     const m = /^([^=]+)=(.+)$/.exec(part);
     if (!m) throw new InvalidArgumentError(`"${part}" is not MODEL_VIEW=DATASET_VIEW`);
     const datasetView = m[2]!.trim();
-    out[m[1]!.trim()] = datasetView.startsWith(IMAGE_KEY_PREFIX) ? datasetView.slice(IMAGE_KEY_PREFIX.length) : datasetView;
+    out[m[1]!.trim()] = viewOfKey(datasetView);
   }
   return out;
 }

@@ -103,6 +103,11 @@ export function videoKey(view: string): string {
   return `${IMAGE_KEY_PREFIX}${view}`;
 }
 
+/** A view's name from its feature key (`observation.images.top` -> `top`); other keys as they are. */
+export function viewOfKey(key: string): string {
+  return key.startsWith(IMAGE_KEY_PREFIX) ? key.slice(IMAGE_KEY_PREFIX.length) : key;
+}
+
 /** Python str.format for the templates above: `{name}` and `{name:03d}`. */
 export function formatTemplate(template: string, values: Record<string, string | number>): string {
   return template.replace(/\{([a-z_]+)(?::0(\d+)d)?\}/g, (whole, name: string, width?: string) => {

@@ -17,13 +17,13 @@ import { StagewardError } from '../core/errors.ts';
 import {
   CODEBASE_VERSION,
   formatTemplate,
-  IMAGE_KEY_PREFIX,
   INFO_PATH,
   PRIORS_PATH,
   STATS_PATH,
   TASKS_PATH,
   TRUE_PROGRESS_KEY,
   TRUE_STAGE_KEY,
+  viewOfKey,
   type LeRobotInfo,
 } from './format.ts';
 import { readParquetRows } from './parquet-file.ts';
@@ -105,7 +105,7 @@ export class LeRobotDataset {
 
   /** Camera views (video and image features), by the name after `observation.images.`, in info.json order. */
   get views(): string[] {
-    return cameraKeys(this.info).map(([key]) => viewName(key));
+    return cameraKeys(this.info).map(([key]) => viewOfKey(key));
   }
 
   /** How `view`'s frames are stored. */
@@ -276,7 +276,7 @@ export class LeRobotDataset {
 
   /** The info.json key and storage of camera `view`; SW_ERR_DATASET_VIEW when the dataset (or `index`'s episode) lacks it. */
   private camera(view: string, index?: number): [string, CameraStorage] {
-    const found = cameraKeys(this.info).find(([key]) => viewName(key) === view);
+    const found = cameraKeys(this.info).find(([key]) => viewOfKey(key) === view);
     if (!found)
       throw new StagewardError(
         'SW_ERR_DATASET_VIEW',
@@ -289,7 +289,7 @@ export class LeRobotDataset {
     const ep = this.episode(index);
     const slice = ep.videos[view];
     if (!slice) {
-      const storage = cameraKeys(this.info).find(([key]) => viewName(key) === view)?.[1];
+      const storage = cameraKeys(this.info).find(([key]) => viewOfKey(key) === view)?.[1];
       throw new StagewardError(
         'SW_ERR_DATASET_VIEW',
         storage === 'image'
@@ -306,10 +306,6 @@ function cameraKeys(info: LeRobotInfo): [string, CameraStorage][] {
   return Object.entries(info.features)
     .filter(([, f]) => f.dtype === 'video' || f.dtype === 'image')
     .map(([key, f]) => [key, f.dtype as CameraStorage]);
-}
-
-function viewName(key: string): string {
-  return key.startsWith(IMAGE_KEY_PREFIX) ? key.slice(IMAGE_KEY_PREFIX.length) : key;
 }
 
 async function mustExist(path: string, what: string): Promise<void> {
@@ -412,7 +408,7 @@ async function readEpisodes(root: string, info: LeRobotInfo, tasks: string[]): P
         const fileIndex = num(`videos/${key}/file_index`);
         const template = info.video_path;
         if (!template) throw new StagewardError('SW_ERR_DATASET_FORMAT', `${INFO_PATH} has video features but no video_path`);
-        videos[viewName(key)] = {
+        videos[viewOfKey(key)] = {
           path: join(
             root,
             formatTemplate(template, {

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { BUNDLE_LABEL_SOURCES, exportBundle, type BundleLabelSource } from '../../datasets/bundle.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
+import { videoKey } from '../../datasets/format.ts';
 import { subtasksOrNull } from '../../datasets/episode-info.ts';
 import { choiceOption, episodeListOption, intOption } from '../options.ts';
 
@@ -23,7 +24,7 @@ export function datasetCommand(): Command {
             codebase_version: d.info.codebase_version,
             robot_type: d.info.robot_type,
             fps: d.fps,
-            cameras: d.views.map((v) => ({ key: `observation.images.${v}`, storage: d.storage(v) })),
+            cameras: d.views.map((v) => ({ key: videoKey(v), storage: d.storage(v) })),
             tasks: d.tasks,
             annotated_episodes: d.episodes.filter((e) => (subtasksOrNull(e)?.length ?? 0) > 0).length,
             stages: d.stageNames,

@@ -10,9 +10,9 @@ import { DEFAULT_PRIOR_FLOOR, temporalProportions } from '../../datasets/labels.
 import { subtasksOrNull } from '../../datasets/episode-info.ts';
 import type { LeRobotDataset } from '../../datasets/reader.ts';
 import type { SubtaskSpan } from '../../datasets/types.ts';
+import { videoKey, viewOfKey } from '../../datasets/format.ts';
 
 /** The prefix LeRobot puts before a camera's name in its feature keys. */
-export const CAMERA_PREFIX = 'observation.images.';
 /** Longest task id made from an instruction. */
 export const TASK_ID_MAX = 48;
 
@@ -75,8 +75,8 @@ export function parseViewChoices(text: string): ViewChoice[] {
     .map((item) => {
       const eq = item.indexOf('=');
       const name = eq < 0 ? item : item.slice(0, eq).trim();
-      const camera = stripPrefix(eq < 0 ? item : item.slice(eq + 1).trim());
-      return { name: stripPrefix(name), camera };
+      const camera = viewOfKey(eq < 0 ? item : item.slice(eq + 1).trim());
+      return { name: viewOfKey(name), camera };
     });
   if (choices.length === 0) throw new StagewardError('SW_ERR_DATASET_SPEC', '--views: give at least one view, as name=camera');
   for (const c of choices)
@@ -85,10 +85,6 @@ export function parseViewChoices(text: string): ViewChoice[] {
   const dup = choices.map((c) => c.name).find((n, i, all) => all.indexOf(n) !== i);
   if (dup !== undefined) throw new StagewardError('SW_ERR_DATASET_SPEC', `--views: the view name ${echo(dup)} is given twice`);
   return choices;
-}
-
-function stripPrefix(key: string): string {
-  return key.startsWith(CAMERA_PREFIX) ? key.slice(CAMERA_PREFIX.length) : key;
 }
 
 /** A task id from its instruction: lower case, runs of other characters as `_`, at most TASK_ID_MAX long. */
@@ -124,7 +120,7 @@ export function planTraining(datasets: readonly LeRobotDataset[], base: BaseConf
       if (!ds.views.includes(v.camera))
         throw new StagewardError(
           'SW_ERR_DATASET_VIEW',
-          `${ds.root} has no camera ${echo(v.camera)}; its cameras are ${ds.views.map((c) => CAMERA_PREFIX + c).join(', ')}`,
+          `${ds.root} has no camera ${echo(v.camera)}; its cameras are ${ds.views.map(videoKey).join(', ')}`,
         );
 
   // Task ids: one per distinct instruction, over every dataset, in order of first use; one bundle per (dataset, task).
@@ -212,7 +208,7 @@ function annotatedOf(ds: LeRobotDataset, episodes: number[]): Pick<Part, 'annota
     throw new StagewardError(
       'SW_ERR_ANNOTATION_MISSING',
       `${ds.root} has no subtask annotations for task ${echo(ds.episode(episodes[0]!).tasks[0] ?? '')} ` +
-        `(no sparse_subtask_* columns on its ${episodes.length} episode(s)); ${ANNOTATE_HINT}`,
+        `(no sparse_subtask_*, subtask_* or dense_subtask_* annotations on its ${episodes.length} episode(s)); ${ANNOTATE_HINT}`,
     );
   if (missing.length > 0)
     throw new StagewardError(

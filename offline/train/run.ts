@@ -13,6 +13,7 @@ import { StagewardError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { BUNDLE_FORMAT, exportBundle } from '../../datasets/bundle.ts';
 import { LeRobotDataset } from '../../datasets/reader.ts';
+import { videoKey } from '../../datasets/format.ts';
 import { planTraining, type BaseConfig, type PlanOptions, type TrainingPlan } from './plan.ts';
 
 export interface DatasetTrainingOptions extends PlanOptions {
@@ -115,7 +116,7 @@ export async function prepareDatasetTraining(o: DatasetTrainingOptions): Promise
         .filter((b) => b.dataset === d)
         .map((b) => ({ task: b.task, instruction: b.instruction, episodes: b.episodes.length, priors_from: b.priorsFrom })),
     })),
-    views: plan.views.map((v) => ({ name: v.name, camera: `observation.images.${v.camera}` })),
+    views: plan.views.map((v) => ({ name: v.name, camera: videoKey(v.camera) })),
   };
   await writeFileAtomic(provenancePath, JSON.stringify(provenance, null, 2) + '\n');
   return { plan, bundles, tasks: plan.bundles.map((b) => b.task), configPath, provenancePath, datasets: datasetRecords };
