@@ -43,8 +43,6 @@ export interface PreparedTraining {
   tasks: string[];
   configPath: string;
   provenancePath: string;
-  /** Per dataset: its folder and content hash. */
-  datasets: { path: string; sha256: string }[];
 }
 
 export function defaultCacheDir(): string {
@@ -103,11 +101,11 @@ export async function prepareDatasetTraining(o: DatasetTrainingOptions): Promise
   const configPath = join(o.workDir, 'dataset-config.json');
   const provenancePath = join(o.workDir, 'dataset-provenance.json');
   await writeFileAtomic(configPath, JSON.stringify(plan.config, null, 2) + '\n');
-  const datasetRecords = roots.map((path, d) => ({ path, sha256: hashes[d]! }));
   const provenance = {
     command: o.command,
-    datasets: datasetRecords.map((r, d) => ({
-      ...r,
+    datasets: roots.map((path, d) => ({
+      path,
+      sha256: hashes[d]!,
       codebase_version: datasets[d]!.info.codebase_version,
       robot_type: datasets[d]!.info.robot_type,
       episodes: datasets[d]!.episodes.length,
@@ -119,7 +117,7 @@ export async function prepareDatasetTraining(o: DatasetTrainingOptions): Promise
     views: plan.views.map((v) => ({ name: v.name, camera: videoKey(v.camera) })),
   };
   await writeFileAtomic(provenancePath, JSON.stringify(provenance, null, 2) + '\n');
-  return { plan, bundles, tasks: plan.bundles.map((b) => b.task), configPath, provenancePath, datasets: datasetRecords };
+  return { plan, bundles, tasks: plan.bundles.map((b) => b.task), configPath, provenancePath };
 }
 
 async function readBaseConfig(path: string): Promise<BaseConfig> {
