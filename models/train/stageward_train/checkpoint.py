@@ -9,7 +9,6 @@ fps); a plain dict there is read too (torch >= 2 can load one safely).
 """
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .nets import build_modules
+from .nets import build_modules, load_tensors
 
 # Fields a checkpoint's config may differ in from the export config: they do not change the nets.
 RELABEL_FIELDS = ("name", "version", "progress")
@@ -38,10 +37,7 @@ def save_checkpoint(path: Path, cfg: ModelConfig, modules: Mapping[str, nn.Modul
 
 
 def load_checkpoint(path: Path) -> Dict[str, Any]:
-    kwargs: Dict[str, Any] = {"map_location": "cpu"}
-    if "weights_only" in inspect.signature(torch.load).parameters:
-        kwargs["weights_only"] = True
-    data = torch.load(str(path), **kwargs)
+    data = load_tensors(path)
     if not isinstance(data, dict) or "config" not in data:
         raise ValueError(f"checkpoint {path}: expected a dict with 'config' and state dicts")
     for key in ("config", "provenance", "metrics"):

@@ -23,7 +23,7 @@ import inspect
 import math
 import os
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -95,11 +95,8 @@ def _load_pretrained(model: nn.Module, name: str) -> Path:
             f"`python3 -c \"import torchvision; torchvision.models.{name}(weights='IMAGENET1K_V1')\"`, then copy "
             f"its torch hub checkpoints/{file_name} to {path}, or set {WEIGHTS_ENV} to that file "
             f"(the full model's state dict); backbone_weights \"random\" builds untrained weights (tests only)")
-    kwargs: Dict[str, object] = {"map_location": "cpu"}
-    if "weights_only" in inspect.signature(torch.load).parameters:
-        kwargs["weights_only"] = True
     try:
-        state = torch.load(str(path), **kwargs)
+        state = load_tensors(path)
     except Exception as err:  # a truncated or foreign file: say which
         raise ValueError(f"architecture.backbone_weights: {path} is not a readable state dict: {err}") from None
     try:
@@ -107,6 +104,15 @@ def _load_pretrained(model: nn.Module, name: str) -> Path:
     except (RuntimeError, TypeError, AttributeError) as err:
         raise ValueError(f"architecture.backbone_weights: {path} does not hold {name}'s weights: {err}") from None
     return path
+
+
+def load_tensors(path: Path) -> Any:
+    """torch.load of a file on the CPU, tensors and plain containers only where this torch can
+    refuse anything else (weights_only, from torch 1.13 on)."""
+    kwargs: Dict[str, object] = {"map_location": "cpu"}
+    if "weights_only" in inspect.signature(torch.load).parameters:
+        kwargs["weights_only"] = True
+    return torch.load(str(path), **kwargs)
 
 
 class FrozenBackbone(nn.Module):

@@ -215,13 +215,14 @@ def _resolve(name: str, inits: Mapping[str, np.ndarray], aliases: Mapping[str, s
 
 
 def _folded_group_norms(path: Path, inits: Mapping[str, np.ndarray],
-                        nodes: List[Tuple[str, List[str], List[str]]]) -> List[Tuple[str, str]]:
+                        nodes: List[Tuple[str, List[str], List[str]]],
+                        aliases: Mapping[str, str]) -> List[Tuple[str, str]]:
     """(weight initializer, bias initializer) of each GroupNorm, in graph order.
 
     torch exports GroupNorm as InstanceNormalization over the groups, a Reshape back to [N, C, h, w],
     then Mul by weight [C, 1, 1] and Add of bias [C, 1, 1]; the pair is followed here through the node
-    outputs, so an initializer shared between two nodes or renamed by the exporter is still found."""
-    aliases = _aliases(nodes)
+    outputs, so an initializer shared between two nodes or renamed by the exporter is still found.
+    `aliases` is _aliases(nodes)."""
     consumers: Dict[str, List[int]] = {}
     for i, (_, ins, _) in enumerate(nodes):
         for name in ins:
@@ -263,7 +264,7 @@ def encoder_state_dict(path: Path, encoder: nn.Module) -> Dict[str, torch.Tensor
     aliases = _aliases(nodes)
     own = encoder.state_dict()
     norms = [(name, m) for name, m in encoder.named_modules() if isinstance(m, nn.GroupNorm)]
-    folded = _folded_group_norms(Path(path), inits, nodes)
+    folded = _folded_group_norms(Path(path), inits, nodes, aliases)
     problems: List[str] = []
     if len(folded) != len(norms):
         problems.append(f"the encoder has {len(norms)} GroupNorm layer(s), the graph {len(folded)}")

@@ -52,7 +52,7 @@ from .evaluate import evaluate
 from .export import code_revision, export_package, file_sha256
 from .fastlinear import linear_as_conv
 from .nets import build_modules
-from .onnx_weights import encoder_state_dict
+from .onnx_weights import load_encoder
 from .phases import (FrameHead, Settings, encode_corpus, frame_head_metrics, grm_loss, lr_factor,
                      phase1_loss, sarm_loss)
 from .sampling import PairSampler
@@ -331,7 +331,7 @@ class Trainer:
         package = package.resolve()
         card, graph = read_package(package)
         theirs = check_warm_start(package, card, self.cfg)
-        self.modules["encoder"].load_state_dict(encoder_state_dict(graph, self.modules["encoder"]), strict=True)
+        load_encoder(graph, self.modules["encoder"])
         record = {"path": str(package), "sha256": file_sha256(graph), "name": theirs.name,
                   "version": theirs.version, "phase1_share": self._share(warm=True)}
         say(self.log, f"warm start: encoder from {package} ({theirs.name} {theirs.version}, "
