@@ -174,27 +174,26 @@ class FrameEncoder(nn.Module):
         self.height, self.width = cfg.image.height, cfg.image.width
         self.register_buffer("mean", torch.tensor(IMAGE_MEAN).reshape(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGE_STD).reshape(1, 3, 1, 1))
-        layers = []
-        in_ch, h, w = 3, self.height, self.width
+        h, w = self.height, self.width
         k = arch.encoder_kernel
         self.backbone: Optional[FrozenBackbone] = None
+        # (in channels, out channels, kernel, stride, padding) of each conv (+ GroupNorm) + ReLU
         if arch.backbone != "conv":
             self.backbone = FrozenBackbone(arch.backbone, arch.backbone_weights if load_backbone else "random")
             with torch.no_grad():
                 h, w = self.backbone(torch.zeros(1, 3, h, w)).shape[-2:]
-            out_ch = arch.encoder_channels[-1]
-            layers.append(nn.Conv2d(self.backbone.channels, out_ch, 1))
+            convs = [(self.backbone.channels, arch.encoder_channels[-1], 1, 1, 0)]
+        else:
+            ins = [3, *arch.encoder_channels[:-1]]
+            convs = [(c_in, c_out, k, 2, k // 2) for c_in, c_out in zip(ins, arch.encoder_channels)]
+        layers = []
+        for c_in, c_out, size, stride, pad in convs:
+            layers.append(nn.Conv2d(c_in, c_out, size, stride=stride, padding=pad))
             if arch.encoder_norm == "group":
-                layers.append(nn.GroupNorm(_group_count(out_ch), out_ch))
+                layers.append(nn.GroupNorm(_group_count(c_out), c_out))
             layers.append(nn.ReLU())
-            in_ch = out_ch
-        for out_ch in (arch.encoder_channels if self.backbone is None else ()):
-            layers.append(nn.Conv2d(in_ch, out_ch, k, stride=2, padding=k // 2))
-            if arch.encoder_norm == "group":
-                layers.append(nn.GroupNorm(_group_count(out_ch), out_ch))
-            layers.append(nn.ReLU())
-            in_ch = out_ch
-            h, w = (h + 2 * (k // 2) - k) // 2 + 1, (w + 2 * (k // 2) - k) // 2 + 1
+            h, w = (h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1
+        in_ch = convs[-1][1]
         self.convs = nn.Sequential(*layers)
         self.channels, self.map_h, self.map_w = in_ch, h, w
         ys = torch.linspace(-1.0, 1.0, h) if h > 1 else torch.zeros(1)
