@@ -9,6 +9,7 @@
 //   stageward dataset export  training bundle for the PyTorch trainer
 //   stageward annotate        SARM subtask annotations for a LeRobot dataset from a hand-written keyframe file
 //   stageward train           train a reward model from LeRobot datasets or training bundles (PyTorch) and export it
+//   stageward distill         a cheaper image encoder trained to give a package's features (PyTorch); heads kept
 //   stageward eval            VOC+/VOC-, stage accuracy, progress MAE, AUROC on held-out datasets
 //   stageward score           per-frame progress and rewards for videos or a LeRobot dataset (+ sarm_progress.parquet)
 //   stageward rabc            RA-BC weights and filtered samples from a dataset's progress scores
@@ -31,6 +32,7 @@ import { startCommand } from './commands/start.ts';
 import { evalPolicyCommand, trainBcCommand } from './commands/policy.ts';
 import { simCommand } from './commands/sim.ts';
 import { trainCommand } from './commands/train.ts';
+import { distillCommand } from './commands/distill.ts';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('stageward')
@@ -44,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(datasetCommand());
   program.addCommand(annotateCommand());
   program.addCommand(trainCommand());
+  program.addCommand(distillCommand());
   program.addCommand(evalCommand());
   program.addCommand(scoreCommand());
   program.addCommand(rabcCommand());

@@ -64,10 +64,14 @@ def _graph_specs(cfg: ModelConfig):
     return specs
 
 
-def export_graphs(cfg: ModelConfig, modules: Mapping[str, nn.Module], folder: Path) -> None:
-    """Write the ONNX graphs named in graph_files(cfg) into folder (modules in eval mode)."""
+def export_graphs(cfg: ModelConfig, modules: Mapping[str, nn.Module], folder: Path,
+                  roles: Optional[Sequence[str]] = None) -> None:
+    """Write the ONNX graphs named in graph_files(cfg) into folder (modules in eval mode); only
+    those of `roles` when given (a distilled package copies its head graphs instead)."""
     specs = _graph_specs(cfg)
     for role, file_name in graph_files(cfg).items():
+        if roles is not None and role not in roles:
+            continue
         if role not in modules:
             raise ValueError(f"modules: '{role}' is required by the config but was not given")
         module = SarmExport(modules[role]) if role == "sarm" else modules[role]

@@ -159,7 +159,8 @@ class FrameEncoder(nn.Module):
     """uint8 [N, H, W, 3] -> float32 [N, D].
 
     Cast, /255, ImageNet (x - mean) / std, NHWC -> NCHW, stride-2 convs (+ GroupNorm) + ReLU to
-    [N, C, h, w]; spatial-softmax keypoints (expected x, y per channel, [N, 2C]) joined with global
+    [N, C, h, w] (with architecture.encoder_block "separable", every conv after the first is a
+    depthwise stride-2 conv followed by a 1x1 conv); spatial-softmax keypoints (expected x, y per channel, [N, 2C]) joined with global
     average pooling ([N, C]); Linear(3C -> D).
 
     With architecture.backbone (a torchvision name): the normalised image goes through the
@@ -187,8 +188,12 @@ class FrameEncoder(nn.Module):
             ins = [3, *arch.encoder_channels[:-1]]
             convs = [(c_in, c_out, k, 2, k // 2) for c_in, c_out in zip(ins, arch.encoder_channels)]
         layers = []
-        for c_in, c_out, size, stride, pad in convs:
-            layers.append(nn.Conv2d(c_in, c_out, size, stride=stride, padding=pad))
+        for i, (c_in, c_out, size, stride, pad) in enumerate(convs):
+            if arch.encoder_block == "separable" and i > 0:  # depthwise kxk, then 1x1 across channels
+                layers.append(nn.Conv2d(c_in, c_in, size, stride=stride, padding=pad, groups=c_in))
+                layers.append(nn.Conv2d(c_in, c_out, 1))
+            else:
+                layers.append(nn.Conv2d(c_in, c_out, size, stride=stride, padding=pad))
             if arch.encoder_norm == "group":
                 layers.append(nn.GroupNorm(_group_count(c_out), c_out))
             layers.append(nn.ReLU())

@@ -167,22 +167,22 @@ def goal_frames(corpus: Corpus, train_eps: np.ndarray) -> Dict[int, int]:
     return goals
 
 
-def read_package(package: Path) -> Tuple[Dict[str, Any], Path]:
-    """(card, path of its encoder graph) of a model package folder."""
+def read_package(package: Path, flag: str = "--from") -> Tuple[Dict[str, Any], Path]:
+    """(card, path of its encoder graph) of a model package folder; errors name `flag`."""
     card_path = package / "model.json"
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ValueError(f"--from {package}: no model package there ({err.strerror}: {card_path})") from None
+        raise ValueError(f"{flag} {package}: no model package there ({err.strerror}: {card_path})") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"--from {card_path}: not JSON ({err})") from None
+        raise ValueError(f"{flag} {card_path}: not JSON ({err})") from None
     if not isinstance(card, dict):
-        raise ValueError(f"--from {card_path}: must hold a JSON object")
+        raise ValueError(f"{flag} {card_path}: must hold a JSON object")
     graphs = card.get("graphs")
     name = graphs.get("encoder") if isinstance(graphs, dict) else None
     encoder = package / (name if isinstance(name, str) and name else "encoder.onnx")
     if not encoder.is_file():
-        raise ValueError(f"--from {package}: the package has no encoder graph {encoder.name}")
+        raise ValueError(f"{flag} {package}: the package has no encoder graph {encoder.name}")
     return card, encoder
 
 

@@ -1,5 +1,6 @@
-"""The ONNX initializer reader: an exported encoder reads back into a FrameEncoder bit for bit, the
-bundled pick_place encoder loads into the default config's encoder, and what cannot be placed is refused."""
+"""The ONNX initializer reader: an exported encoder reads back into a FrameEncoder bit for bit, each
+bundled package's encoder loads into the encoder its card describes (stack_three's the trainer's full
+CNN with GroupNorm, pick_place's a distilled separable one), and what cannot be placed is refused."""
 import json
 import shutil
 import struct
@@ -16,8 +17,13 @@ from stageward_train.make_fixture import REPO_ROOT
 from stageward_train.nets import FrameEncoder
 from stageward_train.onnx_weights import encoder_state_dict, load_encoder, parse_tensor, read_initializers
 
-ZOO = REPO_ROOT / "models" / "zoo" / "pick_place"
+ZOO = REPO_ROOT / "models" / "zoo"
 DEFAULT_CONFIG = REPO_ROOT / "models" / "train" / "configs" / "default.json"
+PACKAGES = ["pick_place", "stack_three"]
+
+
+def card_config(package):
+    return ModelConfig.from_dict(json.loads((ZOO / package / "model.json").read_text()))
 
 
 def randomise(module, seed):
@@ -57,8 +63,9 @@ def test_an_exported_encoder_reads_back_exactly(tiny_cfg, tmp_path, trained_norm
         assert torch.equal(fresh(x), modules["encoder"](x))
 
 
-def test_the_zoo_encoder_has_the_expected_initializers():
-    inits = read_initializers(ZOO / "encoder.onnx")
+def test_the_full_cnn_zoo_encoder_has_the_expected_initializers():
+    assert card_config("stack_three").architecture == ModelConfig.from_dict(json.loads(DEFAULT_CONFIG.read_text())).architecture
+    inits = read_initializers(ZOO / "stack_three" / "encoder.onnx")
     shapes = {k: list(v.shape) for k, v in inits.items()}
     assert shapes["convs.0.weight"] == [32, 3, 3, 3] and shapes["convs.0.bias"] == [32]
     assert shapes["convs.3.weight"] == [64, 32, 3, 3] and shapes["out.weight"] == [128, 384]
@@ -69,10 +76,11 @@ def test_the_zoo_encoder_has_the_expected_initializers():
     assert all(v.dtype == np.float32 for v in inits.values())
 
 
-def test_the_zoo_encoder_loads_into_the_default_config_and_exports_back_the_same(tmp_path):
-    cfg = ModelConfig.from_dict(json.loads(DEFAULT_CONFIG.read_text()))
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_zoo_encoder_loads_into_its_cards_config_and_exports_back_the_same(tmp_path, package):
+    cfg = card_config(package)
     enc = FrameEncoder(cfg)
-    state = encoder_state_dict(ZOO / "encoder.onnx", enc)
+    state = encoder_state_dict(ZOO / package / "encoder.onnx", enc)
     assert set(state) == set(enc.state_dict())  # no missing keys
     enc.load_state_dict(state, strict=True)
     enc.eval()
@@ -82,7 +90,7 @@ def test_the_zoo_encoder_loads_into_the_default_config_and_exports_back_the_same
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(enc, args, str(tmp_path / "again.onnx"), input_names=inputs, output_names=outputs,
                           dynamic_axes=axes, opset_version=17, do_constant_folding=True)
-    original = list(read_initializers(ZOO / "encoder.onnx").values())
+    original = list(read_initializers(ZOO / package / "encoder.onnx").values())
     again = list(read_initializers(tmp_path / "again.onnx").values())
     assert len(again) == len(original)
     for a, b in zip(again, original):
@@ -92,13 +100,14 @@ def test_the_zoo_encoder_loads_into_the_default_config_and_exports_back_the_same
     assert feats.shape == (4, cfg.feature_dim) and torch.isfinite(feats).all()
 
 
-def test_torch_with_the_zoo_weights_computes_what_onnx_runtime_does(tmp_path):
+@pytest.mark.parametrize("package", PACKAGES)
+def test_torch_with_the_zoo_weights_computes_what_onnx_runtime_does(tmp_path, package):
     """The loaded encoder against the package's own graph under ONNX Runtime (the server's runtime)."""
     assert shutil.which("node") is not None and (REPO_ROOT / "node_modules" / "onnxruntime-node").is_dir(), \
         "this check needs node and the repository's node_modules: run `npm ci` first"
-    cfg = ModelConfig.from_dict(json.loads(DEFAULT_CONFIG.read_text()))
+    cfg = card_config(package)
     enc = FrameEncoder(cfg)
-    load_encoder(ZOO / "encoder.onnx", enc)
+    load_encoder(ZOO / package / "encoder.onnx", enc)
     enc.eval()
     x = pixels(cfg, n=3, seed=7)
     (tmp_path / "in.bin").write_bytes(x.numpy().tobytes())
@@ -109,7 +118,7 @@ def test_torch_with_the_zoo_weights_computes_what_onnx_runtime_does(tmp_path):
         "const r = await s.run({pixels: t}); const f = r.features.data; "
         "fs.writeFileSync(o, Buffer.from(f.buffer, f.byteOffset, f.byteLength)); })()"
         ".catch(e => { console.error(e); process.exit(1); });")
-    r = subprocess.run(["node", "-e", script, str(ZOO / "encoder.onnx"), str(tmp_path / "in.bin"),
+    r = subprocess.run(["node", "-e", script, str(ZOO / package / "encoder.onnx"), str(tmp_path / "in.bin"),
                         str(tmp_path / "out.bin"), "3", str(cfg.image.height), str(cfg.image.width)],
                        cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
