@@ -55,7 +55,10 @@ export function benchCommand(): Command {
       'one robot end to end (p50/p99), the same with the dashboard open and closed in alternating rounds (p50 ratio), 32 robots at 30 Hz from a separate process (throughput, lost replies, RSS), and an openpi-style PyTorch baseline under the same load',
     )
     .option('--quick', 'short phases (seconds), same output')
-    .option('--model <dir>', 'model package to serve (default: a random-weight package of the bundled configuration)')
+    .option(
+      '--model <dir>',
+      'model package to serve (default: models/zoo/pick_place, the one `npm start` serves; the baseline runs the same network)',
+    )
     // --steps and --duration-s have no commander default, so that --quick's shorter ones apply
     .option(
       '--steps <n>',

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild a bundled model from nothing but this repository: record the simulator datasets (scripted
 # demonstrations and rollouts of state policies as a learner produces them), export training bundles
-# with the simulator's per-frame truth as labels, train (<= 30 min on a 2-core CPU), evaluate on
-# held-out seeds, and write the engine-path figures into the card.
+# with the simulator's per-frame truth as labels, train (<= 30 min on a 2-core CPU), for pick_place
+# also distil its encoder into a cheaper one (pick_place_fast, <= 24 min), evaluate on held-out seeds,
+# and write the engine-path figures into the cards.
 #   models/zoo/rebuild.sh pick_place     # or stack_three
 # Writes data under ${STAGEWARD_DATA:-./zoo-data}; the package goes to models/zoo/<task>.
 #
@@ -12,8 +13,8 @@
 set -euo pipefail
 task=${1:?usage: models/zoo/rebuild.sh pick_place|stack_three}
 case $task in
-  pick_place) short=pp; roll=1 ;;
-  stack_three) short=st; roll=2 ;; # episodes twice as long: half as many rollouts
+  pick_place) short=pp; roll=1; distill=1 ;; # also pick_place_fast, its encoder distilled (below)
+  stack_three) short=st; roll=2; distill=0 ;; # episodes twice as long: half as many rollouts
   *) echo "unknown task $task" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/../.."
@@ -53,20 +54,52 @@ done
 for part in "${train[@]}"; do bundles+=(--bundle "$data/bundles/$short-$part"); done
 $sw train "${bundles[@]}" --out "models/zoo/$task" --name "$task" --task "$task" --time-budget-min 26 --seed 0 --work-dir "$data/runs/$task" \
   --eval-bundle "$data/bundles/$short-heldout-rand" --eval-bundle "$data/bundles/$short-heldout-roll-weak"
-$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --out "$data/eval/$task"
-$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-rand" --task "$task" --out "$data/eval/$task-rand"
-$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-weak" --task "$task" --out "$data/eval/$task-roll-weak"
-$sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-roll-rl" --task "$task" --out "$data/eval/$task-roll-rl"
-# what a robot without one camera gets with missingViews "fill" (the card's missing_views: a black
-# frame); a card without missing_views refuses a fill, so those figures exist only for such a card
-fill=()
-if node -e "process.exit(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).missing_views ? 0 : 1)" "models/zoo/$task/model.json"; then
-  for view in front side wrist; do
-    $sw eval --model "models/zoo/$task" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --fill-view "$view" --out "$data/eval/$task-fill-$view"
-    fill+=(--set "missing_${view}_black=$data/eval/$task-fill-$view/metrics.json")
-  done
+# distill=1: models/zoo/<task>_fast, a depthwise-separable encoder trained on the model's features (a
+# third of its CPU time per frame) with the model's own heads; the same held-out evaluation runs on
+# both and scripts/compare-evals.ts sets every figure against the full model's (tolerance 0.01)
+fast="models/zoo/${task}_fast"
+if [ "$distill" = 1 ]; then
+  $sw distill --teacher "models/zoo/$task" "${bundles[@]}" --out "$fast" --channels 32,96,128,128 --time-budget-min 24 --seed 0
 fi
-$sw model metrics --model "models/zoo/$task" \
-  --set engine_eval="$data/eval/$task/metrics.json" --set engine_eval_randomized="$data/eval/$task-rand/metrics.json" \
-  --set engine_eval_rollouts_weak_noise03="$data/eval/$task-roll-weak/metrics.json" --set engine_eval_rollouts_rl="$data/eval/$task-roll-rl/metrics.json" \
-  "${fill[@]}"
+
+# evaluate PACKAGE OUT-PREFIX: the held-out sets through the engine; and what a robot without one
+# camera gets with missingViews "fill" (the card's missing_views: a black frame; a card without
+# missing_views refuses a fill, so those figures exist only for such a card)
+has_fill=0
+node -e "process.exit(JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')).missing_views ? 0 : 1)" "models/zoo/$task/model.json" && has_fill=1
+evaluate() {
+  $sw eval --model "$1" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --out "$2"
+  $sw eval --model "$1" --dataset "$data/$task-heldout-rand" --task "$task" --out "$2-rand"
+  $sw eval --model "$1" --dataset "$data/$task-heldout-roll-weak" --task "$task" --out "$2-roll-weak"
+  $sw eval --model "$1" --dataset "$data/$task-heldout-roll-rl" --task "$task" --out "$2-roll-rl"
+  if [ "$has_fill" = 1 ]; then
+    for view in front side wrist; do
+      $sw eval --model "$1" --dataset "$data/$task-heldout-mixed" --dataset "$data/$task-heldout-failed" --task "$task" --fill-view "$view" --no-plots --out "$2-fill-$view"
+    done
+  fi
+}
+# store PACKAGE OUT-PREFIX [more --set ...]: the figures into the package's card
+store() {
+  local pkg=$1 e=$2
+  shift 2
+  local fill=()
+  if [ "$has_fill" = 1 ]; then
+    for view in front side wrist; do fill+=(--set "missing_${view}_black=$e-fill-$view/metrics.json"); done
+  fi
+  $sw model metrics --model "$pkg" \
+    --set engine_eval="$e/metrics.json" --set engine_eval_randomized="$e-rand/metrics.json" \
+    --set engine_eval_rollouts_weak_noise03="$e-roll-weak/metrics.json" --set engine_eval_rollouts_rl="$e-roll-rl/metrics.json" \
+    "${fill[@]}" "$@"
+}
+evaluate "models/zoo/$task" "$data/eval/$task"
+store "models/zoo/$task" "$data/eval/$task"
+if [ "$distill" = 1 ]; then
+  evaluate "$fast" "$data/eval/${task}_fast"
+  store "$fast" "$data/eval/${task}_fast" --set "teacher_engine_eval=$data/eval/$task/metrics.json" \
+    --set "teacher_engine_eval_rollouts_weak_noise03=$data/eval/$task-roll-weak/metrics.json" --set "teacher_engine_eval_rollouts_rl=$data/eval/$task-roll-rl/metrics.json"
+  sets=()
+  for part in "" -rand -roll-weak -roll-rl $( [ "$has_fill" = 1 ] && echo -fill-front -fill-side -fill-wrist ); do
+    sets+=(--set "heldout$part=$data/eval/$task$part/metrics.json,$data/eval/${task}_fast$part/metrics.json")
+  done
+  npx tsx scripts/compare-evals.ts "${sets[@]}" | tee "$data/eval/${task}_fast-vs-$task.txt" || true
+fi

@@ -232,6 +232,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
             left = budget_s - (time.monotonic() - started) - EXPORT_RESERVE_S
             planned = max(step + 1, step + int(left / per_step))
             print(f"distill: {per_step * 1000:.0f} ms a step; {planned} steps fit the budget", flush=True)
+        if args.max_steps == 0 and time.monotonic() - started > budget_s - EXPORT_RESERVE_S:
+            print(f"distill: the budget ends at step {step} of {planned} planned (steps got slower)", flush=True)
+            break
         total = planned or 10 ** 9
         for group in optimizer.param_groups:  # cosine decay over the planned steps
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))

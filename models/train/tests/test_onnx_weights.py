@@ -1,6 +1,6 @@
 """The ONNX initializer reader: an exported encoder reads back into a FrameEncoder bit for bit, each
-bundled package's encoder loads into the encoder its card describes (stack_three's the trainer's full
-CNN with GroupNorm, pick_place's a distilled separable one), and what cannot be placed is refused."""
+bundled package's encoder loads into the encoder its card describes (the trainer's full CNN with
+GroupNorm, or pick_place_fast's distilled separable one), and what cannot be placed is refused."""
 import json
 import shutil
 import struct
@@ -19,7 +19,7 @@ from stageward_train.onnx_weights import encoder_state_dict, load_encoder, parse
 
 ZOO = REPO_ROOT / "models" / "zoo"
 DEFAULT_CONFIG = REPO_ROOT / "models" / "train" / "configs" / "default.json"
-PACKAGES = ["pick_place", "stack_three"]
+PACKAGES = ["pick_place", "pick_place_fast", "stack_three"]
 
 
 def card_config(package):
