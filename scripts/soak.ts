@@ -86,6 +86,8 @@ interface Options {
   rounds: number;
   /** Attacker kinds to run (default all). */
   attackers: AttackerKind[];
+  /** Model package the server serves (default: the bundled one). */
+  model?: string;
 }
 
 const ATTACKER_KINDS = [
@@ -156,13 +158,14 @@ interface ServerChild {
 }
 
 /** `stageward serve` on a free port, with the soak's deadlines; resolves once it prints its URL. */
-function startServer(): Promise<ServerChild> {
+function startServer(model?: string): Promise<ServerChild> {
   const env = {
     ...process.env,
     STAGEWARD_HELLO_TIMEOUT_MS: String(HELLO_TIMEOUT_MS),
     STAGEWARD_UPGRADE_TIMEOUT_MS: String(UPGRADE_TIMEOUT_MS),
   };
-  const child = track(spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0'], { cwd: REPO_ROOT, env }));
+  const args = [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...(model === undefined ? [] : ['--model', model])];
+  const child = track(spawn(process.execPath, args, { cwd: REPO_ROOT, env }));
   const s: ServerChild = { child, url: '', http: '', host: '127.0.0.1', port: 0, stopping: false, stderr: [], internalErrors: 0 };
   let partial = '';
   child.stderr!.on('data', (d: Buffer) => {
@@ -1158,7 +1161,7 @@ async function soak(o: Options): Promise<void> {
     console.log(
       `note: load average ${busy.toFixed(2)} on ${cpus().length} cores before starting; other work on this machine skews every figure below`,
     );
-  const server = await startServer();
+  const server = await startServer(o.model);
   const rss = new RssSampler(server.child.pid!);
   try {
     const info = (JSON.parse((await fetchText(`${server.http}/v1/models`, 10_000)).body) as { models: ModelInfo[] }).models[0]!;
@@ -1423,6 +1426,7 @@ const program = new Command('soak')
     5,
   )
   .option('--robots <n>', 'well-behaved robots (3 views of 96x96 JPEG per step)', numberArg(1, 64, true), 32)
+  .option('--model <dir>', 'model package to serve (default: the bundled one, models/zoo/pick_place)')
   .option('--fuzz-seconds <n>', 'seconds of scripts/fuzz.ts after the attack (0: none)', numberArg(0, 3600, true), 60)
   .option(
     '--rounds <n>',

@@ -31,6 +31,7 @@ interface Options {
   robots: number;
   hz: number;
   seconds: number;
+  model?: string;
 }
 
 interface ProfileNode {
@@ -92,7 +93,7 @@ async function profileStep(o: Options): Promise<void> {
     const server = await startChild(
       'stageward server',
       process.execPath,
-      ['--cpu-prof', `--cpu-prof-dir=${dir}`, BIN, 'serve', '--host', '127.0.0.1', '--port', '0'],
+      ['--cpu-prof', `--cpu-prof-dir=${dir}`, BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...(o.model ? ['--model', o.model] : [])],
       (line) => /native\s+(ws:\/\/\S+?)\/v1\/stream/.exec(line)?.[1],
     );
     const pid = server.child.pid!;
@@ -218,7 +219,8 @@ const program = new Command('step-profile')
   .description("where a step's CPU goes in the reward server: per thread, per part of the main thread's work, and the load generator's")
   .option('--robots <n>', 'robots (3 views of 96x96 JPEG per step)', positive(64), 32)
   .option('--hz <n>', 'steps per second per robot', positive(100), 15)
-  .option('--seconds <n>', 'timed window', positive(600), 20);
+  .option('--seconds <n>', 'timed window', positive(600), 20)
+  .option('--model <dir>', 'model package to serve (default: the bundled one)');
 
 program.parse(process.argv);
 if (process.platform !== 'linux') {
