@@ -22,26 +22,23 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .augment import AugmentSpec, random_augment
-from .card import build_card, graph_files, validate_card
+from .card import graph_files
 from .config import ENCODER_BLOCKS, ENCODER_NORMS, ModelConfig
 from .data import open_bundle
-from .export import _replace_dir, code_revision, export_graphs, file_sha256
+from .export import code_revision, export_package, file_sha256
 from .nets import FrameEncoder
 from .onnx_weights import load_encoder
 from .train import bundle_provenance, code_dirty, fmt_s, read_package
@@ -164,28 +161,6 @@ def scores(student: FrameEncoder, teacher: FrameEncoder, pixels: torch.Tensor, t
     return {"nmse": round(nmse, 5), "nmse_augmented": round(nmse_aug, 5), "cosine": round(cosine, 5)}
 
 
-def export(student_cfg: ModelConfig, student: FrameEncoder, teacher_dir: Path, out: Path,
-           provenance: Dict[str, Any], metrics: Dict[str, Any]) -> Path:
-    """The package: the student's encoder.onnx, the teacher's head graphs as they are, the card."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    try:
-        export_graphs(student_cfg, {"encoder": student}, tmp, roles=("encoder",))
-        for role, name in graph_files(student_cfg).items():
-            if role != "encoder":
-                shutil.copyfile(teacher_dir / name, tmp / name)
-        text = json.dumps(build_card(student_cfg, provenance, metrics), indent=2) + "\n"
-        (tmp / "model.json").write_text(text, encoding="utf-8")
-        validate_card(json.loads(text), tmp)
-        os.chmod(tmp, 0o755)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-
 def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
     started = time.monotonic()
     budget_s = args.time_budget_min * 60.0
@@ -285,7 +260,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
     metrics = {"distillation": {**heldout, "steps": step, "final_train_loss": round(float(np.mean(losses[-50:])), 5),
                                 "train_images": int(len(images.train)), "heldout_images": int(len(held_rows)),
                                 "wall_s": wall}}
-    export(s_cfg, student, teacher_dir, args.out, provenance, metrics)
+    heads = {role: teacher_dir / name for role, name in graph_files(s_cfg).items() if role != "encoder"}
+    export_package(s_cfg, {"encoder": student}, args.out, provenance, metrics, copied_graphs=heads)
     print(f"distill: wrote {args.out.resolve()}", flush=True)
     return metrics["distillation"]
 

@@ -113,8 +113,11 @@ UNCERTAINTY_METHOD = ("sarm.onnx output `uncertainty`: sqrt(population variance 
 
 def export_package(cfg: ModelConfig, modules: Mapping[str, nn.Module], out_dir: Path,
                    provenance: Optional[Mapping[str, Any]] = None,
-                   metrics: Optional[Mapping[str, Any]] = None) -> Path:
-    """Write the complete package to out_dir atomically; returns out_dir."""
+                   metrics: Optional[Mapping[str, Any]] = None,
+                   copied_graphs: Optional[Mapping[str, Path]] = None) -> Path:
+    """Write the complete package to out_dir atomically; returns out_dir. `copied_graphs` (role ->
+    ONNX file) are copied as they are instead of exported from `modules` (a distilled package keeps
+    its teacher's heads)."""
     if cfg.architecture.ensemble > 1:  # the card says how its uncertainty is made
         provenance = {**(provenance or {}), "uncertainty": UNCERTAINTY_METHOD.format(e=cfg.architecture.ensemble)}
     if cfg.architecture.backbone != "conv":  # and which frozen backbone, with which weights
@@ -123,7 +126,10 @@ def export_package(cfg: ModelConfig, modules: Mapping[str, nn.Module], out_dir: 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=str(out_dir.parent)))
     try:
-        export_graphs(cfg, modules, tmp)
+        copied = dict(copied_graphs or {})
+        export_graphs(cfg, modules, tmp, roles=[r for r in graph_files(cfg) if r not in copied])
+        for role, source in copied.items():
+            shutil.copyfile(source, tmp / graph_files(cfg)[role])
         card = build_card(cfg, provenance, metrics)
         text = json.dumps(card, indent=2) + "\n"
         (tmp / "model.json").write_text(text, encoding="utf-8")
