@@ -177,6 +177,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
     student = FrameEncoder(s_cfg)
     bundles = [open_bundle(b, t_cfg) for b in args.bundle]
     images = Images(bundles, args.heldout_frac, args.seed)
+    if len(images.held) == 0:
+        raise ValueError("--bundle: no bundle has two or more episodes, so none can be held out for the figures")
     if len(images.train) < args.batch:
         raise ValueError(f"--bundle: {len(images.train)} training images, fewer than one batch of {args.batch}")
     print(f"distill: {teacher_dir.name} -> {s_cfg.architecture.encoder_block} encoder "

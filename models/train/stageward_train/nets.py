@@ -160,7 +160,8 @@ class FrameEncoder(nn.Module):
 
     Cast, /255, ImageNet (x - mean) / std, NHWC -> NCHW, stride-2 convs (+ GroupNorm) + ReLU to
     [N, C, h, w] (with architecture.encoder_block "separable", every conv after the first is a
-    depthwise stride-2 conv followed by a 1x1 conv); spatial-softmax keypoints (expected x, y per channel, [N, 2C]) joined with global
+    depthwise stride-2 conv followed by a 1x1 conv); spatial-softmax keypoints (expected x, y per
+    channel, [N, 2C]) joined with global
     average pooling ([N, C]); Linear(3C -> D).
 
     With architecture.backbone (a torchvision name): the normalised image goes through the

@@ -90,4 +90,7 @@ def test_what_cannot_be_distilled_is_refused(setup, tmp_path, capsys):
     assert "--channels" in capsys.readouterr().err
     assert distill.main(base + ["--batch", "4096"]) == 2
     assert "fewer than one batch" in capsys.readouterr().err
+    write_bundle(tmp_path / "one", episodes=1, length=12, seed=2)
+    assert distill.main(base[:3] + [str(tmp_path / "one")] + base[4:]) == 2
+    assert "none can be held out" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
