@@ -36,7 +36,7 @@ async function progressOf(model: OnnxProgressModel, ep: RecordedEpisode): Promis
 }
 
 beforeAll(async () => {
-  // run seeds far from rebuild.sh's and the reward experiment's: mixed demonstrations, some of them flawed
+  // simulator seeds no recorded set uses (a run seed s records seeds s * 100000 + i): mixed demonstrations, some flawed
   await recordEpisodes(
     { task: 'pick_place', renderer: createRenderer() },
     4,
