@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { numberOption } from '../cli/options.ts';
 import { fixed } from '../core/format.ts';
+import { summariseEvalMetrics } from '../models/card-metrics.ts';
 import { compareEvalMetrics, type FigureComparison } from '../offline/eval/compare.ts';
 
 interface Pair {
@@ -28,6 +29,7 @@ function pairOption(value: string, previous: Pair[] | undefined): Pair[] {
   return [...(previous ?? []), { name: m[1]!, baseline: m[2]!, candidate: m[3]! }];
 }
 
+/** The aggregate figures of a metrics.json (models/card-metrics.ts refuses what is not an object of them). */
 async function readMetrics(path: string): Promise<Record<string, unknown>> {
   let doc: unknown;
   try {
@@ -35,8 +37,7 @@ async function readMetrics(path: string): Promise<Record<string, unknown>> {
   } catch (err) {
     throw new Error(`${path}: ${(err as Error).message}`);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${path}: not a JSON object of metrics`);
-  return doc as Record<string, unknown>;
+  return summariseEvalMetrics(doc, path);
 }
 
 function table(name: string, rows: FigureComparison[], tolerance: number): string {

@@ -110,10 +110,10 @@ class Images:
             episodes = b.header["episodes"]
             order = rng.permutation(len(episodes))
             n_held = max(1, int(round(heldout_frac * len(episodes)))) if len(episodes) > 1 else 0
+            views = np.arange(len(b.view_order))
             for rank, e_i in enumerate(order):
                 ep = episodes[e_i]
                 frames = np.arange(ep["offset"], ep["offset"] + ep["length"])
-                views = np.arange(len(b.view_order))
                 rows = np.stack([np.full(frames.size * views.size, b_i), np.repeat(frames, views.size),
                                  np.tile(views, frames.size)], axis=1)
                 (held if rank < n_held else train).append(rows)
@@ -127,6 +127,12 @@ class Images:
             b = self.bundles[b_i]
             out.append(np.asarray(b.frames[frame, b.view_order[view]]))
         return torch.from_numpy(np.stack(out))
+
+
+def _encode(net: FrameEncoder, pixels: torch.Tensor) -> torch.Tensor:
+    """net over pixels in chunks of FEATURE_CHUNK images (no gradients)."""
+    with torch.no_grad():
+        return torch.cat([net(pixels[i:i + FEATURE_CHUNK]) for i in range(0, len(pixels), FEATURE_CHUNK)])
 
 
 def teacher_features(teacher: FrameEncoder, images: Images, rows: np.ndarray, label: str) -> torch.Tensor:
@@ -148,11 +154,9 @@ def scores(student: FrameEncoder, teacher: FrameEncoder, pixels: torch.Tensor, t
     was = student.training
     student.eval()
     try:
-        with torch.no_grad():
-            plain = torch.cat([student(pixels[i:i + FEATURE_CHUNK]) for i in range(0, len(pixels), FEATURE_CHUNK)])
-            aug = random_augment(pixels, gen, spec).round()
-            t_aug = torch.cat([teacher(aug[i:i + FEATURE_CHUNK]) for i in range(0, len(aug), FEATURE_CHUNK)])
-            s_aug = torch.cat([student(aug[i:i + FEATURE_CHUNK]) for i in range(0, len(aug), FEATURE_CHUNK)])
+        plain = _encode(student, pixels)
+        aug = random_augment(pixels, gen, spec).round()
+        t_aug, s_aug = _encode(teacher, aug), _encode(student, aug)
     finally:
         student.train(was)
     nmse = float((((plain - target) / std) ** 2).mean())
@@ -190,7 +194,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     held_rows = images.held[rng.permutation(len(images.held))[:MAX_HELDOUT_IMAGES]]
     held_pixels = images.pixels(held_rows)
-    held_target = teacher_features(teacher, images, held_rows, "held out")
+    held_target = _encode(teacher, held_pixels)
 
     gen = torch.Generator().manual_seed(args.seed)
     spec = AugmentSpec()
@@ -217,7 +221,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> Dict[str, Any]:
             group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
         pick = rng.integers(0, len(images.train), args.batch)
         pixels = images.pixels(images.train[pick]).float()
-        want = target[pick].clone()
+        want = target[pick]  # indexing copies: the rows below are overwritten in the copy only
         if n_aug:
             aug = random_augment(pixels[:n_aug], gen, spec).round()
             if black:  # what a server feeds for a missing camera (the card's missing_views fill)
